@@ -1,0 +1,24 @@
+"""autosearch: find the best model for a dataset, ranked against classical baselines, tracked in MLflow.
+
+>>> import autosearch
+>>> result = autosearch.fit("data.csv", target="label", trials=10)      # doctest: +SKIP
+>>> autosearch.predict(result.bundle_path, "new.csv")                   # doctest: +SKIP
+"""
+
+import os
+
+# TensorFlow's C++ start-up chatter ("could not find cuda drivers", oneDNN notes) is noise to users.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+__version__ = "0.1.0"
+__all__ = ["fit", "predict", "AutosearchError"]
+
+from autosearch.errors import AutosearchError  # noqa: E402
+
+
+def __getattr__(name: str):
+    # fit/predict pull in pandas and scikit-learn: load them on first use, not on `import autosearch`.
+    if name in ("fit", "predict"):
+        from autosearch import api
+        return getattr(api, name)
+    raise AttributeError(name)

@@ -1,0 +1,3 @@
+from autosearch.cli import main
+
+main()

@@ -1,0 +1,101 @@
+"""The classical candidates every search is ranked against (SEED_NOTES §4, step 5).
+
+Fitted on the same rows and preprocessing as the networks, scored with the same metric.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+from sklearn.base import BaseEstimator
+from sklearn.calibration import CalibratedClassifierCV
+from sklearn.dummy import DummyClassifier, DummyRegressor
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.linear_model import LogisticRegression, Ridge
+from sklearn.multioutput import MultiOutputClassifier, MultiOutputRegressor
+from sklearn.svm import SVC, SVR
+
+from autosearch.problem import Problem
+from autosearch.records import State, TrialRecord
+from autosearch.tasks import Task
+
+FAMILIES = ("dummy", "linear", "svm", "gradient_boosting")
+SVM_MAX_ROWS = 5000  # kernel SVMs scale quadratically: fit them on a sample of larger sets
+
+
+def make_estimator(family: str, task: Task, imbalanced: bool, seed: int) -> BaseEstimator:
+    """A small, sensible default of each family for the task."""
+    weight = "balanced" if imbalanced else None
+    if task is Task.REGRESSION:
+        return {
+            "dummy": lambda: DummyRegressor(strategy="mean"),
+            "linear": lambda: Ridge(alpha=1.0),
+            "svm": lambda: MultiOutputRegressor(SVR(kernel="rbf")),
+            "gradient_boosting": lambda: MultiOutputRegressor(HistGradientBoostingRegressor(random_state=seed)),
+        }[family]()
+    single = {
+        "dummy": lambda: DummyClassifier(strategy="prior"),
+        "linear": lambda: LogisticRegression(max_iter=2000, class_weight=weight),
+        # Platt-scaled probabilities, as SVC(probability=True) gave before scikit-learn 1.9 deprecated it
+        "svm": lambda: CalibratedClassifierCV(SVC(kernel="rbf", class_weight=weight, random_state=seed),
+                                              ensemble=False),
+        "gradient_boosting": lambda: HistGradientBoostingClassifier(class_weight=weight, random_state=seed),
+    }[family]()
+    if task is Task.MULTILABEL and family != "dummy":
+        return MultiOutputClassifier(single)
+    return single
+
+
+def estimator_output(estimator: BaseEstimator, x: np.ndarray, task: Task, n_outputs: int) -> np.ndarray:
+    """An estimator's output in the training space: class probabilities over all classes, or values."""
+    if task is Task.REGRESSION:
+        return np.asarray(estimator.predict(x), dtype=np.float64).reshape(len(x), -1)
+    if task is Task.MULTILABEL:
+        probas = estimator.predict_proba(x)
+        parts = estimator.estimators_ if hasattr(estimator, "estimators_") else None
+        classes = [p.classes_ for p in parts] if parts else estimator.classes_
+        return np.stack([_positive(p, c) for p, c in zip(probas, classes)], axis=1)
+    proba = np.zeros((len(x), n_outputs))
+    proba[:, estimator.classes_.astype(int)] = estimator.predict_proba(x)
+    return proba
+
+
+def _positive(proba: np.ndarray, classes: np.ndarray) -> np.ndarray:
+    """The probability of label 1 from a per-label classifier (which may have seen one value only)."""
+    hits = np.flatnonzero(np.asarray(classes) == 1)
+    return proba[:, hits[0]] if len(hits) else np.zeros(len(proba))
+
+
+def _scalar_params(estimator: BaseEstimator) -> dict[str, Any]:
+    return {k: v for k, v in estimator.get_params(deep=True).items()
+            if v is None or isinstance(v, (bool, int, float, str))}
+
+
+def fit_baseline(family: str, problem: Problem,
+                 messages: list[str] | None = None) -> tuple[TrialRecord, BaseEstimator | None]:
+    """Fit one baseline on the problem's fit rows and score it on its score rows."""
+    estimator = make_estimator(family, problem.task, problem.imbalanced, problem.seed)
+    params = _scalar_params(estimator)
+    x, y = problem.x_fit, problem.y_fit
+    if family == "svm" and len(x) > SVM_MAX_ROWS:
+        rows = np.random.default_rng(problem.seed).choice(len(x), SVM_MAX_ROWS, replace=False)
+        x, y = x[rows], y[rows]
+        params["fit_rows"] = SVM_MAX_ROWS
+        if messages is not None:
+            messages.append(f"svm baseline fitted on a sample of {SVM_MAX_ROWS} of {len(problem.x_fit)} rows")
+    started = time.perf_counter()
+    try:
+        estimator.fit(x, y)
+        seconds = time.perf_counter() - started
+        output = estimator_output(estimator, problem.x_score, problem.task, problem.codec.n_outputs)
+        score = problem.score(output)
+        state = State.COMPLETE if np.isfinite(score) else State.FAILED
+        error = None if state is State.COMPLETE else "score is NaN"
+    except Exception as e:  # a failing candidate must not end the run
+        seconds, score, state, error, estimator = time.perf_counter() - started, None, State.FAILED, \
+            f"{type(e).__name__}: {e}"[:500], None
+    record = TrialRecord(name=family, kind="baseline", family=family, params=params, state=state,
+                         val_score=score if state is State.COMPLETE else None, fit_seconds=seconds, error=error)
+    return record, estimator

@@ -1,0 +1,85 @@
+"""The frozen settings of one `fit`, validated once."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from autosearch.errors import AutosearchError
+
+TASK_CHOICES = ("auto", "binary", "multiclass", "multilabel", "regression")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
+
+
+def parse_duration(text: str | float | int | None) -> float | None:
+    """Seconds in a duration such as ``90s``, ``20m``, ``8h``, ``1h30m`` or a bare number of seconds.
+
+    >>> parse_duration("1h30m")
+    5400.0
+    """
+    if text is None or isinstance(text, (int, float)):
+        seconds = None if text is None else float(text)
+    else:
+        s = text.strip().lower().replace(" ", "")
+        if re.fullmatch(r"\d+(\.\d+)?", s):
+            seconds = float(s)
+        elif s and _DURATION.sub("", s) == "":
+            seconds = sum(float(n) * _UNITS[u] for n, u in _DURATION.findall(s))
+        else:
+            raise AutosearchError(
+                f"--time-budget '{text}' is not a duration; write it like 90s, 20m, 8h or 1h30m"
+            )
+    if seconds is not None and seconds <= 0:
+        raise AutosearchError(f"--time-budget must be positive, got '{text}'; write it like 90s or 20m")
+    return seconds
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything `fit` needs to know besides the data itself."""
+
+    targets: tuple[str, ...] = ()
+    test: Path | None = None
+    task: str = "auto"
+    trials: int = 20
+    time_budget: float | None = None
+    space: Path | None = None
+    metric: str | None = None
+    output: Path | None = None
+    experiment: str | None = None
+    tracking_uri: str | None = None
+    seed: int = 0
+    max_epochs: int | None = None
+    quiet: bool = False
+
+    def __post_init__(self) -> None:
+        if self.task not in TASK_CHOICES:
+            raise AutosearchError(f"--task '{self.task}' is unknown; use one of {', '.join(TASK_CHOICES)}")
+        if self.trials < 1:
+            raise AutosearchError(f"--trials must be at least 1, got {self.trials}")
+        if self.max_epochs is not None and self.max_epochs < 1:
+            raise AutosearchError(f"--max-epochs must be at least 1, got {self.max_epochs}")
+        if self.seed < 0:
+            raise AutosearchError(f"--seed must be a non-negative integer, got {self.seed}")
+
+
+def make_config(
+    target: str | list[str] | tuple[str, ...] | None = None,
+    time_budget: str | float | None = None,
+    test: str | Path | None = None,
+    space: str | Path | None = None,
+    output: str | Path | None = None,
+    **options,
+) -> RunConfig:
+    """Build a RunConfig from loosely typed arguments (CLI strings or Python values)."""
+    targets = (target,) if isinstance(target, str) else tuple(target or ())
+    return RunConfig(
+        targets=targets,
+        time_budget=parse_duration(time_budget),
+        test=Path(test) if test else None,
+        space=Path(space) if space else None,
+        output=Path(output) if output else None,
+        **options,
+    )

@@ -1,0 +1,1 @@
+"""Loading, profiling and splitting the user's data."""

@@ -1,0 +1,74 @@
+"""In-process search with Optuna: seeded TPE, median pruning on per-epoch validation scores."""
+
+from __future__ import annotations
+
+import time
+from typing import Callable
+
+import optuna
+from optuna_integration import KerasPruningCallback
+
+from autosearch.problem import Problem
+from autosearch.records import State, TrialRecord
+from autosearch.spaces import SearchSpace, starting_point, suggest
+from autosearch.training import train_network
+
+
+class TrialFailed(Exception):
+    """Tells Optuna a trial failed; the sweep goes on (`catch` below)."""
+
+
+def make_study(problem: Problem, seed: int) -> optuna.Study:
+    return optuna.create_study(
+        direction=problem.metric.direction,
+        sampler=optuna.samplers.TPESampler(seed=seed),
+        pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=3),
+    )
+
+
+def run_search(
+    space: SearchSpace,
+    problem: Problem,
+    *,
+    trials: int,
+    deadline: float | None,
+    seed: int,
+    on_start: Callable[[str, dict], str | None],
+    on_trial: Callable[[TrialRecord, str | None], TrialRecord],
+) -> list[TrialRecord]:
+    """Run up to `trials` trials, starting none after `deadline` (time.monotonic).
+
+    `on_start(name, params)` is called before a trial trains and returns a handle (the MLflow
+    run id); `on_trial(record, handle)` after, returning the record as logged.
+    """
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study = make_study(problem, seed)
+    study.enqueue_trial(starting_point(space, problem.context))
+    records: list[TrialRecord] = []
+
+    def objective(trial: optuna.Trial) -> float:
+        params = suggest(trial, space, problem.context)
+        name = f"{space.family}-{trial.number:03d}"
+        handle = on_start(name, params)
+        result = train_network(
+            params, space, problem, seed=seed + trial.number, deadline=deadline,
+            callbacks=[KerasPruningCallback(trial, "val_score")], prune_signals=(optuna.TrialPruned,),
+        )
+        record = on_trial(result.record(name, space.family, params, trial.number), handle)
+        records.append(record)
+        if record.state is State.PRUNED:
+            raise optuna.TrialPruned()
+        if record.state is State.FAILED:
+            raise TrialFailed(record.error)
+        return record.val_score
+
+    def stop_at_deadline(study: optuna.Study, _trial) -> None:
+        if deadline is not None and time.monotonic() >= deadline:
+            study.stop()
+
+    timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
+    if timeout == 0.0:
+        return records
+    study.optimize(objective, n_trials=trials, timeout=timeout, catch=(TrialFailed,),
+                   callbacks=[stop_at_deadline])
+    return records

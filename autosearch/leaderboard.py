@@ -1,0 +1,53 @@
+"""Ranking candidates: pure functions over TrialRecords."""
+
+from __future__ import annotations
+
+import json
+from typing import Mapping, Sequence
+
+import pandas as pd
+
+from autosearch.metrics import Metric
+from autosearch.records import State, TrialRecord
+
+COLUMNS = ["rank", "name", "kind", "family", "state", "val_score", "test_score", "fit_seconds", "epochs",
+           "params", "mlflow_run_id"]
+
+
+def ranked(records: Sequence[TrialRecord], metric: Metric) -> list[TrialRecord]:
+    """Complete candidates best first, then pruned, then failed.
+
+    Ties on the score go to the baseline, then to the faster fit: a network that only
+    matches a classical model is not the answer.
+    """
+    sign = -1.0 if metric.greater_is_better else 1.0
+    complete = [r for r in records if r.state is State.COMPLETE and r.val_score is not None]
+    complete.sort(key=lambda r: (sign * r.val_score, r.kind != "baseline", r.fit_seconds))
+    chosen = {id(r) for r in complete}
+    rest = [r for r in records if id(r) not in chosen]
+    rest.sort(key=lambda r: (r.state is State.FAILED, r.name))
+    return complete + rest
+
+
+def winner(records: Sequence[TrialRecord], metric: Metric) -> TrialRecord | None:
+    best = ranked(records, metric)
+    return best[0] if best and best[0].state is State.COMPLETE else None
+
+
+def best_of(records: Sequence[TrialRecord], metric: Metric, kind: str) -> TrialRecord | None:
+    return winner([r for r in records if r.kind == kind], metric)
+
+
+def to_frame(records: Sequence[TrialRecord], metric: Metric, test_scores: Mapping[str, float]) -> pd.DataFrame:
+    """The leaderboard table: one row per candidate, ranked."""
+    rows = []
+    for i, r in enumerate(ranked(records, metric), start=1):
+        rows.append({
+            "rank": i if r.state is State.COMPLETE else None, "name": r.name, "kind": r.kind,
+            "family": r.family, "state": r.state.value,
+            "val_score": r.val_score if r.state is State.COMPLETE else None,
+            "test_score": test_scores.get(r.name), "fit_seconds": round(r.fit_seconds, 3),
+            "epochs": r.epochs or None, "params": json.dumps(dict(r.params), default=str, sort_keys=True),
+            "mlflow_run_id": r.mlflow_run_id,
+        })
+    return pd.DataFrame(rows, columns=COLUMNS).astype({"rank": "Int64", "epochs": "Int64"})

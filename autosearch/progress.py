@@ -1,0 +1,116 @@
+"""What the user sees while `fit` runs: messages, one line per trial, a live bar in a terminal.
+
+Everything goes to stderr, so stdout carries only results.
+"""
+
+from __future__ import annotations
+
+import time
+from contextlib import contextmanager
+from typing import Iterator
+
+import pandas as pd
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.progress import Progress as RichProgress
+
+from autosearch.metrics import Metric
+from autosearch.records import State, TrialRecord
+
+WIDE = 160  # columns for output that goes to a file or pipe
+
+
+def format_score(value: float | None) -> str:
+    return "—" if value is None else f"{value:.4f}"
+
+
+class Progress:
+    def __init__(self, quiet: bool = False, console: Console | None = None):
+        self.quiet = quiet
+        self.console = console or Console(stderr=True, highlight=False)
+        if not self.console.is_terminal:
+            self.console.width = WIDE
+        self._bar: RichProgress | None = None
+        self._task = None
+        self._deadline: float | None = None
+        self._reference = ""  # the best baseline, to beat
+        self._best = ""  # the best network so far
+
+    def say(self, text: str) -> None:
+        if not self.quiet:
+            self.console.print(text, markup=False, soft_wrap=True)
+
+    @contextmanager
+    def search(self, trials: int, deadline: float | None, reference: str) -> Iterator[None]:
+        """A live bar over the trials (in a terminal; plain lines elsewhere)."""
+        self._deadline, self._reference = deadline, reference
+        if self.quiet or not self.console.is_terminal:
+            yield
+            return
+        self._bar = RichProgress(SpinnerColumn(), TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
+                                 TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
+                                 console=self.console, transient=True)
+        self._task = self._bar.add_task("search", total=trials, status=self._status(""))
+        with self._bar:
+            yield
+        self._bar = None
+
+    def _status(self, running: str) -> str:
+        parts = [self._best, self._reference]
+        if running:
+            parts.append(f"running {running}")
+        if self._deadline is not None:
+            parts.append(f"{max(self._deadline - time.monotonic(), 0):.0f}s left")
+        return " · ".join(p for p in parts if p)
+
+    def trial_started(self, name: str) -> None:
+        if self._bar is not None:
+            self._bar.update(self._task, status=self._status(name))
+
+    def trial_finished(self, record: TrialRecord, best: TrialRecord | None, metric: Metric, total: int) -> None:
+        if best is not None:
+            self._best = f"best {format_score(best.val_score)} ({best.name})"
+        if self._bar is not None:
+            self._bar.update(self._task, advance=1, status=self._status(""))
+        detail = {State.COMPLETE: f"val {metric.name} {format_score(record.val_score)}",
+                  State.PRUNED: f"pruned at epoch {record.epochs}",
+                  State.FAILED: f"failed: {record.error}"}[record.state]
+        number = "" if record.number is None else f"{record.number + 1}/{total} "
+        self.say(f"  trial {number}{record.name}: {detail}, {record.epochs} epochs, "
+                 f"{record.fit_seconds:.1f}s  [{self._status('')}]")
+
+
+def print_result(result) -> None:
+    """The leaderboard as a table on stdout, then where everything went."""
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = WIDE
+    board = result.leaderboard
+    table = Table(title=f"leaderboard ({result.metric}, validation split; test scored once for the winner)")
+    for col in ("rank", "name", "kind", "family", "state", "val_score", "test_score", "fit_seconds", "epochs"):
+        table.add_column(col, justify="right" if col in ("rank", "val_score", "test_score", "fit_seconds",
+                                                         "epochs") else "left")
+    for row in board.itertuples(index=False):
+        cells = []
+        for col in table.columns:
+            value = getattr(row, col.header)
+            if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
+                cells.append("")
+            elif col.header in ("val_score", "test_score"):
+                cells.append(format_score(value))
+            elif col.header == "fit_seconds":
+                cells.append(f"{value:.2f}")
+            else:
+                cells.append(str(value))
+        style = "bold green" if row.name == result.winner.name else None
+        table.add_row(*cells, style=style)
+    console.print(table)
+    s = result.summary
+    console.print(f"winner: {result.winner.name} ({result.winner.family}); test {result.metric} "
+                  f"{format_score(result.test_score)}", markup=False)
+    console.print(f"model: {result.bundle_path}   summary: {result.output_dir / 'summary.json'}", markup=False,
+                  soft_wrap=True)
+    console.print(f"MLflow: experiment '{s['mlflow_experiment']}', run {s['mlflow_run_id']} "
+                  f"at {s['tracking_uri']}", markup=False, soft_wrap=True)

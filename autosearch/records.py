@@ -1,0 +1,35 @@
+"""The immutable records that cross module borders."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from enum import Enum
+from typing import Any, Mapping
+
+
+class State(str, Enum):
+    COMPLETE = "complete"
+    PRUNED = "pruned"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class TrialRecord:
+    """One candidate's outcome: a searched network (kind "nn") or a classical baseline."""
+
+    name: str
+    kind: str  # "nn" | "baseline"
+    family: str
+    params: Mapping[str, Any]
+    state: State
+    val_score: float | None
+    fit_seconds: float
+    epochs: int = 0
+    best_epoch: int | None = None  # 0-based epoch whose weights were kept
+    error: str | None = None
+    curves: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # per epoch
+    number: int | None = None
+    mlflow_run_id: str | None = None
+
+    def with_run(self, run_id: str) -> TrialRecord:
+        return replace(self, mlflow_run_id=run_id)

@@ -1,0 +1,214 @@
+"""Search-space files: a YAML map of parameter specs, read once into typed records.
+
+A space file looks like::
+
+    family: dense                 # the model builder it feeds
+    training: {max_epochs: 60, patience: 8}
+    params:
+      layers: {type: int, low: 1, high: 4, default: 2}
+      units: {type: int, low: 16, high: 512, log: true, per_layer: layers}
+      optimizer: {type: categorical, choices: [adam, rmsprop, sgd]}
+      momentum: {type: float, low: 0.0, high: 0.99, when: {optimizer: sgd}}
+      batch_size: 64              # a plain value is fixed, not searched
+
+- ``type``: ``int``, ``float`` or ``categorical``; ``low``/``high`` (inclusive), ``log``, ``step``; ``choices``.
+- ``default``: the value of the first trial, so a tiny budget still tries a sensible model
+  (absent: the middle of the range, or the first choice).
+- ``when``: the parameter exists only if each named earlier parameter (or data fact: ``task``,
+  ``imbalanced``) has the given value or one of the listed values.
+- ``per_layer: layers``: one value per layer, named ``units_0``, ``units_1``, … up to the sampled ``layers``.
+
+The walk over a space is define-by-run, so it maps straight onto Optuna's ``trial.suggest_*``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+import yaml
+
+from autosearch.errors import AutosearchError
+from autosearch.models import FAMILY_PARAMS
+
+PARAM_TYPES = ("int", "float", "categorical")
+SPEC_KEYS = {"type", "low", "high", "log", "step", "choices", "default", "when", "per_layer"}
+CONTEXT_FACTS = ("task", "imbalanced")
+TRAINING_KEYS = {"max_epochs": 60, "patience": 8}
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    name: str
+    type: str  # one of PARAM_TYPES, or "fixed"
+    low: float | None = None
+    high: float | None = None
+    log: bool = False
+    step: float | None = None
+    choices: tuple = ()
+    default: Any = None
+    when: tuple[tuple[str, tuple], ...] = ()
+    per_layer: str | None = None
+
+    def start(self) -> Any:
+        """The value of the first trial."""
+        if self.default is not None or self.type == "fixed":
+            return self.default
+        if self.type == "categorical":
+            return self.choices[0]
+        mid = math.sqrt(self.low * self.high) if self.log else (self.low + self.high) / 2
+        return int(round(mid)) if self.type == "int" else mid
+
+
+@dataclass(frozen=True)
+class SearchSpace:
+    family: str
+    params: tuple[ParamSpec, ...]
+    max_epochs: int = TRAINING_KEYS["max_epochs"]
+    patience: int = TRAINING_KEYS["patience"]
+    source: str = field(default="", compare=False)
+
+    def as_dict(self) -> dict:
+        return {"family": self.family, "max_epochs": self.max_epochs, "patience": self.patience,
+                "params": [p.name for p in self.params], "source": self.source}
+
+
+def default_space_path(family: str = "dense") -> Path:
+    return Path(str(resources.files("autosearch.search_spaces") / f"{family}.yaml"))
+
+
+def load_space(path: str | Path | None = None, family: str = "dense") -> SearchSpace:
+    """Read a space file (the packaged default for `family` when `path` is None)."""
+    path = Path(path) if path else default_space_path(family)
+    if not path.is_file():
+        raise AutosearchError(f"space file '{path}' does not exist; check the --space path")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        where = getattr(e, "problem_mark", None)
+        line = f" (line {where.line + 1})" if where else ""
+        raise AutosearchError(f"space file '{path}' is not valid YAML{line}; fix its syntax") from None
+    return parse_space(data, source=str(path))
+
+
+def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
+    """Validate a parsed space file and turn it into typed specs."""
+    def fail(problem: str) -> AutosearchError:
+        return AutosearchError(f"space file '{source}': {problem}")
+
+    if not isinstance(data, Mapping) or not isinstance(data.get("params"), Mapping) or not data["params"]:
+        raise fail("needs a 'params:' map of parameter specs (see search_spaces/dense.yaml)")
+    family = data.get("family", "dense")
+    if family not in FAMILY_PARAMS:
+        raise fail(f"family '{family}' is unknown; use one of {', '.join(FAMILY_PARAMS)}")
+    training = dict(TRAINING_KEYS, **(data.get("training") or {}))
+    if set(training) - set(TRAINING_KEYS) or not all(isinstance(v, int) and v > 0 for v in training.values()):
+        raise fail(f"'training:' takes positive integers for {', '.join(TRAINING_KEYS)}")
+    specs: list[ParamSpec] = []
+    for name, raw in data["params"].items():
+        known = FAMILY_PARAMS[family]
+        if name not in known:
+            raise fail(f"parameter '{name}' is not one the {family} family uses; known: {', '.join(sorted(known))}")
+        specs.append(_parse_param(str(name), raw, specs, fail))
+    return SearchSpace(family, tuple(specs), training["max_epochs"], training["patience"], source)
+
+
+def _parse_param(name: str, raw: Any, earlier: list[ParamSpec], fail) -> ParamSpec:
+    if not isinstance(raw, Mapping):
+        return ParamSpec(name, "fixed", default=raw)
+    unknown = set(raw) - SPEC_KEYS
+    if unknown:
+        raise fail(f"parameter '{name}' has unknown key '{sorted(unknown)[0]}'; "
+                   f"keys are {', '.join(sorted(SPEC_KEYS))}")
+    kind = raw.get("type")
+    if kind not in PARAM_TYPES:
+        raise fail(f"parameter '{name}' has unknown type '{kind}'; use one of {', '.join(PARAM_TYPES)}")
+    spec = ParamSpec(
+        name, kind, low=raw.get("low"), high=raw.get("high"), log=bool(raw.get("log", False)),
+        step=raw.get("step"), choices=tuple(raw.get("choices") or ()), default=raw.get("default"),
+        when=_parse_when(name, raw.get("when"), earlier, fail), per_layer=raw.get("per_layer"),
+    )
+    _check_spec(spec, earlier, fail)
+    return spec
+
+
+def _parse_when(name: str, raw: Any, earlier: list[ParamSpec], fail) -> tuple:
+    if raw is None:
+        return ()
+    if not isinstance(raw, Mapping):
+        raise fail(f"parameter '{name}': 'when' must map parameter names to values")
+    names = {p.name for p in earlier}
+    for key in raw:
+        if key not in names and key not in CONTEXT_FACTS:
+            raise fail(f"parameter '{name}': 'when' names '{key}', which is neither an earlier parameter "
+                       f"nor a data fact ({', '.join(CONTEXT_FACTS)})")
+    return tuple((k, tuple(v) if isinstance(v, list) else (v,)) for k, v in raw.items())
+
+
+def _check_spec(spec: ParamSpec, earlier: list[ParamSpec], fail) -> None:
+    if spec.type == "categorical":
+        if not spec.choices:
+            raise fail(f"parameter '{spec.name}' needs a non-empty 'choices' list")
+        if spec.default is not None and spec.default not in spec.choices:
+            raise fail(f"parameter '{spec.name}': default {spec.default!r} is not among its choices")
+    else:
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (spec.low, spec.high)):
+            raise fail(f"parameter '{spec.name}' needs numeric 'low' and 'high'")
+        if spec.type == "int" and not all(float(v).is_integer() for v in (spec.low, spec.high)):
+            raise fail(f"parameter '{spec.name}' is an int; give integer 'low' and 'high'")
+        if spec.low > spec.high:
+            raise fail(f"parameter '{spec.name}': low {spec.low} is above high {spec.high}")
+        if spec.log and spec.low <= 0:
+            raise fail(f"parameter '{spec.name}': a log scale needs low > 0")
+        if spec.default is not None and not spec.low <= spec.default <= spec.high:
+            raise fail(f"parameter '{spec.name}': default {spec.default} is outside [{spec.low}, {spec.high}]")
+    if spec.per_layer is not None:
+        counter = next((p for p in earlier if p.name == spec.per_layer), None)
+        if counter is None or counter.type not in ("int", "fixed"):
+            raise fail(f"parameter '{spec.name}': per_layer must name an earlier int parameter such as 'layers'")
+
+
+Pick = Callable[[ParamSpec, str], Any]
+
+
+def _active(spec: ParamSpec, values: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+    for key, allowed in spec.when:
+        value = values.get(key, context.get(key))
+        if value not in allowed:
+            return False
+    return True
+
+
+def walk(space: SearchSpace, context: Mapping[str, Any], pick: Pick) -> dict[str, Any]:
+    """Choose a value for every active parameter, in file order; `pick` decides each one."""
+    values: dict[str, Any] = {}
+    for spec in space.params:
+        if not _active(spec, values, context):
+            continue
+        if spec.per_layer:
+            for i in range(int(values[spec.per_layer])):
+                values[f"{spec.name}_{i}"] = pick(spec, f"{spec.name}_{i}")
+        else:
+            values[spec.name] = pick(spec, spec.name)
+    return values
+
+
+def suggest(trial, space: SearchSpace, context: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of one Optuna trial (define-by-run)."""
+    def pick(spec: ParamSpec, name: str) -> Any:
+        if spec.type == "int":
+            return trial.suggest_int(name, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log)
+        if spec.type == "float":
+            return trial.suggest_float(name, float(spec.low), float(spec.high), step=spec.step, log=spec.log)
+        if spec.type == "categorical":
+            return trial.suggest_categorical(name, list(spec.choices))
+        return spec.default
+    return walk(space, context, pick)
+
+
+def starting_point(space: SearchSpace, context: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of the first trial: every default."""
+    return walk(space, context, lambda spec, name: spec.start())

@@ -1,0 +1,108 @@
+"""MLflow bookkeeping: one parent run per `fit`, one nested run per candidate.
+
+The only module that imports MLflow. Uses MlflowClient (no global active run), so trials
+logged from anywhere land under the parent run they name.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+from typing import Any, Mapping
+
+import mlflow
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+
+from autosearch.records import State, TrialRecord
+
+RUN_STATUS = {State.COMPLETE: "FINISHED", State.PRUNED: "KILLED", State.FAILED: "FAILED"}
+PARENT_ID_TAG = "mlflow.parentRunId"
+MAX_PARAM_CHARS = 6000
+
+
+def _params(values: Mapping[str, Any]) -> list[Param]:
+    return [Param(str(k), str(v)[:MAX_PARAM_CHARS]) for k, v in values.items()]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Tracker:
+    """Writes a fit's runs into one MLflow experiment."""
+
+    def __init__(self, tracking_uri: str | None, experiment: str):
+        self.client = MlflowClient(tracking_uri)
+        self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
+        found = self.client.get_experiment_by_name(experiment)
+        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        self.experiment = experiment
+        self.parent_id: str | None = None
+
+    def start_parent(self, run_name: str, params: Mapping[str, Any], tags: Mapping[str, str]) -> str:
+        run = self.client.create_run(self.experiment_id, run_name=run_name,
+                                     tags={"autosearch.kind": "fit", **tags})
+        self.parent_id = run.info.run_id
+        self.client.log_batch(self.parent_id, params=_params(params))
+        return self.parent_id
+
+    def start_candidate(self, name: str, kind: str, family: str, params: Mapping[str, Any]) -> str:
+        """Open a nested run (RUNNING) before a candidate trains, so the dashboard shows it live."""
+        tags = {PARENT_ID_TAG: self.parent_id, "autosearch.kind": "trial" if kind == "nn" else "baseline",
+                "autosearch.family": family}
+        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
+        self.client.log_batch(run.info.run_id, params=_params(params))
+        return run.info.run_id
+
+    def end_candidate(self, run_id: str, record: TrialRecord) -> None:
+        """Log the candidate's curves, scores and state, and close its run."""
+        now = _now_ms()
+        # curves are "epoch_<name>" so they never shadow the one final value the run list sorts by
+        metrics = [Metric(f"epoch_{key}", value, now, step) for key, values in record.curves.items()
+                   for step, value in enumerate(values) if math.isfinite(value)]
+        final = {"val_score": record.val_score, "fit_seconds": record.fit_seconds, "epochs": record.epochs}
+        metrics += [Metric(k, float(v), now, 0) for k, v in final.items() if v is not None and math.isfinite(v)]
+        tags = [RunTag("autosearch.state", record.state.value)]
+        if record.best_epoch is not None:
+            tags.append(RunTag("autosearch.best_epoch", str(record.best_epoch)))
+        if record.error:
+            tags.append(RunTag("autosearch.error", record.error))
+        self.client.log_batch(run_id, metrics=metrics, tags=tags)
+        self.client.set_terminated(run_id, RUN_STATUS[record.state])
+
+    def log_candidate(self, record: TrialRecord) -> TrialRecord:
+        """Open and close a candidate's run in one go (for candidates logged after they ran)."""
+        run_id = self.start_candidate(record.name, record.kind, record.family, record.params)
+        self.end_candidate(run_id, record)
+        return record.with_run(run_id)
+
+    def finish_parent(self, metrics: Mapping[str, float], tags: Mapping[str, str], files: list[Path],
+                      folders: Mapping[str, Path], status: str = "FINISHED") -> None:
+        now = _now_ms()
+        self.client.log_batch(
+            self.parent_id,
+            metrics=[Metric(k, float(v), now, 0) for k, v in metrics.items() if v is not None and math.isfinite(v)],
+            tags=[RunTag(k, str(v)) for k, v in tags.items()],
+        )
+        for path in files:
+            self.client.log_artifact(self.parent_id, str(path))
+        for name, folder in folders.items():
+            self.client.log_artifacts(self.parent_id, str(folder), artifact_path=name)
+        self.client.set_terminated(self.parent_id, status)
+
+    def abort_parent(self, status: str = "FAILED") -> None:
+        if self.parent_id:
+            self.client.set_terminated(self.parent_id, status)
+
+    def log_dict(self, data: Mapping[str, Any], name: str) -> None:
+        self.client.log_text(self.parent_id, json.dumps(data, indent=2, default=str), name)
+
+    def dashboard_command(self) -> str:
+        """The command that opens the MLflow UI on this store."""
+        uri = self.tracking_uri
+        if uri.startswith(("http://", "https://")):
+            return f"open {uri}"
+        return f"mlflow ui --backend-store-uri {uri}"

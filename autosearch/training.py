@@ -1,0 +1,171 @@
+"""Train one network on a Problem: the piece every search engine shares.
+
+Imports Keras at module level: import this module only where training happens.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import keras
+import numpy as np
+from sklearn.utils.class_weight import compute_class_weight
+
+from autosearch.models import build_model
+from autosearch.problem import Problem
+from autosearch.records import State, TrialRecord
+from autosearch.spaces import SearchSpace
+from autosearch.tasks import head_for, network_scores
+
+LOSSES = {
+    "binary_crossentropy": keras.losses.BinaryCrossentropy,
+    "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
+    "mse": keras.losses.MeanSquaredError,
+    "mae": keras.losses.MeanAbsoluteError,
+}
+PREDICT_BATCH = 4096
+
+
+class EpochScorer(keras.callbacks.Callback):
+    """After each epoch, scores the score rows with the selection metric.
+
+    Writes ``val_loss`` and ``val_score`` into the epoch's logs, so the callbacks after it
+    (early stopping, pruning) see them, and keeps every epoch's logs as curves.
+    """
+
+    def __init__(self, problem: Problem, loss: keras.losses.Loss):
+        super().__init__()
+        self.problem, self.loss = problem, loss
+        self.curves: dict[str, list[float]] = {"loss": [], "val_loss": [], "val_score": []}
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        logs = logs if logs is not None else {}
+        raw = self.model.predict(self.problem.x_score, batch_size=PREDICT_BATCH, verbose=0)
+        logs["val_loss"] = float(keras.ops.convert_to_numpy(self.loss(self.problem.y_score, raw)))
+        logs["val_score"] = self.problem.score(network_scores(self.problem.task, raw))
+        for key in self.curves:
+            self.curves[key].append(float(logs.get(key, math.nan)))
+
+
+class StopAt(keras.callbacks.Callback):
+    """Ends training after the epoch during which the wall-clock `deadline` (time.monotonic) passed."""
+
+    def __init__(self, deadline: float):
+        super().__init__()
+        self.deadline = deadline
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if time.monotonic() >= self.deadline:
+            self.model.stop_training = True
+
+
+@dataclass
+class TrainResult:
+    model: Any
+    state: State
+    val_score: float | None
+    fit_seconds: float
+    best_epoch: int | None
+    curves: dict[str, list[float]] = field(default_factory=dict)
+    error: str | None = None
+
+    def record(self, name: str, family: str, params: Mapping[str, Any], number: int | None = None) -> TrialRecord:
+        epochs = len(self.curves.get("loss", ()))
+        return TrialRecord(
+            name=name, kind="nn", family=family, params=dict(params), state=self.state,
+            val_score=self.val_score, fit_seconds=self.fit_seconds, epochs=epochs, best_epoch=self.best_epoch,
+            error=self.error, curves={k: tuple(v) for k, v in self.curves.items()}, number=number,
+        )
+
+
+def make_optimizer(params: Mapping[str, Any]) -> keras.optimizers.Optimizer:
+    name = str(params.get("optimizer", "adam"))
+    config: dict[str, Any] = {"learning_rate": float(params.get("learning_rate", 1e-3))}
+    if name in ("sgd", "rmsprop") and "momentum" in params:
+        config["momentum"] = float(params["momentum"])
+    return keras.optimizers.get({"class_name": name, "config": config})
+
+
+def class_weights(params: Mapping[str, Any], problem: Problem) -> dict[int, float] | None:
+    if params.get("class_weight") != "balanced" or not problem.task.single_label:
+        return None
+    present = np.unique(problem.y_fit)
+    weights = compute_class_weight("balanced", classes=present, y=problem.y_fit)
+    return {int(c): float(w) for c, w in zip(present, weights)}
+
+
+def train_network(
+    params: Mapping[str, Any],
+    space: SearchSpace,
+    problem: Problem,
+    *,
+    seed: int,
+    callbacks: Sequence[keras.callbacks.Callback] = (),
+    prune_signals: tuple[type[BaseException], ...] = (),
+    deadline: float | None = None,
+    epochs: int | None = None,
+) -> TrainResult:
+    """Build, compile and fit one network; never raises for a failing trial.
+
+    With `epochs` set (the final refit) it trains exactly that long and does not look at the
+    score rows; otherwise it scores them every epoch, stops early on `val_score` and keeps the
+    best epoch's weights. An exception in `prune_signals` (raised by an engine's callback)
+    ends the trial as pruned; any other exception, or a NaN loss, as failed.
+    """
+    keras.backend.clear_session()
+    keras.utils.set_random_seed(seed)
+    head = head_for(problem.task, problem.codec.n_outputs, params.get("loss"))
+    loss = LOSSES[head.loss]()
+    scorer = None
+    fit_seconds = 0.0
+    try:
+        model = build_model(space.family, params, problem.x_fit.shape[1:], head)
+        model.compile(optimizer=make_optimizer(params), loss=loss)
+        all_callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
+        if epochs is None:
+            scorer = EpochScorer(problem, loss)
+            mode = "max" if problem.metric.greater_is_better else "min"
+            all_callbacks = [scorer, *all_callbacks, keras.callbacks.EarlyStopping(
+                monitor="val_score", mode=mode, patience=space.patience, restore_best_weights=True)]
+        all_callbacks += list(callbacks)
+        if deadline is not None:
+            all_callbacks.append(StopAt(deadline))
+        started = time.perf_counter()
+        try:
+            history = model.fit(
+                problem.x_fit, problem.y_fit, batch_size=int(params.get("batch_size", 32)),
+                epochs=epochs or space.max_epochs, class_weight=class_weights(params, problem),
+                callbacks=all_callbacks, verbose=0,
+            )
+        finally:
+            fit_seconds = time.perf_counter() - started
+        curves = scorer.curves if scorer else {"loss": [float(v) for v in history.history.get("loss", [])]}
+        if not curves["loss"] or not np.isfinite(curves["loss"][-1]):
+            raise FloatingPointError("training loss became NaN or infinite (try a lower learning rate)")
+        if scorer is None:
+            return TrainResult(model, State.COMPLETE, None, fit_seconds, len(curves["loss"]) - 1, curves)
+        scores = np.asarray(curves["val_score"], dtype=float)
+        if not np.isfinite(scores).any():
+            raise FloatingPointError("validation score is NaN: the network's outputs are not finite")
+        best = int(np.nanargmax(scores) if problem.metric.greater_is_better else np.nanargmin(scores))
+        return TrainResult(model, State.COMPLETE, float(scores[best]), fit_seconds, best, curves)
+    except prune_signals:
+        curves = scorer.curves if scorer else {}
+        return TrainResult(None, State.PRUNED, _last_score(curves), fit_seconds, None, curves)
+    except Exception as error:  # a failing trial must never end the sweep
+        curves = scorer.curves if scorer else {}
+        message = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
+        return TrainResult(None, State.FAILED, None, fit_seconds, None, curves, error=message[:500])
+
+
+def _last_score(curves: Mapping[str, list[float]]) -> float | None:
+    scores = curves.get("val_score") or []
+    return float(scores[-1]) if scores else None
+
+
+def predict_network(model: keras.Model, problem: Problem) -> np.ndarray:
+    """A network's output on the score rows, in the training space."""
+    return network_scores(problem.task, model.predict(problem.x_score, batch_size=PREDICT_BATCH, verbose=0))

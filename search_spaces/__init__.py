@@ -1,0 +1,1 @@
+"""The default search-space files; they ship inside the package as autosearch.search_spaces."""

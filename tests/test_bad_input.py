@@ -1,0 +1,126 @@
+"""Bad input: a one-line error naming the problem and the fix, exit code 2, no traceback, nothing lost."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from autosearch.cli import app
+
+
+def run_cli(*args: str):
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def assert_clean_error(result, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    lines = result.output.strip().splitlines()
+    errors = [line for line in lines if line.startswith("error: ")]
+    assert errors == [lines[-1]], result.output  # one error line, the last thing printed
+    text = lines[-1]
+    for fragment in fragments:
+        assert fragment in text, text
+
+
+@pytest.fixture
+def five_class_csv(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=60), "b": rng.normal(size=60), "grade": np.arange(60) % 5})
+    path = tmp_path / "grades.csv"
+    frame.to_csv(path, index=False)
+    return path
+
+
+def write(tmp_path, name: str, content: str | bytes):
+    path = tmp_path / name
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    return path
+
+
+def test_missing_file(tmp_path):
+    assert_clean_error(run_cli("fit", tmp_path / "nope.csv"), "does not exist")
+
+
+def test_empty_file(tmp_path):
+    assert_clean_error(run_cli("fit", write(tmp_path, "empty.csv", "")), "is empty")
+
+
+def test_unreadable_file(tmp_path):
+    path = write(tmp_path, "broken.csv", b'a,b\n"1,2\n3,4,5,6\n\xff\xfe\x00')
+    assert_clean_error(run_cli("fit", path), "could not read", "valid .csv")
+
+
+def test_header_only(tmp_path):
+    assert_clean_error(run_cli("fit", write(tmp_path, "header.csv", "a,b,target\n")), "no data rows")
+
+
+def test_unknown_file_type(tmp_path):
+    assert_clean_error(run_cli("fit", write(tmp_path, "data.xlsx", "x")), "unknown file type", ".parquet")
+
+
+def test_unknown_target(five_class_csv):
+    assert_clean_error(run_cli("fit", five_class_csv, "--target", "grde"), "--target 'grde' is not a column",
+                       "grade")
+
+
+def test_single_valued_target(tmp_path):
+    path = write(tmp_path, "one.csv", "a,y\n" + "".join(f"{i * 0.37},1\n" for i in range(30)))
+    assert_clean_error(run_cli("fit", path, "--target", "y"), "single value")
+
+
+def test_all_missing_target(tmp_path):
+    path = write(tmp_path, "missing.csv", "a,y\n" + "".join(f"{i * 0.37},\n" for i in range(30)))
+    assert_clean_error(run_cli("fit", path, "--target", "y"), "all values missing")
+
+
+def test_binary_task_on_five_classes(five_class_csv):
+    assert_clean_error(run_cli("fit", five_class_csv, "--task", "binary"), "has 5", "--task multiclass")
+
+
+def test_bad_time_budget(five_class_csv):
+    assert_clean_error(run_cli("fit", five_class_csv, "--time-budget", "ten minutes"), "90s, 20m")
+
+
+def test_zero_trials(five_class_csv):
+    assert_clean_error(run_cli("fit", five_class_csv, "--trials", "0"), "--trials must be at least 1")
+
+
+def test_space_file_that_is_not_yaml(five_class_csv, tmp_path):
+    space = write(tmp_path, "space.yaml", "params: {layers: [1, 2")
+    assert_clean_error(run_cli("fit", five_class_csv, "--space", space), "not valid YAML")
+
+
+def test_space_file_with_unknown_type(five_class_csv, tmp_path):
+    space = write(tmp_path, "space.yaml", "params:\n  layers: {type: range, low: 1, high: 3}\n")
+    assert_clean_error(run_cli("fit", five_class_csv, "--space", space), "unknown type 'range'")
+
+
+def test_metric_that_does_not_fit_the_task(five_class_csv):
+    assert_clean_error(run_cli("fit", five_class_csv, "--metric", "rmse"), "does not apply to a multiclass")
+
+
+def test_existing_output_folder_is_left_untouched(five_class_csv, tmp_path):
+    out = tmp_path / "results"
+    out.mkdir()
+    (out / "leaderboard.csv").write_text("precious")
+    assert_clean_error(run_cli("fit", five_class_csv, "--output", out), "already holds files")
+    assert (out / "leaderboard.csv").read_text() == "precious"
+    assert sorted(p.name for p in out.iterdir()) == ["leaderboard.csv"]
+
+
+def test_predict_with_a_folder_that_is_not_a_bundle(tmp_path, five_class_csv):
+    assert_clean_error(run_cli("predict", tmp_path, five_class_csv), "not a model bundle")
+
+
+def test_real_process_exits_2_with_one_line_on_stderr(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "autosearch", "fit", str(tmp_path / "nope.csv")],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.strip().count("\n") == 0 and "does not exist" in done.stderr

@@ -1,0 +1,156 @@
+"""End-to-end `fit` and `predict` on real data, with real Keras training, Optuna and an MLflow store.
+
+Trials are tiny (2 epochs) to keep the suite fast; the assertions are on behaviour, not scores,
+except where a broken pipeline could not reach the bound.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+from mlflow import MlflowClient
+
+import autosearch
+
+TINY = {"trials": 2, "max_epochs": 2, "quiet": True}
+LEADERBOARD_COLUMNS = {"name", "kind", "family", "val_score", "test_score", "fit_seconds"}
+SUMMARY_KEYS = {"target", "task", "task_reason", "kind", "metric", "winner", "test_score", "mlflow_run_id"}
+
+
+def runs_of(parent_id: str, uri: str | None = None) -> tuple:
+    client = MlflowClient(uri or os.environ["MLFLOW_TRACKING_URI"])
+    parent = client.get_run(parent_id)
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.`mlflow.parentRunId` = '{parent_id}'")
+    return client, parent, children
+
+
+def test_cli_fit_then_predict_binary(breast_cancer_csv, tmp_path):
+    out = tmp_path / "run"
+    cmd = [sys.executable, "-m", "autosearch", "fit", str(breast_cancer_csv), "--target", "diagnosis",
+           "--trials", "3", "--max-epochs", "2", "--output", str(out), "--experiment", "cli-binary"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "task: binary" in done.stderr and "target: diagnosis (given with --target)" in done.stderr
+    assert "leaderboard" in done.stdout and "winner:" in done.stdout
+
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert LEADERBOARD_COLUMNS <= set(board.columns)
+    assert sorted(board[board.kind == "baseline"].family) == ["dummy", "gradient_boosting", "linear", "svm"]
+    assert (board.kind == "nn").sum() == 3
+    assert board.test_score.notna().sum() == 1  # the test split is scored once, for the winner
+    summary = json.loads((out / "summary.json").read_text())
+    assert SUMMARY_KEYS <= set(summary)
+    assert summary["task"] == "binary" and summary["target"] == "diagnosis"
+    assert summary["winner"]["name"] == board.iloc[0]["name"]
+    assert summary["test_score"] > 0.85  # every baseline but the dummy does far better on this set
+
+    client, parent, children = runs_of(summary["mlflow_run_id"])
+    assert parent.data.tags["autosearch.task"] == "binary" and parent.data.params["target"] == "diagnosis"
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"leaderboard.csv", "summary.json",
+                                                                          "model"}
+    kinds = sorted(c.data.tags["autosearch.kind"] for c in children)
+    assert kinds == ["baseline"] * 4 + ["trial"] * 3
+    for child in children:
+        assert child.data.tags["autosearch.family"]
+        assert child.info.status in ("FINISHED", "KILLED", "FAILED")
+    trial = next(c for c in children if c.data.tags["autosearch.kind"] == "trial"
+                 and c.data.tags["autosearch.state"] == "complete")
+    assert {"layers", "units_0", "activation", "dropout", "l2", "batch_norm", "optimizer", "learning_rate",
+            "batch_size"} <= set(trial.data.params)
+    curve = client.get_metric_history(trial.info.run_id, "epoch_val_score")
+    assert [m.step for m in curve] == list(range(len(curve))) and 1 <= len(curve) <= 2
+    assert trial.data.metrics["val_score"] == max(m.value for m in curve)  # the kept epoch's score
+
+    rows = pd.read_csv(breast_cancer_csv)
+    predict = subprocess.run([sys.executable, "-m", "autosearch", "predict", str(out / "model"),
+                              str(breast_cancer_csv), "--output", str(tmp_path / "preds.csv")],
+                             capture_output=True, text=True, timeout=120)
+    assert predict.returncode == 0, predict.stderr
+    preds = pd.read_csv(tmp_path / "preds.csv")
+    assert list(preds.columns) == ["prediction", "proba_benign", "proba_malignant"]
+    assert set(preds.prediction) <= {"benign", "malignant"}
+    assert np.allclose(preds.proba_benign + preds.proba_malignant, 1.0)
+    assert (preds.prediction == rows.diagnosis).mean() > 0.85
+
+
+def test_multiclass_with_categoricals_missing_values_and_a_test_file(iris_csv, tmp_path):
+    frame = pd.read_csv(iris_csv)
+    train = frame.sample(frac=0.8, random_state=1)
+    test = frame.drop(train.index)
+    train.to_csv(tmp_path / "train.csv", index=False)
+    test.to_csv(tmp_path / "test.csv", index=False)
+
+    result = autosearch.fit(tmp_path / "train.csv", target="species", test=tmp_path / "test.csv",
+                            output=tmp_path / "out", **TINY)
+    assert result.summary["task"] == "multiclass"
+    assert result.summary["rows"]["test"] == len(test)  # the file is the test split; none carved
+    assert result.summary["rows"]["train"] + result.summary["rows"]["validation"] == len(train)
+    assert "field_site" in result.summary["profile"]["categorical"]
+    assert 0.0 <= result.test_score <= 1.0
+
+    preds = result.predict(test.drop(columns=["species"]))
+    assert set(preds.prediction) <= {"setosa", "versicolor", "virginica"}
+    assert [c for c in preds.columns if c.startswith("proba_")] == [
+        "proba_setosa", "proba_versicolor", "proba_virginica"]
+
+
+def test_regression_searches_the_loss_and_predicts_in_target_units(diabetes_csv, tmp_path):
+    result = autosearch.fit(diabetes_csv, output=tmp_path / "out", **TINY)
+    assert result.summary["task"] == "regression" and result.metric == "rmse"
+    assert result.summary["target"] == "progression"  # the last column
+    _, _, children = runs_of(result.mlflow_run_id)
+    trials = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
+    assert all(c.data.params.get("loss") in ("mse", "mae") for c in trials)
+
+    frame = pd.read_csv(diabetes_csv)
+    preds = autosearch.predict(result.bundle_path, frame)
+    rmse = float(np.sqrt(np.mean((preds.prediction - frame.progression) ** 2)))
+    assert rmse < frame.progression.std()  # beats predicting the mean, in the target's units
+
+
+def test_multilabel_label_sets(wine_labels_csv, tmp_path):
+    result = autosearch.fit(wine_labels_csv, target="tags", output=tmp_path / "out", **TINY)
+    assert result.summary["task"] == "multilabel" and result.metric == "f1_macro"
+    preds = result.predict(wine_labels_csv)
+    assert {"prediction", "cultivar_0", "strong", "proba_strong"} <= set(preds.columns)
+    assert set(preds["strong"]) <= {0, 1}
+    truth = pd.read_csv(wine_labels_csv)["tags"].str.contains("strong")
+    assert ((preds["strong"] == 1) == truth).mean() > 0.7
+
+
+def test_skewed_classes_get_an_imbalance_aware_metric_and_searched_class_weights(breast_cancer_csv, tmp_path):
+    frame = pd.read_csv(breast_cancer_csv)
+    skewed = pd.concat([frame[frame.diagnosis == "benign"], frame[frame.diagnosis == "malignant"].head(40)])
+    result = autosearch.fit(skewed, target="diagnosis", output=tmp_path / "out", **TINY)
+    assert result.metric == "roc_auc" and "skewed" in result.summary["metric_reason"]
+    assert result.summary["class_weight_searched"] is True
+    nets = result.leaderboard[result.leaderboard.kind == "nn"]
+    assert all("class_weight" in json.loads(p) for p in nets.params)
+
+
+def test_failing_trials_are_recorded_and_the_sweep_goes_on(diabetes_csv, tmp_path):
+    space = tmp_path / "broken.yaml"
+    space.write_text("params:\n  layers: 1\n  activation: no_such_activation\n")
+    result = autosearch.fit(diabetes_csv, space=space, output=tmp_path / "out", **TINY)
+    nets = result.leaderboard[result.leaderboard.kind == "nn"]
+    assert list(nets.state) == ["failed", "failed"]
+    assert result.winner.kind == "baseline"
+    _, _, children = runs_of(result.mlflow_run_id)
+    failed = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
+    assert [c.info.status for c in failed] == ["FAILED", "FAILED"]
+    assert all("no_such_activation" in c.data.tags["autosearch.error"] for c in failed)
+
+
+def test_time_budget_stops_the_search(breast_cancer_csv, tmp_path):
+    result = autosearch.fit(breast_cancer_csv, target="diagnosis", trials=500, time_budget="20s", max_epochs=2,
+                            quiet=True, output=tmp_path / "out")
+    trials = sum(result.summary["trials"].values())
+    assert 1 <= trials < 500
+    assert result.summary["seconds"]["total"] < 20 * 1.5  # issue-level margin: the budget ends the search, not the run
+    assert (tmp_path / "out" / "model" / "metadata.json").exists()

@@ -1,0 +1,125 @@
+"""Target choice, task inference and feature roles: the rules users expect, edge cases included."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from autosearch.data.profile import check_task, choose_targets, feature_roles, infer_task, profile
+from autosearch.errors import AutosearchError
+from autosearch.tasks import Task
+
+
+def task_of(values, name="y") -> Task:
+    return infer_task(pd.DataFrame({name: values}))[0]
+
+
+@pytest.mark.parametrize("values, expected", [
+    (["yes", "no", "yes", "no"], Task.BINARY),
+    ([True, False, True], Task.BINARY),
+    ([0, 1, 1, 0], Task.BINARY),
+    ([0.0, 1.0, 1.0], Task.BINARY),
+    ([-1, 1, -1], Task.BINARY),
+    (["cat", "dog", "bird", "dog"], Task.MULTICLASS),
+    ([0, 1, 2, 3, 2, 1], Task.MULTICLASS),
+    ([1.0, 2.0, 3.0, 2.0], Task.MULTICLASS),  # integer-valued floats are classes too
+    (list(range(100)), Task.REGRESSION),  # integers with many values are a quantity
+    (list(np.linspace(0, 1, 50)), Task.REGRESSION),
+    ([0.5, 1.5, 2.5, 0.5], Task.REGRESSION),
+    (["a|b", "a", "b|c", ""], Task.MULTILABEL),
+])
+def test_task_inference(values, expected):
+    assert task_of(values) is expected
+
+
+def test_inference_gives_reasons():
+    task, reason = infer_task(pd.DataFrame({"y": list(range(30))}))
+    assert task is Task.REGRESSION and "30 distinct" in reason and "--task multiclass" in reason
+
+
+def test_several_zero_one_targets_are_multilabel():
+    y = pd.DataFrame({"a": [0, 1, 1], "b": [1, 1, 0], "c": [True, False, False]})
+    assert infer_task(y)[0] is Task.MULTILABEL
+
+
+def test_several_numeric_targets_are_multi_output_regression():
+    y = pd.DataFrame({"a": [0.1, 2.5, 3.0], "b": [10, 20, 35]})
+    assert infer_task(y)[0] is Task.REGRESSION
+
+
+def test_mixed_targets_are_refused():
+    with pytest.raises(AutosearchError, match="mix text and numbers"):
+        infer_task(pd.DataFrame({"a": ["x", "y", "z"], "b": [1.5, 2.5, 3.5]}))
+
+
+def test_text_target_with_nearly_unique_values_is_refused():
+    with pytest.raises(AutosearchError, match="too many to learn"):
+        task_of([f"name {i}" for i in range(100)])
+
+
+@pytest.mark.parametrize("columns, expected", [
+    (["a", "b", "Label"], "Label"),
+    (["TARGET", "b", "c"], "TARGET"),
+    (["y", "x"], "y"),
+    (["a", "b", "c"], "c"),
+])
+def test_target_choice(columns, expected):
+    frame = pd.DataFrame([[1, 2, 3][: len(columns)]], columns=columns)
+    chosen, reason = choose_targets(frame, ())
+    assert chosen == (expected,) and reason
+
+
+def test_requested_target_must_exist():
+    with pytest.raises(AutosearchError, match="--target 'nope' is not a column"):
+        choose_targets(pd.DataFrame({"a": [1], "b": [2]}), ("nope",))
+
+
+def test_task_override_is_checked():
+    five = pd.DataFrame({"y": [0, 1, 2, 3, 4]})
+    with pytest.raises(AutosearchError, match="--task binary needs a target with 2 distinct values"):
+        check_task(Task.BINARY, five)
+    with pytest.raises(AutosearchError, match="--task regression needs numeric"):
+        check_task(Task.REGRESSION, pd.DataFrame({"y": ["a", "b", "c"]}))
+    check_task(Task.MULTICLASS, five)  # allowed: integers can be classes
+
+
+def test_override_keeps_the_inferred_reason():
+    frame = pd.DataFrame({"x": np.random.default_rng(0).normal(size=40), "y": list(range(40))})
+    prof, _, _ = profile(frame, ("y",), task="multiclass")
+    assert prof.task is Task.MULTICLASS and "would have inferred regression" in prof.task_reason
+
+
+def test_rows_with_missing_target_are_dropped_with_a_message():
+    frame = pd.DataFrame({"x": range(30), "y": [0, 1, None] * 10})
+    prof, kept, messages = profile(frame, ("y",))
+    assert len(kept) == 20 and prof.n_rows == 20
+    assert any("dropped 10 rows with a missing target" in m for m in messages)
+
+
+@pytest.mark.parametrize("y, message", [
+    ([None] * 30, "is empty"),
+    ([7] * 30, "single value"),
+])
+def test_unusable_targets(y, message):
+    with pytest.raises(AutosearchError, match=message):
+        profile(pd.DataFrame({"x": range(30), "y": y}), ("y",))
+
+
+def test_feature_roles_drop_constant_and_id_like_columns():
+    n = 50
+    X = pd.DataFrame({
+        "customer_id": range(1000, 1000 + n),  # all distinct, consecutive: an identifier
+        "row": range(n),
+        "email": [f"user{i}@example.com" for i in range(n)],  # all distinct text
+        "country": ["fr", "de"] * (n // 2),
+        "constant": [1] * n,
+        "empty": [None] * n,
+        "age": np.random.default_rng(0).integers(18, 90, n),
+        "income": np.random.default_rng(1).normal(size=n),  # all distinct floats are normal
+        "member": [True, False] * (n // 2),
+    })
+    numeric, categorical, dropped = feature_roles(X)
+    dropped = dict(dropped)
+    assert set(dropped) == {"customer_id", "row", "email", "constant", "empty"}
+    assert "ID-like" in dropped["customer_id"] and dropped["constant"] == "constant"
+    assert set(numeric) == {"age", "income"}
+    assert set(categorical) == {"country", "member"}
