@@ -243,8 +243,11 @@ def _search(prep: Prepared, config: RunConfig, deadline: float | None, tracker, 
     return done
 
 
-def _refit(win: TrialRecord, prep: Prepared, seed: int) -> tuple[Any, Any, float]:
-    """Refit the winner on train+validation; score it once on the test rows."""
+def _refit(win: TrialRecord, prep: Prepared, seed: int) -> tuple[Any, Any, float, float]:
+    """Refit the winner on train+validation; score it once on the test rows.
+
+    Returns the model, its preprocessor, the test score and the seconds spent fitting.
+    """
     split = prep.split
     fit_rows = pd.concat([split.train, split.val], ignore_index=True)
     problem, preprocessor = make_problem(fit_rows, split.test, prep.profile, prep.codec, prep.metric, seed)
@@ -252,13 +255,14 @@ def _refit(win: TrialRecord, prep: Prepared, seed: int) -> tuple[Any, Any, float
         record, model = fit_baseline(win.family, problem)  # its "val_score" is on the score rows: the test split
         if record.state is not State.COMPLETE:
             raise AutosearchError(f"refitting the winner {win.name} failed ({record.error})")
-        return model, preprocessor, record.val_score
+        return model, preprocessor, record.val_score, record.fit_seconds
     from autosearch.training import predict_network, train_network
     result = train_network(win.params, prep.space, problem, seed=seed + (win.number or 0),
                            epochs=win.best_epoch + 1)
     if result.state is not State.COMPLETE:
         raise AutosearchError(f"refitting the winner {win.name} failed ({result.error})")
-    return result.model, preprocessor, problem.score(predict_network(result.model, problem))
+    test_score = problem.score(predict_network(result.model, problem))
+    return result.model, preprocessor, test_score, result.fit_seconds
 
 
 def _finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracker, progress: Progress,
@@ -270,7 +274,7 @@ def _finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, track
         raise AutosearchError("no candidate completed, not even the baselines; check the data")
     progress.say(f"refitting the winner {win.name} on train+validation and scoring it once on test")
     mark = time.monotonic()
-    model, preprocessor, test_score = _refit(win, prep, config.seed)
+    model, preprocessor, test_score, timings["refit_fit"] = _refit(win, prep, config.seed)
     timings["refit"] = time.monotonic() - mark
     leaderboard = to_frame(records, metric, {win.name: test_score})
     summary = _summary(records, win, test_score, prep, tracker)

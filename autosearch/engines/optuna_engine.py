@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import Callable
 
@@ -69,6 +70,13 @@ def run_search(
     timeout = None if deadline is None else max(deadline - time.monotonic(), 0.0)
     if timeout == 0.0:
         return records
-    study.optimize(objective, n_trials=trials, timeout=timeout, catch=(TrialFailed,),
-                   callbacks=[stop_at_deadline])
+    # Each trial's clear_session() runs gc.collect(); with TensorFlow and MLflow loaded that scans
+    # ~0.34 s of long-lived objects. Freezing them first makes it ~1 ms.
+    gc.collect()
+    gc.freeze()
+    try:
+        study.optimize(objective, n_trials=trials, timeout=timeout, catch=(TrialFailed,),
+                       callbacks=[stop_at_deadline])
+    finally:
+        gc.unfreeze()
     return records

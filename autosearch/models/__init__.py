@@ -5,6 +5,7 @@ This package's namespace stays free of Keras so that reading a space file does n
 
 from __future__ import annotations
 
+import logging
 import os
 import sys
 from typing import Any, Mapping
@@ -46,4 +47,7 @@ def load_keras():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+    # TensorFlow's own Python logger warns about retracing, which a search does by design (a new model
+    # per trial).
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
     return keras
