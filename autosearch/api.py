@@ -88,6 +88,7 @@ def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
 
     from autosearch.tracking import Tracker  # MLflow is slow to import: only once the input is known good
     tracker = Tracker(config.tracking_uri, config.experiment or prep.name)
+    prep.output.mkdir(parents=True, exist_ok=True)
     tracker.start_parent(prep.output.name, _run_params(config, prep), {
         "autosearch.task": prep.profile.task.value, "autosearch.task_reason": prep.profile.task_reason,
         "autosearch.target_reason": prep.profile.target_reason, "autosearch.metric_reason": prep.metric_reason,
@@ -127,7 +128,6 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     )
     progress.say(f"metric: {metric.name} ({metric_reason})")
     problem, _ = make_problem(split.train, split.val, prof, codec, metric, config.seed)
-    output.mkdir(parents=True, exist_ok=True)
     return Prepared(name, prof, split, codec, metric, metric_reason, space, output, problem)
 
 
@@ -219,9 +219,7 @@ def _search(prep: Prepared, config: RunConfig, deadline: float | None, tracker, 
     load_keras()
     from autosearch.engines.optuna_engine import run_search
 
-    space, problem, metric = prep.space, prep.problem, prep.metric
-    reference = best_of(baselines, metric, "baseline")
-    done: list[TrialRecord] = []
+    space, problem = prep.space, prep.problem
 
     def on_start(name: str, params: dict) -> str:
         progress.trial_started(name)
@@ -230,17 +228,14 @@ def _search(prep: Prepared, config: RunConfig, deadline: float | None, tracker, 
     def on_trial(record: TrialRecord, run_id: str) -> TrialRecord:
         tracker.end_candidate(run_id, record)
         record = record.with_run(run_id)
-        done.append(record)
-        progress.trial_finished(record, best_of(done, metric, "nn"), metric, config.trials)
+        progress.trial_finished(record)
         return record
 
-    to_beat = f"to beat: {reference.name} {format_score(reference.val_score)}" if reference else ""
     progress.say(f"searching {space.family} networks: up to {config.trials} trials"
                  + (f", {config.time_budget:.0f}s budget" if config.time_budget else ""))
-    with progress.search(config.trials, deadline, to_beat):
-        run_search(space, problem, trials=config.trials, deadline=deadline, seed=config.seed,
-                   on_start=on_start, on_trial=on_trial)
-    return done
+    with progress.search(config.trials, deadline, prep.metric, best_of(baselines, prep.metric, "baseline")):
+        return run_search(space, problem, trials=config.trials, deadline=deadline, seed=config.seed,
+                          on_start=on_start, on_trial=on_trial)
 
 
 def _refit(win: TrialRecord, prep: Prepared, seed: int) -> tuple[Any, Any, float, float]:

@@ -17,6 +17,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.multioutput import MultiOutputClassifier, MultiOutputRegressor
 from sklearn.svm import SVC, SVR
 
+from autosearch.errors import describe
 from autosearch.problem import Problem
 from autosearch.records import State, TrialRecord
 from autosearch.tasks import Task
@@ -86,16 +87,16 @@ def fit_baseline(family: str, problem: Problem,
         if messages is not None:
             messages.append(f"svm baseline fitted on a sample of {SVM_MAX_ROWS} of {len(problem.x_fit)} rows")
     started = time.perf_counter()
+    score, error = None, None
     try:
         estimator.fit(x, y)
         seconds = time.perf_counter() - started
-        output = estimator_output(estimator, problem.x_score, problem.task, problem.codec.n_outputs)
-        score = problem.score(output)
-        state = State.COMPLETE if np.isfinite(score) else State.FAILED
-        error = None if state is State.COMPLETE else "score is NaN"
+        score = problem.score(estimator_output(estimator, problem.x_score, problem.task, problem.codec.n_outputs))
+        if not np.isfinite(score):
+            error = "the score is NaN"
     except Exception as e:  # a failing candidate must not end the run
-        seconds, score, state, error, estimator = time.perf_counter() - started, None, State.FAILED, \
-            f"{type(e).__name__}: {e}"[:500], None
+        seconds, error = time.perf_counter() - started, describe(e)
+    state = State.COMPLETE if error is None else State.FAILED
     record = TrialRecord(name=family, kind="baseline", family=family, params=params, state=state,
                          val_score=score if state is State.COMPLETE else None, fit_seconds=seconds, error=error)
-    return record, estimator
+    return record, estimator if state is State.COMPLETE else None

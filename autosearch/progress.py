@@ -32,18 +32,22 @@ class Progress:
             self.console.width = WIDE
         self._bar: RichProgress | None = None
         self._task = None
+        self._total = 0
         self._deadline: float | None = None
-        self._reference = ""  # the best baseline, to beat
-        self._best = ""  # the best network so far
+        self._metric: Metric | None = None
+        self._reference: TrialRecord | None = None  # the best baseline, to beat
+        self._best: TrialRecord | None = None  # the best network so far
 
     def say(self, text: str) -> None:
         if not self.quiet:
             self.console.print(text, markup=False, soft_wrap=True)
 
     @contextmanager
-    def search(self, trials: int, deadline: float | None, reference: str) -> Iterator[None]:
+    def search(self, trials: int, deadline: float | None, metric: Metric,
+               reference: TrialRecord | None) -> Iterator[None]:
         """A live bar over the trials (in a terminal; plain lines elsewhere)."""
-        self._deadline, self._reference = deadline, reference
+        self._total, self._deadline, self._metric, self._reference = trials, deadline, metric, reference
+        self._best = None
         if self.quiet or not self.console.is_terminal:
             yield
             return
@@ -51,31 +55,39 @@ class Progress:
                                  TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
                                  console=self.console, transient=True)
         self._task = self._bar.add_task("search", total=trials, status=self._status(""))
-        with self._bar:
-            yield
-        self._bar = None
+        try:
+            with self._bar:
+                yield
+        finally:
+            self._bar = None
 
     def _status(self, running: str) -> str:
-        parts = [self._best, self._reference]
+        parts = []
+        if self._best is not None:
+            parts.append(f"best {format_score(self._best.val_score)} ({self._best.name})")
+        if self._reference is not None:
+            parts.append(f"to beat: {self._reference.name} {format_score(self._reference.val_score)}")
         if running:
             parts.append(f"running {running}")
         if self._deadline is not None:
             parts.append(f"{max(self._deadline - time.monotonic(), 0):.0f}s left")
-        return " · ".join(p for p in parts if p)
+        return " · ".join(parts)
 
     def trial_started(self, name: str) -> None:
         if self._bar is not None:
             self._bar.update(self._task, status=self._status(name))
 
-    def trial_finished(self, record: TrialRecord, best: TrialRecord | None, metric: Metric, total: int) -> None:
-        if best is not None:
-            self._best = f"best {format_score(best.val_score)} ({best.name})"
+    def trial_finished(self, record: TrialRecord) -> None:
+        metric = self._metric
+        if record.state is State.COMPLETE and (
+                self._best is None or metric.better(record.val_score, self._best.val_score)):
+            self._best = record
         if self._bar is not None:
             self._bar.update(self._task, advance=1, status=self._status(""))
         detail = {State.COMPLETE: f"val {metric.name} {format_score(record.val_score)}",
                   State.PRUNED: f"pruned at epoch {record.epochs}",
                   State.FAILED: f"failed: {record.error}"}[record.state]
-        number = "" if record.number is None else f"{record.number + 1}/{total} "
+        number = "" if record.number is None else f"{record.number + 1}/{self._total} "
         self.say(f"  trial {number}{record.name}: {detail}, {record.epochs} epochs, "
                  f"{record.fit_seconds:.1f}s  [{self._status('')}]")
 

@@ -9,13 +9,17 @@ from __future__ import annotations
 import json
 import math
 import time
+import urllib.error
+import urllib.request
 from pathlib import Path
 from typing import Any, Mapping
 
 import mlflow
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
+from mlflow.exceptions import MlflowException
 
+from autosearch.errors import AutosearchError
 from autosearch.records import State, TrialRecord
 
 RUN_STATUS = {State.COMPLETE: "FINISHED", State.PRUNED: "KILLED", State.FAILED: "FAILED"}
@@ -31,14 +35,38 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def check_reachable(uri: str, timeout: float = 5.0) -> None:
+    """Fail fast on a tracking server that does not answer.
+
+    MLflow retries a refused connection for minutes before it gives up; one short probe first
+    turns that into an immediate, readable error. Any HTTP answer (even 401/404) counts as reachable.
+    """
+    if not uri.startswith(("http://", "https://")):
+        return
+    try:
+        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()
+    except urllib.error.HTTPError:
+        return
+    except (urllib.error.URLError, OSError) as e:
+        reason = getattr(e, "reason", e)
+        raise AutosearchError(f"cannot reach the MLflow tracking server at {uri} ({reason}); start it "
+                              "(mlflow server --host 127.0.0.1 --port 5000) or pass another --tracking-uri") from None
+
+
 class Tracker:
     """Writes a fit's runs into one MLflow experiment."""
 
     def __init__(self, tracking_uri: str | None, experiment: str):
-        self.client = MlflowClient(tracking_uri)
         self.tracking_uri = tracking_uri or mlflow.get_tracking_uri()
-        found = self.client.get_experiment_by_name(experiment)
-        self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        check_reachable(self.tracking_uri)
+        self.client = MlflowClient(self.tracking_uri)
+        try:
+            found = self.client.get_experiment_by_name(experiment)
+            self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
+        except MlflowException as e:
+            first = str(e).strip().splitlines()[0][:300]
+            raise AutosearchError(f"MLflow at {self.tracking_uri} refused the experiment '{experiment}' "
+                                  f"({first}); check --tracking-uri and --experiment") from None
         self.experiment = experiment
         self.parent_id: str | None = None
 

@@ -14,6 +14,7 @@ import keras
 import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
+from autosearch.errors import describe
 from autosearch.models import build_model
 from autosearch.problem import Problem
 from autosearch.records import State, TrialRecord
@@ -123,6 +124,20 @@ def class_weights(params: Mapping[str, Any], problem: Problem) -> dict[int, floa
     return {int(c): float(w) for c, w in zip(present, weights)}
 
 
+def _callbacks(problem: Problem, space: SearchSpace, scorer: EpochScorer | None,
+               extra: Sequence[keras.callbacks.Callback], deadline: float | None) -> list:
+    """In order: score the epoch, stop on NaN, stop early on the score, the engine's own, the deadline."""
+    found: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
+    if scorer is not None:
+        mode = "max" if problem.metric.greater_is_better else "min"
+        found = [scorer, *found, keras.callbacks.EarlyStopping(
+            monitor="val_score", mode=mode, patience=space.patience, restore_best_weights=True)]
+    found += list(extra)
+    if deadline is not None:
+        found.append(StopAt(deadline))
+    return found
+
+
 def train_network(
     params: Mapping[str, Any],
     space: SearchSpace,
@@ -145,31 +160,20 @@ def train_network(
     keras.utils.set_random_seed(seed)
     head = head_for(problem.task, problem.codec.n_outputs, params.get("loss"))
     loss = LOSSES[head.loss]()
-    scorer = None
-    fit_seconds = 0.0
+    scorer = EpochScorer(problem, loss) if epochs is None else None
+    started = time.perf_counter()
     try:
         model = build_model(space.family, params, problem.x_fit.shape[1:], head)
         model.compile(optimizer=make_optimizer(params), loss=loss)
         # Built eagerly, the optimizer's slots cost ~0.3 s less than when built while tracing step one.
         model.optimizer.build(model.trainable_variables)
-        all_callbacks: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
-        if epochs is None:
-            scorer = EpochScorer(problem, loss)
-            mode = "max" if problem.metric.greater_is_better else "min"
-            all_callbacks = [scorer, *all_callbacks, keras.callbacks.EarlyStopping(
-                monitor="val_score", mode=mode, patience=space.patience, restore_best_weights=True)]
-        all_callbacks += list(callbacks)
-        if deadline is not None:
-            all_callbacks.append(StopAt(deadline))
         started = time.perf_counter()
-        try:
-            history = model.fit(
-                **training_feed(problem.x_fit, problem.y_fit, int(params.get("batch_size", 32)), seed),
-                epochs=epochs or space.max_epochs, class_weight=class_weights(params, problem),
-                callbacks=all_callbacks, verbose=0,
-            )
-        finally:
-            fit_seconds = time.perf_counter() - started
+        history = model.fit(
+            **training_feed(problem.x_fit, problem.y_fit, int(params.get("batch_size", 32)), seed),
+            epochs=epochs or space.max_epochs, class_weight=class_weights(params, problem),
+            callbacks=_callbacks(problem, space, scorer, callbacks, deadline), verbose=0,
+        )
+        fit_seconds = time.perf_counter() - started
         curves = scorer.curves if scorer else {"loss": [float(v) for v in history.history.get("loss", [])]}
         if not curves["loss"] or not np.isfinite(curves["loss"][-1]):
             raise FloatingPointError("training loss became NaN or infinite (try a lower learning rate)")
@@ -182,11 +186,11 @@ def train_network(
         return TrainResult(model, State.COMPLETE, float(scores[best]), fit_seconds, best, curves)
     except prune_signals:
         curves = scorer.curves if scorer else {}
-        return TrainResult(None, State.PRUNED, _last_score(curves), fit_seconds, None, curves)
+        return TrainResult(None, State.PRUNED, _last_score(curves), time.perf_counter() - started, None, curves)
     except Exception as error:  # a failing trial must never end the sweep
         curves = scorer.curves if scorer else {}
-        message = f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"
-        return TrainResult(None, State.FAILED, None, fit_seconds, None, curves, error=message[:500])
+        return TrainResult(None, State.FAILED, None, time.perf_counter() - started, None, curves,
+                           error=describe(error))
 
 
 def _last_score(curves: Mapping[str, list[float]]) -> float | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import subprocess
 import sys
 
@@ -124,3 +125,13 @@ def test_real_process_exits_2_with_one_line_on_stderr(tmp_path):
     assert done.returncode == 2
     assert done.stdout == ""
     assert done.stderr.strip().count("\n") == 0 and "does not exist" in done.stderr
+
+
+def test_unreachable_tracking_server_fails_fast_and_writes_nothing(five_class_csv, tmp_path):
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "out"
+    result = run_cli("fit", five_class_csv, "--tracking-uri", f"http://127.0.0.1:{port}", "--output", out)
+    assert_clean_error(result, "cannot reach the MLflow tracking server", "--tracking-uri")
+    assert not out.exists()

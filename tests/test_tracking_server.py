@@ -1,0 +1,72 @@
+"""`fit --tracking-uri http://…` against a real `mlflow server` on 127.0.0.1."""
+
+from __future__ import annotations
+
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pytest
+from mlflow import MlflowClient
+
+import autosearch
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def mlflow_server(tmp_path_factory):
+    root = tmp_path_factory.mktemp("mlflow-server")
+    port = _free_port()
+    log = open(root / "server.log", "w")
+    server = subprocess.Popen(
+        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+         "--backend-store-uri", f"sqlite:///{root / 'server.db'}", "--artifacts-destination", str(root / "art"),
+         "--workers", "1"],
+        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            time.sleep(0.5)
+        if server.poll() is not None:
+            pytest.fail(f"mlflow server exited: {Path(root / 'server.log').read_text()[-2000:]}")
+    else:
+        server.kill()
+        pytest.fail("mlflow server did not answer within 90 s")
+    yield url
+    server.send_signal(signal.SIGTERM)
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    log.close()
+
+
+def test_fit_logs_to_a_tracking_server(mlflow_server, iris_csv, tmp_path):
+    result = autosearch.fit(iris_csv, target="species", tracking_uri=mlflow_server, experiment="served",
+                            trials=1, max_epochs=1, quiet=True, output=tmp_path / "out")
+    assert result.summary["tracking_uri"] == mlflow_server
+    client = MlflowClient(mlflow_server)
+    experiment = client.get_experiment_by_name("served")
+    runs = client.search_runs([experiment.experiment_id])
+    parent = next(r for r in runs if r.info.run_id == result.mlflow_run_id)
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == result.mlflow_run_id]
+    assert parent.info.status == "FINISHED"
+    assert sorted(c.data.tags["autosearch.kind"] for c in children) == ["baseline"] * 4 + ["trial"]
+    artifacts = {a.path for a in client.list_artifacts(result.mlflow_run_id)}
+    assert {"leaderboard.csv", "summary.json", "model"} <= artifacts
+    assert "model/metadata.json" in {a.path for a in client.list_artifacts(result.mlflow_run_id, "model")}
