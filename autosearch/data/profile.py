@@ -80,8 +80,9 @@ def _is_text(s: pd.Series) -> bool:
 
 
 def _is_zero_one(s: pd.Series) -> bool:
-    values = set(s.dropna().unique().tolist())
-    return values <= {0, 1, True, False} and ptypes.is_numeric_dtype(s) | ptypes.is_bool_dtype(s)
+    if not (ptypes.is_numeric_dtype(s) or ptypes.is_bool_dtype(s)):
+        return False
+    return set(s.dropna().unique().tolist()) <= {0, 1}
 
 
 def _shown(values) -> str:

@@ -5,6 +5,7 @@ This package's namespace stays free of Keras so that reading a space file does n
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 import sys
@@ -43,6 +44,8 @@ def load_keras():
     try:
         import keras
         keras.ops.zeros(1)  # the backend's devices initialise here, and log too
+        if keras.backend.backend() != "tensorflow" and importlib.util.find_spec("tensorflow"):
+            import tensorflow  # noqa: F401  Keras's data utilities load it on other backends too
     finally:
         os.dup2(saved, 2)
         os.close(saved)

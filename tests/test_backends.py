@@ -1,0 +1,52 @@
+"""The same search on another Keras backend: model code must stay backend-neutral (keras.ops, no tf.)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+SCRIPT = r"""
+import json, sys
+from pathlib import Path
+
+import keras
+
+import autosearch
+from autosearch.api import prepare
+from autosearch.bundle import Bundle, save_bundle
+from autosearch.config import make_config
+from autosearch.problem import make_problem
+from autosearch.progress import Progress
+from autosearch.training import train_network
+
+data, out = sys.argv[1], Path(sys.argv[2])
+result = autosearch.fit(data, target="species", trials=2, max_epochs=2, quiet=True, output=out / "fit")
+states = result.leaderboard.loc[result.leaderboard.kind == "nn", "state"].tolist()
+
+# A network trained on this backend, saved as a bundle and served back.
+prep = prepare(data, make_config(target="species", max_epochs=30), Progress(quiet=True))
+params = {"layers": 2, "units_0": 32, "units_1": 16, "batch_norm": True, "dropout": 0.1, "l2": 1e-4,
+          "learning_rate": 0.01}
+trained = train_network(params, prep.space, prep.problem, seed=0)
+_, preprocessor = make_problem(prep.split.train, prep.split.val, prep.profile, prep.codec, prep.metric, 0)
+schema = {"numeric": list(prep.profile.numeric), "categorical": list(prep.profile.categorical)}
+folder = save_bundle(out / "model", preprocessor=preprocessor, codec=prep.codec, model=trained.model,
+                     is_network=True, meta={"task": prep.profile.task.value, "input_schema": schema})
+predictions = Bundle.load(folder).predict(prep.split.test)
+print(json.dumps({"backend": keras.backend.backend(), "trial_states": states, "state": trained.state.value,
+                  "val_score": trained.val_score, "labels": sorted(set(predictions.prediction))}))
+"""
+
+
+def test_search_train_and_predict_on_jax(iris_csv, tmp_path):
+    env = {**os.environ, "KERAS_BACKEND": "jax"}
+    done = subprocess.run([sys.executable, "-c", SCRIPT, str(iris_csv), str(tmp_path)], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["backend"] == "jax"
+    assert report["trial_states"] and set(report["trial_states"]) <= {"complete", "pruned"}
+    assert report["state"] == "complete" and report["val_score"] > 0.7  # iris: 0.33 by chance
+    assert set(report["labels"]) <= {"setosa", "versicolor", "virginica"}
