@@ -14,8 +14,10 @@ import sys
 import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
+from typer.testing import CliRunner
 
 import autosearch
+from autosearch.cli import app
 
 TINY = {"trials": 2, "max_epochs": 2, "quiet": True}
 LEADERBOARD_COLUMNS = {"name", "kind", "family", "val_score", "test_score", "fit_seconds"}
@@ -112,6 +114,20 @@ def test_regression_searches_the_loss_and_predicts_in_target_units(diabetes_csv,
     preds = autosearch.predict(result.bundle_path, frame)
     rmse = float(np.sqrt(np.mean((preds.prediction - frame.progression) ** 2)))
     assert rmse < frame.progression.std()  # beats predicting the mean, in the target's units
+
+    frame.drop(columns=["bmi"]).to_csv(tmp_path / "no_bmi.csv", index=False)
+    frame.assign(age=["unknown"] + list(frame.age[1:])).to_csv(tmp_path / "text_age.csv", index=False)
+    for name, expected in [("no_bmi.csv", "lacks column(s) the model needs: bmi"),
+                           ("text_age.csv", "column 'age' must be numeric but holds 'unknown'")]:
+        refused = CliRunner().invoke(app, ["predict", str(result.bundle_path), str(tmp_path / name)])
+        assert refused.exit_code == 2 and expected in refused.output and "Traceback" not in refused.output
+
+
+def test_multi_output_regression(diabetes_csv, tmp_path):
+    result = autosearch.fit(diabetes_csv, target=["progression", "s5"], output=tmp_path / "out", **TINY)
+    assert result.summary["task"] == "regression" and result.summary["target"] == ["progression", "s5"]
+    preds = result.predict(diabetes_csv)
+    assert list(preds.columns) == ["prediction_progression", "prediction_s5"]
 
 
 def test_multilabel_label_sets(wine_labels_csv, tmp_path):
