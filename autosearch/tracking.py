@@ -6,7 +6,6 @@ logged from anywhere land under the parent run they name.
 
 from __future__ import annotations
 
-import json
 import math
 import time
 import urllib.error
@@ -19,7 +18,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
-from autosearch.errors import AutosearchError
+from autosearch.errors import AutosearchError, describe
 from autosearch.records import State, TrialRecord
 
 RUN_STATUS = {State.COMPLETE: "FINISHED", State.PRUNED: "KILLED", State.FAILED: "FAILED"}
@@ -64,9 +63,8 @@ class Tracker:
             found = self.client.get_experiment_by_name(experiment)
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
         except MlflowException as e:
-            first = str(e).strip().splitlines()[0][:300]
             raise AutosearchError(f"MLflow at {self.tracking_uri} refused the experiment '{experiment}' "
-                                  f"({first}); check --tracking-uri and --experiment") from None
+                                  f"({describe(e, 300)}); check --tracking-uri and --experiment") from None
         self.experiment = experiment
         self.parent_id: str | None = None
 
@@ -124,9 +122,6 @@ class Tracker:
     def abort_parent(self, status: str = "FAILED") -> None:
         if self.parent_id:
             self.client.set_terminated(self.parent_id, status)
-
-    def log_dict(self, data: Mapping[str, Any], name: str) -> None:
-        self.client.log_text(self.parent_id, json.dumps(data, indent=2, default=str), name)
 
     def dashboard_command(self) -> str:
         """The command that opens the MLflow UI on this store."""
