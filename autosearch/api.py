@@ -2,36 +2,27 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from autosearch.baselines import FAMILIES as BASELINES
-from autosearch.baselines import fit_baseline
+from autosearch.baselines import families_for, fit_baseline
 from autosearch.bundle import Bundle, save_bundle
 from autosearch.config import RunConfig, make_config
-from autosearch.data.load import load_table
-from autosearch.data.profile import Profile, profile
-from autosearch.data.split import Split, split_frame
 from autosearch.errors import AutosearchError
 from autosearch.leaderboard import best_of, to_frame, winner
-from autosearch.metrics import Metric, default_metric, get_metric
-from autosearch.preprocessing import TargetCodec
+from autosearch.prepare import Prepared, prepare
 from autosearch.problem import Problem, make_problem
 from autosearch.progress import Progress, format_score
 from autosearch.records import State, TrialRecord
-from autosearch.spaces import SearchSpace, load_space
 
 REFIT_SHARE = 0.1  # of --time-budget kept back for refitting the winner and writing results
-RUNS_FOLDER = Path("autosearch-runs")
 
 
 @dataclass(frozen=True)
@@ -50,34 +41,18 @@ class FitResult:
 
 
 def fit(data: str | Path | pd.DataFrame, target: str | list[str] | None = None, **options: Any) -> FitResult:
-    """Search for the best model of `target` in `data` (a CSV/Parquet path or a DataFrame).
+    """Search for the best model of `target` in `data`: a CSV/TSV/Parquet file, an .npz of arrays, a folder
+    of images in class subfolders, or a DataFrame.
 
-    Options are those of `autosearch fit` (``trials``, ``time_budget``, ``task``, ``metric``,
+    Options are those of `autosearch fit` (``trials``, ``time_budget``, ``task``, ``kind``, ``metric``,
     ``space``, ``test``, ``output``, ``experiment``, ``tracking_uri``, ``seed``, ``max_epochs``, ``quiet``).
     """
     return run_fit(data, make_config(target=target, **options))
 
 
 def predict(model_dir: str | Path, data: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """Predictions of a saved bundle for the rows of `data`."""
-    bundle = Bundle.load(model_dir)
-    frame = data if isinstance(data, pd.DataFrame) else load_table(data)
-    return bundle.predict(frame)
-
-
-@dataclass(frozen=True)
-class Prepared:
-    """What `fit` knows once the input is read and checked: everything but the candidates."""
-
-    name: str
-    profile: Profile
-    split: Split
-    codec: TargetCodec
-    metric: Metric
-    metric_reason: str
-    space: SearchSpace
-    output: Path
-    problem: Problem  # fit on train, score on validation
+    """Predictions of a saved bundle for the samples of `data` (in any form `fit` takes)."""
+    return Bundle.load(model_dir).predict(data)
 
 
 def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progress | None = None) -> FitResult:
@@ -89,10 +64,11 @@ def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     from autosearch.tracking import Tracker  # MLflow is slow to import: only once the input is known good
     tracker = Tracker(config.tracking_uri, config.experiment or prep.name)
     prep.output.mkdir(parents=True, exist_ok=True)
+    prof = prep.profile
     tracker.start_parent(prep.output.name, _run_params(config, prep), {
-        "autosearch.task": prep.profile.task.value, "autosearch.task_reason": prep.profile.task_reason,
-        "autosearch.target_reason": prep.profile.target_reason, "autosearch.metric_reason": prep.metric_reason,
-        "autosearch.command": " ".join(sys.argv),
+        "autosearch.task": prof.task.value, "autosearch.task_reason": prof.task_reason,
+        "autosearch.kind_reason": prof.kind_reason, "autosearch.target_reason": prof.target_reason,
+        "autosearch.metric_reason": prep.metric_reason, "autosearch.command": " ".join(sys.argv),
     })
     timings = {"prepare": time.monotonic() - started}
     try:
@@ -108,100 +84,23 @@ def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
         raise
 
 
-def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progress) -> Prepared:
-    """Read and check everything the user gave, before any heavy work; say what was inferred and why."""
-    space = _space(config)
-    frame, name = _read(data)
-    output = _output_folder(config.output, name)
-    prof, frame, notes = profile(frame, config.targets, config.task)
-    progress.say(f"target: {', '.join(prof.targets)} ({prof.target_reason})")
-    progress.say(f"task: {prof.task.value} ({prof.task_reason})")
-    test_frame = _read_test(config.test, prof, notes) if config.test else None
-    split, split_notes = split_frame(frame, prof, config.seed, test_frame)
-    for note in notes + split_notes:
-        progress.say(note)
-    codec = _fit_codec(prof, frame, test_frame, split)
-    class_ratio = codec.class_ratio(split.train[list(prof.targets)])
-    metric, metric_reason = (
-        (get_metric(config.metric, prof.task), "set with --metric") if config.metric
-        else default_metric(prof.task, class_ratio)
-    )
-    progress.say(f"metric: {metric.name} ({metric_reason})")
-    problem, _ = make_problem(split.train, split.val, prof, codec, metric, config.seed)
-    return Prepared(name, prof, split, codec, metric, metric_reason, space, output, problem)
-
-
-def _read(data: str | Path | pd.DataFrame) -> tuple[pd.DataFrame, str]:
-    if isinstance(data, pd.DataFrame):
-        if data.empty:
-            raise AutosearchError("the DataFrame is empty; pass one with feature and target columns")
-        return data.rename(columns=str), "dataframe"
-    return load_table(data), Path(data).stem
-
-
-def _read_test(path: Path, prof: Profile, notes: list[str]) -> pd.DataFrame:
-    test = load_table(path)
-    missing = [c for c in prof.targets + prof.features if c not in test.columns]
-    if missing:
-        raise AutosearchError(f"--test file '{path}' lacks column(s) {', '.join(missing)}; "
-                              "give it the same columns as the data")
-    keep = test[list(prof.targets)].notna().all(axis=1)
-    if not keep.any():
-        raise AutosearchError(f"--test file '{path}' has no row with a target value; fill in its target")
-    if not keep.all():
-        notes.append(f"dropped {int((~keep).sum())} test rows with a missing target")
-    return test[keep].reset_index(drop=True)
-
-
-def _fit_codec(prof: Profile, frame: pd.DataFrame, test: pd.DataFrame | None, split: Split) -> TargetCodec:
-    """Class vocabularies come from every labelled row; a regression target's scale from training rows only."""
-    targets = list(prof.targets)
-    if prof.task.is_classification:
-        rows = frame[targets] if test is None else pd.concat([frame[targets], test[targets]], ignore_index=True)
-    else:
-        rows = split.train[targets]
-    return TargetCodec(prof.task, prof.targets).fit(rows)
-
-
-def _space(config: RunConfig) -> SearchSpace:
-    space = load_space(config.space)
-    if config.max_epochs is not None:
-        space = dataclasses.replace(space, max_epochs=config.max_epochs)
-    return space
-
-
-def _output_folder(requested: Path | None, name: str) -> Path:
-    """The folder results go to: new, or empty; refuses one that holds files (nothing there is touched)."""
-    if requested is None:
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        folder, n = RUNS_FOLDER / f"{name}-{stamp}", 1
-        while folder.exists():
-            folder, n = RUNS_FOLDER / f"{name}-{stamp}-{n}", n + 1
-    else:
-        folder = requested
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-            raise AutosearchError(f"output folder '{folder}' already holds files; pass a new --output "
-                                  "(nothing there was changed)")
-    nearest = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
-    if not os.access(nearest, os.W_OK):
-        raise AutosearchError(f"cannot create output folder '{folder}' (no write access); pass another --output")
-    return folder
-
-
 def _run_params(config: RunConfig, prep: Prepared) -> dict:
     prof = prep.profile
     return {
-        "data": prep.name, "target": ",".join(prof.targets), "task": prof.task.value, "kind": prof.kind,
+        "data": prep.name, "target": ",".join(prof.targets), "task": prof.task.value, "kind": prof.kind.value,
         "metric": prep.metric.name, "rows": prof.n_rows, "columns": prof.n_columns,
+        "sample_shape": "x".join(map(str, prof.sample_shape)) or None,
         "features_numeric": len(prof.numeric), "features_categorical": len(prof.categorical),
-        "seed": config.seed, "trials": config.trials, "time_budget_s": config.time_budget,
-        "space": prep.space.source, "max_epochs": prep.space.max_epochs, "engine": "optuna",
+        "features_text": len(prof.text), "seed": config.seed, "trials": config.trials,
+        "time_budget_s": config.time_budget, "families": ",".join(s.family for s in prep.spaces),
+        "spaces": ",".join(s.source for s in prep.spaces), "max_epochs": max(s.max_epochs for s in prep.spaces),
+        "engine": "optuna",
     }
 
 
 def _baselines(problem: Problem, tracker, progress: Progress) -> list[TrialRecord]:
     records = []
-    for family in BASELINES:
+    for family in families_for(problem):
         notes: list[str] = []
         record, _ = fit_baseline(family, problem, notes)
         records.append(tracker.log_candidate(record))
@@ -219,11 +118,9 @@ def _search(prep: Prepared, config: RunConfig, deadline: float | None, tracker, 
     load_keras()
     from autosearch.engines.optuna_engine import run_search
 
-    space, problem = prep.space, prep.problem
-
-    def on_start(name: str, params: dict) -> str:
+    def on_start(name: str, family: str, params: dict) -> str:
         progress.trial_started(name)
-        return tracker.start_candidate(name, "nn", space.family, params)
+        return tracker.start_candidate(name, "nn", family, params)
 
     def on_trial(record: TrialRecord, run_id: str) -> TrialRecord:
         tracker.end_candidate(run_id, record)
@@ -231,32 +128,33 @@ def _search(prep: Prepared, config: RunConfig, deadline: float | None, tracker, 
         progress.trial_finished(record)
         return record
 
-    progress.say(f"searching {space.family} networks: up to {config.trials} trials"
+    families = " / ".join(s.family for s in prep.spaces)
+    progress.say(f"searching {families} networks: up to {config.trials} trials"
                  + (f", {config.time_budget:.0f}s budget" if config.time_budget else ""))
     with progress.search(config.trials, deadline, prep.metric, best_of(baselines, prep.metric, "baseline")):
-        return run_search(space, problem, trials=config.trials, deadline=deadline, seed=config.seed,
+        return run_search(prep.spaces, prep.problem, trials=config.trials, deadline=deadline, seed=config.seed,
                           on_start=on_start, on_trial=on_trial)
 
 
 def _refit(win: TrialRecord, prep: Prepared, seed: int) -> tuple[Any, Any, float, float]:
-    """Refit the winner on train+validation; score it once on the test rows.
+    """Refit the winner on train+validation; score it once on the test samples.
 
     Returns the model, its preprocessor, the test score and the seconds spent fitting.
     """
     split = prep.split
-    fit_rows = pd.concat([split.train, split.val], ignore_index=True)
-    problem, preprocessor = make_problem(fit_rows, split.test, prep.profile, prep.codec, prep.metric, seed)
+    problem, preprocessor = make_problem(split.train + split.val, split.test, prep.profile, prep.codec,
+                                         prep.metric, seed)
     if win.kind == "baseline":
-        record, model = fit_baseline(win.family, problem)  # its "val_score" is on the score rows: the test split
+        record, model = fit_baseline(win.family, problem)  # its "val_score" is on the score samples: the test
         if record.state is not State.COMPLETE:
             raise AutosearchError(f"refitting the winner {win.name} failed ({record.error})")
         return model, preprocessor, record.val_score, record.fit_seconds
     from autosearch.training import predict_network, train_network
-    result = train_network(win.params, prep.space, problem, seed=seed + (win.number or 0),
+    result = train_network(win.params, prep.space(win.family), problem, seed=seed + (win.number or 0),
                            epochs=win.best_epoch + 1)
     if result.state is not State.COMPLETE:
         raise AutosearchError(f"refitting the winner {win.name} failed ({result.error})")
-    test_score = problem.score(predict_network(result.model, problem))
+    test_score = problem.score(predict_network(result.model, problem, win.family, win.params))
     return result.model, preprocessor, test_score, result.fit_seconds
 
 
@@ -275,11 +173,9 @@ def _finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, track
     summary = _summary(records, win, test_score, prep, tracker)
     bundle = save_bundle(output / "model", preprocessor=preprocessor, codec=prep.codec, model=model,
                          is_network=win.kind == "nn", meta={
-                             "task": prof.task.value, "targets": list(prof.targets),
+                             "task": prof.task.value, "kind": prof.kind.value, "targets": list(prof.targets),
                              "classes": [str(c) for c in prep.codec.classes_], "metric": metric.name,
-                             "input_schema": {"numeric": list(prof.numeric), "categorical": list(prof.categorical),
-                                              "dtypes": {c: str(prep.split.train[c].dtype) for c in prof.features}},
-                             "winner": summary["winner"], "test_score": test_score,
+                             "profile": prof.as_dict(), "winner": summary["winner"], "test_score": test_score,
                              "mlflow_run_id": tracker.parent_id})
     _write_atomic(output / "leaderboard.csv", leaderboard.to_csv(index=False))
     timings["total"] = time.monotonic() - started
@@ -305,7 +201,8 @@ def _summary(records: list[TrialRecord], win: TrialRecord, test_score: float, pr
     return {
         "data": prep.name, "target": prof.targets[0] if len(prof.targets) == 1 else list(prof.targets),
         "target_reason": prof.target_reason, "task": prof.task.value, "task_reason": prof.task_reason,
-        "kind": prof.kind, "metric": metric.name, "metric_reason": prep.metric_reason,
+        "kind": prof.kind.value, "kind_reason": prof.kind_reason, "metric": metric.name,
+        "metric_reason": prep.metric_reason,
         "greater_is_better": metric.greater_is_better, "class_ratio": prep.problem.class_ratio,
         "class_weight_searched": any("class_weight" in r.params for r in records if r.kind == "nn"),
         "winner": {"name": win.name, "kind": win.kind, "family": win.family, "params": dict(win.params),
@@ -315,7 +212,8 @@ def _summary(records: list[TrialRecord], win: TrialRecord, test_score: float, pr
         "best_baseline": _brief(best_of(records, metric, "baseline")),
         "trials": {s.value: sum(r.kind == "nn" and r.state is s for r in records) for s in State},
         "trial_fit_seconds": round(sum(r.fit_seconds for r in records if r.kind == "nn"), 2),
-        "profile": prof.as_dict(), "space": prep.space.as_dict(),
+        "profile": prof.as_dict(), "families": [s.family for s in prep.spaces],
+        "spaces": [s.as_dict() for s in prep.spaces],
         "rows": {"train": len(prep.split.train), "validation": len(prep.split.val), "test": len(prep.split.test)},
         "mlflow_run_id": tracker.parent_id, "mlflow_experiment": tracker.experiment,
         "tracking_uri": tracker.tracking_uri,

@@ -15,7 +15,7 @@ from sklearn.dummy import DummyClassifier, DummyRegressor
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.multioutput import MultiOutputClassifier, MultiOutputRegressor
-from sklearn.svm import SVC, SVR
+from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR
 
 from autosearch.errors import describe
 from autosearch.problem import Problem
@@ -23,25 +23,40 @@ from autosearch.records import State, TrialRecord
 from autosearch.tasks import Task
 
 FAMILIES = ("dummy", "linear", "svm", "gradient_boosting")
-SVM_MAX_ROWS = 5000  # kernel SVMs scale quadratically: fit them on a sample of larger sets
+TEXT_FAMILIES = ("dummy", "linear", "svm")  # on sparse TF-IDF: linear models; trees do poorly there
+MAX_ROWS = {"svm": 5000, "gradient_boosting": 20000}  # larger sets are fitted on a sample of this many rows
 
 
-def make_estimator(family: str, task: Task, imbalanced: bool, seed: int) -> BaseEstimator:
-    """A small, sensible default of each family for the task."""
+def families_for(problem: Problem) -> tuple[str, ...]:
+    return TEXT_FAMILIES if _is_text(problem) else FAMILIES
+
+
+def _is_text(problem: Problem) -> bool:
+    return "tfidf" in problem.fit_views
+
+
+def baseline_view(views: dict) -> str:
+    """Classical models read flattened, scaled samples; documents as sparse TF-IDF."""
+    return "tfidf" if "tfidf" in views else "vector"
+
+
+def make_estimator(family: str, task: Task, imbalanced: bool, seed: int, text: bool = False) -> BaseEstimator:
+    """A small, sensible default of each family for the task (linear SVMs on text)."""
     weight = "balanced" if imbalanced else None
     if task is Task.REGRESSION:
         return {
             "dummy": lambda: DummyRegressor(strategy="mean"),
             "linear": lambda: Ridge(alpha=1.0),
-            "svm": lambda: MultiOutputRegressor(SVR(kernel="rbf")),
+            "svm": lambda: MultiOutputRegressor(LinearSVR(random_state=seed) if text else SVR(kernel="rbf")),
             "gradient_boosting": lambda: MultiOutputRegressor(HistGradientBoostingRegressor(random_state=seed)),
         }[family]()
+    svm = LinearSVC(class_weight=weight, random_state=seed) if text else SVC(kernel="rbf", class_weight=weight,
+                                                                             random_state=seed)
     single = {
         "dummy": lambda: DummyClassifier(strategy="prior"),
         "linear": lambda: LogisticRegression(max_iter=2000, class_weight=weight),
         # Platt-scaled probabilities, as SVC(probability=True) gave before scikit-learn 1.9 deprecated it
-        "svm": lambda: CalibratedClassifierCV(SVC(kernel="rbf", class_weight=weight, random_state=seed),
-                                              ensemble=False),
+        "svm": lambda: CalibratedClassifierCV(svm, ensemble=False),
         "gradient_boosting": lambda: HistGradientBoostingClassifier(class_weight=weight, random_state=seed),
     }[family]()
     if task is Task.MULTILABEL and family != "dummy":
@@ -52,13 +67,13 @@ def make_estimator(family: str, task: Task, imbalanced: bool, seed: int) -> Base
 def estimator_output(estimator: BaseEstimator, x: np.ndarray, task: Task, n_outputs: int) -> np.ndarray:
     """An estimator's output in the training space: class probabilities over all classes, or values."""
     if task is Task.REGRESSION:
-        return np.asarray(estimator.predict(x), dtype=np.float64).reshape(len(x), -1)
+        return np.asarray(estimator.predict(x), dtype=np.float64).reshape(x.shape[0], -1)
     if task is Task.MULTILABEL:
         probas = estimator.predict_proba(x)
         parts = estimator.estimators_ if hasattr(estimator, "estimators_") else None
         classes = [p.classes_ for p in parts] if parts else estimator.classes_
         return np.stack([_positive(p, c) for p, c in zip(probas, classes)], axis=1)
-    proba = np.zeros((len(x), n_outputs))
+    proba = np.zeros((x.shape[0], n_outputs))
     proba[:, estimator.classes_.astype(int)] = estimator.predict_proba(x)
     return proba
 
@@ -77,21 +92,24 @@ def _scalar_params(estimator: BaseEstimator) -> dict[str, Any]:
 def fit_baseline(family: str, problem: Problem,
                  messages: list[str] | None = None) -> tuple[TrialRecord, BaseEstimator | None]:
     """Fit one baseline on the problem's fit rows and score it on its score rows."""
-    estimator = make_estimator(family, problem.task, problem.imbalanced, problem.seed)
+    estimator = make_estimator(family, problem.task, problem.imbalanced, problem.seed, _is_text(problem))
     params = _scalar_params(estimator)
-    x, y = problem.x_fit, problem.y_fit
-    if family == "svm" and len(x) > SVM_MAX_ROWS:
-        rows = np.random.default_rng(problem.seed).choice(len(x), SVM_MAX_ROWS, replace=False)
+    view = baseline_view(problem.fit_views)
+    x, y = problem.fit_views[view], problem.y_fit
+    cap = MAX_ROWS.get(family) if not (_is_text(problem) and family == "svm") else None
+    if cap and x.shape[0] > cap:
+        rows = np.random.default_rng(problem.seed).choice(x.shape[0], cap, replace=False)
         x, y = x[rows], y[rows]
-        params["fit_rows"] = SVM_MAX_ROWS
+        params["fit_rows"] = cap
         if messages is not None:
-            messages.append(f"svm baseline fitted on a sample of {SVM_MAX_ROWS} of {len(problem.x_fit)} rows")
+            messages.append(f"{family} baseline fitted on a sample of {cap} of {problem.y_fit.shape[0]} samples")
     started = time.perf_counter()
     score, error = None, None
     try:
         estimator.fit(x, y)
         seconds = time.perf_counter() - started
-        score = problem.score(estimator_output(estimator, problem.x_score, problem.task, problem.codec.n_outputs))
+        x_score = problem.score_views[view]
+        score = problem.score(estimator_output(estimator, x_score, problem.task, problem.codec.n_outputs))
         if not np.isfinite(score):
             error = "the score is NaN"
     except Exception as e:  # a failing candidate must not end the run

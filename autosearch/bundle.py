@@ -2,7 +2,7 @@
 
 Layout of ``model/``::
 
-    metadata.json       task, targets, classes, input schema, metric, scores, versions
+    metadata.json       task, kind, targets, classes, the data profile (input schema), metric, scores, versions
     preprocessor.joblib the fitted scikit-learn ColumnTransformer
     target.joblib       the fitted TargetCodec (labels, scaling)
     model.keras | model.joblib   the network, or the scikit-learn estimator
@@ -21,11 +21,13 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-from pandas.api import types as ptypes
 
+from autosearch.data.load import RawData, load_data
+from autosearch.data.profile import Profile, shape_features
 from autosearch.errors import AutosearchError
-from autosearch.preprocessing import TargetCodec, to_matrix
-from autosearch.tasks import Task, network_scores
+from autosearch.models import input_view
+from autosearch.targets import TargetCodec
+from autosearch.tasks import network_scores
 
 VERSIONED = ("autosearch", "keras", "tensorflow", "scikit-learn", "numpy", "pandas", "optuna", "mlflow")
 
@@ -60,7 +62,7 @@ def save_bundle(folder: Path, *, preprocessor, codec: TargetCodec, model: Any, i
 
 @dataclass
 class Bundle:
-    """A loaded bundle; `predict` turns raw rows into predictions."""
+    """A loaded bundle; `predict` turns raw samples into predictions."""
 
     folder: Path
     meta: dict[str, Any]
@@ -86,31 +88,28 @@ class Bundle:
                    joblib.load(folder / "target.joblib"), model)
 
     @property
-    def task(self) -> Task:
-        return Task(self.meta["task"])
+    def profile(self) -> Profile:
+        return Profile.from_dict(self.meta["profile"])
 
-    def check_input(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """The feature columns of `frame`, checked against the saved schema."""
-        schema = self.meta["input_schema"]
-        missing = [c for c in schema["numeric"] + schema["categorical"] if c not in frame.columns]
-        if missing:
-            raise AutosearchError(f"the data lacks column(s) the model needs: {', '.join(missing)}; add them")
-        for col in schema["numeric"]:
-            if not ptypes.is_numeric_dtype(frame[col]):
-                parsed = pd.to_numeric(frame[col], errors="coerce")
-                bad = frame[col][parsed.isna() & frame[col].notna()]
-                if len(bad):
-                    raise AutosearchError(f"column '{col}' must be numeric but holds '{bad.iloc[0]}'; "
-                                          "fix or blank those values")
-                frame = frame.assign(**{col: parsed})
-        return frame[schema["numeric"] + schema["categorical"]]
+    @property
+    def is_network(self) -> bool:
+        return self.meta["model_file"].endswith(".keras")
 
-    def predict(self, frame: pd.DataFrame) -> pd.DataFrame:
-        """Predictions for each row: `prediction`, plus `proba_<class>` columns for classification."""
-        x = to_matrix(self.preprocessor, self.check_input(frame))
-        if self.meta["model_file"].endswith(".keras"):
-            output = network_scores(self.task, self.model.predict(x, batch_size=4096, verbose=0))
+    def predict(self, data: str | Path | pd.DataFrame) -> pd.DataFrame:
+        """Predictions for each sample: `prediction`, plus `proba_<class>` columns for classification
+        (and a `file` column first for a folder of images)."""
+        prof = self.profile
+        raw = (RawData("data", frame=data) if isinstance(data, pd.DataFrame)
+               else load_data(data, labelled=False, image_size=prof.image_size, color_mode=prof.color_mode))
+        views = self.preprocessor.transform(shape_features(raw, prof))
+        if self.is_network:
+            winner = self.meta["winner"]
+            x = views[input_view(winner["family"], winner["params"])]
+            output = network_scores(prof.task, self.model.predict(x, batch_size=4096, verbose=0))
         else:
-            from autosearch.baselines import estimator_output
-            output = estimator_output(self.model, x, self.task, self.codec.n_outputs)
-        return self.codec.decode(self.codec.scores(np.asarray(output)))
+            from autosearch.baselines import baseline_view, estimator_output
+            output = estimator_output(self.model, views[baseline_view(views)], prof.task, self.codec.n_outputs)
+        predictions = self.codec.decode(self.codec.scores(np.asarray(output)))
+        if raw.files:
+            predictions.insert(0, "file", list(raw.files))
+        return predictions

@@ -26,14 +26,17 @@ def _fail(error: AutosearchError) -> None:
 
 @app.command()
 def fit(
-    data: Path = typer.Argument(..., help="CSV, TSV or Parquet file with feature columns and the target."),
+    data: Path = typer.Argument(..., help="CSV/TSV/Parquet table, .npz with arrays X and y (and optionally "
+                                "X_test, y_test), or a folder of images with one subfolder per class."),
     target: Optional[list[str]] = typer.Option(None, "--target", "-t", help="Target column; repeat for several "
                                                "(multilabel 0/1 columns or multi-output regression)."),
     test: Optional[Path] = typer.Option(None, help="Separate held-out file used as the test split."),
     task: str = typer.Option("auto", help="auto|binary|multiclass|multilabel|regression"),
+    kind: str = typer.Option("auto", help="auto|tabular|image|sequence|text: the kind of data (inferred if auto)."),
     trials: int = typer.Option(20, help="Number of network trials."),
     time_budget: Optional[str] = typer.Option(None, help="Wall-clock budget for the whole fit, e.g. 90s, 20m, 8h."),
-    space: Optional[Path] = typer.Option(None, help="Search-space YAML file (default: the packaged dense.yaml)."),
+    space: Optional[list[Path]] = typer.Option(None, help="Search-space YAML file; repeat it to search the family "
+                                               "among several (default: the packaged spaces for the kind of data)."),
     metric: Optional[str] = typer.Option(None, help="Selection metric: accuracy, balanced_accuracy, roc_auc, "
                                          "f1_macro, log_loss, rmse, mae, r2 (default: chosen from the task)."),
     output: Optional[Path] = typer.Option(None, help="Folder for results (default: a new one under "
@@ -49,7 +52,7 @@ def fit(
     logging.getLogger("mlflow").setLevel(logging.WARNING)  # its database set-up notes are not the user's concern
     try:
         from autosearch.config import make_config
-        config = make_config(target=target, test=test, task=task, trials=trials, time_budget=time_budget,
+        config = make_config(target=target, test=test, task=task, kind=kind, trials=trials, time_budget=time_budget,
                              space=space, metric=metric, output=output, experiment=experiment,
                              tracking_uri=tracking_uri, seed=seed, max_epochs=max_epochs, quiet=quiet)
         from autosearch.api import run_fit
@@ -63,7 +66,8 @@ def fit(
 @app.command()
 def predict(
     model_dir: Path = typer.Argument(..., help="The model/ folder written by `autosearch fit`."),
-    data: Path = typer.Argument(..., help="CSV, TSV or Parquet file with the same feature columns."),
+    data: Path = typer.Argument(..., help="Data in the form the model was fitted on: a table with the same "
+                                "feature columns, an .npz with X, or a folder of images."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write predictions here (CSV); "
                                           "default: standard output."),
 ) -> None:

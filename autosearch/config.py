@@ -9,6 +9,7 @@ from pathlib import Path
 from autosearch.errors import AutosearchError
 
 TASK_CHOICES = ("auto", "binary", "multiclass", "multilabel", "regression")
+KIND_CHOICES = ("auto", "tabular", "image", "sequence", "text")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 
@@ -43,9 +44,10 @@ class RunConfig:
     targets: tuple[str, ...] = ()
     test: Path | None = None
     task: str = "auto"
+    kind: str = "auto"
     trials: int = 20
     time_budget: float | None = None
-    space: Path | None = None
+    spaces: tuple[Path, ...] = ()
     metric: str | None = None
     output: Path | None = None
     experiment: str | None = None
@@ -57,6 +59,8 @@ class RunConfig:
     def __post_init__(self) -> None:
         if self.task not in TASK_CHOICES:
             raise AutosearchError(f"--task '{self.task}' is unknown; use one of {', '.join(TASK_CHOICES)}")
+        if self.kind not in KIND_CHOICES:
+            raise AutosearchError(f"--kind '{self.kind}' is unknown; use one of {', '.join(KIND_CHOICES)}")
         if self.trials < 1:
             raise AutosearchError(f"--trials must be at least 1, got {self.trials}")
         if self.max_epochs is not None and self.max_epochs < 1:
@@ -69,17 +73,21 @@ def make_config(
     target: str | list[str] | tuple[str, ...] | None = None,
     time_budget: str | float | None = None,
     test: str | Path | None = None,
-    space: str | Path | None = None,
+    space: str | Path | list | tuple | None = None,
     output: str | Path | None = None,
     **options,
 ) -> RunConfig:
-    """Build a RunConfig from loosely typed arguments (CLI strings or Python values)."""
+    """Build a RunConfig from loosely typed arguments (CLI strings or Python values).
+
+    `space` is one space file or several (the family is then searched among them).
+    """
     targets = (target,) if isinstance(target, str) else tuple(target or ())
+    spaces = (space,) if isinstance(space, (str, Path)) else tuple(space or ())
     return RunConfig(
         targets=targets,
         time_budget=parse_duration(time_budget),
         test=Path(test) if test else None,
-        space=Path(space) if space else None,
+        spaces=tuple(Path(p) for p in spaces),
         output=Path(output) if output else None,
         **options,
     )

@@ -1,18 +1,39 @@
-"""Turning rows into tensors and back: scikit-learn transformers, fitted on training rows only."""
+"""Turning samples into model inputs, fitted on training samples only (scikit-learn and Keras transformers).
+
+A fitted preprocessor maps samples to *views*: named arrays, one per representation a model may take.
+
+| kind     | views                                                                        |
+| -------- | ---------------------------------------------------------------------------- |
+| tabular  | ``vector`` (imputed, scaled, one-hot; free-text columns as TF-IDF)           |
+| image    | ``image`` (N, H, W, C) standardised per channel; ``vector`` (flattened)      |
+| sequence | ``sequence`` (N, T, F) standardised per feature; ``vector`` (flattened)      |
+| text     | ``tokens`` (word ids) and ``ngrams`` (TF-IDF of 1-2-grams) from Keras'        |
+|          | TextVectorization; ``tfidf`` (scikit-learn, sparse) for the baselines        |
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
+from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.compose import ColumnTransformer
+from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, LabelEncoder, MultiLabelBinarizer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from autosearch.data.profile import LABEL_SEPARATOR, Profile
-from autosearch.tasks import Task
+from autosearch.data.kinds import DataKind
+from autosearch.data.profile import Profile
 
 MAX_CATEGORIES = 20  # one-hot columns per categorical feature; rarer values share an "infrequent" column
+TEXT_COLUMN_FEATURES = 300  # TF-IDF columns per free-text column of a table
+MAX_TOKENS = 20000  # vocabulary of the token view
+MAX_NGRAMS = 10000  # vocabulary of the n-gram view (dense: N x MAX_NGRAMS floats)
+SEQUENCE_LENGTH = (8, 300)  # bounds on the token view's length (the 95th percentile of document lengths)
+
+Views = dict[str, Any]
 
 
 def _as_text(X):
@@ -21,107 +42,94 @@ def _as_text(X):
     return frame.astype(str).astype(object).where(frame.notna(), np.nan)
 
 
-def build_preprocessor(profile: Profile) -> ColumnTransformer:
-    """Numeric: impute the median (with missing-indicators) and standardise. Categorical: one-hot."""
-    numeric = Pipeline([
-        ("impute", SimpleImputer(strategy="median", add_indicator=True)),
-        ("scale", StandardScaler()),
-    ])
-    categorical = Pipeline([
-        ("text", FunctionTransformer(_as_text, feature_names_out="one-to-one")),
-        ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
-        ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_CATEGORIES,
-                                 sparse_output=False)),
-    ])
-    return ColumnTransformer(
-        [("numeric", numeric, list(profile.numeric)), ("categorical", categorical, list(profile.categorical))],
-        sparse_threshold=0.0,
-    )
+def _fill_text(column):
+    return pd.Series(column).fillna("").astype(str)
 
 
-def to_matrix(preprocessor: ColumnTransformer, X: pd.DataFrame) -> np.ndarray:
-    return np.asarray(preprocessor.transform(X), dtype=np.float32)
+def _documents(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
+    """One string per sample: the text columns joined."""
+    return frame[list(columns)].fillna("").astype(str).agg(" ".join, axis=1).to_numpy()
 
 
-class TargetCodec:
-    """Encodes targets for training, gives the truth for scoring, and decodes predictions.
+class TableFeatures(BaseEstimator, TransformerMixin):
+    """Numeric: median imputation with missing-indicators, standard scaling. Categorical: one-hot.
+    Free text: TF-IDF of words and word pairs."""
 
-    - binary / multiclass: original labels <-> integer class indices (LabelEncoder);
-    - multilabel: label sets (``a|b``) or several 0/1 columns <-> a 0/1 matrix;
-    - regression: values <-> standardised values (the network trains on the scaled target).
-    """
+    def __init__(self, numeric=(), categorical=(), text=()):
+        self.numeric, self.categorical, self.text = numeric, categorical, text
 
-    def __init__(self, task: Task, targets: tuple[str, ...]):
-        self.task = task
-        self.targets = targets
-
-    @property
-    def _label_sets(self) -> bool:
-        return self.task is Task.MULTILABEL and len(self.targets) == 1
-
-    def _sets(self, y: pd.DataFrame) -> list[list[str]]:
-        return [[p.strip() for p in str(v).split(LABEL_SEPARATOR) if p.strip()] for v in y.iloc[:, 0]]
-
-    def fit(self, y: pd.DataFrame) -> TargetCodec:
-        if self.task.single_label:
-            self.encoder_ = LabelEncoder().fit(y.iloc[:, 0])
-            self.classes_ = list(self.encoder_.classes_)
-        elif self._label_sets:
-            self.encoder_ = MultiLabelBinarizer().fit(self._sets(y))
-            self.classes_ = list(self.encoder_.classes_)
-        elif self.task is Task.MULTILABEL:
-            self.classes_ = list(self.targets)
-        else:
-            self.encoder_ = StandardScaler().fit(y.to_numpy(dtype=np.float64))
-            self.classes_ = []
+    def fit(self, X: pd.DataFrame, y=None) -> TableFeatures:
+        parts = [
+            ("numeric", Pipeline([("impute", SimpleImputer(strategy="median", add_indicator=True)),
+                                  ("scale", StandardScaler())]), list(self.numeric)),
+            ("categorical", Pipeline([
+                ("text", FunctionTransformer(_as_text, feature_names_out="one-to-one")),
+                ("impute", SimpleImputer(strategy="constant", fill_value="missing")),
+                ("onehot", OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_CATEGORIES,
+                                         sparse_output=False)),
+            ]), list(self.categorical)),
+        ]
+        parts += [(f"text_{col}", Pipeline([("fill", FunctionTransformer(_fill_text)), ("tfidf", TfidfVectorizer(
+            max_features=TEXT_COLUMN_FEATURES, ngram_range=(1, 2), sublinear_tf=True))]), col) for col in self.text]
+        self.columns_ = ColumnTransformer(parts, sparse_threshold=0.0).fit(X)
         return self
 
-    @property
-    def n_outputs(self) -> int:
-        return len(self.targets) if self.task is Task.REGRESSION else len(self.classes_)
+    def transform(self, X: pd.DataFrame) -> Views:
+        return {"vector": np.asarray(self.columns_.transform(X), dtype=np.float32)}
 
-    def truth(self, y: pd.DataFrame) -> np.ndarray:
-        """Targets in the scoring space (see metrics.py)."""
-        if self.task.single_label:
-            return self.encoder_.transform(y.iloc[:, 0])
-        if self._label_sets:
-            return self.encoder_.transform(self._sets(y))
-        if self.task is Task.MULTILABEL:
-            return y.to_numpy(dtype=np.int64)
-        return y.to_numpy(dtype=np.float64)
 
-    def encode(self, y: pd.DataFrame) -> np.ndarray:
-        """Targets as the models train on them."""
-        truth = self.truth(y)
-        if self.task is Task.REGRESSION:
-            return self.encoder_.transform(truth).astype(np.float32)
-        return truth.astype(np.int64 if self.task.single_label else np.float32)
+class ArrayFeatures(BaseEstimator, TransformerMixin):
+    """Images or sequences standardised along the last axis (per channel / per feature)."""
 
-    def scores(self, output: np.ndarray) -> np.ndarray:
-        """Model outputs (training space) in the scoring space: un-scales regression outputs."""
-        if self.task is Task.REGRESSION:
-            return self.encoder_.inverse_transform(np.asarray(output, dtype=np.float64).reshape(len(output), -1))
-        return np.asarray(output, dtype=np.float64)
+    def __init__(self, view: str = "image"):
+        self.view = view
 
-    def class_ratio(self, y: pd.DataFrame) -> float | None:
-        """Smallest over largest class count, for single-label classification."""
-        if not self.task.single_label:
-            return None
-        counts = np.bincount(self.truth(y), minlength=len(self.classes_))
-        return float(counts.min() / counts.max())
+    def fit(self, X: np.ndarray, y=None) -> ArrayFeatures:
+        self.scaler_ = StandardScaler().fit(X.reshape(-1, X.shape[-1]))
+        return self
 
-    def decode(self, scores: np.ndarray) -> pd.DataFrame:
-        """Predictions as the user reads them (see `autosearch predict`)."""
-        if self.task is Task.REGRESSION:
-            names = ["prediction"] if len(self.targets) == 1 else [f"prediction_{t}" for t in self.targets]
-            return pd.DataFrame(scores, columns=names)
-        if self.task.single_label:
-            labels = self.encoder_.inverse_transform(scores.argmax(axis=1))
-            frame = pd.DataFrame({"prediction": labels})
-        else:
-            chosen = (scores >= 0.5).astype(int)
-            frame = pd.DataFrame(chosen, columns=[str(c) for c in self.classes_])
-            joined = [LABEL_SEPARATOR.join(str(c) for c, on in zip(self.classes_, row) if on) for row in chosen]
-            frame.insert(0, "prediction", joined)
-        probas = pd.DataFrame(scores, columns=[f"proba_{c}" for c in self.classes_])
-        return pd.concat([frame, probas], axis=1)
+    def transform(self, X: np.ndarray) -> Views:
+        scaled = self.scaler_.transform(X.reshape(-1, X.shape[-1])).reshape(X.shape).astype(np.float32)
+        return {self.view: scaled, "vector": scaled.reshape(len(X), -1)}
+
+
+class TextFeatures(BaseEstimator, TransformerMixin):
+    """Documents as word ids and as n-gram TF-IDF (Keras TextVectorization), and as sparse TF-IDF
+    (scikit-learn) for the classical baselines. Vocabularies come from the training documents only."""
+
+    def __init__(self, columns=("text",)):
+        self.columns = columns
+
+    def fit(self, X: pd.DataFrame, y=None) -> TextFeatures:
+        from autosearch.models import load_keras
+
+        keras = load_keras()
+        docs = _documents(X, self.columns)
+        words = pd.Series(docs).str.split().str.len()
+        length = int(np.clip(np.percentile(words, 95), *SEQUENCE_LENGTH))
+        self.tokens_ = keras.layers.TextVectorization(max_tokens=MAX_TOKENS, output_mode="int",
+                                                      output_sequence_length=length)
+        self.tokens_.adapt(docs)
+        self.ngrams_ = keras.layers.TextVectorization(max_tokens=MAX_NGRAMS, ngrams=2, output_mode="tf_idf")
+        self.ngrams_.adapt(docs)
+        self.tfidf_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(docs)
+        self.vocabulary_size_ = self.tokens_.vocabulary_size()
+        return self
+
+    def transform(self, X: pd.DataFrame) -> Views:
+        from autosearch.models import load_keras
+
+        ops = load_keras().ops
+        docs = _documents(X, self.columns)
+        return {"tokens": ops.convert_to_numpy(self.tokens_(docs)).astype(np.int32),
+                "ngrams": ops.convert_to_numpy(self.ngrams_(docs)).astype(np.float32),
+                "tfidf": self.tfidf_.transform(docs)}
+
+
+def build_preprocessor(profile: Profile) -> TableFeatures | ArrayFeatures | TextFeatures:
+    """The unfitted preprocessor for the profile's kind of data."""
+    if profile.kind is DataKind.TEXT:
+        return TextFeatures(profile.text)
+    if profile.kind in (DataKind.IMAGE, DataKind.SEQUENCE):
+        return ArrayFeatures(profile.kind.value)
+    return TableFeatures(profile.numeric, profile.categorical, profile.text)

@@ -32,7 +32,7 @@ from typing import Any, Callable, Mapping
 import yaml
 
 from autosearch.errors import AutosearchError
-from autosearch.models import FAMILY_PARAMS
+from autosearch.models import FAMILY_PARAMS, KIND_FAMILIES, family_fits
 
 PARAM_TYPES = ("int", "float", "categorical")
 SPEC_KEYS = {"type", "low", "high", "log", "step", "choices", "default", "when", "per_layer"}
@@ -189,26 +189,52 @@ def walk(space: SearchSpace, context: Mapping[str, Any], pick: Pick) -> dict[str
         if not _active(spec, values, context):
             continue
         if spec.per_layer:
-            for i in range(int(values[spec.per_layer])):
+            for i in range(int(values.get(spec.per_layer, 0))):
                 values[f"{spec.name}_{i}"] = pick(spec, f"{spec.name}_{i}")
         else:
             values[spec.name] = pick(spec, spec.name)
     return values
 
 
-def suggest(trial, space: SearchSpace, context: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters of one Optuna trial (define-by-run)."""
+def suggest(trial, space: SearchSpace, context: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The parameters of one Optuna trial (define-by-run).
+
+    Optuna knows each parameter as `prefix + name` (so that families sharing a study keep their
+    parameters apart); the returned values use the plain names.
+    """
     def pick(spec: ParamSpec, name: str) -> Any:
+        key = prefix + name
         if spec.type == "int":
-            return trial.suggest_int(name, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log)
+            return trial.suggest_int(key, int(spec.low), int(spec.high), step=int(spec.step or 1), log=spec.log)
         if spec.type == "float":
-            return trial.suggest_float(name, float(spec.low), float(spec.high), step=spec.step, log=spec.log)
+            return trial.suggest_float(key, float(spec.low), float(spec.high), step=spec.step, log=spec.log)
         if spec.type == "categorical":
-            return trial.suggest_categorical(name, list(spec.choices))
+            return trial.suggest_categorical(key, list(spec.choices))
         return spec.default
     return walk(space, context, pick)
 
 
-def starting_point(space: SearchSpace, context: Mapping[str, Any]) -> dict[str, Any]:
-    """The parameters of the first trial: every default."""
-    return walk(space, context, lambda spec, name: spec.start())
+def starting_point(space: SearchSpace, context: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """The parameters of the space's first trial, every default, keyed as Optuna knows them."""
+    searched: dict[str, Any] = {}
+
+    def pick(spec: ParamSpec, name: str) -> Any:
+        if spec.type != "fixed":
+            searched[prefix + name] = spec.start()
+        return spec.start()
+    walk(space, context, pick)
+    return searched
+
+
+def spaces_for(kind: str, user: tuple[SearchSpace, ...] = ()) -> tuple[SearchSpace, ...]:
+    """The spaces to search for a kind of data: the user's, else the packaged ones for the kind
+    (SEED_NOTES §2, first choice first). Refuses a family that cannot read this kind of data."""
+    spaces = user or tuple(load_space(family=f) for f in KIND_FAMILIES[kind])
+    for space in spaces:
+        if not family_fits(space.family, kind):
+            suited = ", ".join(KIND_FAMILIES[kind])
+            raise AutosearchError(f"space file '{space.source}' searches {space.family} networks, which cannot "
+                                  f"read {kind} data; use a {suited} space")
+    if len({s.family for s in spaces}) < len(spaces):
+        raise AutosearchError("two --space files search the same family; give one file per family")
+    return spaces

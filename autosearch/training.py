@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
 from autosearch.errors import describe
-from autosearch.models import build_model
+from autosearch.models import build_model, input_view
 from autosearch.problem import Problem
 from autosearch.records import State, TrialRecord
 from autosearch.spaces import SearchSpace
@@ -63,14 +63,14 @@ class EpochScorer(keras.callbacks.Callback):
     (early stopping, pruning) see them, and keeps every epoch's logs as curves.
     """
 
-    def __init__(self, problem: Problem, loss: keras.losses.Loss):
+    def __init__(self, problem: Problem, x_score: np.ndarray, loss: keras.losses.Loss):
         super().__init__()
-        self.problem, self.loss = problem, loss
+        self.problem, self.x_score, self.loss = problem, x_score, loss
         self.curves: dict[str, list[float]] = {"loss": [], "val_loss": [], "val_score": []}
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         logs = logs if logs is not None else {}
-        raw = predict_rows(self.model, self.problem.x_score)
+        raw = predict_rows(self.model, self.x_score)
         logs["val_loss"] = float(keras.ops.convert_to_numpy(self.loss(self.problem.y_score, raw)))
         logs["val_score"] = self.problem.score(network_scores(self.problem.task, raw))
         for key in self.curves:
@@ -160,16 +160,19 @@ def train_network(
     keras.utils.set_random_seed(seed)
     head = head_for(problem.task, problem.codec.n_outputs, params.get("loss"))
     loss = LOSSES[head.loss]()
-    scorer = EpochScorer(problem, loss) if epochs is None else None
+    scorer = None
     started = time.perf_counter()
     try:
-        model = build_model(space.family, params, problem.x_fit.shape[1:], head)
+        view = input_view(space.family, params)
+        x_fit = problem.fit_views[view]
+        scorer = EpochScorer(problem, problem.score_views[view], loss) if epochs is None else None
+        model = build_model(space.family, params, x_fit.shape[1:], head, problem.vocabulary_size)
         model.compile(optimizer=make_optimizer(params), loss=loss)
         # Built eagerly, the optimizer's slots cost ~0.3 s less than when built while tracing step one.
         model.optimizer.build(model.trainable_variables)
         started = time.perf_counter()
         history = model.fit(
-            **training_feed(problem.x_fit, problem.y_fit, int(params.get("batch_size", 32)), seed),
+            **training_feed(x_fit, problem.y_fit, int(params.get("batch_size", 32)), seed),
             epochs=epochs or space.max_epochs, class_weight=class_weights(params, problem),
             callbacks=_callbacks(problem, space, scorer, callbacks, deadline), verbose=0,
         )
@@ -198,6 +201,6 @@ def _last_score(curves: Mapping[str, list[float]]) -> float | None:
     return float(scores[-1]) if scores else None
 
 
-def predict_network(model: keras.Model, problem: Problem) -> np.ndarray:
-    """A network's output on the score rows, in the training space."""
-    return network_scores(problem.task, predict_rows(model, problem.x_score))
+def predict_network(model: keras.Model, problem: Problem, family: str, params: Mapping[str, Any]) -> np.ndarray:
+    """A network's output on the score samples, in the training space."""
+    return network_scores(problem.task, predict_rows(model, problem.score_views[input_view(family, params)]))

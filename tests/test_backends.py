@@ -14,7 +14,7 @@ from pathlib import Path
 import keras
 
 import autosearch
-from autosearch.api import prepare
+from autosearch.prepare import prepare
 from autosearch.bundle import Bundle, save_bundle
 from autosearch.config import make_config
 from autosearch.problem import make_problem
@@ -29,12 +29,12 @@ states = result.leaderboard.loc[result.leaderboard.kind == "nn", "state"].tolist
 prep = prepare(data, make_config(target="species", max_epochs=30), Progress(quiet=True))
 params = {"layers": 2, "units_0": 32, "units_1": 16, "batch_norm": True, "dropout": 0.1, "l2": 1e-4,
           "learning_rate": 0.01}
-trained = train_network(params, prep.space, prep.problem, seed=0)
+trained = train_network(params, prep.space("dense"), prep.problem, seed=0)
 _, preprocessor = make_problem(prep.split.train, prep.split.val, prep.profile, prep.codec, prep.metric, 0)
-schema = {"numeric": list(prep.profile.numeric), "categorical": list(prep.profile.categorical)}
+meta = {"profile": prep.profile.as_dict(), "winner": {"family": "dense", "params": params}}
 folder = save_bundle(out / "model", preprocessor=preprocessor, codec=prep.codec, model=trained.model,
-                     is_network=True, meta={"task": prep.profile.task.value, "input_schema": schema})
-predictions = Bundle.load(folder).predict(prep.split.test)
+                     is_network=True, meta=meta)
+predictions = Bundle.load(folder).predict(prep.split.test.features)
 print(json.dumps({"backend": keras.backend.backend(), "trial_states": states, "state": trained.state.value,
                   "val_score": trained.val_score, "labels": sorted(set(predictions.prediction))}))
 """

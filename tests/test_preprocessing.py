@@ -3,8 +3,10 @@
 import numpy as np
 import pandas as pd
 
+from autosearch.data.load import RawData
 from autosearch.data.profile import profile
-from autosearch.preprocessing import TargetCodec, build_preprocessor, to_matrix
+from autosearch.preprocessing import build_preprocessor
+from autosearch.targets import TargetCodec
 from autosearch.tasks import Task
 
 
@@ -59,11 +61,38 @@ def test_preprocessor_imputes_scales_one_hots_and_learns_from_training_rows_only
         "member": rng.choice([True, False], 40), "y": rng.choice(["a", "b"], 40),
     })
     frame.loc[:4, "size"] = np.nan
-    prof, frame, _ = profile(frame, ("y",))
-    train, later = frame.iloc[:30], frame.iloc[30:]
-    pre = build_preprocessor(prof).fit(train[list(prof.features)])
-    x = to_matrix(pre, train[list(prof.features)])
+    prof, data, _, _ = profile(RawData("t", frame=frame), ("y",))
+    train, later = data.take(np.arange(30)), data.take(np.arange(30, 40))
+    pre = build_preprocessor(prof).fit(train.features)
+    x = pre.transform(train.features)["vector"]
     assert x.dtype == np.float32 and np.isfinite(x).all()
     assert abs(x[:, 0].mean()) < 1e-6  # scaled with the training rows' statistics
-    unseen = later[list(prof.features)].assign(colour="purple")  # a category never seen in training
-    assert np.isfinite(to_matrix(pre, unseen)).all()
+    unseen = later.features.assign(colour="purple")  # a category never seen in training
+    assert np.isfinite(pre.transform(unseen)["vector"]).all()
+
+
+def test_arrays_are_standardised_per_channel_and_flattened_too():
+    rng = np.random.default_rng(0)
+    images = np.stack([rng.normal(100, 5, (30, 8, 8)), rng.normal(-3, 1, (30, 8, 8))], axis=-1)
+    views = build_preprocessor_for("image").fit(images).transform(images)
+    assert views["image"].shape == (30, 8, 8, 2) and views["vector"].shape == (30, 128)
+    assert np.allclose(views["image"].mean(axis=(0, 1, 2)), 0, atol=1e-5)
+    assert np.allclose(views["image"].std(axis=(0, 1, 2)), 1, atol=1e-3)
+
+
+def test_text_views_use_the_training_vocabulary_only():
+    docs = pd.DataFrame({"text": ["the cat sat on the mat", "a dog barked at the cat", "cats and dogs play"]})
+    pre = build_preprocessor_for("text").fit(docs)
+    views = pre.transform(pd.DataFrame({"text": ["the cat sat", "zebras graze quietly"]}))
+    assert views["tokens"].dtype == np.int32 and views["tokens"].shape[0] == 2
+    assert (views["tokens"][1] <= 1).all()  # unseen words map to the out-of-vocabulary id (or padding)
+    assert views["ngrams"].shape[0] == 2 and views["tfidf"].shape[0] == 2
+    assert pre.vocabulary_size_ > 2
+
+
+def build_preprocessor_for(kind: str):
+    from autosearch.data.kinds import DataKind
+    from autosearch.data.profile import Profile
+    prof = Profile(("y",), "", Task.BINARY, "", DataKind(kind), "", n_rows=0, n_columns=0,
+                   text=("text",) if kind == "text" else ())
+    return build_preprocessor(prof)

@@ -4,9 +4,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autosearch.data.profile import check_task, choose_targets, feature_roles, infer_task, profile
+from autosearch.data.load import RawData
+from autosearch.data.profile import check_task, choose_targets, feature_roles, infer_task
+from autosearch.data.profile import profile as profile_raw
 from autosearch.errors import AutosearchError
 from autosearch.tasks import Task
+
+
+def profile(frame, targets, task="auto"):
+    prof, data, _, messages = profile_raw(RawData("t", frame=frame), targets, task)
+    return prof, data, messages
 
 
 def task_of(values, name="y") -> Task:
@@ -91,7 +98,7 @@ def test_override_keeps_the_inferred_reason():
 def test_rows_with_missing_target_are_dropped_with_a_message():
     frame = pd.DataFrame({"x": range(30), "y": [0, 1, None] * 10})
     prof, kept, messages = profile(frame, ("y",))
-    assert len(kept) == 20 and prof.n_rows == 20
+    assert len(kept) == 20 and prof.n_rows == 20 and len(kept.features) == 20
     assert any("dropped 10 rows with a missing target" in m for m in messages)
 
 
@@ -117,7 +124,7 @@ def test_feature_roles_drop_constant_and_id_like_columns():
         "income": np.random.default_rng(1).normal(size=n),  # all distinct floats are normal
         "member": [True, False] * (n // 2),
     })
-    numeric, categorical, dropped = feature_roles(X)
+    numeric, categorical, _, dropped = feature_roles(X)
     dropped = dict(dropped)
     assert set(dropped) == {"customer_id", "row", "email", "constant", "empty"}
     assert "ID-like" in dropped["customer_id"] and dropped["constant"] == "constant"

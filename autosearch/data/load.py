@@ -1,9 +1,12 @@
-"""Read a data file into a DataFrame, with one-line errors for the ways that fails."""
+"""Read a data file or folder as it is, with one-line errors for the ways that fails."""
 
 from __future__ import annotations
 
+import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from autosearch.errors import AutosearchError
@@ -37,3 +40,62 @@ def load_table(path: str | Path) -> pd.DataFrame:
         raise AutosearchError(f"'{path}' has a header but no data rows; add rows of data")
     frame.columns = [str(c) for c in frame.columns]
     return frame
+
+
+@dataclass(frozen=True, eq=False)
+class RawData:
+    """What a file or folder holds, before any interpretation: a table, or arrays (.npz, image folder)."""
+
+    name: str
+    frame: pd.DataFrame | None = None
+    X: np.ndarray | None = None
+    y: np.ndarray | None = None
+    X_test: np.ndarray | None = None
+    y_test: np.ndarray | None = None
+    files: tuple[str, ...] = ()  # image folders: the file behind each sample
+    image_size: tuple[int, int] | None = None
+    color_mode: str | None = None
+
+    @property
+    def is_table(self) -> bool:
+        return self.frame is not None
+
+
+def load_data(path: str | Path, labelled: bool = True, image_size=None, color_mode=None) -> RawData:
+    """Read a CSV/TSV/Parquet table, an .npz of arrays, or a folder of images.
+
+    `labelled`: the data must carry its targets (fit) rather than only features (predict).
+    """
+    path = Path(path)
+    if path.is_dir():
+        from autosearch.data.images import load_image_folder
+
+        X, y, files, size, mode = load_image_folder(path, labelled, image_size, color_mode)
+        return RawData(path.name, X=X, y=None if y is None else np.asarray(y), files=tuple(files),
+                       image_size=size, color_mode=mode)
+    if path.suffix.lower() == ".npz":
+        return _load_npz(path, labelled)
+    return RawData(path.stem, frame=load_table(path))
+
+
+def _load_npz(path: Path, labelled: bool) -> RawData:
+    if not path.exists():
+        raise AutosearchError(f"data file '{path}' does not exist; check the path")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except (OSError, ValueError, zipfile.BadZipFile) as e:
+        raise AutosearchError(f"could not read '{path}' ({e}); save it with numpy.savez") from None
+    if "X" not in arrays or (labelled and "y" not in arrays):
+        raise AutosearchError(f"'{path.name}' needs arrays named X and y (and optionally X_test, y_test); "
+                              f"it has {', '.join(arrays) or 'none'}")
+    for x, y in (("X", "y"), ("X_test", "y_test")):
+        if x in arrays and y in arrays and len(arrays[x]) != len(arrays[y]):
+            raise AutosearchError(f"'{path.name}': {x} has {len(arrays[x])} samples but {y} has {len(arrays[y])}; "
+                                  "give one target per sample")
+    if ("X_test" in arrays) != ("y_test" in arrays):
+        raise AutosearchError(f"'{path.name}' has only one of X_test and y_test; give both or neither")
+    if len(arrays["X"]) == 0:
+        raise AutosearchError(f"'{path.name}' has no samples in X; add data")
+    return RawData(path.stem, X=arrays["X"], y=arrays.get("y"), X_test=arrays.get("X_test"),
+                   y_test=arrays.get("y_test"))

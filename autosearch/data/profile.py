@@ -1,4 +1,4 @@
-"""What the data is: which column is the target, which task it poses, what each feature is.
+"""What the data is: which column is the target, which task it poses, what kind of data, what each feature is.
 
 Every decision comes with its reason in words, because the user should see why.
 """
@@ -6,11 +6,15 @@ Every decision comes with its reason in words, because the user should see why.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, replace
 
+import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from autosearch.data.dataset import Dataset
+from autosearch.data.kinds import DataKind, array_kind, as_image_array, as_sequence_array, is_free_text, table_kind
+from autosearch.data.load import RawData
 from autosearch.errors import AutosearchError
 from autosearch.tasks import Task
 
@@ -22,31 +26,39 @@ _ID_NAME = re.compile(r"(^|[_\s-])id$|^id[_\s-]|^index$|^unnamed: ?0$", re.IGNOR
 
 @dataclass(frozen=True)
 class Profile:
-    """The facts `fit` acts on, each with its reason."""
+    """The facts `fit` acts on, each with its reason; enough to shape new data the same way (predict)."""
 
     targets: tuple[str, ...]
     target_reason: str
     task: Task
     task_reason: str
-    numeric: tuple[str, ...]
-    categorical: tuple[str, ...]
-    dropped: tuple[tuple[str, str], ...]  # (column, why)
+    kind: DataKind
+    kind_reason: str
     n_rows: int
     n_columns: int
-    kind: str = "tabular"
+    numeric: tuple[str, ...] = ()  # tables: feature columns by role
+    categorical: tuple[str, ...] = ()
+    text: tuple[str, ...] = ()
+    dropped: tuple[tuple[str, str], ...] = ()  # (column, why)
+    sample_shape: tuple[int, ...] = ()  # arrays: one sample's shape as models see it
+    image_size: tuple[int, int] | None = None  # image folders: what every image is resized to
+    color_mode: str | None = None
 
     @property
     def features(self) -> tuple[str, ...]:
-        return self.numeric + self.categorical
+        return self.numeric + self.categorical + self.text
 
     def as_dict(self) -> dict:
-        return {
-            "kind": self.kind, "rows": self.n_rows, "columns": self.n_columns,
-            "targets": list(self.targets), "target_reason": self.target_reason,
-            "task": self.task.value, "task_reason": self.task_reason,
-            "numeric": list(self.numeric), "categorical": list(self.categorical),
-            "dropped": dict(self.dropped),
-        }
+        data = asdict(self)
+        data.update(task=self.task.value, kind=self.kind.value, dropped=dict(self.dropped))
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict) -> Profile:
+        tuples = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        tuples.update(task=Task(data["task"]), kind=DataKind(data["kind"]),
+                      dropped=tuple(data.get("dropped", {}).items()))
+        return cls(**tuples)
 
 
 def choose_targets(frame: pd.DataFrame, requested: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
@@ -159,19 +171,21 @@ def check_task(task: Task, y: pd.DataFrame) -> None:
         )
 
 
-def feature_roles(X: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...], tuple[tuple[str, str], ...]]:
-    """Split features into numeric and categorical; drop constant and ID-like columns, with why."""
-    numeric, categorical, dropped = [], [], []
+def feature_roles(X: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...],
+                                          tuple[tuple[str, str], ...]]:
+    """Numeric, categorical and free-text features; constant and ID-like columns dropped, with why."""
+    numeric, categorical, text, dropped = [], [], [], []
     for col in X.columns:
         s = X[col]
-        why = _drop_reason(col, s)
-        if why:
+        if is_free_text(s):
+            text.append(col)
+        elif why := _drop_reason(col, s):
             dropped.append((col, why))
         elif ptypes.is_numeric_dtype(s) and not ptypes.is_bool_dtype(s):
             numeric.append(col)
         else:
             categorical.append(col)
-    return tuple(numeric), tuple(categorical), tuple(dropped)
+    return tuple(numeric), tuple(categorical), tuple(text), tuple(dropped)
 
 
 def _drop_reason(name: str, s: pd.Series) -> str | None:
@@ -193,43 +207,169 @@ def _drop_reason(name: str, s: pd.Series) -> str | None:
     return None
 
 
-def profile(frame: pd.DataFrame, targets: tuple[str, ...],
-            task: str = "auto") -> tuple[Profile, pd.DataFrame, list[str]]:
-    """Profile `frame`; return the profile, the rows with a target, and messages for the user."""
-    messages: list[str] = []
-    chosen, target_reason = choose_targets(frame, targets)
-    y = frame[list(chosen)]
-    for col in chosen:
+def _targets(raw: RawData, requested: tuple[str, ...]) -> tuple[pd.DataFrame, str]:
+    """The target frame and why: chosen columns of a table, or the y array of arrays."""
+    if raw.is_table:
+        chosen, reason = choose_targets(raw.frame, requested)
+        return raw.frame[list(chosen)], reason
+    if requested:
+        raise AutosearchError("--target names a table column; for .npz files and image folders the target "
+                              "is y (or the class subfolders): leave --target out")
+    reason = "the class subfolders" if raw.files else "the array y"
+    return _target_frame(raw.y), reason
+
+
+def _target_frame(y: np.ndarray) -> pd.DataFrame:
+    y = np.asarray(y)
+    if y.ndim == 1:
+        return pd.DataFrame({"y": y})
+    return pd.DataFrame(y.reshape(len(y), -1), columns=[f"y{i}" for i in range(y.reshape(len(y), -1).shape[1])])
+
+
+def _check_targets(y: pd.DataFrame) -> pd.Series:
+    """Rows that have every target; refuse targets that are empty or single-valued."""
+    for col in y.columns:
         if y[col].isna().all():
             raise AutosearchError(f"target '{col}' is empty (all values missing); pick another column with --target")
     keep = y.notna().all(axis=1)
+    for col in y.columns:
+        if y.loc[keep, col].nunique() < 2:
+            raise AutosearchError(
+                f"target '{col}' has a single value ('{y.loc[keep, col].iloc[0]}'); a model needs at least two; "
+                "pick another column with --target")
+    return keep
+
+
+def _task(y: pd.DataFrame, task: str) -> tuple[Task, str]:
+    inferred, reason = infer_task(y)
+    if task == "auto":
+        return inferred, reason
+    chosen = Task(task)
+    check_task(chosen, y)
+    if chosen is not inferred:
+        return chosen, f"set with --task (autosearch would have inferred {inferred.value}: {reason})"
+    return chosen, f"set with --task; agrees with inference: {reason}"
+
+
+def _table_kind(features: pd.DataFrame, text: tuple[str, ...], kind: str) -> tuple[DataKind, str]:
+    if kind == "auto":
+        return table_kind(features, list(text))
+    chosen = DataKind(kind)
+    if chosen is DataKind.IMAGE:
+        raise AutosearchError("--kind image needs an .npz file of image arrays or a folder of images, not a table")
+    if chosen is DataKind.SEQUENCE and not all(ptypes.is_numeric_dtype(features[c]) for c in features.columns):
+        raise AutosearchError("--kind sequence needs numeric feature columns (one series per row, in column "
+                              "order); this table has text columns")
+    if chosen is DataKind.TEXT and not any(not ptypes.is_numeric_dtype(features[c]) for c in features.columns):
+        raise AutosearchError("--kind text needs a column of text; this table's features are all numeric")
+    return chosen, "set with --kind"
+
+
+def _array_kind(raw: RawData, kind: str) -> tuple[DataKind, str]:
+    X = raw.X
+    if raw.files:
+        return DataKind.IMAGE, f"a folder of images in class subfolders, read at {raw.image_size[0]}×" \
+                               f"{raw.image_size[1]} ({raw.color_mode})"
+    if X.ndim == 1 and X.dtype.kind in "UO":
+        inferred = (DataKind.TEXT, "X holds one string per sample: documents")
+    else:
+        inferred = array_kind(X.shape)
+    if kind == "auto":
+        return inferred
+    chosen = DataKind(kind)
+    allowed = {DataKind.IMAGE: (3, 4), DataKind.SEQUENCE: (2, 3), DataKind.TABULAR: (2, 3, 4), DataKind.TEXT: (1,)}
+    if X.ndim not in allowed[chosen]:
+        raise AutosearchError(f"--kind {kind} does not fit X of shape {X.shape}; it was inferred as "
+                              f"{inferred[0].value}: {inferred[1]}")
+    return chosen, f"set with --kind (inferred: {inferred[0].value})"
+
+
+def shape_features(raw: RawData, prof: Profile, test: bool = False) -> pd.DataFrame | np.ndarray:
+    """The features of `raw` in the form models of this profile take (the same at fit and predict)."""
+    if raw.is_table:
+        frame = raw.frame
+        missing = [c for c in prof.features if c not in frame.columns]
+        if missing:
+            raise AutosearchError(f"the data lacks column(s) the model needs: {', '.join(missing)}; add them")
+        frame = _numeric(frame, prof.numeric)
+        if prof.kind is DataKind.SEQUENCE:
+            return as_sequence_array(frame[list(prof.numeric)].to_numpy(dtype=np.float32))
+        return frame[list(prof.features)]
+    X = raw.X_test if test else raw.X
+    if prof.kind is DataKind.TEXT:
+        return pd.DataFrame({"text": np.asarray(X).astype(str)})
+    if prof.kind is DataKind.TABULAR:
+        flat = np.asarray(X, dtype=np.float32).reshape(len(X), -1)
+        return pd.DataFrame(flat, columns=list(prof.numeric))
+    X = np.asarray(X, dtype=np.float32)
+    X = as_image_array(X) if prof.kind is DataKind.IMAGE else as_sequence_array(X)
+    if X.shape[1:] != prof.sample_shape:
+        raise AutosearchError(f"samples have shape {X.shape[1:]} but the model takes {prof.sample_shape}; "
+                              "give data shaped like the training data")
+    return X
+
+
+def _numeric(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
+    """Numeric feature columns as numbers; refuses text where a number belongs."""
+    for col in columns:
+        if not ptypes.is_numeric_dtype(frame[col]):
+            parsed = pd.to_numeric(frame[col], errors="coerce")
+            bad = frame[col][parsed.isna() & frame[col].notna()]
+            if len(bad):
+                raise AutosearchError(f"column '{col}' must be numeric but holds '{bad.iloc[0]}'; "
+                                      "fix or blank those values")
+            frame = frame.assign(**{col: parsed})
+    return frame
+
+
+def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto",
+            kind: str = "auto") -> tuple[Profile, Dataset, Dataset | None, list[str]]:
+    """Profile `raw`: the profile, the samples that have a target, the .npz's own test samples, messages."""
+    messages: list[str] = []
+    y, target_reason = _targets(raw, targets)
+    keep = _check_targets(y)
     if not keep.all():
         messages.append(f"dropped {int((~keep).sum())} rows with a missing target ({int(keep.sum())} remain)")
-        frame = frame[keep].reset_index(drop=True)
-        y = frame[list(chosen)]
-    for col in chosen:
-        if y[col].nunique() < 2:
-            raise AutosearchError(
-                f"target '{col}' has a single value ('{y[col].iloc[0]}'); a model needs at least two; "
-                "pick another column with --target"
-            )
-    inferred, task_reason = infer_task(y)
-    chosen_task = inferred
-    if task != "auto":
-        chosen_task = Task(task)
-        check_task(chosen_task, y)
-        if chosen_task is not inferred:
-            task_reason = f"set with --task (autosearch would have inferred {inferred.value}: {task_reason})"
-        else:
-            task_reason = f"set with --task; agrees with inference: {task_reason}"
-    numeric, categorical, dropped = feature_roles(frame.drop(columns=list(chosen)))
-    for col, why in dropped:
-        messages.append(f"dropped feature '{col}': {why}")
-    if not numeric and not categorical:
-        raise AutosearchError("no usable feature columns remain besides the target; add feature columns")
-    result = Profile(
-        targets=chosen, target_reason=target_reason, task=chosen_task, task_reason=task_reason,
-        numeric=numeric, categorical=categorical, dropped=dropped,
-        n_rows=len(frame), n_columns=frame.shape[1],
-    )
-    return result, frame, messages
+    y = y[keep].reset_index(drop=True)
+    chosen_task, task_reason = _task(y, task)
+    rows = np.flatnonzero(keep.to_numpy())
+    if raw.is_table:
+        frame = raw.frame.iloc[rows].reset_index(drop=True)
+        numeric, categorical, text, dropped = feature_roles(frame.drop(columns=list(y.columns)))
+        messages += [f"dropped feature '{col}': {why}" for col, why in dropped]
+        if not numeric + categorical + text:
+            raise AutosearchError("no usable feature columns remain besides the target; add feature columns")
+        data_kind, kind_reason = _table_kind(frame[list(numeric + categorical + text)], text, kind)
+        if data_kind is DataKind.TEXT:
+            if numeric:
+                messages.append(f"--kind text: numeric column(s) {', '.join(numeric)} are not used")
+            numeric, text, categorical = (), text + categorical, ()  # every non-numeric column is read as text
+        prof = Profile(tuple(y.columns), target_reason, chosen_task, task_reason, data_kind, kind_reason,
+                       n_rows=len(y), n_columns=raw.frame.shape[1], numeric=numeric, categorical=categorical,
+                       text=text, dropped=dropped)
+        features = shape_features(RawData(raw.name, frame=frame), prof)
+        return _with_shape(prof, features), Dataset(features, y), None, messages
+    data_kind, kind_reason = _array_kind(raw, kind)
+    numeric = tuple(f"x{i}" for i in range(int(np.prod(raw.X.shape[1:])))) if data_kind is DataKind.TABULAR else ()
+    shaped = {DataKind.IMAGE: as_image_array, DataKind.SEQUENCE: as_sequence_array}.get(data_kind)
+    prof = Profile(tuple(y.columns), target_reason, chosen_task, task_reason, data_kind, kind_reason,
+                   n_rows=len(y), n_columns=int(np.prod(raw.X.shape[1:])), numeric=numeric,
+                   text=("text",) if data_kind is DataKind.TEXT else (),
+                   sample_shape=tuple(shaped(raw.X[:1]).shape[1:]) if shaped else (),
+                   image_size=raw.image_size, color_mode=raw.color_mode)
+    features = shape_features(RawData(raw.name, X=raw.X[rows]), prof)
+    test = None
+    if raw.X_test is not None:
+        y_test = _target_frame(raw.y_test)
+        if list(y_test.columns) != list(y.columns):
+            raise AutosearchError("y_test has a different shape from y; give targets of the same shape")
+        test = Dataset(shape_features(raw, prof, test=True), y_test)
+        messages.append(f"X_test/y_test ({len(test)} samples) are the test split")
+    return prof, Dataset(features, y), test, messages
+
+
+def _with_shape(prof: Profile, features) -> Profile:
+    """A table read as sequences: record one sample's shape."""
+    if isinstance(features, np.ndarray):
+        return replace(prof, sample_shape=tuple(int(d) for d in features.shape[1:]))
+    return prof

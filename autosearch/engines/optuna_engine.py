@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import optuna
 from optuna_integration import KerasPruningCallback
@@ -28,34 +28,43 @@ def make_study(problem: Problem, seed: int) -> optuna.Study:
 
 
 def run_search(
-    space: SearchSpace,
+    spaces: Sequence[SearchSpace],
     problem: Problem,
     *,
     trials: int,
     deadline: float | None,
     seed: int,
-    on_start: Callable[[str, dict], str | None],
+    on_start: Callable[[str, str, dict], str | None],
     on_trial: Callable[[TrialRecord, str | None], TrialRecord],
 ) -> list[TrialRecord]:
-    """Run up to `trials` trials, starting none after `deadline` (time.monotonic).
+    """Run up to `trials` trials over one or more families' spaces, starting none after `deadline`.
 
-    `on_start(name, params)` is called before a trial trains and returns a handle (the MLflow
-    run id); `on_trial(record, handle)` after, returning the record as logged.
+    With several spaces the family is itself a searched parameter, and Optuna knows each family's
+    parameters as `<family>.<name>`. Each family's defaults are enqueued first, in order, so the
+    domain notes' first choice is trial 0. `on_start(name, family, params)` is called before a trial
+    trains and returns a handle (the MLflow run id); `on_trial(record, handle)` after, returning the
+    record as logged.
     """
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study = make_study(problem, seed)
-    study.enqueue_trial(starting_point(space, problem.context))
+    by_family = {space.family: space for space in spaces}
+    several = len(spaces) > 1
+    for space in spaces:
+        start = starting_point(space, problem.context, prefix=f"{space.family}." if several else "")
+        study.enqueue_trial({"family": space.family, **start} if several else start)
     records: list[TrialRecord] = []
 
     def objective(trial: optuna.Trial) -> float:
-        params = suggest(trial, space, problem.context)
-        name = f"{space.family}-{trial.number:03d}"
-        handle = on_start(name, params)
+        family = trial.suggest_categorical("family", list(by_family)) if several else spaces[0].family
+        space = by_family[family]
+        params = suggest(trial, space, problem.context, prefix=f"{family}." if several else "")
+        name = f"{family}-{trial.number:03d}"
+        handle = on_start(name, family, params)
         result = train_network(
             params, space, problem, seed=seed + trial.number, deadline=deadline,
             callbacks=[KerasPruningCallback(trial, "val_score")], prune_signals=(optuna.TrialPruned,),
         )
-        record = on_trial(result.record(name, space.family, params, trial.number), handle)
+        record = on_trial(result.record(name, family, params, trial.number), handle)
         records.append(record)
         if record.state is State.PRUNED:
             raise optuna.TrialPruned()

@@ -9,6 +9,7 @@ import importlib.util
 import logging
 import os
 import sys
+from dataclasses import dataclass
 from typing import Any, Mapping
 
 from autosearch.tasks import Head
@@ -16,16 +17,66 @@ from autosearch.tasks import Head
 # Parameters read when compiling and fitting, whichever the family.
 TRAINING_PARAMS = frozenset({"optimizer", "learning_rate", "momentum", "batch_size", "loss", "class_weight"})
 DENSE_PARAMS = frozenset({"layers", "units", "activation", "dropout", "l2", "batch_norm", "kernel_initializer"})
+CONV_PARAMS = frozenset({"blocks", "filters", "kernel_size", "conv_type", "activation", "batch_norm", "dropout",
+                         "l2", "pooling", "dense_units"})
+RNN_PARAMS = frozenset({"cell", "layers", "units", "bidirectional", "dropout", "recurrent_dropout",
+                        "dense_units", "activation"})
+TEXT_PARAMS = frozenset({"architecture", "embedding_dim"}) | DENSE_PARAMS | CONV_PARAMS | RNN_PARAMS
 
-# The parameters a space file of each family may declare.
-FAMILY_PARAMS: dict[str, frozenset[str]] = {"dense": DENSE_PARAMS | TRAINING_PARAMS}
+
+@dataclass(frozen=True)
+class Family:
+    """An architecture family: the parameters its space may declare and the view of the data it reads."""
+
+    name: str
+    params: frozenset[str]
+    view: str  # see preprocessing.py; "text" families pick theirs per trial
 
 
-def build_model(family: str, params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head):
+FAMILIES: dict[str, Family] = {f.name: f for f in (
+    Family("dense", DENSE_PARAMS | TRAINING_PARAMS, "vector"),
+    Family("conv2d", CONV_PARAMS | {"augment"} | TRAINING_PARAMS, "image"),
+    Family("conv1d", CONV_PARAMS | TRAINING_PARAMS, "sequence"),
+    Family("rnn", RNN_PARAMS | TRAINING_PARAMS, "sequence"),
+    Family("text", TEXT_PARAMS | TRAINING_PARAMS, "text"),
+)}
+FAMILY_PARAMS = {name: f.params for name, f in FAMILIES.items()}
+
+# The families searched for each kind of data, the domain notes' first choice first (SEED_NOTES §2).
+KIND_FAMILIES = {"tabular": ("dense",), "image": ("conv2d",), "sequence": ("rnn", "conv1d"), "text": ("text",)}
+# The views preprocessing.py makes for each kind ("text" stands for the token and n-gram views).
+KIND_VIEWS = {"tabular": {"vector"}, "image": {"image", "vector"}, "sequence": {"sequence", "vector"},
+              "text": {"text"}}
+
+
+def family_fits(family: str, kind: str) -> bool:
+    """Whether networks of `family` can read `kind` data (a dense net reads flattened images, say)."""
+    return FAMILIES[family].view in KIND_VIEWS[kind]
+
+
+def input_view(family: str, params: Mapping[str, Any]) -> str:
+    """The view of the data a network of `family` with `params` reads."""
+    if family == "text":
+        from autosearch.models.text import text_view
+        return text_view(params)
+    return FAMILIES[family].view
+
+
+def build_model(family: str, params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
+                vocabulary_size: int | None = None):
     """An uncompiled Keras model of `family` for inputs of `input_shape` (without the batch axis)."""
     if family == "dense":
         from autosearch.models.dense import build_dense
         return build_dense(params, input_shape, head)
+    if family in ("conv1d", "conv2d"):
+        from autosearch.models import conv
+        return getattr(conv, f"build_{family}")(params, input_shape, head)
+    if family == "rnn":
+        from autosearch.models.rnn import build_rnn
+        return build_rnn(params, input_shape, head)
+    if family == "text":
+        from autosearch.models.text import build_text
+        return build_text(params, input_shape, head, vocabulary_size or 20000)
     raise ValueError(f"no builder for family '{family}'")
 
 

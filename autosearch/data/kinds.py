@@ -1,0 +1,103 @@
+"""The kind of data (SEED_NOTES §2) and the rules that infer it, each with its reason in words."""
+
+from __future__ import annotations
+
+import re
+from enum import Enum
+
+import numpy as np
+import pandas as pd
+from pandas.api import types as ptypes
+
+from autosearch.errors import AutosearchError
+
+
+class DataKind(str, Enum):
+    TABULAR = "tabular"  # (samples, features): rows of a table
+    IMAGE = "image"  # (samples, height, width, channels), channels last
+    SEQUENCE = "sequence"  # (samples, timesteps, features): time series, signals
+    TEXT = "text"  # one document per sample
+
+
+KIND_CHOICES = ("auto",) + tuple(k.value for k in DataKind)
+
+MIN_IMAGE_SIDE = 8  # a 3-D array is a grayscale image set only if both trailing axes are at least this long…
+MAX_IMAGE_ASPECT = 4  # …and neither is more than this many times the other
+MIN_SERIES_COLUMNS = 10
+TEXT_MIN_WORDS = 4  # mean words per value of a free-text column
+TEXT_MIN_DISTINCT = 0.5  # share of distinct values in a free-text column
+_NUMBERED = re.compile(r"^(.*?)(\d+)$")
+
+
+def array_kind(shape: tuple[int, ...]) -> tuple[DataKind, str]:
+    """The kind of an array `X` of `shape` (samples first).
+
+    >>> array_kind((1797, 8, 8))[0].value
+    'image'
+    >>> array_kind((80, 100, 6))[0].value
+    'sequence'
+    """
+    dims = "×".join(map(str, shape[1:]))
+    if len(shape) == 4:
+        return DataKind.IMAGE, f"X is 4-D ({dims} per sample): images of height × width × channels"
+    if len(shape) == 3:
+        a, b = shape[1:]
+        if min(a, b) >= MIN_IMAGE_SIDE and max(a, b) <= MAX_IMAGE_ASPECT * min(a, b):
+            return DataKind.IMAGE, (
+                f"X is 3-D ({dims} per sample) and both axes are at least {MIN_IMAGE_SIDE} long and within "
+                f"{MAX_IMAGE_ASPECT}:1 of each other: grayscale images (pass --kind sequence for "
+                "timesteps × features)")
+        return DataKind.SEQUENCE, (
+            f"X is 3-D ({dims} per sample) with axes too unequal for an image: {a} timesteps × {b} features")
+    if len(shape) == 2:
+        return DataKind.SEQUENCE, (
+            f"X is 2-D ({dims} values per sample): one univariate series per sample (pass --kind tabular "
+            "for feature vectors)")
+    raise AutosearchError(f"X has {len(shape)} dimensions; give (N, T) or (N, T, F) sequences, or (N, H, W) or "
+                          "(N, H, W, C) images")
+
+
+def is_free_text(s: pd.Series) -> bool:
+    """A column of prose: text values, mostly distinct, several words each."""
+    if ptypes.is_numeric_dtype(s) or ptypes.is_bool_dtype(s):
+        return False
+    values = s.dropna().astype(str)
+    if len(values) == 0:
+        return False
+    return (values.nunique() / len(values) >= TEXT_MIN_DISTINCT
+            and values.str.split().str.len().mean() >= TEXT_MIN_WORDS)
+
+
+def series_columns(columns: list[str]) -> bool:
+    """Column names of one series per row: one prefix, consecutive numbers (t0…t99, x_1…x_50)."""
+    matches = [_NUMBERED.match(c) for c in columns]
+    if len(columns) < MIN_SERIES_COLUMNS or not all(matches):
+        return False
+    prefixes = {m.group(1) for m in matches}
+    numbers = [int(m.group(2)) for m in matches]
+    return len(prefixes) == 1 and numbers == list(range(numbers[0], numbers[0] + len(numbers)))
+
+
+def table_kind(features: pd.DataFrame, text_columns: list[str]) -> tuple[DataKind, str]:
+    """The kind of a table's feature columns (after constant and ID-like ones are dropped)."""
+    names = list(features.columns)
+    if text_columns and len(text_columns) == len(names):
+        shown = ", ".join(text_columns)
+        return DataKind.TEXT, f"the only feature column(s), {shown}, hold free text: one document per row"
+    if series_columns(names) and all(ptypes.is_numeric_dtype(features[c]) for c in names):
+        return DataKind.SEQUENCE, (
+            f"{len(names)} numeric columns {names[0]}…{names[-1]} numbered in order: one series per row")
+    reason = "rows of feature columns"
+    if text_columns:
+        reason += f"; free-text column(s) {', '.join(text_columns)} are vectorised (TF-IDF) beside the others"
+    return DataKind.TABULAR, reason
+
+
+def as_image_array(X: np.ndarray) -> np.ndarray:
+    """Images with a channel axis: (N, H, W) becomes (N, H, W, 1)."""
+    return X[..., np.newaxis] if X.ndim == 3 else X
+
+
+def as_sequence_array(X: np.ndarray) -> np.ndarray:
+    """Sequences with a feature axis: (N, T) becomes (N, T, 1)."""
+    return X[..., np.newaxis] if X.ndim == 2 else X

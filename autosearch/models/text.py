@@ -1,0 +1,43 @@
+"""Networks for documents (SEED_NOTES §2): a bag-of-n-grams dense model, or word embeddings read by a
+1D convnet or a GRU/LSTM. The words were turned into ids or n-gram TF-IDF before the model (Keras'
+TextVectorization, preprocessing.py), so the model itself stays backend-neutral."""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+import keras
+
+from autosearch.models.conv import conv_stack, flatten_or_pool
+from autosearch.models.dense import dense_stack
+from autosearch.models.heads import add_head, add_top
+from autosearch.models.rnn import rnn_stack
+from autosearch.tasks import Head
+
+ARCHITECTURES = ("bag_of_ngrams", "conv1d", "rnn")
+
+
+def text_view(params: Mapping[str, Any]) -> str:
+    """The preprocessing view the architecture reads: n-gram TF-IDF, or word ids."""
+    return "ngrams" if params.get("architecture", "bag_of_ngrams") == "bag_of_ngrams" else "tokens"
+
+
+def build_text(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
+               vocabulary_size: int = 20000) -> keras.Model:
+    """
+    >>> from autosearch.tasks import Task, head_for
+    >>> build_text({"architecture": "rnn"}, (40,), head_for(Task.BINARY, 2), vocabulary_size=500).output_shape
+    (None, 1)
+    """
+    architecture = params.get("architecture", "bag_of_ngrams")
+    if architecture == "bag_of_ngrams":
+        inputs = keras.Input(shape=input_shape, name="ngrams")
+        return keras.Model(inputs, add_head(dense_stack(inputs, params), head), name="text_bag_of_ngrams")
+    inputs = keras.Input(shape=input_shape, dtype="int32", name="tokens")
+    x = keras.layers.Embedding(vocabulary_size, int(params.get("embedding_dim", 64)),
+                               mask_zero=architecture == "rnn")(inputs)
+    if architecture == "rnn":
+        x = rnn_stack(x, params)
+    else:
+        x = flatten_or_pool(conv_stack(x, params, rank=1), params, rank=1)
+    return keras.Model(inputs, add_top(x, params, head), name=f"text_{architecture}")

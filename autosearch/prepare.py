@@ -1,0 +1,130 @@
+"""Everything `fit` does before the first candidate trains: read and check the input, say what was inferred.
+
+Fails fast, with one-line errors, before anything heavy is imported or anything is written.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from autosearch.config import RunConfig
+from autosearch.data.dataset import Dataset
+from autosearch.data.load import RawData, load_data
+from autosearch.data.profile import Profile, profile, shape_features
+from autosearch.data.split import Split, split_data
+from autosearch.errors import AutosearchError
+from autosearch.metrics import Metric, default_metric, get_metric
+from autosearch.problem import Problem, make_problem
+from autosearch.progress import Progress
+from autosearch.spaces import SearchSpace, load_space, spaces_for
+from autosearch.targets import TargetCodec
+
+RUNS_FOLDER = Path("autosearch-runs")
+
+
+@dataclass(frozen=True, eq=False)
+class Prepared:
+    """What `fit` knows once the input is read and checked: everything but the candidates."""
+
+    name: str
+    profile: Profile
+    split: Split
+    codec: TargetCodec
+    metric: Metric
+    metric_reason: str
+    spaces: tuple[SearchSpace, ...]  # the families to search, the first choice first
+    output: Path
+    problem: Problem  # fit on train, score on validation
+
+    def space(self, family: str) -> SearchSpace:
+        return next(s for s in self.spaces if s.family == family)
+
+
+def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progress) -> Prepared:
+    """Read and check everything the user gave; say what was inferred and why."""
+    user_spaces = tuple(load_space(p) for p in config.spaces)  # a bad space file fails before the data is read
+    raw = read(data)
+    output = output_folder(config.output, raw.name)
+    prof, dataset, test, notes = profile(raw, config.targets, config.task, config.kind)
+    progress.say(f"target: {', '.join(prof.targets)} ({prof.target_reason})")
+    progress.say(f"task: {prof.task.value} ({prof.task_reason})")
+    progress.say(f"kind: {prof.kind.value} ({prof.kind_reason})")
+    if config.test is not None:
+        test = _read_test(config.test, prof, notes)
+    split, split_notes = split_data(dataset, prof, config.seed, test)
+    for note in notes + split_notes:
+        progress.say(note)
+    codec = _fit_codec(prof, dataset, test, split)
+    metric, metric_reason = (
+        (get_metric(config.metric, prof.task), "set with --metric") if config.metric
+        else default_metric(prof.task, codec.class_ratio(split.train.target))
+    )
+    progress.say(f"metric: {metric.name} ({metric_reason})")
+    spaces = spaces_for(prof.kind.value, user_spaces)
+    if config.max_epochs is not None:
+        spaces = tuple(dataclasses.replace(s, max_epochs=config.max_epochs) for s in spaces)
+    problem, _ = make_problem(split.train, split.val, prof, codec, metric, config.seed)
+    return Prepared(raw.name, prof, split, codec, metric, metric_reason, spaces, output, problem)
+
+
+def read(data: str | Path | pd.DataFrame) -> RawData:
+    if isinstance(data, pd.DataFrame):
+        if data.empty:
+            raise AutosearchError("the DataFrame is empty; pass one with feature and target columns")
+        return RawData("dataframe", frame=data.rename(columns=str))
+    return load_data(data)
+
+
+def _read_test(path: Path, prof: Profile, notes: list[str]) -> Dataset:
+    """The --test file, shaped like the data; it becomes the test split."""
+    raw = load_data(path, image_size=prof.image_size, color_mode=prof.color_mode)
+    if raw.is_table:
+        missing = [c for c in prof.targets if c not in raw.frame.columns]
+        if missing:
+            raise AutosearchError(f"--test file '{path}' lacks the target column(s) {', '.join(missing)}; "
+                                  "give it the same columns as the data")
+        target = raw.frame[list(prof.targets)]
+    else:
+        y = np.asarray(raw.y)
+        target = pd.DataFrame(y.reshape(len(y), -1), columns=list(prof.targets))
+    keep = target.notna().all(axis=1).to_numpy()
+    if not keep.any():
+        raise AutosearchError(f"--test file '{path}' has no sample with a target value; fill in its target")
+    if not keep.all():
+        notes.append(f"dropped {int((~keep).sum())} test samples with a missing target")
+    features = shape_features(raw, prof)
+    return Dataset(features, target).take(np.flatnonzero(keep))
+
+
+def _fit_codec(prof: Profile, data: Dataset, test: Dataset | None, split: Split) -> TargetCodec:
+    """Class vocabularies come from every labelled sample; a regression target's scale from training samples only."""
+    if prof.task.is_classification:
+        rows = data.target if test is None else pd.concat([data.target, test.target], ignore_index=True)
+    else:
+        rows = split.train.target
+    return TargetCodec(prof.task, prof.targets).fit(rows)
+
+
+def output_folder(requested: Path | None, name: str) -> Path:
+    """The folder results go to: new, or empty; refuses one that holds files (nothing there is touched)."""
+    if requested is None:
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        folder, n = RUNS_FOLDER / f"{name}-{stamp}", 1
+        while folder.exists():
+            folder, n = RUNS_FOLDER / f"{name}-{stamp}-{n}", n + 1
+    else:
+        folder = requested
+        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
+            raise AutosearchError(f"output folder '{folder}' already holds files; pass a new --output "
+                                  "(nothing there was changed)")
+    nearest = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
+    if not os.access(nearest, os.W_OK):
+        raise AutosearchError(f"cannot create output folder '{folder}' (no write access); pass another --output")
+    return folder

@@ -1,0 +1,94 @@
+"""Targets in, predictions out: encoding for training, the truth for scoring, decoding for the user."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from sklearn.preprocessing import LabelEncoder, MultiLabelBinarizer, StandardScaler
+
+from autosearch.data.profile import LABEL_SEPARATOR
+from autosearch.tasks import Task
+
+
+class TargetCodec:
+    """Encodes targets for training, gives the truth for scoring, and decodes predictions.
+
+    - binary / multiclass: original labels <-> integer class indices (LabelEncoder);
+    - multilabel: label sets (``a|b``) or several 0/1 columns <-> a 0/1 matrix;
+    - regression: values <-> standardised values (the network trains on the scaled target).
+    """
+
+    def __init__(self, task: Task, targets: tuple[str, ...]):
+        self.task = task
+        self.targets = targets
+
+    @property
+    def _label_sets(self) -> bool:
+        return self.task is Task.MULTILABEL and len(self.targets) == 1
+
+    def _sets(self, y: pd.DataFrame) -> list[list[str]]:
+        return [[p.strip() for p in str(v).split(LABEL_SEPARATOR) if p.strip()] for v in y.iloc[:, 0]]
+
+    def fit(self, y: pd.DataFrame) -> TargetCodec:
+        if self.task.single_label:
+            self.encoder_ = LabelEncoder().fit(y.iloc[:, 0])
+            self.classes_ = list(self.encoder_.classes_)
+        elif self._label_sets:
+            self.encoder_ = MultiLabelBinarizer().fit(self._sets(y))
+            self.classes_ = list(self.encoder_.classes_)
+        elif self.task is Task.MULTILABEL:
+            self.classes_ = list(self.targets)
+        else:
+            self.encoder_ = StandardScaler().fit(y.to_numpy(dtype=np.float64))
+            self.classes_ = []
+        return self
+
+    @property
+    def n_outputs(self) -> int:
+        return len(self.targets) if self.task is Task.REGRESSION else len(self.classes_)
+
+    def truth(self, y: pd.DataFrame) -> np.ndarray:
+        """Targets in the scoring space (see metrics.py)."""
+        if self.task.single_label:
+            return self.encoder_.transform(y.iloc[:, 0])
+        if self._label_sets:
+            return self.encoder_.transform(self._sets(y))
+        if self.task is Task.MULTILABEL:
+            return y.to_numpy(dtype=np.int64)
+        return y.to_numpy(dtype=np.float64)
+
+    def encode(self, y: pd.DataFrame) -> np.ndarray:
+        """Targets as the models train on them."""
+        truth = self.truth(y)
+        if self.task is Task.REGRESSION:
+            return self.encoder_.transform(truth).astype(np.float32)
+        return truth.astype(np.int64 if self.task.single_label else np.float32)
+
+    def scores(self, output: np.ndarray) -> np.ndarray:
+        """Model outputs (training space) in the scoring space: un-scales regression outputs."""
+        if self.task is Task.REGRESSION:
+            return self.encoder_.inverse_transform(np.asarray(output, dtype=np.float64).reshape(len(output), -1))
+        return np.asarray(output, dtype=np.float64)
+
+    def class_ratio(self, y: pd.DataFrame) -> float | None:
+        """Smallest over largest class count, for single-label classification."""
+        if not self.task.single_label:
+            return None
+        counts = np.bincount(self.truth(y), minlength=len(self.classes_))
+        return float(counts.min() / counts.max())
+
+    def decode(self, scores: np.ndarray) -> pd.DataFrame:
+        """Predictions as the user reads them (see `autosearch predict`)."""
+        if self.task is Task.REGRESSION:
+            names = ["prediction"] if len(self.targets) == 1 else [f"prediction_{t}" for t in self.targets]
+            return pd.DataFrame(scores, columns=names)
+        if self.task.single_label:
+            labels = self.encoder_.inverse_transform(scores.argmax(axis=1))
+            frame = pd.DataFrame({"prediction": labels})
+        else:
+            chosen = (scores >= 0.5).astype(int)
+            frame = pd.DataFrame(chosen, columns=[str(c) for c in self.classes_])
+            joined = [LABEL_SEPARATOR.join(str(c) for c, on in zip(self.classes_, row) if on) for row in chosen]
+            frame.insert(0, "prediction", joined)
+        probas = pd.DataFrame(scores, columns=[f"proba_{c}" for c in self.classes_])
+        return pd.concat([frame, probas], axis=1)
