@@ -93,7 +93,7 @@ def _read_test(path: Path, prof: Profile, notes: list[str]) -> Dataset:
         target = raw.frame[list(prof.targets)]
     else:
         y = np.asarray(raw.y)
-        target = pd.DataFrame(y.reshape(len(y), -1), columns=list(prof.targets))
+        target = pd.DataFrame(y.reshape(len(y), -1), columns=list(prof.targets))  # same names as the data's
     keep = target.notna().all(axis=1).to_numpy()
     if not keep.any():
         raise AutosearchError(f"--test file '{path}' has no sample with a target value; fill in its target")

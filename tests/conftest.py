@@ -87,3 +87,72 @@ def wine_labels_csv(data_dir: Path) -> Path:
     path = data_dir / "wine_tags.csv"
     frame.to_csv(path, index=False)
     return path
+
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.fixture(scope="session")
+def digits_npz(data_dir: Path) -> Path:
+    """Images: scikit-learn's 8x8 digits as an (N, 8, 8) array, 10 classes."""
+    bunch = datasets.load_digits()
+    path = data_dir / "digits.npz"
+    np.savez(path, X=bunch.images.astype(np.float32), y=bunch.target)
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits_folder(data_dir: Path) -> Path:
+    """Images as files: the digits as 8-bit grayscale PNGs, one subfolder per class (300 of them)."""
+    from PIL import Image
+
+    bunch = datasets.load_digits()
+    root = data_dir / "digit_images"
+    for i in range(300):
+        folder = root / str(bunch.target[i])
+        folder.mkdir(parents=True, exist_ok=True)
+        pixels = (bunch.images[i] * 16).clip(0, 255).astype(np.uint8)
+        Image.fromarray(pixels, mode="L").save(folder / f"{i:04d}.png")
+    return root
+
+
+@pytest.fixture(scope="session")
+def basic_motions_npz() -> Path:
+    """Multivariate sequences: UEA BasicMotions, (N, 100, 6), 4 activities; X_test/y_test included."""
+    return DATA / "basic_motions.npz"
+
+
+@pytest.fixture(scope="session")
+def gunpoint_npz() -> Path:
+    """Univariate sequences: UCR GunPoint, (N, 150), 2 classes; X_test/y_test included."""
+    return DATA / "gunpoint.npz"
+
+
+def _topic_documents() -> pd.DataFrame:
+    """chatterbot-corpus's English dialogues, one document per conversation, labelled by topic."""
+    from importlib import resources
+
+    import yaml
+
+    root = resources.files("chatterbot_corpus") / "data" / "english"
+    rows = []
+    for topic in ("ai", "coding", "emotion", "psychology", "trivia"):
+        for conversation in yaml.safe_load((root / f"{topic}.yml").read_text())["conversations"]:
+            rows.append({"text": " ".join(map(str, conversation)), "lines": len(conversation), "topic": topic})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="session")
+def topics_csv(data_dir: Path) -> Path:
+    """Text: 661 dialogues in 5 topics (skewed: 48 to 261 per topic); columns text, topic."""
+    path = data_dir / "topics.csv"
+    _topic_documents()[["text", "topic"]].to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def topics_mixed_csv(data_dir: Path) -> Path:
+    """A table with one free-text column beside a numeric one: must stay tabular."""
+    path = data_dir / "topics_mixed.csv"
+    _topic_documents().to_csv(path, index=False)
+    return path

@@ -18,12 +18,15 @@ def image_files(folder: Path) -> list[Path]:
 
 def image_format(first: Path) -> tuple[tuple[int, int], str]:
     """(height, width) and colour mode for a folder, from its first image; large ones capped at MAX_SIDE."""
-    from autosearch.models import load_keras
+    from PIL import Image, UnidentifiedImageError
 
-    image = load_keras().utils.load_img(first)
-    width, height = image.size
+    try:
+        with Image.open(first) as image:
+            (width, height), pil_mode = image.size, image.mode
+    except (OSError, UnidentifiedImageError) as e:
+        raise AutosearchError(f"cannot read image '{first}' ({e}); remove or replace it") from None
     scale = min(1.0, MAX_SIDE / max(width, height))
-    mode = "grayscale" if image.mode in ("L", "1", "I;16") else "rgb"
+    mode = "grayscale" if pil_mode in ("L", "1", "I", "I;16", "LA") else "rgb"
     return (max(1, round(height * scale)), max(1, round(width * scale))), mode
 
 

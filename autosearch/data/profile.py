@@ -49,7 +49,8 @@ class Profile:
         return self.numeric + self.categorical + self.text
 
     def as_dict(self) -> dict:
-        data = asdict(self)
+        """JSON-ready: tuples as lists, enums as their values."""
+        data = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
         data.update(task=self.task.value, kind=self.kind.value, dropped=dict(self.dropped))
         return data
 
@@ -215,14 +216,15 @@ def _targets(raw: RawData, requested: tuple[str, ...]) -> tuple[pd.DataFrame, st
     if requested:
         raise AutosearchError("--target names a table column; for .npz files and image folders the target "
                               "is y (or the class subfolders): leave --target out")
-    reason = "the class subfolders" if raw.files else "the array y"
-    return _target_frame(raw.y), reason
+    if raw.files:
+        return _target_frame(raw.y, "class"), "the class subfolders"
+    return _target_frame(raw.y), "the array y"
 
 
-def _target_frame(y: np.ndarray) -> pd.DataFrame:
+def _target_frame(y: np.ndarray, name: str = "y") -> pd.DataFrame:
     y = np.asarray(y)
     if y.ndim == 1:
-        return pd.DataFrame({"y": y})
+        return pd.DataFrame({name: y})
     return pd.DataFrame(y.reshape(len(y), -1), columns=[f"y{i}" for i in range(y.reshape(len(y), -1).shape[1])])
 
 
