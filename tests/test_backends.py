@@ -35,18 +35,38 @@ meta = {"profile": prep.profile.as_dict(), "winner": {"family": "dense", "params
 folder = save_bundle(out / "model", preprocessor=preprocessor, codec=prep.codec, model=trained.model,
                      is_network=True, meta=meta)
 predictions = Bundle.load(folder).predict(prep.split.test.features)
+
+# Every other family: rnn and conv1d through a search; conv2d (augmented, separable) and the text
+# architectures trained directly.
+sequences = autosearch.fit(sys.argv[3], trials=2, max_epochs=2, quiet=True, output=out / "sequences")
+other = {}
+images = prepare(sys.argv[4], make_config(max_epochs=2), Progress(quiet=True))
+other["conv2d"] = train_network({"augment": True, "conv_type": "separable", "blocks": 2}, images.space("conv2d"),
+                                images.problem, seed=0).state.value
+text = prepare(sys.argv[5], make_config(max_epochs=2), Progress(quiet=True))
+for architecture in ("conv1d", "rnn", "bag_of_ngrams"):
+    other[f"text-{architecture}"] = train_network({"architecture": architecture}, text.space("text"),
+                                                  text.problem, seed=0).state.value
 print(json.dumps({"backend": keras.backend.backend(), "trial_states": states, "state": trained.state.value,
-                  "val_score": trained.val_score, "labels": sorted(set(predictions.prediction))}))
+                  "val_score": trained.val_score, "labels": sorted(set(predictions.prediction)),
+                  "sequence_trials": sequences.leaderboard.loc[sequences.leaderboard.kind == "nn",
+                                                               ["family", "state"]].values.tolist(),
+                  "other": other}))
 """
 
 
-def test_search_train_and_predict_on_jax(iris_csv, tmp_path):
+def test_every_family_searches_trains_and_predicts_on_jax(iris_csv, basic_motions_npz, digits_npz, topics_csv,
+                                                         tmp_path):
     env = {**os.environ, "KERAS_BACKEND": "jax"}
-    done = subprocess.run([sys.executable, "-c", SCRIPT, str(iris_csv), str(tmp_path)], env=env,
-                          capture_output=True, text=True, timeout=300)
+    args = [str(p) for p in (iris_csv, tmp_path, basic_motions_npz, digits_npz, topics_csv)]
+    done = subprocess.run([sys.executable, "-c", SCRIPT, *args], env=env, capture_output=True, text=True,
+                          timeout=600)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["backend"] == "jax"
     assert report["trial_states"] and set(report["trial_states"]) <= {"complete", "pruned"}
     assert report["state"] == "complete" and report["val_score"] > 0.7  # iris: 0.33 by chance
     assert set(report["labels"]) <= {"setosa", "versicolor", "virginica"}
+    assert sorted(report["sequence_trials"]) == [["conv1d", "complete"], ["rnn", "complete"]]
+    assert report["other"] == {"conv2d": "complete", "text-conv1d": "complete", "text-rnn": "complete",
+                               "text-bag_of_ngrams": "complete"}
