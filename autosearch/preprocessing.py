@@ -30,7 +30,8 @@ from autosearch.data.profile import Profile
 MAX_CATEGORIES = 20  # one-hot columns per categorical feature; rarer values share an "infrequent" column
 TEXT_COLUMN_FEATURES = 300  # TF-IDF columns per free-text column of a table
 MAX_TOKENS = 20000  # vocabulary of the token view
-MAX_NGRAMS = 10000  # vocabulary of the n-gram view (dense: N x MAX_NGRAMS floats)
+MAX_NGRAMS = 10000  # vocabulary of the n-gram view, which is dense (samples x n-grams floats)…
+NGRAM_VIEW_FLOATS = 250_000_000  # …so fewer n-grams for large corpora: the view stays under ~1 GB
 SEQUENCE_LENGTH = (8, 300)  # bounds on the token view's length (the 95th percentile of document lengths)
 
 Views = dict[str, Any]
@@ -110,7 +111,8 @@ class TextFeatures(BaseEstimator, TransformerMixin):
         self.tokens_ = keras.layers.TextVectorization(max_tokens=MAX_TOKENS, output_mode="int",
                                                       output_sequence_length=length)
         self.tokens_.adapt(docs)
-        self.ngrams_ = keras.layers.TextVectorization(max_tokens=MAX_NGRAMS, ngrams=2, output_mode="tf_idf")
+        ngrams = int(np.clip(NGRAM_VIEW_FLOATS // max(len(docs), 1), 1000, MAX_NGRAMS))
+        self.ngrams_ = keras.layers.TextVectorization(max_tokens=ngrams, ngrams=2, output_mode="tf_idf")
         self.ngrams_.adapt(docs)
         self.tfidf_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(docs)
         self.vocabulary_size_ = self.tokens_.vocabulary_size()

@@ -135,3 +135,30 @@ def test_unreachable_tracking_server_fails_fast_and_writes_nothing(five_class_cs
     result = run_cli("fit", five_class_csv, "--tracking-uri", f"http://127.0.0.1:{port}", "--output", out)
     assert_clean_error(result, "cannot reach the MLflow tracking server", "--tracking-uri")
     assert not out.exists()
+
+
+def test_unknown_kind(five_class_csv):
+    assert_clean_error(run_cli("fit", five_class_csv, "--kind", "video"), "--kind 'video' is unknown")
+
+
+def test_image_kind_on_a_table(five_class_csv):
+    assert_clean_error(run_cli("fit", five_class_csv, "--kind", "image"), "needs an .npz file", "not a table")
+
+
+def test_space_family_that_cannot_read_the_data(five_class_csv):
+    from autosearch.spaces import default_space_path
+    assert_clean_error(run_cli("fit", five_class_csv, "--space", default_space_path("conv2d")),
+                       "searches conv2d networks, which cannot read tabular data", "use a dense space")
+
+
+def test_image_folder_without_class_subfolders(tmp_path):
+    from PIL import Image
+    for i in range(3):
+        Image.new("L", (8, 8)).save(tmp_path / f"{i}.png")
+    assert_clean_error(run_cli("fit", tmp_path), "no class subfolders", "subfolder named after the class")
+
+
+def test_unreadable_image(tmp_path):
+    (tmp_path / "cat").mkdir()
+    (tmp_path / "cat" / "0.png").write_bytes(b"not an image")
+    assert_clean_error(run_cli("fit", tmp_path), "cannot read image", "remove or replace it")

@@ -6,7 +6,7 @@ Every decision comes with its reason in words, because the user should see why.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
@@ -222,10 +222,12 @@ def _targets(raw: RawData, requested: tuple[str, ...]) -> tuple[pd.DataFrame, st
 
 
 def _target_frame(y: np.ndarray, name: str = "y") -> pd.DataFrame:
+    """A target array as a frame: one column `name`, or `y0`, `y1`, … for 2-D targets."""
     y = np.asarray(y)
     if y.ndim == 1:
         return pd.DataFrame({name: y})
-    return pd.DataFrame(y.reshape(len(y), -1), columns=[f"y{i}" for i in range(y.reshape(len(y), -1).shape[1])])
+    flat = y.reshape(len(y), -1)
+    return pd.DataFrame(flat, columns=[f"y{i}" for i in range(flat.shape[1])])
 
 
 def _check_targets(y: pd.DataFrame) -> pd.Series:
@@ -270,6 +272,8 @@ def _table_kind(features: pd.DataFrame, text: tuple[str, ...], kind: str) -> tup
 def _array_kind(raw: RawData, kind: str) -> tuple[DataKind, str]:
     X = raw.X
     if raw.files:
+        if kind not in ("auto", "image"):
+            raise AutosearchError(f"--kind {kind} does not fit a folder of images; leave --kind out")
         return DataKind.IMAGE, f"a folder of images in class subfolders, read at {raw.image_size[0]}×" \
                                f"{raw.image_size[1]} ({raw.color_mode})"
     if X.ndim == 1 and X.dtype.kind in "UO":
@@ -333,45 +337,55 @@ def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto",
     if not keep.all():
         messages.append(f"dropped {int((~keep).sum())} rows with a missing target ({int(keep.sum())} remain)")
     y = y[keep].reset_index(drop=True)
-    chosen_task, task_reason = _task(y, task)
+    facts = dict(targets=tuple(y.columns), target_reason=target_reason, n_rows=len(y))
+    facts["task"], facts["task_reason"] = _task(y, task)
     rows = np.flatnonzero(keep.to_numpy())
     if raw.is_table:
-        frame = raw.frame.iloc[rows].reset_index(drop=True)
-        numeric, categorical, text, dropped = feature_roles(frame.drop(columns=list(y.columns)))
-        messages += [f"dropped feature '{col}': {why}" for col, why in dropped]
-        if not numeric + categorical + text:
-            raise AutosearchError("no usable feature columns remain besides the target; add feature columns")
-        data_kind, kind_reason = _table_kind(frame[list(numeric + categorical + text)], text, kind)
-        if data_kind is DataKind.TEXT:
-            if numeric:
-                messages.append(f"--kind text: numeric column(s) {', '.join(numeric)} are not used")
-            numeric, text, categorical = (), text + categorical, ()  # every non-numeric column is read as text
-        prof = Profile(tuple(y.columns), target_reason, chosen_task, task_reason, data_kind, kind_reason,
-                       n_rows=len(y), n_columns=raw.frame.shape[1], numeric=numeric, categorical=categorical,
-                       text=text, dropped=dropped)
-        features = shape_features(RawData(raw.name, frame=frame), prof)
-        return _with_shape(prof, features), Dataset(features, y), None, messages
+        prof = _table_profile(raw.frame.iloc[rows].reset_index(drop=True).drop(columns=list(y.columns)), kind,
+                              facts, messages)
+        features = shape_features(RawData(raw.name, frame=raw.frame.iloc[rows].reset_index(drop=True)), prof)
+        return prof, Dataset(features, y), None, messages
+    prof = _array_profile(raw, kind, facts)
+    features = shape_features(RawData(raw.name, X=raw.X[rows]), prof)
+    return prof, Dataset(features, y), _array_test(raw, prof, messages), messages
+
+
+def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: list[str]) -> Profile:
+    numeric, categorical, text, dropped = feature_roles(features)
+    messages += [f"dropped feature '{col}': {why}" for col, why in dropped]
+    if not numeric + categorical + text:
+        raise AutosearchError("no usable feature columns remain besides the target; add feature columns")
+    data_kind, kind_reason = _table_kind(features[list(numeric + categorical + text)], text, kind)
+    if data_kind is DataKind.TEXT:
+        if numeric:
+            messages.append(f"--kind text: numeric column(s) {', '.join(numeric)} are not used")
+        numeric, text, categorical = (), text + categorical, ()  # every non-numeric column is read as text
+    return Profile(**facts, kind=data_kind, kind_reason=kind_reason, n_columns=features.shape[1] + len(
+        facts["targets"]), numeric=numeric, categorical=categorical, text=text, dropped=dropped,
+        sample_shape=(len(numeric), 1) if data_kind is DataKind.SEQUENCE else ())
+
+
+def _array_profile(raw: RawData, kind: str, facts: dict) -> Profile:
     data_kind, kind_reason = _array_kind(raw, kind)
-    numeric = tuple(f"x{i}" for i in range(int(np.prod(raw.X.shape[1:])))) if data_kind is DataKind.TABULAR else ()
+    width = int(np.prod(raw.X.shape[1:]))
     shaped = {DataKind.IMAGE: as_image_array, DataKind.SEQUENCE: as_sequence_array}.get(data_kind)
-    prof = Profile(tuple(y.columns), target_reason, chosen_task, task_reason, data_kind, kind_reason,
-                   n_rows=len(y), n_columns=int(np.prod(raw.X.shape[1:])), numeric=numeric,
+    return Profile(**facts, kind=data_kind, kind_reason=kind_reason, n_columns=width,
+                   numeric=tuple(f"x{i}" for i in range(width)) if data_kind is DataKind.TABULAR else (),
                    text=("text",) if data_kind is DataKind.TEXT else (),
                    sample_shape=tuple(shaped(raw.X[:1]).shape[1:]) if shaped else (),
                    image_size=raw.image_size, color_mode=raw.color_mode)
-    features = shape_features(RawData(raw.name, X=raw.X[rows]), prof)
-    test = None
-    if raw.X_test is not None:
-        y_test = _target_frame(raw.y_test)
-        if list(y_test.columns) != list(y.columns):
-            raise AutosearchError("y_test has a different shape from y; give targets of the same shape")
-        test = Dataset(shape_features(raw, prof, test=True), y_test)
-        messages.append(f"X_test/y_test ({len(test)} samples) are the test split")
-    return prof, Dataset(features, y), test, messages
 
 
-def _with_shape(prof: Profile, features) -> Profile:
-    """A table read as sequences: record one sample's shape."""
-    if isinstance(features, np.ndarray):
-        return replace(prof, sample_shape=tuple(int(d) for d in features.shape[1:]))
-    return prof
+def _array_test(raw: RawData, prof: Profile, messages: list[str]) -> Dataset | None:
+    """The .npz's own test split (X_test, y_test), if it has one."""
+    if raw.X_test is None:
+        return None
+    y_test = _target_frame(raw.y_test)
+    if list(y_test.columns) != list(prof.targets):
+        raise AutosearchError("y_test has a different shape from y; give targets of the same shape")
+    test = Dataset(shape_features(raw, prof, test=True), y_test)
+    keep = np.flatnonzero(y_test.notna().all(axis=1).to_numpy())
+    if len(keep) < len(test):
+        messages.append(f"dropped {len(test) - len(keep)} test samples with a missing target")
+    messages.append(f"X_test/y_test ({len(keep)} samples) are the test split")
+    return test.take(keep)
