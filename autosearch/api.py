@@ -1,53 +1,64 @@
-"""`fit` and `predict`: the only place the steps are wired together; also the Python API."""
+"""`fit`, `resume` and `predict`: the only place the steps are wired together; also the Python API.
+
+A fit runs in a run folder (runs.py). The process that owns the folder — the *chief* — fits the
+baselines, runs trials and writes the results; it starts a new run or resumes one. Any other process
+given the same folder (or the same `--storage` and `--study`) joins the study as a *worker*: it runs
+trials and leaves the results to the chief.
+"""
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from autosearch.baselines import families_for, fit_baseline
-from autosearch.bundle import Bundle, save_bundle
+from autosearch.bundle import Bundle, versions
 from autosearch.config import RunConfig, make_config
 from autosearch.errors import AutosearchError
-from autosearch.leaderboard import best_of, to_frame, winner
+from autosearch.leaderboard import best_of
 from autosearch.prepare import Prepared, prepare
-from autosearch.problem import Problem, make_problem
 from autosearch.progress import Progress, format_score
 from autosearch.records import State, TrialRecord
+from autosearch.results import FitResult, finish
+from autosearch.runs import FolderLock, RunState, config_from_dict, config_to_dict, default_storage, fingerprint
+from autosearch.stopping import Stop
 
-REFIT_SHARE = 0.1  # of --time-budget kept back for refitting the winner and writing results
+DEFAULT_STUDY = "autosearch"
+JOIN_WAIT_SECONDS = 120  # how long a worker waits for the chief to open the MLflow parent run
 
-
-@dataclass(frozen=True)
-class FitResult:
-    output_dir: Path
-    bundle_path: Path
-    leaderboard: pd.DataFrame
-    winner: TrialRecord
-    metric: str
-    test_score: float
-    summary: dict[str, Any]
-    mlflow_run_id: str
-
-    def predict(self, data: str | Path | pd.DataFrame) -> pd.DataFrame:
-        return predict(self.bundle_path, data)
+__all__ = ["FitResult", "fit", "predict", "resume", "run_fit"]
 
 
-def fit(data: str | Path | pd.DataFrame, target: str | list[str] | None = None, **options: Any) -> FitResult:
+def fit(data: str | Path | pd.DataFrame, target: str | list[str] | None = None, **options: Any) -> FitResult | None:
     """Search for the best model of `target` in `data`: a CSV/TSV/Parquet file, an .npz of arrays, a folder
     of images in class subfolders, or a DataFrame.
 
     Options are those of `autosearch fit` (``trials``, ``time_budget``, ``task``, ``kind``, ``metric``,
-    ``space``, ``test``, ``output``, ``experiment``, ``tracking_uri``, ``seed``, ``max_epochs``, ``quiet``).
+    ``space``, ``test``, ``output``, ``experiment``, ``tracking_uri``, ``seed``, ``max_epochs``, ``storage``,
+    ``study``, ``quiet``). Given an ``output`` folder that holds a run, it continues that run. Returns
+    None in a worker process (another process owns the run and writes its results).
     """
     return run_fit(data, make_config(target=target, **options))
+
+
+def resume(folder: str | Path, started: float | None = None, **changes: Any) -> FitResult | None:
+    """Continue the run in `folder` as it was asked; `changes` may set trials, time_budget or quiet."""
+    folder = Path(folder)
+    state = RunState.load(folder)
+    if state is None:
+        raise AutosearchError(f"'{folder}' holds no run (no run.json); pass the --output folder of a fit")
+    if state.data is None:
+        raise AutosearchError(f"the run in '{folder}' was fitted on a DataFrame; resume it from Python with "
+                              f"autosearch.fit(frame, output='{folder}')")
+    config = config_from_dict({**state.config, "output": str(folder)})
+    if "time_budget" in changes:
+        changes["time_budget"] = make_config(time_budget=changes["time_budget"]).time_budget
+    return run_fit(state.data, RunConfig(**{**config.__dict__, **changes}), started=started)
 
 
 def predict(model_dir: str | Path, data: str | Path | pd.DataFrame) -> pd.DataFrame:
@@ -55,40 +66,118 @@ def predict(model_dir: str | Path, data: str | Path | pd.DataFrame) -> pd.DataFr
     return Bundle.load(model_dir).predict(data)
 
 
-def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progress | None = None) -> FitResult:
-    started = time.monotonic()
+def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progress | None = None,
+            started: float | None = None) -> FitResult | None:
+    """One sitting of a fit: `started` (time.monotonic) is when the budget started, by default now."""
+    started = time.monotonic() if started is None else started
     progress = progress or Progress(config.quiet)
+    stop = Stop(None if config.time_budget is None else started + config.time_budget)
     prep = prepare(data, config, progress)
-    deadline = None if config.time_budget is None else started + config.time_budget * (1 - REFIT_SHARE)
+    state = RunState.load(prep.output)
+    sha256 = fingerprint(data)
+    if state is not None:
+        state.check_same_search(config, sha256, prep.output)
 
     from autosearch.tracking import Tracker  # MLflow is slow to import: only once the input is known good
-    tracker = Tracker(config.tracking_uri, config.experiment or prep.name)
-    prep.output.mkdir(parents=True, exist_ok=True)
-    prof = prep.profile
-    tracker.start_parent(prep.output.name, _run_params(config, prep), {
-        "autosearch.task": prof.task.value, "autosearch.task_reason": prof.task_reason,
-        "autosearch.kind_reason": prof.kind_reason, "autosearch.target_reason": prof.target_reason,
-        "autosearch.metric_reason": prep.metric_reason, "autosearch.command": " ".join(sys.argv),
-    })
-    timings = {"prepare": time.monotonic() - started}
+    tracker = Tracker(config.tracking_uri or (state.tracking_uri if state else None),
+                      config.experiment or (state.experiment if state else None) or prep.name)
+    lock = FolderLock(prep.output)
+    chief = lock.acquire()
+    try:
+        with stop.on_signals(progress.say):
+            return _sitting(data, config, prep, state, sha256, tracker, chief, lock, stop, progress, started)
+    finally:
+        lock.release()
+
+
+def _sitting(data, config: RunConfig, prep: Prepared, state: RunState | None, sha256: str, tracker, chief: bool,
+             lock: FolderLock, stop: Stop, progress: Progress, started: float) -> FitResult | None:
+    from autosearch.models import load_keras
+
+    load_keras()  # first, so that the import below does not bring TensorFlow's start-up chatter
+    from autosearch.engines import optuna_engine as engine
+
+    storage = config.storage or (state.storage if state else default_storage(prep.output))
+    name = config.study or (state.study_name if state else DEFAULT_STUDY)
+
+    def on_lost(trial, why: str) -> None:
+        run_id = trial.user_attrs.get(engine.RUN_ID)
+        if run_id:
+            tracker.fail_run(run_id, f"lost: {why}")
+        progress.say(f"  trial {trial.number} was lost ({why}); marked failed, it runs again")
+
+    if not chief:
+        return _work(config, prep, storage, name, tracker, lock, stop, progress, on_lost)
+    study, created = engine.open_study(storage, name, prep.problem, config.seed, on_lost)
+    if state is None and not created:  # a shared --storage whose study another process started
+        return _work(config, prep, storage, name, tracker, lock, stop, progress, on_lost, study)
+    timings = {}
+    if state is None:  # written first: from here on a crash leaves a folder that resumes
+        state = RunState(config_to_dict(config), None if isinstance(data, pd.DataFrame) else str(Path(data).resolve()),
+                         sha256, storage, name, tracker.tracking_uri, tracker.experiment)
+        state.save(prep.output)
+    if created:
+        engine.enqueue_defaults(study, prep.spaces, prep.problem)
+    if state.parent_run_id is None:
+        tracker.start_parent(prep.output.name, _run_params(config, prep, sha256), _run_tags(prep))
+        state.parent_run_id = tracker.parent_id
+        study.set_user_attr(engine.PARENT_RUN_ID, tracker.parent_id)
+        state.save(prep.output)
+    else:
+        tracker.resume_parent(state.parent_run_id)
+        progress.say(f"resuming the run in {prep.output}: {len(engine.records(study))} of {config.trials} "
+                     "trials done")
+        engine.fail_lost_trials(study, on_lost)
+        tracker.fail_orphans(engine.running_run_ids(study), "its process died before its trial started")
+    state.config = {**state.config, "trials": config.trials}
+    timings["prepare"] = time.monotonic() - started
     try:
         mark = time.monotonic()
-        records = _baselines(prep.problem, tracker, progress)
+        baselines = _baselines(prep, state, tracker, progress, stop)
         timings["baselines"] = time.monotonic() - mark
         mark = time.monotonic()
-        records += _search(prep, config, deadline, tracker, progress, records)
+        _search(study, prep, config, tracker, progress, stop, baselines, on_lost, chief=True)
         timings["search"] = time.monotonic() - mark
-        return _finish(records, prep, config, tracker, progress, started, timings)
-    except BaseException as error:
+        trials = engine.records(study)
+        cut_short = stop.why if stop.requested and len(trials) < config.trials else None
+        result = finish(baselines + trials, prep, config, tracker, progress, started, timings, cut_short)
+    except BaseException as error:  # the run stays resumable; its parent run says it did not finish
         tracker.abort_parent("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
         raise
+    state.status = "cut_short" if cut_short else "finished"
+    state.save(prep.output)
+    if cut_short:
+        progress.say(f"sweep cut short ({cut_short}) after {len(trials)} of {config.trials} trials; results are "
+                     f"written; resume with: autosearch resume {prep.output}")
+    return result
 
 
-def _run_params(config: RunConfig, prep: Prepared) -> dict:
+def _work(config: RunConfig, prep: Prepared, storage: str, name: str, tracker, lock: FolderLock, stop: Stop,
+          progress: Progress, on_lost, study=None) -> None:
+    """Join a study another process owns: run trials under its parent run until the study has enough."""
+    from autosearch.engines import optuna_engine as engine
+
+    study = study or engine.open_study(storage, name, prep.problem, _seed(config.seed, False), on_lost)[0]
+    deadline = time.monotonic() + JOIN_WAIT_SECONDS
+    while engine.PARENT_RUN_ID not in study.user_attrs:
+        if time.monotonic() > deadline:
+            raise AutosearchError(f"study '{name}' has no chief after {JOIN_WAIT_SECONDS} s; start the first "
+                                  "process without other workers, then add them")
+        time.sleep(1.0)
+    tracker.join_parent(study.user_attrs[engine.PARENT_RUN_ID])
+    progress.say(f"joining study '{name}' as a worker (the run belongs to {lock.holder()}); "
+                 "it writes the results")
+    _search(study, prep, config, tracker, progress, stop, [], on_lost, chief=False)
+    done = len(engine.records(study))
+    progress.say(f"worker done: the study holds {done} of {config.trials} trials")
+    return None
+
+
+def _run_params(config: RunConfig, prep: Prepared, sha256: str) -> dict:
     prof = prep.profile
     return {
-        "data": prep.name, "target": ",".join(prof.targets), "task": prof.task.value, "kind": prof.kind.value,
-        "metric": prep.metric.name, "rows": prof.n_rows, "columns": prof.n_columns,
+        "data": prep.name, "data_sha256": sha256, "target": ",".join(prof.targets), "task": prof.task.value,
+        "kind": prof.kind.value, "metric": prep.metric.name, "rows": prof.n_rows, "columns": prof.n_columns,
         "sample_shape": "x".join(map(str, prof.sample_shape)) or None,
         "features_numeric": len(prof.numeric), "features_categorical": len(prof.categorical),
         "features_text": len(prof.text), "seed": config.seed, "trials": config.trials,
@@ -98,141 +187,72 @@ def _run_params(config: RunConfig, prep: Prepared) -> dict:
     }
 
 
-def _baselines(problem: Problem, tracker, progress: Progress) -> list[TrialRecord]:
-    records = []
+def _run_tags(prep: Prepared) -> dict[str, str]:
+    prof = prep.profile
+    return {
+        "autosearch.task": prof.task.value, "autosearch.task_reason": prof.task_reason,
+        "autosearch.kind_reason": prof.kind_reason, "autosearch.target_reason": prof.target_reason,
+        "autosearch.metric_reason": prep.metric_reason, "autosearch.command": " ".join(sys.argv),
+        "autosearch.versions": " ".join(f"{k}={v}" for k, v in versions().items()),
+    }
+
+
+def _baselines(prep: Prepared, state: RunState, tracker, progress: Progress, stop: Stop) -> list[TrialRecord]:
+    """The baselines: those fitted in an earlier sitting are kept, the others fitted now."""
+    problem = prep.problem
+    records = [TrialRecord.from_dict(r) for r in state.baselines]
+    fitted = {r.family for r in records}
     for family in families_for(problem):
+        if family in fitted or stop.requested:
+            continue
         notes: list[str] = []
         record, _ = fit_baseline(family, problem, notes)
         records.append(tracker.log_candidate(record))
+        state.baselines.append(records[-1].to_dict())
+        state.save(prep.output)
         for note in notes:
             progress.say(note)
         shown = format_score(record.val_score) if record.state is State.COMPLETE else f"failed: {record.error}"
         progress.say(f"  baseline {family}: val {problem.metric.name} {shown}, {record.fit_seconds:.2f}s")
+    for record in records:
+        stop.expect_refit(record.fit_seconds)
     return records
 
 
-def _search(prep: Prepared, config: RunConfig, deadline: float | None, tracker, progress: Progress,
-            baselines: list[TrialRecord]) -> list[TrialRecord]:
-    from autosearch.models import load_keras
+def _search(study, prep: Prepared, config: RunConfig, tracker, progress: Progress, stop: Stop,
+            baselines: list[TrialRecord], on_lost, chief: bool) -> None:
+    from autosearch.engines import optuna_engine as engine
 
-    load_keras()
-    from autosearch.engines.optuna_engine import run_search
+    for record in engine.records(study):  # trials of earlier sittings: their refit must fit in the budget too
+        stop.expect_refit(_training_seconds(record))
 
     def on_start(name: str, family: str, params: dict) -> str:
         progress.trial_started(name)
         return tracker.start_candidate(name, "nn", family, params)
 
-    def on_trial(record: TrialRecord, run_id: str) -> TrialRecord:
+    def on_trial(record: TrialRecord, run_id: str, counted: bool) -> TrialRecord:
         tracker.end_candidate(run_id, record)
         record = record.with_run(run_id)
-        progress.trial_finished(record)
+        stop.expect_refit(_training_seconds(record))
+        progress.trial_finished(record, counted, study_done=engine.counts(study)[0] + counted)
         return record
 
     families = " / ".join(s.family for s in prep.spaces)
     progress.say(f"searching {families} networks: up to {config.trials} trials"
                  + (f", {config.time_budget:.0f}s budget" if config.time_budget else ""))
-    with progress.search(config.trials, deadline, prep.metric, best_of(baselines, prep.metric, "baseline")):
-        return run_search(prep.spaces, prep.problem, trials=config.trials, deadline=deadline, seed=config.seed,
-                          on_start=on_start, on_trial=on_trial)
+    with progress.search(config.trials, stop.deadline, prep.metric, best_of(baselines, prep.metric, "baseline"),
+                         done=engine.records(study)):
+        engine.run_search(study, prep.spaces, prep.problem, trials=config.trials, seed=_seed(config.seed, chief),
+                          stop=stop, on_start=on_start, on_trial=on_trial, on_lost=on_lost, wait_for_others=chief)
 
 
-def _refit(win: TrialRecord, prep: Prepared, seed: int) -> tuple[Any, Any, float, float]:
-    """Refit the winner on train+validation; score it once on the test samples.
-
-    Returns the model, its preprocessor, the test score and the seconds spent fitting.
-    """
-    split = prep.split
-    problem, preprocessor = make_problem(split.train + split.val, split.test, prep.profile, prep.codec,
-                                         prep.metric, seed)
-    if win.kind == "baseline":
-        record, model = fit_baseline(win.family, problem)  # its "val_score" is on the score samples: the test
-        if record.state is not State.COMPLETE:
-            raise AutosearchError(f"refitting the winner {win.name} failed ({record.error})")
-        return model, preprocessor, record.val_score, record.fit_seconds
-    from autosearch.training import predict_network, train_network
-    result = train_network(win.params, prep.space(win.family), problem, seed=seed + (win.number or 0),
-                           epochs=win.best_epoch + 1)
-    if result.state is not State.COMPLETE:
-        raise AutosearchError(f"refitting the winner {win.name} failed ({result.error})")
-    test_score = problem.score(predict_network(result.model, problem, win.family, win.params))
-    return result.model, preprocessor, test_score, result.fit_seconds
+def _training_seconds(record: TrialRecord) -> float:
+    """What refitting this candidate would take: its training time up to its best epoch."""
+    if record.kind == "nn" and record.epochs and record.best_epoch is not None:
+        return record.fit_seconds * (record.best_epoch + 1) / record.epochs
+    return record.fit_seconds
 
 
-def _finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracker, progress: Progress,
-            started: float, timings: dict[str, float]) -> FitResult:
-    """Refit and test the winner, save the bundle and the leaderboard, close the parent run."""
-    metric, prof, output = prep.metric, prep.profile, prep.output
-    win = winner(records, metric)
-    if win is None:
-        raise AutosearchError("no candidate completed, not even the baselines; check the data")
-    progress.say(f"refitting the winner {win.name} on train+validation and scoring it once on test")
-    mark = time.monotonic()
-    model, preprocessor, test_score, timings["refit_fit"] = _refit(win, prep, config.seed)
-    timings["refit"] = time.monotonic() - mark
-    leaderboard = to_frame(records, metric, {win.name: test_score})
-    summary = _summary(records, win, test_score, prep, tracker)
-    bundle = save_bundle(output / "model", preprocessor=preprocessor, codec=prep.codec, model=model,
-                         is_network=win.kind == "nn", meta={
-                             "task": prof.task.value, "kind": prof.kind.value, "targets": list(prof.targets),
-                             "classes": [str(c) for c in prep.codec.classes_], "metric": metric.name,
-                             "profile": prof.as_dict(), "winner": summary["winner"], "test_score": test_score,
-                             "mlflow_run_id": tracker.parent_id})
-    _write_atomic(output / "leaderboard.csv", leaderboard.to_csv(index=False))
-    timings["total"] = time.monotonic() - started
-    summary["seconds"] = {k: round(v, 2) for k, v in timings.items()}
-    _write_atomic(output / "summary.json", json.dumps(summary, indent=2, default=str))
-    best_nn, best_baseline = summary["best_nn"], summary["best_baseline"]
-    tracker.finish_parent(
-        metrics={"val_score": win.val_score, "test_score": test_score,
-                 "best_nn_val_score": best_nn and best_nn["val_score"],
-                 "best_baseline_val_score": best_baseline and best_baseline["val_score"],
-                 "seconds": timings["total"]},
-        tags={"autosearch.winner": win.name, "autosearch.winner_family": win.family,
-              "mlflow.note.content": _note(summary)},
-        files=[output / "leaderboard.csv", output / "summary.json"], folders={"model": bundle},
-    )
-    progress.say(f"open the dashboard: {tracker.dashboard_command()}")
-    return FitResult(output, bundle, leaderboard, win, metric.name, test_score, summary, tracker.parent_id)
-
-
-def _summary(records: list[TrialRecord], win: TrialRecord, test_score: float, prep: Prepared, tracker) -> dict:
-    """summary.json: what scripts read (see README)."""
-    prof, metric = prep.profile, prep.metric
-    return {
-        "data": prep.name, "target": prof.targets[0] if len(prof.targets) == 1 else list(prof.targets),
-        "target_reason": prof.target_reason, "task": prof.task.value, "task_reason": prof.task_reason,
-        "kind": prof.kind.value, "kind_reason": prof.kind_reason, "metric": metric.name,
-        "metric_reason": prep.metric_reason,
-        "greater_is_better": metric.greater_is_better, "class_ratio": prep.problem.class_ratio,
-        "class_weight_searched": any("class_weight" in r.params for r in records if r.kind == "nn"),
-        "winner": {"name": win.name, "kind": win.kind, "family": win.family, "params": dict(win.params),
-                   "val_score": win.val_score},
-        "test_score": test_score,
-        "best_nn": _brief(best_of(records, metric, "nn")),
-        "best_baseline": _brief(best_of(records, metric, "baseline")),
-        "trials": {s.value: sum(r.kind == "nn" and r.state is s for r in records) for s in State},
-        "trial_fit_seconds": round(sum(r.fit_seconds for r in records if r.kind == "nn"), 2),
-        "profile": prof.as_dict(), "families": [s.family for s in prep.spaces],
-        "spaces": [s.as_dict() for s in prep.spaces],
-        "rows": {"train": len(prep.split.train), "validation": len(prep.split.val), "test": len(prep.split.test)},
-        "mlflow_run_id": tracker.parent_id, "mlflow_experiment": tracker.experiment,
-        "tracking_uri": tracker.tracking_uri,
-        "output_dir": str(prep.output.resolve()), "bundle": str((prep.output / "model").resolve()),
-    }
-
-
-def _brief(record: TrialRecord | None) -> dict | None:
-    return None if record is None else {"name": record.name, "family": record.family, "val_score": record.val_score}
-
-
-def _note(summary: dict) -> str:
-    w = summary["winner"]
-    return (f"**{summary['task']}** on `{summary['target']}`: winner **{w['name']}** ({w['family']}), "
-            f"val {summary['metric']} {w['val_score']:.4f}, test {summary['test_score']:.4f}.\n\n"
-            f"Task: {summary['task_reason']}. Metric: {summary['metric_reason']}.")
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    partial = path.with_name(path.name + ".partial")
-    partial.write_text(text)
-    os.replace(partial, path)
+def _seed(seed: int, chief: bool) -> int:
+    """Workers sample with their own seed, or every process would propose the same trials."""
+    return seed if chief else (seed * 1_000_003 + os.getpid()) % (2 ** 31)

@@ -56,7 +56,14 @@ def save_bundle(folder: Path, *, preprocessor, codec: TargetCodec, model: Any, i
         joblib.dump(model, partial / "model.joblib")
     meta = {**meta, "model_file": "model.keras" if is_network else "model.joblib", "versions": versions()}
     (partial / "metadata.json").write_text(json.dumps(meta, indent=2, default=str))
-    partial.rename(folder)
+    if folder.exists():  # a resumed run replaces its earlier bundle
+        old = folder.with_name(folder.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        folder.rename(old)
+        partial.rename(folder)
+        shutil.rmtree(old)
+    else:
+        partial.rename(folder)
     return folder
 
 

@@ -5,8 +5,11 @@ Heavy libraries are imported inside the commands, so `--help` and input errors a
 
 from __future__ import annotations
 
+import atexit
 import logging
+import os
 import sys
+import time
 from pathlib import Path
 from typing import Optional
 
@@ -14,6 +17,7 @@ import typer
 
 from autosearch.errors import AutosearchError
 
+STARTED: float | None = None
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="Find the best model for a dataset: searched neural networks ranked against classical "
                        "baselines, tracked in MLflow.")
@@ -46,21 +50,45 @@ def fit(
                                                "else a local store in this folder)."),
     seed: int = typer.Option(0, help="Random seed for the split and the search."),
     max_epochs: Optional[int] = typer.Option(None, help="Cap on epochs per trial (overrides the space file)."),
+    storage: Optional[str] = typer.Option(None, help="Optuna storage URL for a study shared by several processes, "
+                                          "e.g. postgresql://… (default: SQLite in the output folder)."),
+    study: Optional[str] = typer.Option(None, help="Study name in --storage (default: autosearch)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final leaderboard."),
 ) -> None:
-    """Search for the best model of DATA's target and save it."""
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its database set-up notes are not the user's concern
+    """Search for the best model of DATA's target and save it. Given an --output folder that holds a run,
+    continue it."""
     try:
         from autosearch.config import make_config
         config = make_config(target=target, test=test, task=task, kind=kind, trials=trials, time_budget=time_budget,
                              space=space, metric=metric, output=output, experiment=experiment,
-                             tracking_uri=tracking_uri, seed=seed, max_epochs=max_epochs, quiet=quiet)
+                             tracking_uri=tracking_uri, seed=seed, max_epochs=max_epochs, storage=storage,
+                             study=study, quiet=quiet)
         from autosearch.api import run_fit
-        result = run_fit(data, config)
+        _print(run_fit(data, config, started=STARTED))
     except AutosearchError as error:
         _fail(error)
-    from autosearch.progress import print_result
-    print_result(result)
+
+
+@app.command()
+def resume(
+    folder: Path = typer.Argument(..., help="The output folder of an interrupted (or finished) fit."),
+    trials: Optional[int] = typer.Option(None, help="Total trials for the run (default: as first asked)."),
+    time_budget: Optional[str] = typer.Option(None, help="Budget for this sitting, e.g. 8h."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final leaderboard."),
+) -> None:
+    """Continue a fit where it stopped: finished trials and baselines are kept, lost trials run again."""
+    try:
+        from autosearch.api import resume as run_resume
+        changes = {k: v for k, v in {"trials": trials, "time_budget": time_budget}.items() if v is not None}
+        _print(run_resume(folder, started=STARTED, quiet=quiet, **changes))
+    except AutosearchError as error:
+        _fail(error)
+
+
+def _print(result) -> None:
+    if result is not None:  # None: a worker, whose chief prints the results
+        from autosearch.progress import print_result
+        print_result(result)
 
 
 @app.command()
@@ -85,4 +113,24 @@ def predict(
 
 
 def main() -> None:
-    app()
+    global STARTED
+    STARTED = time.monotonic()  # --time-budget counts from here: imports included
+    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its database set-up notes are not the user's concern
+    try:
+        app()
+        code = 0
+    except SystemExit as done:
+        code = done.code
+    if code is None:
+        code = 0
+    elif not isinstance(code, int):
+        print(code, file=sys.stderr)
+        code = 1
+    if "tensorflow" in sys.modules:
+        # Everything is written by now. Python's own teardown of TensorFlow's objects takes ~3 s (measured)
+        # after the last line is printed, so run the exit handlers and end the process here.
+        sys.stdout.flush()
+        sys.stderr.flush()
+        atexit._run_exitfuncs()
+        os._exit(code)
+    sys.exit(code)

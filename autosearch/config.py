@@ -54,6 +54,8 @@ class RunConfig:
     tracking_uri: str | None = None
     seed: int = 0
     max_epochs: int | None = None
+    storage: str | None = None  # Optuna storage URL shared by several processes (default: in the run folder)
+    study: str | None = None  # the study's name in that storage (default: "autosearch")
     quiet: bool = False
 
     def __post_init__(self) -> None:

@@ -23,6 +23,7 @@ from autosearch.errors import AutosearchError
 from autosearch.metrics import Metric, default_metric, get_metric
 from autosearch.problem import Problem, make_problem
 from autosearch.progress import Progress
+from autosearch.runs import LOCK_FILE, RUN_FILE
 from autosearch.spaces import SearchSpace, load_space, spaces_for
 from autosearch.targets import TargetCodec
 
@@ -121,9 +122,11 @@ def output_folder(requested: Path | None, name: str) -> Path:
             folder, n = RUNS_FOLDER / f"{name}-{stamp}-{n}", n + 1
     else:
         folder = requested
-        if folder.exists() and (not folder.is_dir() or any(folder.iterdir())):
-            raise AutosearchError(f"output folder '{folder}' already holds files; pass a new --output "
-                                  "(nothing there was changed)")
+        holds_run = (folder / RUN_FILE).exists()  # then this fit continues it (api.py checks it is the same)
+        other = folder.is_dir() and any(p.name != LOCK_FILE for p in folder.iterdir())
+        if folder.exists() and (not folder.is_dir() or (other and not holds_run)):
+            raise AutosearchError(f"output folder '{folder}' already holds files that are not an autosearch run; "
+                                  "pass a new --output (nothing there was changed)")
     nearest = next(p for p in (folder.absolute(), *folder.absolute().parents) if p.exists())
     if not os.access(nearest, os.W_OK):
         raise AutosearchError(f"cannot create output folder '{folder}' (no write access); pass another --output")

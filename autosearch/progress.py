@@ -43,18 +43,20 @@ class Progress:
             self.console.print(text, markup=False, soft_wrap=True)
 
     @contextmanager
-    def search(self, trials: int, deadline: float | None, metric: Metric,
-               reference: TrialRecord | None) -> Iterator[None]:
-        """A live bar over the trials (in a terminal; plain lines elsewhere)."""
+    def search(self, trials: int, deadline: float | None, metric: Metric, reference: TrialRecord | None,
+               done: list[TrialRecord] = ()) -> Iterator[None]:
+        """A live bar over the trials (in a terminal; plain lines elsewhere); `done`: trials already run."""
         self._total, self._deadline, self._metric, self._reference = trials, deadline, metric, reference
-        self._best = None
+        self._best, self._done = None, 0
+        for record in done:
+            self._count(record)
         if self.quiet or not self.console.is_terminal:
             yield
             return
         self._bar = RichProgress(SpinnerColumn(), TextColumn("[bold]search"), BarColumn(), MofNCompleteColumn(),
                                  TimeElapsedColumn(), TextColumn("{task.fields[status]}"),
                                  console=self.console, transient=True)
-        self._task = self._bar.add_task("search", total=trials, status=self._status(""))
+        self._task = self._bar.add_task("search", total=trials, completed=self._done, status=self._status(""))
         try:
             with self._bar:
                 yield
@@ -77,18 +79,27 @@ class Progress:
         if self._bar is not None:
             self._bar.update(self._task, status=self._status(name))
 
-    def trial_finished(self, record: TrialRecord) -> None:
-        metric = self._metric
+    def _count(self, record: TrialRecord) -> None:
+        self._done += 1
         if record.state is State.COMPLETE and (
-                self._best is None or metric.better(record.val_score, self._best.val_score)):
+                self._best is None or self._metric.better(record.val_score, self._best.val_score)):
             self._best = record
+
+    def trial_finished(self, record: TrialRecord, counted: bool = True, study_done: int | None = None) -> None:
+        """A trial ended; `counted`: it counts toward the total (not one stopped before its first epoch);
+        `study_done`: trials done in the whole study, when other processes share it."""
+        if counted:
+            self._count(record)
+        if study_done is not None:
+            self._done = study_done
         if self._bar is not None:
-            self._bar.update(self._task, advance=1, status=self._status(""))
-        detail = {State.COMPLETE: f"val {metric.name} {format_score(record.val_score)}",
+            self._bar.update(self._task, completed=self._done, status=self._status(""))
+        detail = {State.COMPLETE: f"val {self._metric.name} {format_score(record.val_score)}",
                   State.PRUNED: f"pruned at epoch {record.epochs}",
                   State.FAILED: f"failed: {record.error}"}[record.state]
-        number = "" if record.number is None else f"{record.number + 1}/{self._total} "
-        self.say(f"  trial {number}{record.name}: {detail}, {record.epochs} epochs, "
+        note = f" ({record.note})" if record.note else ""
+        position = f"{self._done}/{self._total} " if counted else ""
+        self.say(f"  trial {position}{record.name}: {detail}{note}, {record.epochs} epochs, "
                  f"{record.fit_seconds:.1f}s  [{self._status('')}]")
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
 from enum import Enum
 from typing import Any, Mapping
 
@@ -30,6 +30,16 @@ class TrialRecord:
     curves: Mapping[str, tuple[float, ...]] = field(default_factory=dict)  # per epoch
     number: int | None = None
     mlflow_run_id: str | None = None
+    note: str | None = None  # e.g. "cut short: time budget reached"
 
     def with_run(self, run_id: str) -> TrialRecord:
         return replace(self, mlflow_run_id=run_id)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, without the curves (MLflow keeps those)."""
+        data = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "curves"}
+        return {**data, "state": self.state.value, "params": dict(self.params)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TrialRecord:
+        return cls(**{**data, "state": State(data["state"])})

@@ -75,6 +75,32 @@ class Tracker:
         self.client.log_batch(self.parent_id, params=_params(params))
         return self.parent_id
 
+    def resume_parent(self, run_id: str) -> None:
+        """Continue an earlier fit's parent run (a resumed search logs under the same run)."""
+        self.parent_id = run_id
+        self.client.update_run(run_id, status="RUNNING")
+
+    def join_parent(self, run_id: str) -> None:
+        """Log under another process's parent run (a worker sharing its study)."""
+        self.parent_id = run_id
+        self.experiment_id = self.client.get_run(run_id).info.experiment_id
+
+    def fail_run(self, run_id: str, error: str) -> None:
+        """Close a candidate's run whose process died before it could."""
+        self.client.log_batch(run_id, tags=[RunTag("autosearch.state", "failed"), RunTag("autosearch.error", error)])
+        self.client.set_terminated(run_id, "FAILED")
+
+    def fail_orphans(self, claimed: set[str], why: str) -> int:
+        """Mark failed the parent's child runs still RUNNING that no running trial claims (their process
+        died between opening the run and saying so); returns how many."""
+        orphans = self.client.search_runs(
+            [self.experiment_id], max_results=1000,
+            filter_string=f"tags.`{PARENT_ID_TAG}` = '{self.parent_id}' and attributes.status = 'RUNNING'")
+        for run in orphans:
+            if run.info.run_id not in claimed:
+                self.fail_run(run.info.run_id, f"lost: {why}")
+        return sum(run.info.run_id not in claimed for run in orphans)
+
     def start_candidate(self, name: str, kind: str, family: str, params: Mapping[str, Any]) -> str:
         """Open a nested run (RUNNING) before a candidate trains, so the dashboard shows it live."""
         tags = {PARENT_ID_TAG: self.parent_id, "autosearch.kind": "trial" if kind == "nn" else "baseline",
@@ -96,6 +122,8 @@ class Tracker:
             tags.append(RunTag("autosearch.best_epoch", str(record.best_epoch)))
         if record.error:
             tags.append(RunTag("autosearch.error", record.error))
+        if record.note:
+            tags.append(RunTag("autosearch.note", record.note))
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
         self.client.set_terminated(run_id, RUN_STATUS[record.state])
 

@@ -19,6 +19,7 @@ from autosearch.models import build_model, input_view
 from autosearch.problem import Problem
 from autosearch.records import State, TrialRecord
 from autosearch.spaces import SearchSpace
+from autosearch.stopping import Stop
 from autosearch.tasks import head_for, network_scores
 
 LOSSES = {
@@ -77,16 +78,28 @@ class EpochScorer(keras.callbacks.Callback):
             self.curves[key].append(float(logs.get(key, math.nan)))
 
 
-class StopAt(keras.callbacks.Callback):
-    """Ends training after the epoch during which the wall-clock `deadline` (time.monotonic) passed."""
+class Stopper(keras.callbacks.Callback):
+    """Ends training after the current batch once the sweep must wind down (budget spent, or a signal).
 
-    def __init__(self, deadline: float):
+    Keras still ends the interrupted epoch (the scorer scores it); `first_epoch_cut` says whether
+    that was the first one, i.e. whether the trial never trained a whole epoch.
+    """
+
+    def __init__(self, stop: Stop):
         super().__init__()
-        self.deadline = deadline
+        self.stop, self.stopped, self.epoch, self.first_epoch_cut = stop, False, 0, False
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        self.epoch = epoch
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.stop.requested and not self.stopped:
+            self.model.stop_training = self.stopped = True
+            self.first_epoch_cut = self.epoch == 0
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if time.monotonic() >= self.deadline:
-            self.model.stop_training = True
+        if self.stop.requested and not self.stopped:
+            self.model.stop_training = self.stopped = True
 
 
 @dataclass
@@ -98,13 +111,15 @@ class TrainResult:
     best_epoch: int | None
     curves: dict[str, list[float]] = field(default_factory=dict)
     error: str | None = None
+    stopped: str | None = None  # why the sweep's Stop ended training early, if it did
 
     def record(self, name: str, family: str, params: Mapping[str, Any], number: int | None = None) -> TrialRecord:
         epochs = len(self.curves.get("loss", ()))
+        note = f"cut short: {self.stopped}" if self.stopped and self.state is State.COMPLETE else None
         return TrialRecord(
             name=name, kind="nn", family=family, params=dict(params), state=self.state,
             val_score=self.val_score, fit_seconds=self.fit_seconds, epochs=epochs, best_epoch=self.best_epoch,
-            error=self.error, curves={k: tuple(v) for k, v in self.curves.items()}, number=number,
+            error=self.error, curves={k: tuple(v) for k, v in self.curves.items()}, number=number, note=note,
         )
 
 
@@ -125,17 +140,14 @@ def class_weights(params: Mapping[str, Any], problem: Problem) -> dict[int, floa
 
 
 def _callbacks(problem: Problem, space: SearchSpace, scorer: EpochScorer | None,
-               extra: Sequence[keras.callbacks.Callback], deadline: float | None) -> list:
-    """In order: score the epoch, stop on NaN, stop early on the score, the engine's own, the deadline."""
+               extra: Sequence[keras.callbacks.Callback], stopper: Stopper | None) -> list:
+    """In order: score the epoch, stop on NaN, stop early on the score, the engine's own, the sweep's stop."""
     found: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
     if scorer is not None:
         mode = "max" if problem.metric.greater_is_better else "min"
         found = [scorer, *found, keras.callbacks.EarlyStopping(
             monitor="val_score", mode=mode, patience=space.patience, restore_best_weights=True)]
-    found += list(extra)
-    if deadline is not None:
-        found.append(StopAt(deadline))
-    return found
+    return found + list(extra) + ([stopper] if stopper else [])
 
 
 def train_network(
@@ -146,21 +158,23 @@ def train_network(
     seed: int,
     callbacks: Sequence[keras.callbacks.Callback] = (),
     prune_signals: tuple[type[BaseException], ...] = (),
-    deadline: float | None = None,
+    stop: Stop | None = None,
     epochs: int | None = None,
 ) -> TrainResult:
     """Build, compile and fit one network; never raises for a failing trial.
 
     With `epochs` set (the final refit) it trains exactly that long and does not look at the
-    score rows; otherwise it scores them every epoch, stops early on `val_score` and keeps the
+    score samples; otherwise it scores them every epoch, stops early on `val_score` and keeps the
     best epoch's weights. An exception in `prune_signals` (raised by an engine's callback)
-    ends the trial as pruned; any other exception, or a NaN loss, as failed.
+    ends the trial as pruned; any other exception, or a NaN loss, as failed. When `stop` ends
+    training early the trial keeps its best epoch so far, or fails if no epoch ended.
     """
     keras.backend.clear_session()
     keras.utils.set_random_seed(seed)
     head = head_for(problem.task, problem.codec.n_outputs, params.get("loss"))
     loss = LOSSES[head.loss]()
     scorer = None
+    stopper = Stopper(stop) if stop is not None else None
     started = time.perf_counter()
     try:
         view = input_view(space.family, params)
@@ -174,10 +188,13 @@ def train_network(
         history = model.fit(
             **training_feed(x_fit, problem.y_fit, int(params.get("batch_size", 32)), seed),
             epochs=epochs or space.max_epochs, class_weight=class_weights(params, problem),
-            callbacks=_callbacks(problem, space, scorer, callbacks, deadline), verbose=0,
+            callbacks=_callbacks(problem, space, scorer, callbacks, stopper), verbose=0,
         )
         fit_seconds = time.perf_counter() - started
         curves = scorer.curves if scorer else {"loss": [float(v) for v in history.history.get("loss", [])]}
+        if stopper and stopper.first_epoch_cut:
+            return TrainResult(None, State.FAILED, None, fit_seconds, None, curves, stopped=stop.why,
+                               error=f"interrupted before its first epoch ended ({stop.why})")
         if not curves["loss"] or not np.isfinite(curves["loss"][-1]):
             raise FloatingPointError("training loss became NaN or infinite (try a lower learning rate)")
         if scorer is None:
@@ -186,7 +203,8 @@ def train_network(
         if not np.isfinite(scores).any():
             raise FloatingPointError("validation score is NaN: the network's outputs are not finite")
         best = int(np.nanargmax(scores) if problem.metric.greater_is_better else np.nanargmin(scores))
-        return TrainResult(model, State.COMPLETE, float(scores[best]), fit_seconds, best, curves)
+        return TrainResult(model, State.COMPLETE, float(scores[best]), fit_seconds, best, curves,
+                           stopped=stop.why if stopper and stopper.stopped else None)
     except prune_signals:
         curves = scorer.curves if scorer else {}
         return TrainResult(None, State.PRUNED, _last_score(curves), time.perf_counter() - started, None, curves)

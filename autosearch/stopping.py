@@ -1,0 +1,63 @@
+"""When a sweep must wind down: its time budget is nearly spent, or it was asked to stop (Ctrl-C, SIGTERM).
+
+Either way the running trial stops after its current batch, and `fit` still refits the winner and
+writes its results; a second Ctrl-C aborts at once.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from typing import Callable, Iterator
+
+FINISH_SECONDS = 5.0  # kept back for writing the bundle, the leaderboard and MLflow artifacts
+REFIT_FACTOR = 1.25  # the refit trains on train+validation: ~25 % more data than a trial
+
+
+class Stop:
+    """The one place that knows whether to stop: a deadline and/or a signal."""
+
+    def __init__(self, budget_end: float | None = None):
+        self.budget_end = budget_end  # time.monotonic() by which everything must be written
+        self.reserve = FINISH_SECONDS  # grows with the longest candidate seen (see `expect_refit`)
+        self.signal_name: str | None = None
+
+    @property
+    def deadline(self) -> float | None:
+        """When training must end so that refitting and writing still fit in the budget."""
+        return None if self.budget_end is None else self.budget_end - self.reserve
+
+    def expect_refit(self, seconds: float) -> None:
+        """A candidate took `seconds` to fit: refitting it (if it wins) must fit in the budget too."""
+        self.reserve = max(self.reserve, FINISH_SECONDS + REFIT_FACTOR * seconds)
+
+    @property
+    def requested(self) -> bool:
+        return self.signal_name is not None or (self.deadline is not None and time.monotonic() >= self.deadline)
+
+    @property
+    def why(self) -> str:
+        return f"{self.signal_name} received" if self.signal_name else "time budget reached"
+
+    @contextmanager
+    def on_signals(self, announce: Callable[[str], None]) -> Iterator[None]:
+        """While inside, SIGINT and SIGTERM ask to stop; a second one raises KeyboardInterrupt."""
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+
+        def handle(number, frame):
+            if self.signal_name is not None:
+                raise KeyboardInterrupt
+            self.signal_name = signal.Signals(number).name
+            announce(f"{self.signal_name}: stopping after the current step to write results "
+                     "(press Ctrl-C again to abort at once)")
+
+        previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
+        try:
+            yield
+        finally:
+            for number, handler in previous.items():
+                signal.signal(number, handler)
