@@ -85,6 +85,24 @@ def resume(
         _fail(error)
 
 
+@app.command()
+def sweep(
+    file: Path = typer.Argument(..., help="Sweep file (YAML): datasets x search spaces x engines, with budgets."),
+    quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary table."),
+) -> None:
+    """Run several searches one after the other; re-running the same sweep resumes it. Exits 1 if a run
+    failed (the others still ran)."""
+    try:
+        from autosearch.sweep import run_sweep
+        summary = run_sweep(file, quiet=quiet)
+    except AutosearchError as error:
+        _fail(error)
+    from autosearch.progress import print_sweep
+    print_sweep(summary)
+    if (summary.status == "failed").any():
+        raise typer.Exit(1)
+
+
 def _print(result) -> None:
     if result is not None:  # None: a worker, whose chief prints the results
         from autosearch.progress import print_result

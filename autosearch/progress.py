@@ -137,3 +137,31 @@ def print_result(result) -> None:
                   soft_wrap=True)
     console.print(f"MLflow: experiment '{s['mlflow_experiment']}', run {s['mlflow_run_id']} "
                   f"at {s['tracking_uri']}", markup=False, soft_wrap=True)
+
+
+def print_sweep(summary: pd.DataFrame) -> None:
+    """The sweep's runs as a table on stdout."""
+    from rich.table import Table
+
+    console = Console(highlight=False)
+    if not console.is_terminal:
+        console.width = WIDE
+    table = Table(title="sweep")
+    columns = ("run", "status", "kind", "task", "metric", "winner", "val_score", "test_score", "trials", "minutes")
+    for col in columns:
+        table.add_column(col, justify="right" if col in ("val_score", "test_score", "trials", "minutes") else "left")
+    for row in summary.itertuples(index=False):
+        cells = []
+        for col in columns:
+            value = getattr(row, col)
+            if value is None or (isinstance(value, float) and value != value):
+                cells.append("")
+            elif col in ("val_score", "test_score"):
+                cells.append(format_score(value))
+            else:
+                cells.append(str(int(value)) if col == "trials" else str(value))
+        table.add_row(*cells, style="red" if row.status == "failed" else None)
+    console.print(table)
+    for row in summary.itertuples(index=False):
+        if row.status == "failed":
+            console.print(f"{row.run}: {row.error}", markup=False, soft_wrap=True)

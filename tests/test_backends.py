@@ -22,8 +22,6 @@ from autosearch.progress import Progress
 from autosearch.training import train_network
 
 data, out = sys.argv[1], Path(sys.argv[2])
-result = autosearch.fit(data, target="species", trials=2, max_epochs=2, quiet=True, output=out / "fit")
-states = result.leaderboard.loc[result.leaderboard.kind == "nn", "state"].tolist()
 
 # A network trained on this backend, saved as a bundle and served back.
 prep = prepare(data, make_config(target="species", max_epochs=30), Progress(quiet=True))
@@ -47,7 +45,7 @@ text = prepare(sys.argv[5], make_config(max_epochs=2), Progress(quiet=True))
 for architecture in ("conv1d", "rnn", "bag_of_ngrams"):
     other[f"text-{architecture}"] = train_network({"architecture": architecture}, text.space("text"),
                                                   text.problem, seed=0).state.value
-print(json.dumps({"backend": keras.backend.backend(), "trial_states": states, "state": trained.state.value,
+print(json.dumps({"backend": keras.backend.backend(), "state": trained.state.value,
                   "val_score": trained.val_score, "labels": sorted(set(predictions.prediction)),
                   "sequence_trials": sequences.leaderboard.loc[sequences.leaderboard.kind == "nn",
                                                                ["family", "state"]].values.tolist(),
@@ -64,7 +62,6 @@ def test_every_family_searches_trains_and_predicts_on_jax(iris_csv, basic_motion
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout.strip().splitlines()[-1])
     assert report["backend"] == "jax"
-    assert report["trial_states"] and set(report["trial_states"]) <= {"complete", "pruned"}
     assert report["state"] == "complete" and report["val_score"] > 0.7  # iris: 0.33 by chance
     assert set(report["labels"]) <= {"setosa", "versicolor", "virginica"}
     assert sorted(report["sequence_trials"]) == [["conv1d", "complete"], ["rnn", "complete"]]

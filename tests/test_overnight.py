@@ -27,7 +27,7 @@ def start(*args: str) -> subprocess.Popen:
 
 
 def study_of(out: Path) -> optuna.Study | None:
-    if not (out / "study.db").exists():
+    if not (out / "run.json").exists():  # the chief writes it once the study exists
         return None
     try:
         return optuna.load_study(study_name="autosearch", storage=f"sqlite:///{out / 'study.db'}")
@@ -181,3 +181,48 @@ def test_a_different_search_in_the_same_folder_is_refused(breast_cancer_csv, iri
     with pytest.raises(autosearch.AutosearchError, match="holds a run with other settings"):
         autosearch.fit(breast_cancer_csv, target="diagnosis", trials=1, max_epochs=1, seed=3, quiet=True,
                        output=out)
+
+
+def test_sweep_runs_every_entry_even_when_one_fails(breast_cancer_csv, tmp_path):
+    (tmp_path / "broken.csv").write_text("a,b,target\n")  # header only
+    sweep = tmp_path / "sweep.yaml"
+    sweep.write_text(f"""
+output: out
+defaults: {{trials: 2, max_epochs: 2}}
+runs:
+  - data: broken.csv
+  - data: {breast_cancer_csv}
+    target: diagnosis
+    spaces: [default, {Path(__file__).parents[1] / 'search_spaces' / 'dense.yaml'}]
+""")
+    done = subprocess.run([sys.executable, "-m", "autosearch", "sweep", str(sweep)], capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 1, done.stderr[-2000:]  # a run failed; the others ran
+    summary = pd.read_csv(tmp_path / "out" / "sweep-summary.csv")
+    assert list(summary.run) == ["broken", "breast_cancer", "breast_cancer-dense"]
+    assert list(summary.status) == ["failed", "finished", "finished"]
+    assert "no data rows" in summary.error[0]
+    for name in ("breast_cancer", "breast_cancer-dense"):
+        assert (tmp_path / "out" / name / "model" / "metadata.json").exists()
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    assert client.get_experiment_by_name("breast_cancer") is not None  # one experiment per dataset
+    again = subprocess.run([sys.executable, "-m", "autosearch", "sweep", str(sweep)], capture_output=True,
+                           text=True, timeout=120)
+    assert again.stderr.count("finished in an earlier sitting: skipped") == 2
+
+
+def test_overnight_script_passes_sigterm_on_and_logs_to_a_dated_file(breast_cancer_csv, tmp_path):
+    sweep = tmp_path / "night.yaml"
+    sweep.write_text(f"output: out\ndefaults: {{trials: 100, max_epochs: 60}}\nruns:\n"
+                     f"  - data: {breast_cancer_csv}\n    target: diagnosis\n")
+    script = Path(__file__).parents[1] / "scripts" / "overnight.sh"
+    env = {**os.environ, "AUTOSEARCH": str(Path(sys.executable).parent / "autosearch"), "LOGS": str(tmp_path / "logs")}
+    night = subprocess.Popen(["bash", str(script), str(sweep)], env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.STDOUT, text=True)
+    wait_for(lambda: done_and_running(tmp_path / "out" / "breast_cancer")[0] >= 1, what="a first trial")
+    night.send_signal(signal.SIGTERM)  # to the shell script, as Slurm and systemd do
+    output, _ = night.communicate(timeout=120)
+    assert night.returncode == 0, output
+    logs = list((tmp_path / "logs").glob("night-*.log"))
+    assert len(logs) == 1 and "cut short (SIGTERM received)" in logs[0].read_text()
+    assert (tmp_path / "out" / "breast_cancer" / "leaderboard.csv").exists()

@@ -50,11 +50,7 @@ def open_study(storage: str, name: str, problem: Problem, seed: int, on_lost: Lo
     """The study `name` in `storage`, and whether this call created it (creation is atomic in the storage,
     so of several processes starting at once exactly one creates it)."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    engine = {"connect_args": {"timeout": 60}} if storage.startswith("sqlite") else None
-    rdb = optuna.storages.RDBStorage(
-        storage, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
-        heartbeat_stale_trial_callback=lambda study, trial: on_lost(
-            trial, f"its process stopped answering (no heartbeat for {GRACE_SECONDS} s)"))
+    rdb = _storage(storage, on_lost)
     options = dict(storage=rdb, study_name=name, direction=problem.metric.direction,
                    sampler=optuna.samplers.TPESampler(seed=seed),
                    pruner=optuna.pruners.MedianPruner(n_startup_trials=4, n_warmup_steps=3))
@@ -62,6 +58,24 @@ def open_study(storage: str, name: str, problem: Problem, seed: int, on_lost: Lo
         return optuna.create_study(**options), True
     except optuna.exceptions.DuplicatedStudyError:
         return optuna.create_study(load_if_exists=True, **options), False
+
+
+def _storage(url: str, on_lost: Lost, attempts: int = 6) -> optuna.storages.RDBStorage:
+    """Optuna's RDBStorage with heartbeats. Processes started together race to create its tables (one
+    gets an IntegrityError or 'database is locked'); the loser waits a moment and tries again."""
+    from sqlalchemy.exc import IntegrityError, OperationalError
+
+    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+    for attempt in range(attempts):
+        try:
+            return optuna.storages.RDBStorage(
+                url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+                heartbeat_stale_trial_callback=lambda study, trial: on_lost(
+                    trial, f"its process stopped answering (no heartbeat for {GRACE_SECONDS} s)"))
+        except (IntegrityError, OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))
 
 
 def enqueue_defaults(study: optuna.Study, spaces: Sequence[SearchSpace], problem: Problem) -> None:
