@@ -110,7 +110,7 @@ def _sitting(data, config: RunConfig, prep: Prepared, state: RunState | None, sh
         return _work(config, prep, storage, name, tracker, lock, stop, progress, on_lost)
     study, created = engine.open_study(storage, name, prep.problem, config.seed, on_lost)
     if state is None and not created:  # a shared --storage whose study another process started
-        return _work(config, prep, storage, name, tracker, lock, stop, progress, on_lost, study)
+        return _work(config, prep, storage, name, tracker, lock, stop, progress, on_lost)
     timings = {}
     if state is None:  # written first: from here on a crash leaves a folder that resumes
         state = RunState(config_to_dict(config), None if isinstance(data, pd.DataFrame) else str(Path(data).resolve()),
@@ -153,11 +153,11 @@ def _sitting(data, config: RunConfig, prep: Prepared, state: RunState | None, sh
 
 
 def _work(config: RunConfig, prep: Prepared, storage: str, name: str, tracker, lock: FolderLock, stop: Stop,
-          progress: Progress, on_lost, study=None) -> None:
+          progress: Progress, on_lost) -> None:
     """Join a study another process owns: run trials under its parent run until the study has enough."""
     from autosearch.engines import optuna_engine as engine
 
-    study = study or engine.open_study(storage, name, prep.problem, _seed(config.seed, False), on_lost)[0]
+    study = engine.open_study(storage, name, prep.problem, _seed(config.seed, chief=False), on_lost)[0]
     deadline = time.monotonic() + JOIN_WAIT_SECONDS
     while engine.PARENT_RUN_ID not in study.user_attrs:
         if time.monotonic() > deadline:

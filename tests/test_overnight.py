@@ -136,27 +136,34 @@ def test_time_budget_ends_the_whole_process_in_time(breast_cancer_csv, tmp_path)
     assert (out / "model" / "metadata.json").exists() and (out / "leaderboard.csv").exists()
 
 
-def test_two_processes_share_one_study(breast_cancer_csv, tmp_path):
-    out = tmp_path / "shared"
+@pytest.mark.parametrize("sharing", ["one output folder", "one --storage, two folders"])
+def test_two_processes_share_one_study(breast_cancer_csv, tmp_path, sharing):
+    outs = [tmp_path / "shared", tmp_path / "shared"]
+    extra: tuple = ()
+    if sharing.startswith("one --storage"):
+        outs = [tmp_path / "first", tmp_path / "second"]
+        extra = ("--storage", f"sqlite:///{tmp_path / 'shared.db'}", "--study", "shared-study")
     fit = ("fit", breast_cancer_csv, "--target", "diagnosis", "--trials", "8", "--max-epochs", "10",
-           "--output", out, "--experiment", "shared")
-    chief = start(*fit)
-    wait_for(lambda: (out / "run.json").exists(), what="the chief's run.json")
-    worker = start(*fit)
+           "--experiment", "shared", *extra)
+    chief = start(*fit, "--output", outs[0])
+    wait_for(lambda: (outs[0] / "run.json").exists(), what="the chief's run.json")
+    worker = start(*fit, "--output", outs[1])
     worker_out, _ = worker.communicate(timeout=300)
     chief_out, _ = chief.communicate(timeout=300)
     assert worker.returncode == 0 and chief.returncode == 0, worker_out + chief_out
-    assert "joining study 'autosearch' as a worker" in worker_out
+    assert "as a worker" in worker_out
 
-    trials = study_of(out).get_trials()
-    records = [t.user_attrs[RECORD] for t in trials if RECORD in t.user_attrs]
-    assert len(records) == 8  # the total asked for, across both processes
-    workers = {t.user_attrs["autosearch.worker"] for t in trials if RECORD in t.user_attrs}
-    assert len(workers) == 2  # both processes ran trials
-    _, children = mlflow_runs(out)
+    storage = f"sqlite:///{tmp_path / 'shared.db'}" if extra else f"sqlite:///{outs[0] / 'study.db'}"
+    trials = optuna.load_study(study_name="shared-study" if extra else "autosearch", storage=storage).get_trials()
+    counted = [t for t in trials if RECORD in t.user_attrs]
+    assert len(counted) == 8  # the total asked for, across both processes
+    assert len({t.user_attrs["autosearch.worker"] for t in counted}) == 2  # both processes ran trials
+    params = [json.dumps(t.user_attrs[RECORD]["params"], sort_keys=True) for t in counted]
+    assert len(set(params)) == len(params)  # the worker samples with its own seed: no repeated proposals
+    _, children = mlflow_runs(outs[0])
     nets = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
     assert len(nets) == 8 and len({c.info.run_name for c in nets}) == 8  # no trial run twice
-    assert (pd.read_csv(out / "leaderboard.csv").kind == "nn").sum() == 8
+    assert (pd.read_csv(outs[0] / "leaderboard.csv").kind == "nn").sum() == 8
 
 
 def test_same_seed_same_data_same_trial_parameters(breast_cancer_csv, tmp_path):
