@@ -29,10 +29,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-import yaml
-
 from autosearch.errors import AutosearchError
 from autosearch.models import FAMILY_PARAMS, KIND_FAMILIES, family_fits
+from autosearch.yamlfile import read_yaml
 
 PARAM_TYPES = ("int", "float", "categorical")
 SPEC_KEYS = {"type", "low", "high", "log", "step", "choices", "default", "when", "per_layer"}
@@ -83,15 +82,7 @@ def default_space_path(family: str = "dense") -> Path:
 def load_space(path: str | Path | None = None, family: str = "dense") -> SearchSpace:
     """Read a space file (the packaged default for `family` when `path` is None)."""
     path = Path(path) if path else default_space_path(family)
-    if not path.is_file():
-        raise AutosearchError(f"space file '{path}' does not exist; check the --space path")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        where = getattr(e, "problem_mark", None)
-        line = f" (line {where.line + 1})" if where else ""
-        raise AutosearchError(f"space file '{path}' is not valid YAML{line}; fix its syntax") from None
-    return parse_space(data, source=str(path))
+    return parse_space(read_yaml(path, "space file"), source=str(path))
 
 
 def parse_space(data: Any, source: str = "<space>") -> SearchSpace:

@@ -24,12 +24,12 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-import yaml
 
 from autosearch.config import make_config
 from autosearch.errors import AutosearchError, describe
 from autosearch.progress import Progress
 from autosearch.runs import RunState
+from autosearch.yamlfile import read_yaml
 
 ENGINES = ("optuna",)
 FIT_OPTIONS = {"target", "test", "task", "kind", "trials", "time_budget", "metric", "seed", "max_epochs",
@@ -52,14 +52,7 @@ class SweepRun:
 def load_sweep(path: str | Path) -> tuple[Path, str | None, list[SweepRun]]:
     """The sweep's output folder, tracking URI and runs (entries expanded over spaces and engines)."""
     path = Path(path)
-    if not path.is_file():
-        raise AutosearchError(f"sweep file '{path}' does not exist; check the path")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise AutosearchError(f"sweep file '{path}' is not valid YAML{f' (line {mark.line + 1})' if mark else ''}; "
-                              "fix its syntax") from None
+    data = read_yaml(path, "sweep file")
     if not isinstance(data, dict) or not isinstance(data.get("runs"), list) or not data["runs"]:
         raise AutosearchError(f"sweep file '{path}' needs a 'runs:' list of entries, each with 'data:'")
     unknown = set(data) - {"output", "tracking_uri", "defaults", "runs"}

@@ -162,3 +162,20 @@ def test_unreadable_image(tmp_path):
     (tmp_path / "cat").mkdir()
     (tmp_path / "cat" / "0.png").write_bytes(b"not an image")
     assert_clean_error(run_cli("fit", tmp_path), "cannot read image", "remove or replace it")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("runs: [", "not valid YAML"),
+    ("output: out\n", "needs a 'runs:' list"),
+    ("runs:\n  - target: y\n", "run 1 needs 'data:'"),
+    ("runs:\n  - data: x.csv\n    trails: 5\n", "unknown key 'trails'"),
+    ("runs:\n  - data: x.csv\n    engines: [spark]\n", "engine 'spark' is unknown"),
+    ("shedule: nightly\nruns:\n  - data: x.csv\n", "unknown key 'shedule'"),
+])
+def test_bad_sweep_files(tmp_path, text, message):
+    path = write(tmp_path, "sweep.yaml", text)
+    assert_clean_error(run_cli("sweep", path), message)
+
+
+def test_missing_sweep_file(tmp_path):
+    assert_clean_error(run_cli("sweep", tmp_path / "none.yaml"), "sweep file", "does not exist")
