@@ -85,92 +85,158 @@ def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     chief = lock.acquire()
     try:
         with stop.on_signals(progress.say):
-            return _sitting(data, config, prep, state, sha256, tracker, chief, lock, stop, progress, started)
+            sitting = Sitting(config, prep, state, tracker, lock, stop, progress, started)
+            return sitting.run(data, sha256, chief)
     finally:
         lock.release()
 
 
-def _sitting(data, config: RunConfig, prep: Prepared, state: RunState | None, sha256: str, tracker, chief: bool,
-             lock: FolderLock, stop: Stop, progress: Progress, started: float) -> FitResult | None:
-    from autosearch.models import load_keras
+class Sitting:
+    """One process's part in a run: the chief's (a new run, or a resumed one) or a worker's."""
 
-    load_keras()  # first, so that the import below does not bring TensorFlow's start-up chatter
-    from autosearch.engines import optuna_engine as engine
+    def __init__(self, config: RunConfig, prep: Prepared, state: RunState | None, tracker, lock: FolderLock,
+                 stop: Stop, progress: Progress, started: float):
+        from autosearch.models import load_keras
 
-    storage = config.storage or (state.storage if state else default_storage(prep.output))
-    name = config.study or (state.study_name if state else DEFAULT_STUDY)
+        load_keras()  # first, so that importing the engine does not bring TensorFlow's start-up chatter
+        from autosearch.engines import optuna_engine
 
-    def on_lost(trial, why: str) -> None:
-        run_id = trial.user_attrs.get(engine.RUN_ID)
+        self.engine = optuna_engine
+        self.config, self.prep, self.state, self.tracker = config, prep, state, tracker
+        self.lock, self.stop, self.progress, self.started = lock, stop, progress, started
+        self.storage = config.storage or (state.storage if state else default_storage(prep.output))
+        self.study_name = config.study or (state.study_name if state else DEFAULT_STUDY)
+
+    def run(self, data, sha256: str, chief: bool) -> FitResult | None:
+        if not chief:
+            return self.work()
+        study, created = self.engine.open_study(self.storage, self.study_name, self.prep.problem, self.config.seed,
+                                                self.on_lost)
+        if self.state is None and not created:  # a shared --storage whose study another process started
+            return self.work()
+        self._open_run(study, created, data, sha256)
+        return self._lead(study)
+
+    def on_lost(self, trial, why: str) -> None:
+        """A trial's process died: close its MLflow run as failed (Optuna has marked the trial)."""
+        run_id = trial.user_attrs.get(self.engine.RUN_ID)
         if run_id:
-            tracker.fail_run(run_id, f"lost: {why}")
-        progress.say(f"  trial {trial.number} was lost ({why}); marked failed, it runs again")
+            self.tracker.fail_run(run_id, f"lost: {why}")
+        self.progress.say(f"  trial {trial.number} was lost ({why}); marked failed, it runs again")
 
-    if not chief:
-        return _work(config, prep, storage, name, tracker, lock, stop, progress, on_lost)
-    study, created = engine.open_study(storage, name, prep.problem, config.seed, on_lost)
-    if state is None and not created:  # a shared --storage whose study another process started
-        return _work(config, prep, storage, name, tracker, lock, stop, progress, on_lost)
-    timings = {}
-    if state is None:  # written first: from here on a crash leaves a folder that resumes
-        state = RunState(config_to_dict(config), None if isinstance(data, pd.DataFrame) else str(Path(data).resolve()),
-                         sha256, storage, name, tracker.tracking_uri, tracker.experiment)
-        state.save(prep.output)
-    if created:
-        engine.enqueue_defaults(study, prep.spaces, prep.problem)
-    if state.parent_run_id is None:
-        tracker.start_parent(prep.output.name, _run_params(config, prep, sha256), _run_tags(prep))
-        state.parent_run_id = tracker.parent_id
-        study.set_user_attr(engine.PARENT_RUN_ID, tracker.parent_id)
-        state.save(prep.output)
-    else:
-        tracker.resume_parent(state.parent_run_id)
-        progress.say(f"resuming the run in {prep.output}: {len(engine.records(study))} of {config.trials} "
-                     "trials done")
-        engine.fail_lost_trials(study, on_lost)
-        tracker.fail_orphans(engine.running_run_ids(study), "its process died before its trial started")
-    state.config = {**state.config, "trials": config.trials}
-    timings["prepare"] = time.monotonic() - started
-    try:
-        mark = time.monotonic()
-        baselines = _baselines(prep, state, tracker, progress, stop)
-        timings["baselines"] = time.monotonic() - mark
-        mark = time.monotonic()
-        _search(study, prep, config, tracker, progress, stop, baselines, on_lost, chief=True)
-        timings["search"] = time.monotonic() - mark
-        trials = engine.records(study)
-        cut_short = stop.why if stop.requested and len(trials) < config.trials else None
-        result = finish(baselines + trials, prep, config, tracker, progress, started, timings, cut_short)
-    except BaseException as error:  # the run stays resumable; its parent run says it did not finish
-        tracker.abort_parent("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
-        raise
-    state.status = "cut_short" if cut_short else "finished"
-    state.save(prep.output)
-    if cut_short:
-        progress.say(f"sweep cut short ({cut_short}) after {len(trials)} of {config.trials} trials; results are "
-                     f"written; resume with: autosearch resume {prep.output}")
-    return result
+    def _open_run(self, study, created: bool, data, sha256: str) -> None:
+        """run.json and the MLflow parent run: made for a new run, reopened for a resumed one."""
+        config, prep, tracker, engine = self.config, self.prep, self.tracker, self.engine
+        if self.state is None:  # written first: from here on a crash leaves a folder that resumes
+            path = None if isinstance(data, pd.DataFrame) else str(Path(data).resolve())
+            self.state = RunState(config_to_dict(config), path, sha256, self.storage, self.study_name,
+                                  tracker.tracking_uri, tracker.experiment)
+            self.state.save(prep.output)
+        if created:
+            engine.enqueue_defaults(study, prep.spaces, prep.problem)
+        if self.state.parent_run_id is None:
+            tracker.start_parent(prep.output.name, _run_params(config, prep, sha256), _run_tags(prep))
+            self.state.parent_run_id = tracker.parent_id
+            study.set_user_attr(engine.PARENT_RUN_ID, tracker.parent_id)
+        else:
+            tracker.resume_parent(self.state.parent_run_id)
+            self.progress.say(f"resuming the run in {prep.output}: {len(engine.records(study))} of "
+                              f"{config.trials} trials done")
+            engine.fail_lost_trials(study, self.on_lost)
+            tracker.fail_orphans(engine.running_run_ids(study), "its process died before its trial started")
+        self.state.config = {**self.state.config, "trials": config.trials}
+        self.state.save(prep.output)
 
+    def _lead(self, study) -> FitResult:
+        """The chief's sitting: baselines, trials (waiting for any workers), then the results."""
+        config, prep, stop = self.config, self.prep, self.stop
+        timings = {"prepare": time.monotonic() - self.started}
+        try:
+            mark = time.monotonic()
+            baselines = self._baselines()
+            timings["baselines"] = time.monotonic() - mark
+            mark = time.monotonic()
+            self._search(study, baselines, chief=True)
+            timings["search"] = time.monotonic() - mark
+            trials = self.engine.records(study)
+            cut_short = stop.why if stop.requested and len(trials) < config.trials else None
+            result = finish(baselines + trials, prep, config, self.tracker, self.progress, self.started, timings,
+                            cut_short)
+        except BaseException as error:  # the run stays resumable; its parent run says it did not finish
+            self.tracker.abort_parent("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+            raise
+        self.state.status = "cut_short" if cut_short else "finished"
+        self.state.save(prep.output)
+        if cut_short:
+            self.progress.say(f"sweep cut short ({cut_short}) after {len(trials)} of {config.trials} trials; "
+                              f"results are written; resume with: autosearch resume {prep.output}")
+        return result
 
-def _work(config: RunConfig, prep: Prepared, storage: str, name: str, tracker, lock: FolderLock, stop: Stop,
-          progress: Progress, on_lost) -> None:
-    """Join a study another process owns: run trials under its parent run until the study has enough."""
-    from autosearch.engines import optuna_engine as engine
+    def work(self) -> None:
+        """A worker's sitting: join the study another process owns, run trials under its parent run."""
+        engine = self.engine
+        study = engine.open_study(self.storage, self.study_name, self.prep.problem,
+                                  _seed(self.config.seed, chief=False), self.on_lost)[0]
+        deadline = time.monotonic() + JOIN_WAIT_SECONDS
+        while engine.PARENT_RUN_ID not in study.user_attrs:
+            if time.monotonic() > deadline:
+                raise AutosearchError(f"study '{self.study_name}' has no chief after {JOIN_WAIT_SECONDS} s; "
+                                      "start the first process without other workers, then add them")
+            time.sleep(1.0)
+        self.tracker.join_parent(study.user_attrs[engine.PARENT_RUN_ID])
+        self.progress.say(f"joining study '{self.study_name}' as a worker (the run belongs to "
+                          f"{self.lock.holder()}); it writes the results")
+        self._search(study, [], chief=False)
+        self.progress.say(f"worker done: the study holds {len(engine.records(study))} of "
+                          f"{self.config.trials} trials")
+        return None
 
-    study = engine.open_study(storage, name, prep.problem, _seed(config.seed, chief=False), on_lost)[0]
-    deadline = time.monotonic() + JOIN_WAIT_SECONDS
-    while engine.PARENT_RUN_ID not in study.user_attrs:
-        if time.monotonic() > deadline:
-            raise AutosearchError(f"study '{name}' has no chief after {JOIN_WAIT_SECONDS} s; start the first "
-                                  "process without other workers, then add them")
-        time.sleep(1.0)
-    tracker.join_parent(study.user_attrs[engine.PARENT_RUN_ID])
-    progress.say(f"joining study '{name}' as a worker (the run belongs to {lock.holder()}); "
-                 "it writes the results")
-    _search(study, prep, config, tracker, progress, stop, [], on_lost, chief=False)
-    done = len(engine.records(study))
-    progress.say(f"worker done: the study holds {done} of {config.trials} trials")
-    return None
+    def _baselines(self) -> list[TrialRecord]:
+        """The baselines: those fitted in an earlier sitting are kept, the others fitted now."""
+        prep, state, stop = self.prep, self.state, self.stop
+        problem = prep.problem
+        records = [TrialRecord.from_dict(r) for r in state.baselines]
+        fitted = {r.family for r in records}
+        for family in families_for(problem):
+            if family in fitted or stop.requested:
+                continue
+            notes: list[str] = []
+            record, _ = fit_baseline(family, problem, notes)
+            records.append(self.tracker.log_candidate(record))
+            state.baselines.append(records[-1].to_dict())
+            state.save(prep.output)
+            for note in notes:
+                self.progress.say(note)
+            shown = format_score(record.val_score) if record.state is State.COMPLETE else f"failed: {record.error}"
+            self.progress.say(f"  baseline {family}: val {problem.metric.name} {shown}, {record.fit_seconds:.2f}s")
+        for record in records:
+            stop.expect_refit(record.fit_seconds)
+        return records
+
+    def _search(self, study, baselines: list[TrialRecord], chief: bool) -> None:
+        engine, prep, config, stop, progress = self.engine, self.prep, self.config, self.stop, self.progress
+        for record in engine.records(study):  # trials of earlier sittings: their refit must fit the budget too
+            stop.expect_refit(_training_seconds(record))
+
+        def on_start(name: str, family: str, params: dict) -> str:
+            progress.trial_started(name)
+            return self.tracker.start_candidate(name, "nn", family, params)
+
+        def on_trial(record: TrialRecord, run_id: str, counted: bool) -> TrialRecord:
+            self.tracker.end_candidate(run_id, record)
+            record = record.with_run(run_id)
+            stop.expect_refit(_training_seconds(record))
+            progress.trial_finished(record, counted, study_done=engine.counts(study)[0] + counted)
+            return record
+
+        families = " / ".join(s.family for s in prep.spaces)
+        progress.say(f"searching {families} networks: up to {config.trials} trials"
+                     + (f", {config.time_budget:.0f}s budget" if config.time_budget else ""))
+        reference = best_of(baselines, prep.metric, "baseline")
+        with progress.search(config.trials, stop.deadline, prep.metric, reference, done=engine.records(study)):
+            engine.run_search(study, prep.spaces, prep.problem, trials=config.trials,
+                              seed=_seed(config.seed, chief), stop=stop, on_start=on_start, on_trial=on_trial,
+                              on_lost=self.on_lost, wait_for_others=chief)
 
 
 def _run_params(config: RunConfig, prep: Prepared, sha256: str) -> dict:
@@ -195,55 +261,6 @@ def _run_tags(prep: Prepared) -> dict[str, str]:
         "autosearch.metric_reason": prep.metric_reason, "autosearch.command": " ".join(sys.argv),
         "autosearch.versions": " ".join(f"{k}={v}" for k, v in versions().items()),
     }
-
-
-def _baselines(prep: Prepared, state: RunState, tracker, progress: Progress, stop: Stop) -> list[TrialRecord]:
-    """The baselines: those fitted in an earlier sitting are kept, the others fitted now."""
-    problem = prep.problem
-    records = [TrialRecord.from_dict(r) for r in state.baselines]
-    fitted = {r.family for r in records}
-    for family in families_for(problem):
-        if family in fitted or stop.requested:
-            continue
-        notes: list[str] = []
-        record, _ = fit_baseline(family, problem, notes)
-        records.append(tracker.log_candidate(record))
-        state.baselines.append(records[-1].to_dict())
-        state.save(prep.output)
-        for note in notes:
-            progress.say(note)
-        shown = format_score(record.val_score) if record.state is State.COMPLETE else f"failed: {record.error}"
-        progress.say(f"  baseline {family}: val {problem.metric.name} {shown}, {record.fit_seconds:.2f}s")
-    for record in records:
-        stop.expect_refit(record.fit_seconds)
-    return records
-
-
-def _search(study, prep: Prepared, config: RunConfig, tracker, progress: Progress, stop: Stop,
-            baselines: list[TrialRecord], on_lost, chief: bool) -> None:
-    from autosearch.engines import optuna_engine as engine
-
-    for record in engine.records(study):  # trials of earlier sittings: their refit must fit in the budget too
-        stop.expect_refit(_training_seconds(record))
-
-    def on_start(name: str, family: str, params: dict) -> str:
-        progress.trial_started(name)
-        return tracker.start_candidate(name, "nn", family, params)
-
-    def on_trial(record: TrialRecord, run_id: str, counted: bool) -> TrialRecord:
-        tracker.end_candidate(run_id, record)
-        record = record.with_run(run_id)
-        stop.expect_refit(_training_seconds(record))
-        progress.trial_finished(record, counted, study_done=engine.counts(study)[0] + counted)
-        return record
-
-    families = " / ".join(s.family for s in prep.spaces)
-    progress.say(f"searching {families} networks: up to {config.trials} trials"
-                 + (f", {config.time_budget:.0f}s budget" if config.time_budget else ""))
-    with progress.search(config.trials, stop.deadline, prep.metric, best_of(baselines, prep.metric, "baseline"),
-                         done=engine.records(study)):
-        engine.run_search(study, prep.spaces, prep.problem, trials=config.trials, seed=_seed(config.seed, chief),
-                          stop=stop, on_start=on_start, on_trial=on_trial, on_lost=on_lost, wait_for_others=chief)
 
 
 def _training_seconds(record: TrialRecord) -> float:
