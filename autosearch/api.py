@@ -31,7 +31,7 @@ from autosearch.stopping import Stop
 DEFAULT_STUDY = "autosearch"
 JOIN_WAIT_SECONDS = 120  # how long a worker waits for the chief to open the MLflow parent run
 
-__all__ = ["FitResult", "fit", "predict", "resume", "run_fit"]
+__all__ = ["FitResult", "fit", "leaderboard", "predict", "report", "resume", "run_fit"]
 
 
 def fit(data: str | Path | pd.DataFrame, target: str | list[str] | None = None, **options: Any) -> FitResult | None:
@@ -59,6 +59,35 @@ def resume(folder: str | Path, started: float | None = None, **changes: Any) -> 
     if "time_budget" in changes:
         changes["time_budget"] = make_config(time_budget=changes["time_budget"]).time_budget
     return run_fit(state.data, RunConfig(**{**config.__dict__, **changes}), started=started)
+
+
+def report(folder: str | Path) -> Path:
+    """(Re)write the report of a run folder and put it on the run's MLflow parent run; returns its path."""
+    from autosearch import report as reports
+    from autosearch.tracking import log_report, read_curves
+
+    folder = Path(folder)
+    summary = _finished_summary(folder)
+    page = reports.write(folder, lambda run_ids: read_curves(summary["tracking_uri"], run_ids))
+    log_report(summary["tracking_uri"], summary["mlflow_run_id"], page, folder / reports.IMAGES_FOLDER)
+    return page
+
+
+def leaderboard(folder: str | Path) -> tuple[pd.DataFrame, dict]:
+    """A run folder's leaderboard and summary."""
+    summary = _finished_summary(Path(folder))
+    return pd.read_csv(Path(folder) / "leaderboard.csv"), summary
+
+
+def _finished_summary(folder: Path) -> dict:
+    import json
+
+    path = folder / "summary.json"
+    if not path.exists():
+        hint = ("it holds a run that has not written results yet: `autosearch resume` finishes it"
+                if (folder / "run.json").exists() else "pass the --output folder of a fit")
+        raise AutosearchError(f"'{folder}' has no summary.json; {hint}")
+    return json.loads(path.read_text())
 
 
 def predict(model_dir: str | Path, data: str | Path | pd.DataFrame) -> pd.DataFrame:

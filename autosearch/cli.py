@@ -103,6 +103,51 @@ def sweep(
         raise typer.Exit(1)
 
 
+@app.command()
+def report(folder: Path = typer.Argument(..., help="The output folder of a fit.")) -> None:
+    """(Re)write the run's self-contained HTML report and its PNG plots, and log them on the MLflow run."""
+    try:
+        from autosearch.api import report as write_report
+        typer.echo(write_report(folder))
+    except AutosearchError as error:
+        _fail(error)
+
+
+@app.command()
+def leaderboard(
+    folder: Path = typer.Argument(..., help="The output folder of a fit."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON records (for scripts) instead of a table."),
+) -> None:
+    """Print a run's leaderboard: networks and baselines ranked on validation, the winner's test score."""
+    try:
+        from autosearch.api import leaderboard as read_leaderboard
+        board, summary = read_leaderboard(folder)
+    except AutosearchError as error:
+        _fail(error)
+    if as_json:
+        typer.echo(board.to_json(orient="records", indent=2))
+    else:
+        from autosearch.progress import print_leaderboard
+        print_leaderboard(board, summary["metric"], summary["winner"]["name"])
+
+
+@app.command()
+def ui(
+    folder: Optional[Path] = typer.Argument(None, help="A run folder: serve the store it used (default: "
+                                            "$MLFLOW_TRACKING_URI, else ./mlflow.db)."),
+    port: int = typer.Option(5000, help="Port to serve on."),
+    host: str = typer.Option("127.0.0.1", help="Interface to bind; 0.0.0.0 exposes the dashboard to the network."),
+) -> None:
+    """Open MLflow's dashboard on the runs: prints the URL, serves until Ctrl-C."""
+    try:
+        from autosearch.ui import serve, store_of
+        uri, _ = store_of(folder)
+        code = serve(uri, host, port, lambda text: typer.echo(text, err=True))
+    except AutosearchError as error:
+        _fail(error)
+    raise typer.Exit(code)
+
+
 def _print(result) -> None:
     if result is not None:  # None: a worker, whose chief prints the results
         from autosearch.progress import print_result

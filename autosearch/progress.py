@@ -103,15 +103,14 @@ class Progress:
                  f"{record.fit_seconds:.1f}s  [{self._status('')}]")
 
 
-def print_result(result) -> None:
-    """The leaderboard as a table on stdout, then where everything went."""
+def print_leaderboard(board: pd.DataFrame, metric: str, winner: str) -> None:
+    """The leaderboard as a table on stdout, the winner highlighted."""
     from rich.table import Table
 
     console = Console(highlight=False)
     if not console.is_terminal:
         console.width = WIDE
-    board = result.leaderboard
-    table = Table(title=f"leaderboard ({result.metric}, validation split; test scored once for the winner)")
+    table = Table(title=f"leaderboard ({metric}, validation split; test scored once for the winner)")
     for col in ("rank", "name", "kind", "family", "state", "val_score", "test_score", "fit_seconds", "epochs"):
         table.add_column(col, justify="right" if col in ("rank", "val_score", "test_score", "fit_seconds",
                                                          "epochs") else "left")
@@ -126,10 +125,15 @@ def print_result(result) -> None:
             elif col.header == "fit_seconds":
                 cells.append(f"{value:.2f}")
             else:
-                cells.append(str(value))
-        style = "bold green" if row.name == result.winner.name else None
-        table.add_row(*cells, style=style)
+                cells.append(str(int(value)) if col.header in ("rank", "epochs") else str(value))
+        table.add_row(*cells, style="bold green" if row.name == winner else None)
     console.print(table)
+
+
+def print_result(result) -> None:
+    """The leaderboard, then where everything went."""
+    print_leaderboard(result.leaderboard, result.metric, result.winner.name)
+    console = Console(highlight=False)
     s = result.summary
     console.print(f"winner: {result.winner.name} ({result.winner.family}); test {result.metric} "
                   f"{format_score(result.test_score)}", markup=False)

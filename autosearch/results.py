@@ -10,12 +10,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-from autosearch.baselines import fit_baseline
+from autosearch import report
+from autosearch.baselines import baseline_view, estimator_output, fit_baseline
 from autosearch.bundle import save_bundle
 from autosearch.config import RunConfig
-from autosearch.errors import AutosearchError
+from autosearch.errors import AutosearchError, describe
 from autosearch.leaderboard import best_of, to_frame, winner
 from autosearch.prepare import Prepared
 from autosearch.problem import make_problem
@@ -39,11 +41,20 @@ class FitResult:
         return predict(self.bundle_path, data)
 
 
-def _refit(win: TrialRecord, prep: Prepared, seed: int) -> tuple[Any, Any, float, float]:
-    """Refit the winner on train+validation; score it once on the test samples.
+@dataclass(frozen=True, eq=False)
+class Refit:
+    """The winner refitted on train+validation, and its outputs on the test split (scoring space)."""
 
-    Returns the model, its preprocessor, the test score and the seconds spent fitting.
-    """
+    model: Any
+    preprocessor: Any
+    test_score: float
+    fit_seconds: float
+    truth: np.ndarray
+    scores: np.ndarray
+
+
+def _refit(win: TrialRecord, prep: Prepared, seed: int) -> Refit:
+    """Refit the winner on train+validation; score it once on the test samples."""
     split = prep.split
     problem, preprocessor = make_problem(split.train + split.val, split.test, prep.profile, prep.codec,
                                          prep.metric, seed)
@@ -51,14 +62,19 @@ def _refit(win: TrialRecord, prep: Prepared, seed: int) -> tuple[Any, Any, float
         record, model = fit_baseline(win.family, problem)  # its "val_score" is on the score samples: the test
         if record.state is not State.COMPLETE:
             raise AutosearchError(f"refitting the winner {win.name} failed ({record.error})")
-        return model, preprocessor, record.val_score, record.fit_seconds
-    from autosearch.training import predict_network, train_network
-    result = train_network(win.params, prep.space(win.family), problem, seed=seed + (win.number or 0),
-                           epochs=win.best_epoch + 1)
-    if result.state is not State.COMPLETE:
-        raise AutosearchError(f"refitting the winner {win.name} failed ({result.error})")
-    test_score = problem.score(predict_network(result.model, problem, win.family, win.params))
-    return result.model, preprocessor, test_score, result.fit_seconds
+        views = problem.score_views
+        output = estimator_output(model, views[baseline_view(views)], problem.task, problem.codec.n_outputs)
+        fit_seconds = record.fit_seconds
+    else:
+        from autosearch.training import predict_network, train_network
+        result = train_network(win.params, prep.space(win.family), problem, seed=seed + (win.number or 0),
+                               epochs=win.best_epoch + 1)
+        if result.state is not State.COMPLETE:
+            raise AutosearchError(f"refitting the winner {win.name} failed ({result.error})")
+        model, fit_seconds = result.model, result.fit_seconds
+        output = predict_network(model, problem, win.family, win.params)
+    return Refit(model, preprocessor, problem.score(output), fit_seconds, problem.truth,
+                 problem.codec.scores(output))
 
 
 def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracker, progress: Progress,
@@ -73,21 +89,30 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
         raise AutosearchError("no candidate completed, not even the baselines; check the data")
     progress.say(f"refitting the winner {win.name} on train+validation and scoring it once on test")
     mark = time.monotonic()
-    model, preprocessor, test_score, timings["refit_fit"] = _refit(win, prep, config.seed)
+    refit = _refit(win, prep, config.seed)
+    test_score, timings["refit_fit"] = refit.test_score, refit.fit_seconds
     timings["refit"] = time.monotonic() - mark
     leaderboard = to_frame(records, metric, {win.name: test_score})
     summary = _summary(records, win, test_score, prep, tracker)
     summary["cut_short"] = cut_short
-    bundle = save_bundle(output / "model", preprocessor=preprocessor, codec=prep.codec, model=model,
+    bundle = save_bundle(output / "model", preprocessor=refit.preprocessor, codec=prep.codec, model=refit.model,
                          is_network=win.kind == "nn", meta={
                              "task": prof.task.value, "kind": prof.kind.value, "targets": list(prof.targets),
                              "classes": [str(c) for c in prep.codec.classes_], "metric": metric.name,
                              "profile": prof.as_dict(), "winner": summary["winner"], "test_score": test_score,
                              "mlflow_run_id": tracker.parent_id})
     _write_atomic(output / "leaderboard.csv", leaderboard.to_csv(index=False))
+    _save_predictions(output / report.PREDICTIONS_FILE, refit, prep.codec.classes_)
     timings["total"] = time.monotonic() - started
     summary["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     _write_atomic(output / "summary.json", json.dumps(summary, indent=2, default=str))
+    files, folders = [output / "leaderboard.csv", output / "summary.json"], {"model": bundle}
+    try:
+        from autosearch.tracking import read_curves
+        files.append(report.write(output, lambda run_ids: read_curves(tracker.tracking_uri, run_ids)))
+        folders[report.IMAGES_FOLDER] = output / report.IMAGES_FOLDER
+    except Exception as error:  # the search's results stand without their report
+        progress.say(f"report not written: {describe(error)}; `autosearch report {output}` retries")
     best_nn, best_baseline = summary["best_nn"], summary["best_baseline"]
     tracker.finish_parent(
         metrics={"val_score": win.val_score, "test_score": test_score,
@@ -96,8 +121,9 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
                  "seconds": timings["total"]},
         tags={"autosearch.winner": win.name, "autosearch.winner_family": win.family,
               "mlflow.note.content": _note(summary)},
-        files=[output / "leaderboard.csv", output / "summary.json"], folders={"model": bundle},
+        files=files, folders=folders,
     )
+    progress.say(f"report: {output / report.REPORT_FILE}")
     progress.say(f"open the dashboard: {tracker.dashboard_command()}")
     return FitResult(output, bundle, leaderboard, win, metric.name, test_score, summary, tracker.parent_id)
 
@@ -137,6 +163,13 @@ def _note(summary: dict) -> str:
     return (f"**{summary['task']}** on `{summary['target']}`: winner **{w['name']}** ({w['family']}), "
             f"val {summary['metric']} {w['val_score']:.4f}, test {summary['test_score']:.4f}.\n\n"
             f"Task: {summary['task_reason']}. Metric: {summary['metric_reason']}.")
+
+
+def _save_predictions(path: Path, refit: Refit, classes: list) -> None:
+    """The winner's test outputs in the scoring space, for the report's diagnostic plots."""
+    partial = path.with_name("partial-" + path.name)
+    np.savez(partial, truth=refit.truth, scores=refit.scores, classes=np.asarray([str(c) for c in classes]))
+    os.replace(partial, path)
 
 
 def _write_atomic(path: Path, text: str) -> None:

@@ -157,3 +157,25 @@ class Tracker:
         if uri.startswith(("http://", "https://")):
             return f"open {uri}"
         return f"mlflow ui --backend-store-uri {uri}"
+
+
+CURVES = ("epoch_loss", "epoch_val_loss", "epoch_val_score")
+
+
+def read_curves(tracking_uri: str, run_ids: list[str]) -> dict[str, dict[str, list[float]]]:
+    """The per-epoch curves of some candidates' runs: {run_id: {"loss": [...], "val_loss": ..., ...}}."""
+    client = MlflowClient(tracking_uri)
+    curves = {}
+    for run_id in run_ids:
+        curves[run_id] = {}
+        for key in CURVES:
+            history = sorted(client.get_metric_history(run_id, key), key=lambda m: m.step)
+            curves[run_id][key.removeprefix("epoch_")] = [m.value for m in history]
+    return curves
+
+
+def log_report(tracking_uri: str, run_id: str, html: Path, images: Path) -> None:
+    """Put a (re)written report on a fit's parent run."""
+    client = MlflowClient(tracking_uri)
+    client.log_artifact(run_id, str(html))
+    client.log_artifacts(run_id, str(images), artifact_path="report")

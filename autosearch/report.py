@@ -1,0 +1,306 @@
+"""The report of a run folder: one self-contained HTML page (plots inlined as PNG), and the PNGs.
+
+What it shows: the data profile and the inferred task; the leaderboard (networks and baselines side by
+side, the winner marked); the best score per candidate family against the best baseline and the dummy;
+Optuna's optimisation history, hyperparameter importances and parallel coordinates; learning curves of
+the top trials; and the winner's diagnostics on the test split (confusion matrix, ROC and PR curves for
+classification; predicted vs actual and residuals for regression). A plot that cannot be drawn (too few
+trials, say) is replaced by a sentence saying why.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from autosearch.errors import describe
+
+REPORT_FILE = "report.html"
+IMAGES_FOLDER = "report"
+PREDICTIONS_FILE = "test_predictions.npz"
+TOP_CURVES = 3
+MAX_CLASSES_DRAWN = 10
+PARALLEL_PARAMS = 6
+STYLE = """
+body { font: 14px/1.45 system-ui, sans-serif; margin: 2rem auto; max-width: 1100px; color: #222; padding: 0 1rem; }
+h1 { font-size: 1.5rem; } h2 { margin-top: 2rem; border-bottom: 1px solid #ddd; } h3 { font-size: 1rem; }
+table { border-collapse: collapse; font-size: 13px; } td, th { padding: 3px 8px; border-bottom: 1px solid #eee;
+text-align: left; }
+tr.winner { background: #e6f4e6; font-weight: 600; } tr.baseline td:nth-child(3) { color: #c60; }
+.facts td:first-child { color: #666; white-space: nowrap; } figure { margin: 1.5rem 0; }
+figure img { max-width: 100%; } figcaption, .missing { color: #666; font-size: 13px; } .cut { color: #a40; }
+"""
+
+
+@dataclass
+class Figure:
+    name: str  # file stem of its PNG
+    title: str
+    png: bytes | None
+    note: str  # a caption, or why the plot is missing
+
+
+def _png(fig) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def _draw(name: str, title: str, note: str, draw: Callable[[], object]) -> Figure:
+    """Run one plotting function in matplotlib's default style (Optuna's plots switch to ggplot for good);
+    a failure becomes a sentence in the report, never an error."""
+    import matplotlib.pyplot as plt
+
+    try:
+        with plt.style.context("default"):
+            return Figure(name, title, _png(draw()), note)
+    except Exception as error:  # a report must render whatever one plot does
+        return Figure(name, title, None, f"not drawn: {describe(error, 200)}")
+
+
+def family_chart(board: pd.DataFrame, metric: str, greater_is_better: bool):
+    """Best validation score of each network family and each baseline, the dummy and best baseline marked."""
+    import matplotlib.pyplot as plt
+
+    done = board[board.state == "complete"].dropna(subset=["val_score"])
+    best = (done.sort_values("val_score", ascending=not greater_is_better)
+            .groupby(["kind", "family"], sort=False).head(1).sort_values("val_score", ascending=greater_is_better))
+    colors = ["#1f77b4" if k == "nn" else "#999999" if f == "dummy" else "#ff7f0e"
+              for k, f in zip(best.kind, best.family)]
+    fig, ax = plt.subplots(figsize=(7, 0.45 * len(best) + 1.2))
+    ax.barh([f"{f} ({'network' if k == 'nn' else 'baseline'})" for k, f in zip(best.kind, best.family)],
+            best.val_score, color=colors)
+    baselines = best[best.kind == "baseline"]
+    if len(baselines):
+        reference = baselines.val_score.max() if greater_is_better else baselines.val_score.min()
+        ax.axvline(reference, color="#ff7f0e", linestyle="--", linewidth=1, label="best baseline")
+        ax.legend(loc="lower right", bbox_to_anchor=(1.0, 1.0), frameon=False)
+    ax.set_xlabel(f"validation {metric} ({'higher' if greater_is_better else 'lower'} is better)")
+    for y, value in enumerate(best.val_score):
+        ax.annotate(f"{value:.4f}", (value, y), xytext=(3, 0), textcoords="offset points", va="center", fontsize=8)
+    return fig
+
+
+def learning_curves(curves: dict[str, dict[str, list[float]]], names: dict[str, str], metric: str):
+    """Train vs validation loss per epoch for the top trials, with the validation score."""
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(4.2 * len(curves), 3.2), squeeze=False)
+    for ax, (run_id, curve) in zip(axes[0], curves.items()):
+        epochs = np.arange(1, len(curve["loss"]) + 1)
+        ax.plot(epochs, curve["loss"], label="train loss")
+        ax.plot(epochs[:len(curve["val_loss"])], curve["val_loss"], label="validation loss")
+        ax.set_xlabel("epoch")
+        ax.set_title(names[run_id], fontsize=10)
+        score = ax.twinx()
+        score.plot(epochs[:len(curve["val_score"])], curve["val_score"], color="#2ca02c", linestyle=":",
+                   label=f"validation {metric}")
+        score.set_ylabel(f"validation {metric}", color="#2ca02c", fontsize=8)
+        lines = ax.get_legend_handles_labels()[0] + score.get_legend_handles_labels()[0]
+    fig.legend(lines, [line.get_label() for line in lines], loc="lower center", ncol=3, frameon=False,
+               bbox_to_anchor=(0.5, 1.0))
+    fig.tight_layout()
+    return fig
+
+
+def classification_plots(truth: np.ndarray, scores: np.ndarray, classes: list[str], task: str) -> list[Figure]:
+    import matplotlib.pyplot as plt
+    from sklearn.metrics import ConfusionMatrixDisplay, PrecisionRecallDisplay, RocCurveDisplay
+
+    def confusion():
+        fig, ax = plt.subplots(figsize=(1.0 + 0.45 * len(classes), 0.8 + 0.45 * len(classes)))
+        ConfusionMatrixDisplay.from_predictions(truth, scores.argmax(axis=1), labels=list(range(len(classes))),
+                                                display_labels=classes, ax=ax, colorbar=False, cmap="Blues")
+        ax.tick_params(axis="x", labelrotation=45)
+        return fig
+
+    def curves(display, what: str):
+        fig, ax = plt.subplots(figsize=(5, 4))
+        shown = classes[:MAX_CLASSES_DRAWN]
+        columns = [1] if task == "binary" else range(len(shown))
+        for c in columns:
+            positive = truth == c if task != "multilabel" else truth[:, c] == 1
+            if positive.all() or not positive.any():
+                continue  # a curve needs both outcomes
+            display.from_predictions(positive.astype(int), scores[:, c], name=str(classes[c]), ax=ax)
+        ax.set_title(what)
+        return fig
+
+    figures = [] if task == "multilabel" else [
+        _draw("confusion_matrix", "Confusion matrix (test split)", "rows: true class; columns: predicted", confusion)]
+    figures.append(_draw("roc", "ROC curves (test split)", "one curve per class, against the rest",
+                         lambda: curves(RocCurveDisplay, "ROC")))
+    figures.append(_draw("precision_recall", "Precision–recall curves (test split)", "one curve per class",
+                         lambda: curves(PrecisionRecallDisplay, "Precision–recall")))
+    return figures
+
+
+def regression_plots(truth: np.ndarray, scores: np.ndarray, targets: list[str]) -> list[Figure]:
+    import matplotlib.pyplot as plt
+
+    y, p = truth.reshape(len(truth), -1)[:, 0], scores.reshape(len(scores), -1)[:, 0]
+    name = targets[0]
+
+    def versus():
+        fig, ax = plt.subplots(figsize=(4.5, 4.5))
+        ax.scatter(y, p, s=10, alpha=0.6)
+        low, high = float(min(y.min(), p.min())), float(max(y.max(), p.max()))
+        ax.plot([low, high], [low, high], color="gray", linestyle="--", linewidth=1)
+        ax.set_xlabel(f"actual {name}")
+        ax.set_ylabel(f"predicted {name}")
+        return fig
+
+    def residuals():
+        fig, ax = plt.subplots(figsize=(5, 4))
+        ax.scatter(p, y - p, s=10, alpha=0.6)
+        ax.axhline(0, color="gray", linestyle="--", linewidth=1)
+        ax.set_xlabel(f"predicted {name}")
+        ax.set_ylabel("actual − predicted")
+        return fig
+
+    return [_draw("predicted_vs_actual", "Predicted vs actual (test split)", f"target {name}; the diagonal is "
+                  "perfect", versus),
+            _draw("residuals", "Residuals (test split)", "no pattern is what a good fit leaves", residuals)]
+
+
+def study_plots(storage: str | None, study_name: str | None) -> list[Figure]:
+    """Optuna's own views of the search (matplotlib backend)."""
+    import warnings
+
+    import optuna
+    import optuna.visualization.matplotlib as views
+
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    warnings.filterwarnings("ignore", message="Some regimes for parameter")  # few trials: the caption says so
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    try:
+        study = optuna.load_study(study_name=study_name, storage=storage)
+    except Exception as error:
+        return [Figure("optimization_history", "Optimisation history", None, f"no study: {describe(error, 200)}")]
+
+    def figure_of(axes):
+        return np.asarray(axes).ravel()[0].figure
+
+    def parallel():
+        importances = optuna.importance.get_param_importances(study)
+        fig = figure_of(views.plot_parallel_coordinate(study, params=list(importances)[:PARALLEL_PARAMS]))
+        fig.set_size_inches(10, 4.5)
+        return fig
+
+    return [
+        _draw("optimization_history", "Optimisation history", "each finished trial's validation score and the "
+              "best so far", lambda: figure_of(views.plot_optimization_history(study))),
+        _draw("param_importances", "Hyperparameter importances", "Optuna's importance evaluator (PED-ANOVA) over "
+              "the finished trials: how much each parameter matters to the score; noisy with few trials",
+              lambda: figure_of(views.plot_param_importances(study))),
+        _draw("parallel_coordinates", "Parallel coordinates", f"the {PARALLEL_PARAMS} most important parameters "
+              "of every finished trial, coloured by score", parallel),
+    ]
+
+
+def build(folder: Path, curves_of: Callable[[list[str]], dict] | None = None) -> list[Figure]:
+    """Every figure of the report of `folder`."""
+    summary = json.loads((folder / "summary.json").read_text())
+    board = pd.read_csv(folder / "leaderboard.csv")
+    run = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
+    figures = [_draw("families", "Best score per family", "networks (blue) against the classical baselines "
+                     "(orange) and the common-sense dummy (grey)",
+                     lambda: family_chart(board, summary["metric"], summary["greater_is_better"]))]
+    figures += study_plots(run.get("storage"), run.get("study_name"))
+    top = board[(board.kind == "nn") & (board.state == "complete")].head(TOP_CURVES)
+    if curves_of is not None and len(top):
+        names = dict(zip(top.mlflow_run_id, top.name))
+        figures.append(_draw("learning_curves", "Learning curves of the top trials", "training loss includes "
+                             "the L2 penalty; a validation loss that rises while training loss falls is overfitting",
+                             lambda: learning_curves(curves_of(list(names)), names, summary["metric"])))
+    predictions = folder / PREDICTIONS_FILE
+    if predictions.exists():
+        with np.load(predictions, allow_pickle=False) as saved:
+            truth, scores, classes = saved["truth"], saved["scores"], [str(c) for c in saved["classes"]]
+        if summary["task"] == "regression":
+            targets = summary["target"] if isinstance(summary["target"], list) else [summary["target"]]
+            figures += regression_plots(truth, scores, targets)
+        else:
+            figures += classification_plots(truth, scores, classes, summary["task"])
+    return figures
+
+
+def write(folder: Path, curves_of: Callable[[list[str]], dict] | None = None) -> Path:
+    """Write `report.html` (self-contained) and `report/*.png` into the run folder."""
+    figures = build(folder, curves_of)
+    images = folder / IMAGES_FOLDER
+    images.mkdir(exist_ok=True)
+    for figure in figures:
+        if figure.png:
+            (images / f"{figure.name}.png").write_bytes(figure.png)
+    page = folder / REPORT_FILE
+    partial = folder / (REPORT_FILE + ".partial")
+    partial.write_text(_html(folder, figures))
+    partial.replace(page)
+    return page
+
+
+def _html(folder: Path, figures: list[Figure]) -> str:
+    summary = json.loads((folder / "summary.json").read_text())
+    board = pd.read_csv(folder / "leaderboard.csv")
+    e = html.escape
+    winner = summary["winner"]
+    profile = summary["profile"]
+    facts = [
+        ("data", summary["data"]), ("rows", profile["n_rows"]),
+        ("target", f"{summary['target']} — {summary['target_reason']}"),
+        ("task", f"{summary['task']} — {summary['task_reason']}"),
+        ("kind of data", f"{summary['kind']} — {summary['kind_reason']}"),
+        ("metric", f"{summary['metric']} — {summary['metric_reason']}"),
+        ("families searched", ", ".join(summary["families"])),
+        ("split", ", ".join(f"{k} {v}" for k, v in summary["rows"].items())),
+        ("trials", ", ".join(f"{v} {k}" for k, v in summary["trials"].items())),
+    ]
+    if profile.get("dropped"):
+        facts.append(("dropped columns", "; ".join(f"{k}: {v}" for k, v in profile["dropped"].items())))
+    shown = board.drop(columns=["params", "mlflow_run_id"]).copy()
+    for col in ("val_score", "test_score"):
+        shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
+    for col in ("rank", "epochs"):
+        shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else str(int(v)))
+    rows = "".join(
+        f"<tr class=\"{'winner' if r.name == winner['name'] else r.kind}\">"
+        + "".join(f"<td>{e('' if pd.isna(v) else str(v))}</td>" for v in r) + "</tr>"
+        for r in shown.itertuples(index=False))
+    parts = []
+    for figure in figures:
+        data = base64.b64encode(figure.png).decode() if figure.png else ""
+        body = (f"<img alt=\"{e(figure.title)}\" src=\"data:image/png;base64,{data}\">" if figure.png
+                else f"<p class=\"missing\">{e(figure.note)}</p>")
+        note = f"<figcaption>{e(figure.note)}</figcaption>" if figure.png else ""
+        parts.append(f"<figure id=\"{figure.name}\"><h3>{e(figure.title)}</h3>{body}{note}</figure>")
+    cut = (f"<p class=\"cut\">The search was cut short: {e(summary['cut_short'])}.</p>"
+           if summary.get("cut_short") else "")
+    verdict = (f"<b>{e(winner['name'])}</b> ({e(winner['family'])}, {e(winner['kind'])}) won with validation "
+               f"{e(summary['metric'])} {winner['val_score']:.4f}; scored once on the test split: "
+               f"<b>{summary['test_score']:.4f}</b>.")
+    return f"""<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>autosearch report: {e(summary['data'])}</title>
+<style>{STYLE}</style></head><body>
+<h1>autosearch report: {e(summary['data'])}</h1>
+<p>{verdict}</p>{cut}
+<h2>Data</h2><table class="facts">{''.join(f'<tr><td>{e(k)}</td><td>{e(str(v))}</td></tr>' for k, v in facts)}</table>
+<h2>Leaderboard</h2><p>Ranked on the validation split; the winner (green) was refitted on train+validation and
+scored once on the test split.</p>
+<table class="leaderboard"><tr>{''.join(f'<th>{e(c)}</th>' for c in shown.columns)}</tr>{rows}</table>
+<h2>Plots</h2>{''.join(parts)}
+<p style="color:#888">MLflow run {e(summary['mlflow_run_id'])} in experiment {e(summary['mlflow_experiment'])}
+at {e(summary['tracking_uri'])}.</p>
+</body></html>
+"""

@@ -1,0 +1,55 @@
+"""`autosearch ui`: MLflow's dashboard on the store a run used, bound to 127.0.0.1 unless told otherwise."""
+
+from __future__ import annotations
+
+import json
+import signal
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+from autosearch.errors import AutosearchError
+
+
+def store_of(folder: Path | None) -> tuple[str, str | None]:
+    """The tracking URI (and experiment) of a run folder, else of this environment (MLFLOW_TRACKING_URI or
+    the local default store in the current folder)."""
+    if folder is not None:
+        for name in ("summary.json", "run.json"):
+            path = folder / name
+            if path.exists():
+                data = json.loads(path.read_text())
+                return data["tracking_uri"], data.get("mlflow_experiment") or data.get("experiment")
+        raise AutosearchError(f"'{folder}' is not a run folder (no run.json); pass the --output folder of a fit")
+    import mlflow
+
+    return mlflow.get_tracking_uri(), None
+
+
+def command(uri: str, host: str, port: int) -> list[str]:
+    return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
+
+
+def serve(uri: str, host: str, port: int, announce) -> int:
+    """Run the MLflow UI in the foreground until Ctrl-C or SIGTERM; returns its exit code."""
+    if uri.startswith(("http://", "https://")):
+        announce(f"the runs are on a tracking server: open {uri}")
+        return 0
+    with socket.socket() as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as e:
+            raise AutosearchError(f"cannot serve on {host}:{port} ({e.strerror}); pass another --port") from None
+    server = subprocess.Popen(command(uri, host, port))
+    announce(f"MLflow UI on {uri}: http://{host}:{port} (Ctrl-C stops it)")
+
+    def stop(number, frame):
+        server.send_signal(signal.SIGTERM)
+
+    previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        return server.wait()
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
