@@ -116,7 +116,8 @@ def report(folder: Path = typer.Argument(..., help="The output folder of a fit."
 @app.command()
 def leaderboard(
     folder: Path = typer.Argument(..., help="The output folder of a fit."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON records (for scripts) instead of a table."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts: metric, winner, test score and "
+                                 "the leaderboard's rows."),
 ) -> None:
     """Print a run's leaderboard: networks and baselines ranked on validation, the winner's test score."""
     try:
@@ -125,7 +126,11 @@ def leaderboard(
     except AutosearchError as error:
         _fail(error)
     if as_json:
-        typer.echo(board.to_json(orient="records", indent=2))
+        import json
+        rows = json.loads(board.to_json(orient="records"))  # NaN becomes null
+        typer.echo(json.dumps({"metric": summary["metric"], "greater_is_better": summary["greater_is_better"],
+                               "winner": summary["winner"]["name"], "test_score": summary["test_score"],
+                               "leaderboard": rows}, indent=2))
     else:
         from autosearch.progress import print_leaderboard
         print_leaderboard(board, summary["metric"], summary["winner"]["name"])

@@ -125,7 +125,7 @@ def classification_plots(truth: np.ndarray, scores: np.ndarray, classes: list[st
         ax.tick_params(axis="x", labelrotation=45)
         return fig
 
-    def curves(display, what: str):
+    def curves(display, what: str, axes: tuple[str, str]):
         fig, ax = plt.subplots(figsize=(5, 4))
         shown = classes[:MAX_CLASSES_DRAWN]
         columns = [1] if task == "binary" else range(len(shown))
@@ -135,14 +135,15 @@ def classification_plots(truth: np.ndarray, scores: np.ndarray, classes: list[st
                 continue  # a curve needs both outcomes
             display.from_predictions(positive.astype(int), scores[:, c], name=str(classes[c]), ax=ax)
         ax.set_title(what)
+        ax.set(xlabel=axes[0], ylabel=axes[1])  # not scikit-learn's "(Positive label: 1)": each curve has its own
         return fig
 
     figures = [] if task == "multilabel" else [
         _draw("confusion_matrix", "Confusion matrix (test split)", "rows: true class; columns: predicted", confusion)]
     figures.append(_draw("roc", "ROC curves (test split)", "one curve per class, against the rest",
-                         lambda: curves(RocCurveDisplay, "ROC")))
+                         lambda: curves(RocCurveDisplay, "ROC", ("false positive rate", "true positive rate"))))
     figures.append(_draw("precision_recall", "Precision–recall curves (test split)", "one curve per class",
-                         lambda: curves(PrecisionRecallDisplay, "Precision–recall")))
+                         lambda: curves(PrecisionRecallDisplay, "Precision–recall", ("recall", "precision"))))
     return figures
 
 

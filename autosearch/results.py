@@ -124,7 +124,7 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
         files=files, folders=folders,
     )
     progress.say(f"report: {output / report.REPORT_FILE}")
-    progress.say(f"open the dashboard: {tracker.dashboard_command()}")
+    progress.say(f"dashboard: autosearch ui {output}")
     return FitResult(output, bundle, leaderboard, win, metric.name, test_score, summary, tracker.parent_id)
 
 

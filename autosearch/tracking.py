@@ -34,6 +34,36 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+def run_label(params: Mapping[str, Any]) -> str:
+    """A network's parameters in a few words, for the dashboard's run list: its architecture and size,
+    activation, optimizer and learning rate.
+
+    >>> run_label({"layers": 2, "units_0": 64, "units_1": 32, "activation": "relu", "optimizer": "adam",
+    ...           "learning_rate": 0.001, "dropout": 0.1})
+    '64-32 relu adam lr=0.001'
+    >>> run_label({"cell": "gru", "bidirectional": True, "layers": 1, "units_0": 48, "optimizer": "rmsprop",
+    ...           "learning_rate": 0.00234})
+    'bi-gru 48 rmsprop lr=0.0023'
+    >>> run_label({"blocks": 3, "filters": 32, "conv_type": "separable", "kernel_size": 5})
+    'separable 3x32 k5'
+    """
+    words = [str(params[key]) for key in ("architecture",) if key in params]
+    if "cell" in params:
+        words.append(("bi-" if params.get("bidirectional") else "") + str(params["cell"]))
+    if params.get("conv_type", "conv") != "conv":
+        words.append(str(params["conv_type"]))
+    units = [str(params[f"units_{i}"]) for i in range(int(params.get("layers", 0))) if f"units_{i}" in params]
+    if units:
+        words.append("-".join(units))
+    if "blocks" in params and "filters" in params:
+        words.append(f"{params['blocks']}x{params['filters']}" + (f" k{params['kernel_size']}"
+                                                                  if "kernel_size" in params else ""))
+    words += [str(params[key]) for key in ("activation", "optimizer") if key in params]
+    if "learning_rate" in params:
+        words.append(f"lr={float(params['learning_rate']):.2g}")
+    return " ".join(words)
+
+
 def check_reachable(uri: str, timeout: float = 5.0) -> None:
     """Fail fast on a tracking server that does not answer.
 
@@ -105,7 +135,8 @@ class Tracker:
         """Open a nested run (RUNNING) before a candidate trains, so the dashboard shows it live."""
         tags = {PARENT_ID_TAG: self.parent_id, "autosearch.kind": "trial" if kind == "nn" else "baseline",
                 "autosearch.family": family}
-        run = self.client.create_run(self.experiment_id, run_name=name, tags=tags)
+        run_name = f"{name} {run_label(params)}".strip() if kind == "nn" else name
+        run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.client.log_batch(run.info.run_id, params=_params(params))
         return run.info.run_id
 
@@ -150,13 +181,6 @@ class Tracker:
     def abort_parent(self, status: str = "FAILED") -> None:
         if self.parent_id:
             self.client.set_terminated(self.parent_id, status)
-
-    def dashboard_command(self) -> str:
-        """The command that opens the MLflow UI on this store."""
-        uri = self.tracking_uri
-        if uri.startswith(("http://", "https://")):
-            return f"open {uri}"
-        return f"mlflow ui --backend-store-uri {uri}"
 
 
 CURVES = ("epoch_loss", "epoch_val_loss", "epoch_val_score")

@@ -44,12 +44,16 @@ def serve(uri: str, host: str, port: int, announce) -> int:
     server = subprocess.Popen(command(uri, host, port))
     announce(f"MLflow UI on {uri}: http://{host}:{port} (Ctrl-C stops it)")
 
+    asked = []
+
     def stop(number, frame):
+        asked.append(number)
         server.send_signal(signal.SIGTERM)
 
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return server.wait()
+        code = server.wait()
+        return 0 if asked else code  # stopped as asked: a clean exit whatever the server's own code
     finally:
         for number, handler in previous.items():
             signal.signal(number, handler)

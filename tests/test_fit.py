@@ -109,6 +109,8 @@ def test_regression_searches_the_loss_and_predicts_in_target_units(diabetes_csv,
     _, _, children = runs_of(result.mlflow_run_id)
     trials = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
     assert all(c.data.params.get("loss") in ("mse", "mae") for c in trials)
+    drawn = {p.stem for p in (result.output_dir / "report").glob("*.png")}  # regression's diagnostics, not ROC
+    assert {"predicted_vs_actual", "residuals"} <= drawn and "roc" not in drawn
 
     frame = pd.read_csv(diabetes_csv)
     preds = autosearch.predict(result.bundle_path, frame)

@@ -1,0 +1,159 @@
+"""What a person looks at after a fit: the HTML report (rendered in a real headless Chromium), the
+terminal leaderboard, the MLflow dashboard served by `autosearch ui`, and readable MLflow run names."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from autosearch import fit
+
+# Written into a copy of the report: once the page has loaded, every figure's image records the size
+# Chromium decoded (naturalWidth/Height) and laid out (its box) as attributes that --dump-dom prints.
+MEASURE = """<script>
+window.addEventListener("load", () => {
+  for (const figure of document.querySelectorAll("figure")) {
+    const img = figure.querySelector("img");
+    const box = img ? img.getBoundingClientRect() : {width: 0, height: 0};
+    figure.setAttribute("data-measured", [img ? img.naturalWidth : 0, img ? img.naturalHeight : 0,
+                                          Math.round(box.width), Math.round(box.height)].join(","));
+  }
+});
+</script></body>"""
+
+
+def chromium() -> str:
+    for name in ("chromium", "chromium-browser", "google-chrome"):
+        if shutil.which(name):
+            return shutil.which(name)
+    raise AssertionError("headless Chromium is needed: apt-get install chromium (.ci/run installs it)")
+
+
+@pytest.fixture(scope="module")
+def iris_run(iris_csv, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("views") / "iris-run"
+    fit(iris_csv, target="species", trials=5, max_epochs=3, output=out, experiment="views", seed=3, quiet=True)
+    return out
+
+
+def test_report_renders_its_plots_in_headless_chromium(iris_run, tmp_path):
+    page = (iris_run / "report.html").read_text()
+    assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page  # opens offline
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", MEASURE))
+    done = subprocess.run([chromium(), "--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                           "--virtual-time-budget=10000", "--window-size=1280,4000", "--dump-dom",
+                           probe.as_uri()], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    measured = dict(re.findall(r'<figure id="([a-z_]+)" data-measured="([\d,]+)"', done.stdout))
+    expected = {"families", "optimization_history", "param_importances", "parallel_coordinates",
+                "learning_curves", "confusion_matrix", "roc", "precision_recall"}
+    assert expected <= set(measured), f"figures found: {sorted(measured)}"
+    for name in expected:
+        natural_w, natural_h, shown_w, shown_h = map(int, measured[name].split(","))
+        assert natural_w > 100 and natural_h > 100, f"{name}: image not decoded ({measured[name]})"
+        assert shown_w > 100 and shown_h > 50, f"{name}: image not laid out ({measured[name]})"
+    summary = json.loads((iris_run / "summary.json").read_text())
+    assert f'<tr class="winner"><td>1</td><td>{summary["winner"]["name"]}</td>' in done.stdout  # winner marked
+    assert done.stdout.count('<tr class="baseline">') + (summary["winner"]["kind"] == "baseline") == 4
+    client = MlflowClient(summary["tracking_uri"])
+    logged = {a.path for a in client.list_artifacts(summary["mlflow_run_id"], "report")}
+    assert {f"report/{name}.png" for name in expected} <= logged  # the MLflow UI shows the same plots
+    assert "report.html" in {a.path for a in client.list_artifacts(summary["mlflow_run_id"])}
+
+
+def test_report_command_rewrites_the_report(iris_run):
+    (iris_run / "report.html").unlink()
+    shutil.rmtree(iris_run / "report")
+    done = subprocess.run([sys.executable, "-m", "autosearch", "report", str(iris_run)],
+                          capture_output=True, text=True, timeout=180)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert (iris_run / "report.html").stat().st_size > 50_000 and len(list((iris_run / "report").glob("*.png"))) >= 8
+
+
+def test_leaderboard_prints_a_table_and_json(iris_run):
+    board = pd.read_csv(iris_run / "leaderboard.csv")
+    text = subprocess.run([sys.executable, "-m", "autosearch", "leaderboard", str(iris_run)],
+                          capture_output=True, text=True, timeout=60)
+    assert text.returncode == 0, text.stderr
+    assert all(name in text.stdout for name in board.name)
+    as_json = subprocess.run([sys.executable, "-m", "autosearch", "leaderboard", str(iris_run), "--json"],
+                             capture_output=True, text=True, timeout=60)
+    assert as_json.returncode == 0, as_json.stderr
+    rows = json.loads(as_json.stdout)["leaderboard"]
+    assert [r["name"] for r in rows] == list(board.name)
+    assert sum(r["test_score"] is not None for r in rows) == 1  # only the winner was scored on test
+
+    missing = subprocess.run([sys.executable, "-m", "autosearch", "leaderboard", str(iris_run.parent)],
+                             capture_output=True, text=True, timeout=60)
+    assert missing.returncode == 2 and "Traceback" not in missing.stderr
+    assert len(missing.stderr.strip().splitlines()) == 1 and "--output folder" in missing.stderr
+
+
+def test_trial_runs_are_named_after_their_family_and_key_params(iris_run):
+    summary = json.loads((iris_run / "summary.json").read_text())
+    client = MlflowClient(summary["tracking_uri"])
+    children = client.search_runs([client.get_run(summary["mlflow_run_id"]).info.experiment_id],
+                                  f"tags.mlflow.parentRunId = '{summary['mlflow_run_id']}'")
+    trials = [r for r in children if r.data.tags["autosearch.kind"] == "trial"]
+    assert len(trials) == 5
+    for run in trials:
+        params = run.data.params
+        name = run.info.run_name
+        assert name.startswith("dense-") and params["optimizer"] in name and params["activation"] in name
+        assert f"lr={float(params['learning_rate']):.2g}" in name and params["units_0"] in name
+    assert client.get_run(summary["mlflow_run_id"]).data.tags["mlflow.note.content"]  # the run's description
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_ui_serves_the_runs_over_http_and_stops_cleanly(iris_run):
+    summary = json.loads((iris_run / "summary.json").read_text())
+    port = free_port()
+    server = subprocess.Popen([sys.executable, "-m", "autosearch", "ui", str(iris_run), "--port", str(port)],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline, found = time.monotonic() + 90, None
+        while time.monotonic() < deadline and found is None:
+            assert server.poll() is None, server.stderr.read()[-2000:]
+            try:
+                with urllib.request.urlopen(f"{url}/api/2.0/mlflow/experiments/get-by-name?experiment_name="
+                                            f"{summary['mlflow_experiment']}", timeout=5) as answer:
+                    experiment_id = json.load(answer)["experiment"]["experiment_id"]
+                request = urllib.request.Request(
+                    f"{url}/api/2.0/mlflow/runs/search", method="POST", headers={"Content-Type": "application/json"},
+                    data=json.dumps({"experiment_ids": [experiment_id], "max_results": 1000}).encode())
+                with urllib.request.urlopen(request, timeout=5) as answer:
+                    found = json.load(answer)["runs"]
+            except OSError:
+                time.sleep(0.5)
+        assert found is not None, "the MLflow UI did not answer within 90 s"
+        run_ids = {r["info"]["run_id"] for r in found}
+        board = pd.read_csv(iris_run / "leaderboard.csv")
+        assert {summary["mlflow_run_id"], *board.mlflow_run_id} <= run_ids
+        with urllib.request.urlopen(url, timeout=5) as answer:  # the dashboard page itself
+            assert answer.status == 200 and b"<html" in answer.read(2000).lower()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        code = server.wait(timeout=30)
+    assert code == 0, server.stderr.read()[-2000:]
+    assert f"http://127.0.0.1:{port}" in server.stderr.read()
+    with socket.socket() as s:  # nothing left listening
+        assert s.connect_ex(("127.0.0.1", port)) != 0
