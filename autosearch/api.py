@@ -25,7 +25,7 @@ from autosearch.prepare import Prepared, prepare
 from autosearch.progress import Progress, format_score
 from autosearch.records import State, TrialRecord
 from autosearch.results import FitResult, finish
-from autosearch.runs import FolderLock, RunState, config_from_dict, config_to_dict, default_storage, fingerprint
+from autosearch.runs import FolderLock, RunState, config_from_dict, config_to_dict, fingerprint
 from autosearch.stopping import Stop
 
 DEFAULT_STUDY = "autosearch"
@@ -128,15 +128,19 @@ class Sitting:
         from autosearch.models import load_keras
 
         load_keras()  # first, so that importing the engine does not bring TensorFlow's start-up chatter
-        from autosearch.engines import optuna_engine
+        from autosearch.engines import engine_for
 
-        self.engine = optuna_engine
+        self.engine = engine_for(config.engine, config.tuner)
         self.config, self.prep, self.state, self.tracker = config, prep, state, tracker
         self.lock, self.stop, self.progress, self.started = lock, stop, progress, started
-        self.storage = config.storage or (state.storage if state else default_storage(prep.output))
+        self.storage = config.storage or (state.storage if state else self.engine.default_storage(prep.output))
         self.study_name = config.study or (state.study_name if state else DEFAULT_STUDY)
 
     def run(self, data, sha256: str, chief: bool) -> FitResult | None:
+        if not chief and self.config.engine != "optuna":
+            raise AutosearchError(f"{self.lock.holder()} is running the search in '{self.prep.output}'; the "
+                                  f"{self.config.engine} engine searches in one process: wait for it, or pass a "
+                                  "new --output")
         if not chief:
             return self.work()
         study, created = self.engine.open_study(self.storage, self.study_name, self.prep.problem, self.config.seed,
@@ -259,7 +263,8 @@ class Sitting:
             return record
 
         families = " / ".join(s.family for s in prep.spaces)
-        progress.say(f"searching {families} networks: up to {config.trials} trials"
+        how = "Optuna TPE" if config.engine == "optuna" else f"keras-tuner {config.tuner or 'hyperband'}"
+        progress.say(f"searching {families} networks with {how}: up to {config.trials} trials"
                      + (f", {config.time_budget:.0f}s budget" if config.time_budget else ""))
         reference = best_of(baselines, prep.metric, "baseline")
         with progress.search(config.trials, stop.deadline, prep.metric, reference, done=engine.records(study)):
@@ -278,7 +283,7 @@ def _run_params(config: RunConfig, prep: Prepared, sha256: str) -> dict:
         "features_text": len(prof.text), "seed": config.seed, "trials": config.trials,
         "time_budget_s": config.time_budget, "families": ",".join(s.family for s in prep.spaces),
         "spaces": ",".join(s.source for s in prep.spaces), "max_epochs": max(s.max_epochs for s in prep.spaces),
-        "engine": "optuna",
+        "engine": config.engine, **({"tuner": config.tuner or "hyperband"} if config.engine == "keras-tuner" else {}),
     }
 
 

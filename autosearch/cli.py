@@ -53,6 +53,9 @@ def fit(
     storage: Optional[str] = typer.Option(None, help="Optuna storage URL for a study shared by several processes, "
                                           "e.g. postgresql://… (default: SQLite in the output folder)."),
     study: Optional[str] = typer.Option(None, help="Study name in --storage (default: autosearch)."),
+    engine: str = typer.Option("optuna", help="optuna (TPE with median pruning) or keras-tuner."),
+    tuner: Optional[str] = typer.Option(None, help="keras-tuner's algorithm with --engine keras-tuner: hyperband "
+                                        "(default), bayesian or random."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final leaderboard."),
 ) -> None:
     """Search for the best model of DATA's target and save it. Given an --output folder that holds a run,
@@ -62,7 +65,7 @@ def fit(
         config = make_config(target=target, test=test, task=task, kind=kind, trials=trials, time_budget=time_budget,
                              space=space, metric=metric, output=output, experiment=experiment,
                              tracking_uri=tracking_uri, seed=seed, max_epochs=max_epochs, storage=storage,
-                             study=study, quiet=quiet)
+                             study=study, engine=engine, tuner=tuner, quiet=quiet)
         from autosearch.api import run_fit
         _print(run_fit(data, config, started=STARTED))
     except AutosearchError as error:

@@ -10,6 +10,8 @@ from autosearch.errors import AutosearchError
 
 TASK_CHOICES = ("auto", "binary", "multiclass", "multilabel", "regression")
 KIND_CHOICES = ("auto", "tabular", "image", "sequence", "text")
+ENGINE_CHOICES = ("optuna", "keras-tuner")
+TUNER_CHOICES = ("hyperband", "bayesian", "random")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 
@@ -56,6 +58,8 @@ class RunConfig:
     max_epochs: int | None = None
     storage: str | None = None  # Optuna storage URL shared by several processes (default: in the run folder)
     study: str | None = None  # the study's name in that storage (default: "autosearch")
+    engine: str = "optuna"
+    tuner: str | None = None  # keras-tuner's algorithm (default: hyperband)
     quiet: bool = False
 
     def __post_init__(self) -> None:
@@ -69,6 +73,15 @@ class RunConfig:
             raise AutosearchError(f"--max-epochs must be at least 1, got {self.max_epochs}")
         if self.seed < 0:
             raise AutosearchError(f"--seed must be a non-negative integer, got {self.seed}")
+        if self.engine not in ENGINE_CHOICES:
+            raise AutosearchError(f"--engine '{self.engine}' is unknown; use one of {', '.join(ENGINE_CHOICES)}")
+        if self.tuner is not None and self.engine != "keras-tuner":
+            raise AutosearchError("--tuner chooses keras-tuner's algorithm; add --engine keras-tuner, or drop --tuner")
+        if self.tuner is not None and self.tuner not in TUNER_CHOICES:
+            raise AutosearchError(f"--tuner '{self.tuner}' is unknown; use one of {', '.join(TUNER_CHOICES)}")
+        if self.engine == "keras-tuner" and (self.storage or self.study):
+            raise AutosearchError("--storage and --study share an Optuna study between processes; the keras-tuner "
+                                  "engine searches in one process: drop them, or use --engine optuna")
 
 
 def make_config(

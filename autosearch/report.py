@@ -175,8 +175,41 @@ def regression_plots(truth: np.ndarray, scores: np.ndarray, targets: list[str]) 
             _draw("residuals", "Residuals (test split)", "no pattern is what a good fit leaves", residuals)]
 
 
-def study_plots(storage: str | None, study_name: str | None) -> list[Figure]:
-    """Optuna's own views of the search (matplotlib backend)."""
+def rebuilt_study(board: pd.DataFrame, summary: dict, run: dict):
+    """An in-memory Optuna study of another engine's trials (keras-tuner's), so that Optuna's views draw
+    them too: each network trial of the leaderboard, with the distributions its space file declares."""
+    import optuna
+
+    from autosearch.spaces import distributions, load_space, spaces_for
+
+    spaces = spaces_for(summary["kind"], tuple(load_space(p) for p in run["config"].get("spaces") or ()))
+    several = len(spaces) > 1
+    declared = {s.family: distributions(s, f"{s.family}." if several else "") for s in spaces}
+    study = optuna.create_study(direction="maximize" if summary["greater_is_better"] else "minimize")
+    states = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED,
+              "failed": optuna.trial.TrialState.FAIL}
+    nets = board[board.kind == "nn"]
+    order = nets.name.str.rsplit("-", n=1).str[-1].astype(int)  # trial number, whatever the family
+    for row in nets.iloc[order.argsort()].itertuples():
+        plain = json.loads(row.params)
+        params = {(f"{row.family}." if several else "") + k: v for k, v in plain.items()}
+        params = {k: v for k, v in params.items() if k in declared[row.family]}
+        dists = {k: declared[row.family][k] for k in params}
+        if several:
+            params["family"] = row.family
+            dists["family"] = optuna.distributions.CategoricalDistribution([s.family for s in spaces])
+        done = row.state == "complete" and pd.notna(row.val_score)
+        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists,
+                                                  value=float(row.val_score) if done else None,
+                                                  state=states[row.state] if done or row.state != "complete"
+                                                  else states["failed"]))
+    return study
+
+
+def study_plots(storage: str | None, study_name: str | None, rebuild: Callable[[], object] | None = None
+                ) -> list[Figure]:
+    """Optuna's own views of the search (matplotlib backend), of the run's Optuna study or, for another
+    engine, of the study `rebuild` makes from its trials."""
     import warnings
 
     import optuna
@@ -186,7 +219,7 @@ def study_plots(storage: str | None, study_name: str | None) -> list[Figure]:
     warnings.filterwarnings("ignore", message="Some regimes for parameter")  # few trials: the caption says so
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
-        study = optuna.load_study(study_name=study_name, storage=storage)
+        study = rebuild() if rebuild else optuna.load_study(study_name=study_name, storage=storage)
     except Exception as error:
         return [Figure("optimization_history", "Optimisation history", None, f"no study: {describe(error, 200)}")]
 
@@ -218,7 +251,9 @@ def build(folder: Path, curves_of: Callable[[list[str]], dict] | None = None) ->
     figures = [_draw("families", "Best score per family", "networks (blue) against the classical baselines "
                      "(orange) and the common-sense dummy (grey)",
                      lambda: family_chart(board, summary["metric"], summary["greater_is_better"]))]
-    figures += study_plots(run.get("storage"), run.get("study_name"))
+    optuna_run = run.get("config", {}).get("engine", "optuna") == "optuna"
+    figures += study_plots(run.get("storage"), run.get("study_name"),
+                           None if optuna_run else lambda: rebuilt_study(board, summary, run))
     top = board[(board.kind == "nn") & (board.state == "complete")].head(TOP_CURVES)
     if curves_of is not None and len(top):
         names = dict(zip(top.mlflow_run_id, top.name))

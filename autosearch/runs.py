@@ -106,10 +106,10 @@ class RunState:
         if sha256 != self.data_sha256:
             raise AutosearchError(f"'{folder}' holds a run on other data (its SHA-256 differs); pass a new "
                                   "--output, or the same data to resume")
-        asked = config_to_dict(config)
-        changed = sorted(k for k in asked if k not in RESUMABLE and asked[k] != self.config.get(k))
+        asked, before = config_to_dict(config), {**config_to_dict(RunConfig()), **self.config}  # older runs: defaults
+        changed = sorted(k for k in asked if k not in RESUMABLE and asked[k] != before.get(k))
         if changed:
-            shown = ", ".join(f"{k} {self.config.get(k)!r} → {asked[k]!r}" for k in changed)
+            shown = ", ".join(f"{k} {before.get(k)!r} → {asked[k]!r}" for k in changed)
             raise AutosearchError(f"'{folder}' holds a run with other settings ({shown}); pass a new --output, "
                                   f"or `autosearch resume {folder}` to continue it as it was")
 

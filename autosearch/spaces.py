@@ -18,7 +18,8 @@ A space file looks like::
   ``imbalanced``) has the given value or one of the listed values.
 - ``per_layer: layers``: one value per layer, named ``units_0``, ``units_1``, … up to the sampled ``layers``.
 
-The walk over a space is define-by-run, so it maps straight onto Optuna's ``trial.suggest_*``.
+The walk over a space is define-by-run, so it maps straight onto Optuna's ``trial.suggest_*``; the same
+specs become keras-tuner ``HyperParameters`` (conditions as conditional scopes) for the keras-tuner engine.
 """
 
 from __future__ import annotations
@@ -215,6 +216,104 @@ def starting_point(space: SearchSpace, context: Mapping[str, Any], prefix: str =
         return spec.start()
     walk(space, context, pick)
     return searched
+
+
+def _prefix(space: SearchSpace, several: bool) -> str:
+    return f"{space.family}." if several else ""
+
+
+def to_keras_tuner(spaces: tuple[SearchSpace, ...], context: Mapping[str, Any]):
+    """The spaces as one keras-tuner `HyperParameters`: the same names, ranges, log scales and choices as
+    `suggest` gives Optuna. A `when` on a data fact is settled here (the parameter is declared or not);
+    a `when` on an earlier parameter, a per-layer value's layer count and, with several spaces, the
+    family choice become conditional scopes."""
+    import contextlib
+
+    import keras_tuner as kt
+
+    hp = kt.HyperParameters()
+    several = len(spaces) > 1
+    if several:
+        hp.Choice("family", [space.family for space in spaces], default=spaces[0].family)
+    for space in spaces:
+        prefix = _prefix(space, several)
+        specs = {spec.name: spec for spec in space.params}
+        for spec in space.params:
+            facts = [(k, v) for k, v in spec.when if k not in specs]
+            if not all(context.get(k) in allowed for k, allowed in facts):
+                continue
+            scopes = [("family", [space.family])] if several else []
+            scopes += [(prefix + k, list(v)) for k, v in spec.when if k in specs]
+            names = [(spec.name, [])]
+            if spec.per_layer:
+                counter = specs[spec.per_layer]
+                counts = ([int(counter.default)] if counter.type == "fixed"
+                          else list(range(int(counter.low), int(counter.high) + 1)))
+                names = [(f"{spec.name}_{i}", [] if counter.type == "fixed" else
+                          [(prefix + spec.per_layer, [n for n in counts if n > i])]) for i in range(max(counts))]
+            for name, layer_scope in names:
+                with contextlib.ExitStack() as stack:
+                    for parent, values in scopes + layer_scope:
+                        stack.enter_context(hp.conditional_scope(parent, values))
+                    _declare(hp, spec, prefix + name)
+    return hp
+
+
+def _declare(hp, spec: ParamSpec, name: str) -> None:
+    sampling = "log" if spec.log else "linear"
+    if spec.type == "int":
+        hp.Int(name, int(spec.low), int(spec.high), step=int(spec.step) if spec.step and not spec.log else None,
+               sampling=sampling, default=int(spec.start()))
+    elif spec.type == "float":
+        hp.Float(name, float(spec.low), float(spec.high), step=spec.step if not spec.log else None,
+                 sampling=sampling, default=float(spec.start()))
+    elif spec.type == "categorical":
+        hp.Choice(name, list(spec.choices), ordered=False, default=spec.start())
+    else:
+        hp.Fixed(name, spec.default)
+
+
+def from_values(values: Mapping[str, Any], spaces: tuple[SearchSpace, ...],
+                context: Mapping[str, Any]) -> tuple[SearchSpace, dict[str, Any]]:
+    """The space and plain-named parameters of a trial whose values are keyed as `to_keras_tuner` (or
+    Optuna) names them: the same walk as `suggest`, so both engines hand the model builders the same dict."""
+    several = len(spaces) > 1
+    space = next(s for s in spaces if s.family == values["family"]) if several else spaces[0]
+    prefix = _prefix(space, several)
+
+    def pick(spec: ParamSpec, name: str) -> Any:
+        if spec.type == "fixed":
+            return spec.default
+        value = values[prefix + name]
+        if spec.type == "categorical":  # keras-tuner keeps booleans as 0/1: give back the declared choice
+            return next((c for c in spec.choices if c == value), value)
+        return int(value) if spec.type == "int" else float(value)
+    return space, walk(space, context, pick)
+
+
+def distributions(space: SearchSpace, prefix: str = "") -> dict[str, Any]:
+    """Optuna distributions of every parameter the space can search (conditional ones included), keyed as
+    `suggest` names them: what an Optuna study rebuilt from another engine's trials needs."""
+    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
+
+    specs = {spec.name: spec for spec in space.params}
+    found: dict[str, Any] = {}
+    for spec in space.params:
+        if spec.type == "fixed":
+            continue
+        if spec.type == "int":
+            dist = IntDistribution(int(spec.low), int(spec.high), log=spec.log, step=int(spec.step or 1))
+        elif spec.type == "float":
+            dist = FloatDistribution(float(spec.low), float(spec.high), log=spec.log, step=spec.step)
+        else:
+            dist = CategoricalDistribution(list(spec.choices))
+        counter = specs.get(spec.per_layer) if spec.per_layer else None
+        if counter is None:
+            found[prefix + spec.name] = dist
+        else:
+            top = int(counter.default if counter.type == "fixed" else counter.high)
+            found.update({f"{prefix}{spec.name}_{i}": dist for i in range(top)})
+    return found
 
 
 def spaces_for(kind: str, user: tuple[SearchSpace, ...] = ()) -> tuple[SearchSpace, ...]:

@@ -11,7 +11,8 @@
         time_budget: 10m
 
 Each entry runs once per item of `spaces` (a file, a list of files searched together, or `default`)
-and of `engines` (default [optuna]); one MLflow experiment per dataset. Runs go one after the other;
+and of `engines` (default [optuna]; or keras-tuner, whose algorithm `tuner:` picks); one MLflow
+experiment per dataset. Runs go one after the other;
 one that fails does not stop the others. Running the sweep again resumes it: a run folder that holds
 a finished run is skipped, an interrupted one continues.
 """
@@ -25,15 +26,15 @@ from typing import Any
 
 import pandas as pd
 
+from autosearch.config import ENGINE_CHOICES as ENGINES
 from autosearch.config import make_config
 from autosearch.errors import AutosearchError, describe
 from autosearch.progress import Progress
 from autosearch.runs import RunState
 from autosearch.yamlfile import read_yaml
 
-ENGINES = ("optuna",)
 FIT_OPTIONS = {"target", "test", "task", "kind", "trials", "time_budget", "metric", "seed", "max_epochs",
-               "experiment", "storage", "study"}
+               "experiment", "storage", "study", "tuner"}
 ENTRY_KEYS = FIT_OPTIONS | {"data", "spaces", "engines", "name"}
 PATH_OPTIONS = ("test",)
 SUMMARY_COLUMNS = ["run", "data", "status", "kind", "task", "metric", "winner", "val_score", "test_score",
@@ -100,7 +101,8 @@ def _expand(entry: dict, here: Path) -> list[SweepRun]:
             parts = [entry.get("name", data.stem)]
             parts += [] if space == "default" or len(spaces) == 1 else ["+".join(p.stem for p in files)]
             parts += [engine] if len(engines) > 1 else []
-            runs.append(SweepRun("-".join(parts), data, files, engine, options))
+            mine = {k: v for k, v in options.items() if k != "tuner" or engine == "keras-tuner"}
+            runs.append(SweepRun("-".join(parts), data, files, engine, mine))
     return runs
 
 
@@ -123,7 +125,7 @@ def run_sweep(path: str | Path, quiet: bool = False, progress: Progress | None =
             continue
         try:
             config = make_config(output=folder, tracking_uri=tracking_uri, space=run.spaces, quiet=quiet,
-                                 **run.options)
+                                 engine=run.engine, **run.options)
             result = run_fit(run.data, config, progress=progress)
         except AutosearchError as error:
             rows.append({**row, "status": "failed", "error": str(error)})

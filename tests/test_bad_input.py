@@ -92,6 +92,16 @@ def test_zero_trials(five_class_csv):
     assert_clean_error(run_cli("fit", five_class_csv, "--trials", "0"), "--trials must be at least 1")
 
 
+@pytest.mark.parametrize("args, fragment", [
+    (["--engine", "hyperopt"], "--engine 'hyperopt' is unknown; use one of optuna, keras-tuner"),
+    (["--tuner", "random"], "add --engine keras-tuner"),
+    (["--engine", "keras-tuner", "--tuner", "grid"], "--tuner 'grid' is unknown"),
+    (["--engine", "keras-tuner", "--storage", "sqlite:///x.db"], "drop them, or use --engine optuna"),
+])
+def test_bad_engine_options(five_class_csv, args, fragment):
+    assert_clean_error(run_cli("fit", five_class_csv, *args), fragment)
+
+
 def test_space_file_that_is_not_yaml(five_class_csv, tmp_path):
     space = write(tmp_path, "space.yaml", "params: {layers: [1, 2")
     assert_clean_error(run_cli("fit", five_class_csv, "--space", space), "not valid YAML")

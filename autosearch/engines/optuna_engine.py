@@ -19,7 +19,7 @@ from optuna_integration import KerasPruningCallback
 
 from autosearch.problem import Problem
 from autosearch.records import State, TrialRecord
-from autosearch.runs import is_dead_here, worker_id
+from autosearch.runs import default_storage, is_dead_here, worker_id
 from autosearch.spaces import SearchSpace, starting_point, suggest
 from autosearch.stopping import Stop
 from autosearch.training import train_network
@@ -27,6 +27,9 @@ from autosearch.training import train_network
 # Heartbeats and fail_stale_trials have been "experimental" since Optuna 2.9; the warning is not the user's.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
 
+name = "optuna"
+__all__ = ["default_storage", "open_study", "enqueue_defaults", "records", "counts", "running_run_ids",
+           "fail_lost_trials", "run_search"]
 HEARTBEAT_SECONDS = 10
 GRACE_SECONDS = 60  # a trial whose heartbeat is this old belongs to a dead process
 POLL_SECONDS = 2.0
