@@ -125,12 +125,14 @@ class Sitting:
 
     def __init__(self, config: RunConfig, prep: Prepared, state: RunState | None, tracker, lock: FolderLock,
                  stop: Stop, progress: Progress, started: float):
-        from autosearch.models import load_keras
+        from autosearch.models import MIXED_PRECISION_ENV, load_keras
 
+        if config.mixed_precision:
+            os.environ[MIXED_PRECISION_ENV] = "1"
         load_keras()  # first, so that importing the engine does not bring TensorFlow's start-up chatter
         from autosearch.engines import engine_for
 
-        self.engine = engine_for(config.engine, config.tuner)
+        self.engine = engine_for(config, prep.output)
         self.config, self.prep, self.state, self.tracker = config, prep, state, tracker
         self.lock, self.stop, self.progress, self.started = lock, stop, progress, started
         self.storage = config.storage or (state.storage if state else self.engine.default_storage(prep.output))
@@ -263,7 +265,8 @@ class Sitting:
             return record
 
         families = " / ".join(s.family for s in prep.spaces)
-        how = "Optuna TPE" if config.engine == "optuna" else f"keras-tuner {config.tuner or 'hyperband'}"
+        how = {"optuna": "Optuna TPE", "keras-tuner": f"keras-tuner {config.tuner or 'hyperband'}",
+               "ray": f"Ray Tune (Optuna TPE, {config.scheduler or 'asha'} scheduler)"}[config.engine]
         progress.say(f"searching {families} networks with {how}: up to {config.trials} trials"
                      + (f", {config.time_budget:.0f}s budget" if config.time_budget else ""))
         reference = best_of(baselines, prep.metric, "baseline")
@@ -284,6 +287,11 @@ def _run_params(config: RunConfig, prep: Prepared, sha256: str) -> dict:
         "time_budget_s": config.time_budget, "families": ",".join(s.family for s in prep.spaces),
         "spaces": ",".join(s.source for s in prep.spaces), "max_epochs": max(s.max_epochs for s in prep.spaces),
         "engine": config.engine, **({"tuner": config.tuner or "hyperband"} if config.engine == "keras-tuner" else {}),
+        **({"scheduler": config.scheduler or "asha", "ray_address": config.ray_address or "local",
+            "concurrency": config.concurrency or "auto", "cpus_per_trial": config.cpus_per_trial or 1,
+            "gpus_per_trial": config.gpus_per_trial if config.gpus_per_trial is not None else "auto"}
+           if config.engine == "ray" else {}),
+        "mixed_precision": config.mixed_precision,
     }
 
 

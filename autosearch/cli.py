@@ -53,9 +53,21 @@ def fit(
     storage: Optional[str] = typer.Option(None, help="Optuna storage URL for a study shared by several processes, "
                                           "e.g. postgresql://… (default: SQLite in the output folder)."),
     study: Optional[str] = typer.Option(None, help="Study name in --storage (default: autosearch)."),
-    engine: str = typer.Option("optuna", help="optuna (TPE with median pruning) or keras-tuner."),
+    engine: str = typer.Option("optuna", help="optuna (TPE with median pruning, in this process), keras-tuner, "
+                               "or ray (Optuna's TPE on Ray Tune: trials in parallel, on a cluster, on GPUs)."),
     tuner: Optional[str] = typer.Option(None, help="keras-tuner's algorithm with --engine keras-tuner: hyperband "
                                         "(default), bayesian or random."),
+    scheduler: Optional[str] = typer.Option(None, help="Ray Tune scheduler with --engine ray: asha (default), "
+                                            "hyperband, median or fifo."),
+    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. 10.0.0.5:6379) instead of "
+                                              "starting a local Ray for the run."),
+    concurrency: Optional[int] = typer.Option(None, help="Ray trials at once (default: one per GPU, else one "
+                                              "per CPU share)."),
+    cpus_per_trial: Optional[float] = typer.Option(None, help="CPUs per Ray trial (default 1)."),
+    mixed_precision: bool = typer.Option(False, "--mixed-precision", help="Train in float16 with float32 "
+                                         "weights (faster on recent GPUs)."),
+    gpus_per_trial: Optional[float] = typer.Option(None, help="GPUs per Ray trial; fractions share a GPU "
+                                                   "(default: 1 where there are GPUs)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final leaderboard."),
 ) -> None:
     """Search for the best model of DATA's target and save it. Given an --output folder that holds a run,
@@ -65,7 +77,9 @@ def fit(
         config = make_config(target=target, test=test, task=task, kind=kind, trials=trials, time_budget=time_budget,
                              space=space, metric=metric, output=output, experiment=experiment,
                              tracking_uri=tracking_uri, seed=seed, max_epochs=max_epochs, storage=storage,
-                             study=study, engine=engine, tuner=tuner, quiet=quiet)
+                             study=study, engine=engine, tuner=tuner, scheduler=scheduler,
+                             ray_address=ray_address, concurrency=concurrency, cpus_per_trial=cpus_per_trial,
+                             gpus_per_trial=gpus_per_trial, mixed_precision=mixed_precision, quiet=quiet)
         from autosearch.api import run_fit
         _print(run_fit(data, config, started=STARTED))
     except AutosearchError as error:

@@ -10,8 +10,9 @@ from autosearch.errors import AutosearchError
 
 TASK_CHOICES = ("auto", "binary", "multiclass", "multilabel", "regression")
 KIND_CHOICES = ("auto", "tabular", "image", "sequence", "text")
-ENGINE_CHOICES = ("optuna", "keras-tuner")
+ENGINE_CHOICES = ("optuna", "keras-tuner", "ray")
 TUNER_CHOICES = ("hyperband", "bayesian", "random")
+SCHEDULER_CHOICES = ("asha", "hyperband", "median", "fifo")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 
@@ -60,6 +61,12 @@ class RunConfig:
     study: str | None = None  # the study's name in that storage (default: "autosearch")
     engine: str = "optuna"
     tuner: str | None = None  # keras-tuner's algorithm (default: hyperband)
+    scheduler: str | None = None  # Ray Tune's trial scheduler (default: asha)
+    ray_address: str | None = None  # an existing Ray cluster (default: a local one for the run)
+    concurrency: int | None = None  # trials at once on Ray (default: one per GPU, else one per core)
+    cpus_per_trial: float | None = None
+    gpus_per_trial: float | None = None
+    mixed_precision: bool = False  # float16 compute, float32 weights and outputs (for GPUs)
     quiet: bool = False
 
     def __post_init__(self) -> None:
@@ -79,6 +86,17 @@ class RunConfig:
             raise AutosearchError("--tuner chooses keras-tuner's algorithm; add --engine keras-tuner, or drop --tuner")
         if self.tuner is not None and self.tuner not in TUNER_CHOICES:
             raise AutosearchError(f"--tuner '{self.tuner}' is unknown; use one of {', '.join(TUNER_CHOICES)}")
+        ray_only = {"--scheduler": self.scheduler, "--ray-address": self.ray_address, "--concurrency": self.concurrency,
+                    "--cpus-per-trial": self.cpus_per_trial, "--gpus-per-trial": self.gpus_per_trial}
+        given = [flag for flag, value in ray_only.items() if value is not None]
+        if given and self.engine != "ray":
+            raise AutosearchError(f"{given[0]} applies to Ray trials; add --engine ray, or drop {given[0]}")
+        if self.scheduler is not None and self.scheduler not in SCHEDULER_CHOICES:
+            raise AutosearchError(f"--scheduler '{self.scheduler}' is unknown; use one of "
+                                  f"{', '.join(SCHEDULER_CHOICES)}")
+        for flag, value in list(ray_only.items())[2:]:
+            if value is not None and value <= 0:
+                raise AutosearchError(f"{flag} must be positive, got {value}")
         if self.engine == "keras-tuner" and (self.storage or self.study):
             raise AutosearchError("--storage and --study share an Optuna study between processes; the keras-tuner "
                                   "engine searches in one process: drop them, or use --engine optuna")

@@ -31,6 +31,7 @@ class TrialRecord:
     number: int | None = None
     mlflow_run_id: str | None = None
     note: str | None = None  # e.g. "cut short: time budget reached"
+    device: str | None = None  # what a network trained on, e.g. "cpu", "gpu:NVIDIA H100" (and where, on Ray)
 
     def with_run(self, run_id: str) -> TrialRecord:
         return replace(self, mlflow_run_id=run_id)

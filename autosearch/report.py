@@ -14,6 +14,7 @@ import base64
 import html
 import io
 import json
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -63,7 +64,8 @@ def _draw(name: str, title: str, note: str, draw: Callable[[], object]) -> Figur
     import matplotlib.pyplot as plt
 
     try:
-        with plt.style.context("default"):
+        with plt.style.context("default"), warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # matplotlib's and Optuna's remarks about sparse data
             return Figure(name, title, _png(draw()), note)
     except Exception as error:  # a report must render whatever one plot does
         return Figure(name, title, None, f"not drawn: {describe(error, 200)}")
@@ -210,7 +212,6 @@ def study_plots(storage: str | None, study_name: str | None, rebuild: Callable[[
                 ) -> list[Figure]:
     """Optuna's own views of the search (matplotlib backend), of the run's Optuna study or, for another
     engine, of the study `rebuild` makes from its trials."""
-    import warnings
 
     import optuna
     import optuna.visualization.matplotlib as views
@@ -251,7 +252,7 @@ def build(folder: Path, curves_of: Callable[[list[str]], dict] | None = None) ->
     figures = [_draw("families", "Best score per family", "networks (blue) against the classical baselines "
                      "(orange) and the common-sense dummy (grey)",
                      lambda: family_chart(board, summary["metric"], summary["greater_is_better"]))]
-    optuna_run = run.get("config", {}).get("engine", "optuna") == "optuna"
+    optuna_run = run.get("config", {}).get("engine", "optuna") in ("optuna", "ray")  # Ray's searcher uses it too
     figures += study_plots(run.get("storage"), run.get("study_name"),
                            None if optuna_run else lambda: rebuilt_study(board, summary, run))
     top = board[(board.kind == "nn") & (board.state == "complete")].head(TOP_CURVES)

@@ -15,7 +15,7 @@ import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
 from autosearch.errors import describe
-from autosearch.models import build_model, input_view
+from autosearch.models import build_model, device_name, input_view
 from autosearch.problem import Problem
 from autosearch.records import State, TrialRecord
 from autosearch.spaces import SearchSpace
@@ -127,6 +127,7 @@ class TrainResult:
             name=name, kind="nn", family=family, params=dict(params), state=self.state,
             val_score=self.val_score, fit_seconds=self.fit_seconds, epochs=epochs, best_epoch=self.best_epoch,
             error=self.error, curves={k: tuple(v) for k, v in self.curves.items()}, number=number, note=note,
+            device=device_name(),
         )
 
 

@@ -63,7 +63,12 @@ def open_study(storage: str, name: str, problem: Problem, seed: int, on_lost: Lo
         return optuna.create_study(load_if_exists=True, **options), False
 
 
-def _storage(url: str, on_lost: Lost, attempts: int = 6) -> optuna.storages.RDBStorage:
+def open_storage(url: str) -> optuna.storages.RDBStorage:
+    """The storage at `url` as this engine opens it, for another user of the same study (Ray's searcher)."""
+    return _storage(url, None)
+
+
+def _storage(url: str, on_lost: Lost | None, attempts: int = 6) -> optuna.storages.RDBStorage:
     """Optuna's RDBStorage with heartbeats. Processes started together race to create its tables (one
     gets an IntegrityError or 'database is locked'); the loser waits a moment and tries again."""
     from sqlalchemy.exc import IntegrityError, OperationalError
@@ -72,10 +77,11 @@ def _storage(url: str, on_lost: Lost, attempts: int = 6) -> optuna.storages.RDBS
     engine = {"connect_args": {"timeout": 60}} if sqlite else None
     for attempt in range(attempts):
         try:
-            storage = optuna.storages.RDBStorage(
-                url, engine_kwargs=engine, heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
+            heartbeat = {} if on_lost is None else dict(
+                heartbeat_interval=HEARTBEAT_SECONDS, grace_period=GRACE_SECONDS,
                 heartbeat_stale_trial_callback=lambda study, trial: on_lost(
                     trial, f"its process stopped answering (no heartbeat for {GRACE_SECONDS} s)"))
+            storage = optuna.storages.RDBStorage(url, engine_kwargs=engine, **heartbeat)
             if sqlite:
                 _write_ahead_log(storage)
             return storage

@@ -80,6 +80,9 @@ def build_model(family: str, params: Mapping[str, Any], input_shape: tuple[int, 
     raise ValueError(f"no builder for family '{family}'")
 
 
+MIXED_PRECISION_ENV = "AUTOSEARCH_MIXED_PRECISION"
+
+
 def load_keras():
     """Import Keras (and its backend) once, with the backend's C++ start-up chatter silenced.
 
@@ -89,6 +92,9 @@ def load_keras():
     """
     if "keras" in sys.modules:
         return sys.modules["keras"]
+    # GPU hygiene, whatever the backend: no trial grabs the whole card (several share one GPU on Ray).
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     sys.stderr.flush()
     saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 2)
@@ -101,7 +107,32 @@ def load_keras():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
+    if os.environ.get(MIXED_PRECISION_ENV) == "1":  # --mixed-precision, in this process and in Ray workers
+        keras.mixed_precision.set_global_policy("mixed_float16")
     # TensorFlow's own Python logger warns about retracing, which a search does by design (a new model
     # per trial).
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     return keras
+
+
+_DEVICE: list[str] = []
+
+
+def device_name() -> str:
+    """What Keras trains on in this process, e.g. "cpu" or "gpu:NVIDIA H100 80GB HBM3" (recorded on trials)."""
+    if not _DEVICE:
+        backend = load_keras().backend.backend()
+        if backend == "jax":
+            import jax
+            device = jax.devices()[0]
+            name = "cpu" if device.platform == "cpu" else f"gpu:{device.device_kind}"
+        elif backend == "torch":
+            import torch
+            name = f"gpu:{torch.cuda.get_device_name(0)}" if torch.cuda.is_available() else "cpu"
+        else:
+            import tensorflow as tf
+            gpus = tf.config.list_physical_devices("GPU")
+            name = f"gpu:{tf.config.experimental.get_device_details(gpus[0]).get('device_name', 'GPU')}" if gpus \
+                else "cpu"
+        _DEVICE.append(name)
+    return _DEVICE[0]

@@ -15,7 +15,8 @@ def regularizer(params: Mapping[str, Any]):
 
 
 def add_head(x, head: Head):
-    return keras.layers.Dense(head.units, activation=head.activation, name="head")(x)
+    # float32 even under mixed precision: the loss and the scores need the output's full precision
+    return keras.layers.Dense(head.units, activation=head.activation, name="head", dtype="float32")(x)
 
 
 def add_top(x, params: Mapping[str, Any], head: Head):

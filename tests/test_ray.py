@@ -1,0 +1,84 @@
+"""The Ray engine against real Ray: a local instance started for the run, and a two-node cluster on
+127.0.0.1 joined with --ray-address. Few and short: Ray starts in seconds and each worker imports Keras."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+from test_fit import runs_of
+
+import autosearch
+from autosearch.spaces import load_space
+
+SPACE_NAMES = {s.name for s in load_space(family="dense").params}
+
+
+@pytest.fixture(autouse=True)
+def ray_sandbox(tmp_path, monkeypatch):
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.setenv("RAY_TMPDIR", "/tmp")  # Ray's socket paths must stay short
+    yield
+    import ray
+    if ray.is_initialized():
+        ray.shutdown()
+
+
+def check_trials(result, expected: int) -> list:
+    """Every trial is one nested MLflow run, logged once, with the space's parameters and a device."""
+    client, parent, children = runs_of(result.mlflow_run_id)
+    assert parent.data.params["engine"] == "ray"
+    trials = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
+    assert len(trials) == expected and len({t.info.run_name.split()[0] for t in trials}) == expected
+    for run in trials:
+        state = run.data.tags["autosearch.state"]
+        assert state in ("complete", "pruned", "failed")
+        assert run.info.status == {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}[state]
+        assert {k.split("_")[0] if k.startswith("units_") else k for k in run.data.params} <= SPACE_NAMES
+        if state == "complete":
+            assert run.data.tags["autosearch.device"].startswith("cpu on node ")
+            assert client.get_metric_history(run.info.run_id, "epoch_val_score")
+    board = pd.read_csv(result.output_dir / "leaderboard.csv")
+    assert (board.kind == "nn").sum() == expected and board.test_score.notna().sum() == 1
+    return trials
+
+
+def test_local_ray_runs_trials_in_parallel_logs_each_once_and_survives_failures(iris_csv, tmp_path):
+    space = tmp_path / "half_broken.yaml"  # a trial with the unknown activation fails; the search goes on
+    space.write_text("family: dense\nparams:\n  layers: 1\n  units: {type: int, low: 8, high: 32, per_layer: layers}\n"
+                     "  activation: {type: categorical, choices: [relu, no_such_activation]}\n")
+    result = autosearch.fit(iris_csv, target="species", trials=6, max_epochs=3, engine="ray", concurrency=2,
+                            space=space, output=tmp_path / "run", experiment="ray-local", seed=1, quiet=True)
+    trials = check_trials(result, 6)
+    failed = [t for t in trials if t.data.tags["autosearch.state"] == "failed"]
+    assert failed and all("no_such_activation" in t.data.tags["autosearch.error"] for t in failed)
+    assert all(t.data.params["activation"] == "no_such_activation" for t in failed)
+    assert len(failed) < 6 and result.summary["test_score"] > 0.6
+    summary = json.loads((result.output_dir / "summary.json").read_text())
+    assert sum(summary["trials"].values()) == 6
+
+
+def test_a_two_node_cluster_on_localhost_shares_the_trials(iris_csv, tmp_path):
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    # Trials of a few seconds (one sample per batch, no early stop): longer than a worker's start-up, so
+    # Ray does not hand every trial to the first node's reused actor while the second node's still starts.
+    space = tmp_path / "slow.yaml"
+    space.write_text("family: dense\ntraining: {max_epochs: 12, patience: 12}\nparams:\n  layers: 1\n"
+                     "  units: {type: int, low: 8, high: 32, per_layer: layers}\n  batch_size: 1\n")
+    try:
+        result = autosearch.fit(iris_csv, target="species", trials=4, engine="ray", scheduler="fifo", space=space,
+                                ray_address=cluster.address, output=tmp_path / "run", experiment="ray-cluster",
+                                quiet=True)
+        trials = check_trials(result, 4)
+        nodes = {t.data.tags["autosearch.device"].split(" (")[0] for t in trials
+                 if "autosearch.device" in t.data.tags}
+        assert len(nodes) == 2, nodes  # one trial per node at a time: both nodes trained
+    finally:
+        import ray
+        ray.shutdown()
+        cluster.shutdown()
