@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import gc
 import io
 import json
 import os
@@ -40,6 +41,7 @@ from autosearch.stopping import Stop
 RECORD_PREFIX = "autosearch.ray_record."  # study attribute per trial that has run: its TrialRecord
 SCHEDULERS = ("asha", "hyperband", "median", "fifo")
 RAY_FOLDER = "ray_results"
+_FROZEN: list[bool] = []
 
 
 def _train(config: dict, problem: Problem, spaces: tuple, seed: int) -> None:
@@ -53,6 +55,10 @@ def _train(config: dict, problem: Problem, spaces: tuple, seed: int) -> None:
             logs = logs or {}
             tune.report({"epoch": epoch + 1, "val_score": float(logs.get("val_score", float("nan")))})
 
+    if not _FROZEN:  # once per worker, as in the Optuna engine: each trial's clear_session() stays cheap
+        gc.collect()
+        gc.freeze()
+        _FROZEN.append(True)
     space, params = from_values(config, spaces, problem.context)
     trial_seed = seed + zlib.crc32(tune.get_context().get_trial_id().encode()) % 100_000
     result = train_network(params, space, problem, seed=trial_seed, callbacks=[Report()])
