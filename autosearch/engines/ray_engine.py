@@ -148,7 +148,7 @@ class RayEngine:
             searcher = OptunaSearch(space=_Define(spaces, problem.context), metric="val_score", mode=mode,
                                     sampler=optuna.samplers.TPESampler(seed=seed), study_name=study.study_name,
                                     storage=storage)
-            logger = _Logger(self, study, spaces, problem.context, on_start, on_trial)
+            logger = _Logger(self, study, spaces, problem, stop, on_start, on_trial)
             trainable = tune.with_resources(
                 tune.with_parameters(_train, problem=problem, spaces=spaces, seed=seed),
                 {"cpu": cpus, "gpu": gpus})
@@ -236,8 +236,10 @@ class _StopWhen(_Unpicklable, Stopper):
 class _Logger(_Unpicklable, Callback):
     """The Ray Tune callback through which this process logs every trial, wherever it ran."""
 
-    def __init__(self, engine: RayEngine, study: optuna.Study, spaces: tuple, context: dict, on_start, on_trial):
-        self.engine, self.study, self.spaces, self.context = engine, study, spaces, context
+    def __init__(self, engine: RayEngine, study: optuna.Study, spaces: tuple, problem: Problem, stop: Stop,
+                 on_start, on_trial):
+        self.engine, self.study, self.spaces, self.context = engine, study, spaces, problem.context
+        self.greater, self.stop = problem.metric.greater_is_better, stop
         self.on_start, self.on_trial = on_start, on_trial
         self.names: dict[str, tuple] = {}
         self.scores: dict[str, list[float]] = {}
@@ -266,11 +268,19 @@ class _Logger(_Unpicklable, Callback):
             curves = {k: tuple(v) for k, v in json.loads(last.get("curves", "{}")).items()}
             record = TrialRecord.from_dict({**data, "name": name, "number": number})
             record = dataclasses.replace(record, curves=curves)
-        else:  # stopped by the scheduler after some epochs
-            scores = self.scores[trial.trial_id]
-            record = TrialRecord(name, "nn", family, params, State.PRUNED, scores[-1] if scores else None,
-                                 time.monotonic() - self.started[trial.trial_id], epochs=len(scores),
-                                 curves={"val_score": tuple(scores)}, number=number)
+        else:  # stopped by the scheduler, or by the budget or a signal, after `scores` epochs
+            scores = [v for v in self.scores[trial.trial_id]]
+            seconds = time.monotonic() - self.started[trial.trial_id]
+            record = TrialRecord(name, "nn", family, params, State.PRUNED, scores[-1] if scores else None, seconds,
+                                 epochs=len(scores), curves={"val_score": tuple(scores)}, number=number)
+            if self.stop.requested:  # as in the Optuna engine: cut short, it keeps its best epoch so far
+                if not scores:
+                    self.on_trial(dataclasses.replace(record, state=State.FAILED, error=f"interrupted before its "
+                                                      f"first epoch ended ({self.stop.why})"), handle, False)
+                    return  # does not count: a resumed run tries it again
+                best = max(range(len(scores)), key=lambda i: scores[i] if self.greater else -scores[i])
+                record = dataclasses.replace(record, state=State.COMPLETE, val_score=scores[best], best_epoch=best,
+                                             note=f"cut short: {self.stop.why}")
         self._keep(trial.trial_id, record)
 
     def on_trial_error(self, iteration, trials, trial, **info):
