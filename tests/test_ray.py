@@ -44,7 +44,7 @@ def check_trials(result, expected: int) -> list:
     return trials
 
 
-def test_local_ray_runs_trials_in_parallel_logs_each_once_and_survives_failures(iris_csv, tmp_path):
+def test_local_ray_runs_trials_in_parallel_survives_failures_and_resumes(iris_csv, tmp_path):
     space = tmp_path / "half_broken.yaml"  # a trial with the unknown activation fails; the search goes on
     space.write_text("family: dense\nparams:\n  layers: 1\n  units: {type: int, low: 8, high: 32, per_layer: layers}\n"
                      "  activation: {type: categorical, choices: [relu, no_such_activation]}\n")
@@ -57,6 +57,15 @@ def test_local_ray_runs_trials_in_parallel_logs_each_once_and_survives_failures(
     assert len(failed) < 6 and result.summary["test_score"] > 0.6
     summary = json.loads((result.output_dir / "summary.json").read_text())
     assert sum(summary["trials"].values()) == 6
+
+    before = pd.read_csv(result.output_dir / "leaderboard.csv").set_index("name")
+    more = autosearch.fit(iris_csv, target="species", trials=8, max_epochs=3, engine="ray", concurrency=2,
+                          space=space, output=tmp_path / "run", experiment="ray-local", seed=1, quiet=True)
+    assert more.mlflow_run_id == result.mlflow_run_id  # resumed: the same parent run, two more trials
+    check_trials(more, 8)
+    board = pd.read_csv(more.output_dir / "leaderboard.csv").set_index("name")
+    kept = before[before.kind == "nn"]
+    assert (board.loc[kept.index, "params"] == kept.params).all()  # earlier trials kept as they were
 
 
 def test_a_two_node_cluster_on_localhost_shares_the_trials(iris_csv, tmp_path):
