@@ -133,6 +133,8 @@ class RayEngine:
         wait_for_others: bool = True,
     ) -> None:
         spaces = tuple(spaces)
+        # MLflow keeps every result: Tune's own CSV, JSON and TensorBoard files per trial would only be clutter
+        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
         done = self.counts(study)[0]
         if done >= trials or stop.requested:
             return
