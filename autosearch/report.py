@@ -179,32 +179,27 @@ def regression_plots(truth: np.ndarray, scores: np.ndarray, targets: list[str]) 
 
 def rebuilt_study(board: pd.DataFrame, summary: dict, run: dict):
     """An in-memory Optuna study of another engine's trials (keras-tuner's), so that Optuna's views draw
-    them too: each network trial of the leaderboard, with the distributions its space file declares."""
+    them too: each network trial of the leaderboard replayed through the same walk of its space file."""
     import optuna
 
-    from autosearch.spaces import distributions, load_space, spaces_for
+    from autosearch.spaces import load_space, spaces_for, suggest_family
 
     spaces = spaces_for(summary["kind"], tuple(load_space(p) for p in run["config"].get("spaces") or ()))
-    several = len(spaces) > 1
-    declared = {s.family: distributions(s, f"{s.family}." if several else "") for s in spaces}
+    context = summary.get("context") or {"task": summary["task"]}
     study = optuna.create_study(direction="maximize" if summary["greater_is_better"] else "minimize")
     states = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED,
               "failed": optuna.trial.TrialState.FAIL}
     nets = board[board.kind == "nn"]
     order = nets.name.str.rsplit("-", n=1).str[-1].astype(int)  # trial number, whatever the family
     for row in nets.iloc[order.argsort()].itertuples():
-        plain = json.loads(row.params)
-        params = {(f"{row.family}." if several else "") + k: v for k, v in plain.items()}
-        params = {k: v for k, v in params.items() if k in declared[row.family]}
-        dists = {k: declared[row.family][k] for k in params}
-        if several:
-            params["family"] = row.family
-            dists["family"] = optuna.distributions.CategoricalDistribution([s.family for s in spaces])
+        prefix = f"{row.family}." if len(spaces) > 1 else ""
+        trial = optuna.trial.FixedTrial({"family": row.family,
+                                         **{prefix + k: v for k, v in json.loads(row.params).items()}})
+        suggest_family(trial, spaces, context)
         done = row.state == "complete" and pd.notna(row.val_score)
-        study.add_trial(optuna.trial.create_trial(params=params, distributions=dists,
-                                                  value=float(row.val_score) if done else None,
-                                                  state=states[row.state] if done or row.state != "complete"
-                                                  else states["failed"]))
+        study.add_trial(optuna.trial.create_trial(
+            params=trial.params, distributions=trial.distributions, value=float(row.val_score) if done else None,
+            state=states[row.state] if done or row.state != "complete" else states["failed"]))
     return study
 
 

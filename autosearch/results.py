@@ -137,6 +137,7 @@ def _summary(records: list[TrialRecord], win: TrialRecord, test_score: float, pr
         "kind": prof.kind.value, "kind_reason": prof.kind_reason, "metric": metric.name,
         "metric_reason": prep.metric_reason,
         "greater_is_better": metric.greater_is_better, "class_ratio": prep.problem.class_ratio,
+        "context": prep.problem.context,  # the data facts the spaces' `when:` conditions saw
         "class_weight_searched": any("class_weight" in r.params for r in records if r.kind == "nn"),
         "winner": {"name": win.name, "kind": win.kind, "family": win.family, "params": dict(win.params),
                    "val_score": win.val_score},

@@ -206,6 +206,15 @@ def suggest(trial, space: SearchSpace, context: Mapping[str, Any], prefix: str =
     return walk(space, context, pick)
 
 
+def suggest_family(trial, spaces: tuple[SearchSpace, ...], context: Mapping[str, Any]) -> tuple[SearchSpace, dict]:
+    """A trial's space and parameters: with several spaces the family is itself a searched parameter and
+    each family's parameters are known to Optuna as `<family>.<name>`."""
+    several = len(spaces) > 1
+    family = trial.suggest_categorical("family", [s.family for s in spaces]) if several else spaces[0].family
+    space = next(s for s in spaces if s.family == family)
+    return space, suggest(trial, space, context, prefix=_prefix(space, several))
+
+
 def starting_point(space: SearchSpace, context: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """The parameters of the space's first trial, every default, keyed as Optuna knows them."""
     searched: dict[str, Any] = {}
@@ -289,31 +298,6 @@ def from_values(values: Mapping[str, Any], spaces: tuple[SearchSpace, ...],
             return next((c for c in spec.choices if c == value), value)
         return int(value) if spec.type == "int" else float(value)
     return space, walk(space, context, pick)
-
-
-def distributions(space: SearchSpace, prefix: str = "") -> dict[str, Any]:
-    """Optuna distributions of every parameter the space can search (conditional ones included), keyed as
-    `suggest` names them: what an Optuna study rebuilt from another engine's trials needs."""
-    from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
-
-    specs = {spec.name: spec for spec in space.params}
-    found: dict[str, Any] = {}
-    for spec in space.params:
-        if spec.type == "fixed":
-            continue
-        if spec.type == "int":
-            dist = IntDistribution(int(spec.low), int(spec.high), log=spec.log, step=int(spec.step or 1))
-        elif spec.type == "float":
-            dist = FloatDistribution(float(spec.low), float(spec.high), log=spec.log, step=spec.step)
-        else:
-            dist = CategoricalDistribution(list(spec.choices))
-        counter = specs.get(spec.per_layer) if spec.per_layer else None
-        if counter is None:
-            found[prefix + spec.name] = dist
-        else:
-            top = int(counter.default if counter.type == "fixed" else counter.high)
-            found.update({f"{prefix}{spec.name}_{i}": dist for i in range(top)})
-    return found
 
 
 def spaces_for(kind: str, user: tuple[SearchSpace, ...] = ()) -> tuple[SearchSpace, ...]:

@@ -5,6 +5,8 @@ Imports Keras at module level: import this module only where training happens.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import time
 from dataclasses import dataclass, field
@@ -120,6 +122,12 @@ class TrainResult:
     error: str | None = None
     stopped: str | None = None  # why the sweep's Stop ended training early, if it did
 
+    @property
+    def counts(self) -> bool:
+        """Whether the trial counts toward the total: not when a stop cut it before its first epoch ended
+        (it runs again)."""
+        return not (self.stopped and self.state is State.FAILED)
+
     def record(self, name: str, family: str, params: Mapping[str, Any], number: int | None = None) -> TrialRecord:
         epochs = len(self.curves.get("loss", ()))
         note = f"cut short: {self.stopped}" if self.stopped and self.state is State.COMPLETE else None
@@ -129,6 +137,23 @@ class TrainResult:
             error=self.error, curves={k: tuple(v) for k, v in self.curves.items()}, number=number, note=note,
             device=device_name(),
         )
+
+
+def freeze_heap() -> None:
+    """Each trial's clear_session() runs gc.collect(); with TensorFlow and MLflow loaded that scans ~0.34 s
+    of long-lived objects. Freezing them first makes it ~1 ms."""
+    gc.collect()
+    gc.freeze()
+
+
+@contextlib.contextmanager
+def frozen_heap():
+    """`freeze_heap` for the length of a search."""
+    freeze_heap()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def make_optimizer(params: Mapping[str, Any]) -> keras.optimizers.Optimizer:

@@ -10,7 +10,7 @@ import pytest
 from test_fit import runs_of
 
 import autosearch
-from autosearch.spaces import ParamSpec, from_values, load_space, suggest, to_keras_tuner
+from autosearch.spaces import ParamSpec, from_values, load_space, suggest_family, to_keras_tuner
 
 CONTEXT = {"task": "binary", "imbalanced": True}
 
@@ -18,13 +18,10 @@ CONTEXT = {"task": "binary", "imbalanced": True}
 def optuna_view(spaces, draws: int = 300) -> dict[str, tuple]:
     """Every parameter name Optuna is asked for over many random walks of the spaces, with its range."""
     study = optuna.create_study(sampler=optuna.samplers.RandomSampler(seed=0))
-    several = len(spaces) > 1
     found = {}
     for _ in range(draws):
         trial = study.ask()
-        family = trial.suggest_categorical("family", [s.family for s in spaces]) if several else spaces[0].family
-        space = next(s for s in spaces if s.family == family)
-        suggest(trial, space, CONTEXT, prefix=f"{family}." if several else "")
+        suggest_family(trial, spaces, CONTEXT)
         for name, dist in trial.distributions.items():
             if isinstance(dist, optuna.distributions.CategoricalDistribution):
                 found[name] = ("choice", tuple(dist.choices))

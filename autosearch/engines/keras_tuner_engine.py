@@ -15,23 +15,19 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import io
 import json
-import logging
 from pathlib import Path
 from typing import Callable, Sequence
 
 import keras_tuner as kt
 
-from autosearch.errors import AutosearchError
 from autosearch.problem import Problem
 from autosearch.records import State, TrialRecord
 from autosearch.spaces import SearchSpace, from_values, to_keras_tuner
 from autosearch.stopping import Stop
-from autosearch.training import train_network
+from autosearch.training import frozen_heap, train_network
 
-TUNERS = ("hyperband", "bayesian", "random")
 FOLDER = "keras_tuner"
 RECORD_FILE = "autosearch.record.json"  # in keras-tuner's trial folder, once the trial has run: it counts
 ATTRS_FILE = "autosearch.study.json"
@@ -78,9 +74,7 @@ class KerasTunerEngine:
     RUN_ID = RUN_ID
     name = "keras-tuner"
 
-    def __init__(self, tuner: str = "hyperband"):
-        if tuner not in TUNERS:
-            raise AutosearchError(f"--tuner '{tuner}' is unknown; use one of {', '.join(TUNERS)}")
+    def __init__(self, tuner: str = "hyperband"):  # one of config.TUNER_CHOICES, checked there
         self.tuner = tuner
 
     @staticmethod
@@ -152,9 +146,8 @@ class KerasTunerEngine:
                 name = f"{space.family}-{number:03d}"
                 handle = on_start(name, space.family, params)
                 result = train_network(params, space, problem, seed=seed + number, stop=stop)
-                counted = not (result.stopped and result.state is State.FAILED)
-                record = on_trial(result.record(name, space.family, params, number), handle, counted)
-                if not counted:  # stopped in its first epoch: left running in the oracle, it runs again
+                record = on_trial(result.record(name, space.family, params, number), handle, result.counts)
+                if not result.counts:  # stopped in its first epoch: left running in the oracle, it runs again
                     raise _Enough()
                 study.save_record(trial.trial_id, record)
                 if record.state is not State.COMPLETE:
@@ -170,13 +163,5 @@ class KerasTunerEngine:
                           project_name=study.folder.name, overwrite=False)
             tuner.oracle.verbose = 0
             tuner.save()  # from now on a re-run reloads this oracle, even if the first trial never ends
-        logging.getLogger("tensorflow").setLevel(logging.ERROR)
-        gc.collect()
-        gc.freeze()  # as in the Optuna engine: makes each trial's clear_session() cheap
-        try:
-            with contextlib.redirect_stdout(quiet):
-                tuner.search()
-        except _Enough:
-            pass
-        finally:
-            gc.unfreeze()
+        with frozen_heap(), contextlib.redirect_stdout(quiet), contextlib.suppress(_Enough):
+            tuner.search()

@@ -8,7 +8,6 @@ process was on this machine, else once Optuna's heartbeat goes stale).
 
 from __future__ import annotations
 
-import gc
 import time
 import warnings
 from typing import Callable, Sequence
@@ -20,9 +19,9 @@ from optuna_integration import KerasPruningCallback
 from autosearch.problem import Problem
 from autosearch.records import State, TrialRecord
 from autosearch.runs import default_storage, is_dead_here, worker_id
-from autosearch.spaces import SearchSpace, starting_point, suggest
+from autosearch.spaces import SearchSpace, starting_point, suggest_family
 from autosearch.stopping import Stop
-from autosearch.training import train_network
+from autosearch.training import frozen_heap, train_network
 
 # Heartbeats and fail_stale_trials have been "experimental" since Optuna 2.9; the warning is not the user's.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -169,17 +168,15 @@ def run_search(
     With `wait_for_others` (the chief) it also waits for other processes' trials to finish, and runs
     again any that were lost.
     """
-    by_family = {space.family: space for space in spaces}
-    several = len(spaces) > 1
+    spaces = tuple(spaces)
 
     def objective(trial: optuna.Trial) -> float:
         if _rank(study, trial.number) >= trials or stop.requested:
             study.stop()
             raise NotRun("surplus" if not stop.requested else stop.why)
         trial.set_user_attr(WORKER, worker_id())
-        family = trial.suggest_categorical("family", list(by_family)) if several else spaces[0].family
-        space = by_family[family]
-        params = suggest(trial, space, problem.context, prefix=f"{family}." if several else "")
+        space, params = suggest_family(trial, spaces, problem.context)
+        family = space.family
         name = f"{family}-{trial.number:03d}"
         handle = on_start(name, family, params)
         trial.set_user_attr(RUN_ID, handle)
@@ -187,9 +184,8 @@ def run_search(
             params, space, problem, seed=seed + trial.number, stop=stop,
             callbacks=[KerasPruningCallback(trial, "val_score")], prune_signals=(optuna.TrialPruned,),
         )
-        counted = not (result.stopped and result.state is State.FAILED)  # stopped in its first epoch: runs again
-        record = on_trial(result.record(name, family, params, trial.number), handle, counted)
-        if not counted:
+        record = on_trial(result.record(name, family, params, trial.number), handle, result.counts)
+        if not result.counts:
             raise NotRun(f"stopped before its first epoch ended ({stop.why})")
         trial.set_user_attr(RECORD, record.to_dict())
         if record.state is State.PRUNED:
@@ -202,11 +198,7 @@ def run_search(
         if stop.requested or counts(study)[0] >= trials:
             study.stop()
 
-    # Each trial's clear_session() runs gc.collect(); with TensorFlow and MLflow loaded that scans
-    # ~0.34 s of long-lived objects. Freezing them first makes it ~1 ms.
-    gc.collect()
-    gc.freeze()
-    try:
+    with frozen_heap():
         while not stop.requested:
             fail_lost_trials(study, on_lost)
             done, running = counts(study)
@@ -216,8 +208,6 @@ def run_search(
                 study.optimize(objective, catch=(TrialFailed, NotRun), callbacks=[enough])
             else:
                 time.sleep(POLL_SECONDS)  # the last trials run elsewhere
-    finally:
-        gc.unfreeze()
 
 
 def _rank(study: optuna.Study, number: int) -> int:

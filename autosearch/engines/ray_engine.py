@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import gc
 import io
 import json
 import os
@@ -31,15 +30,14 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
 
 from autosearch.engines import optuna_engine
-from autosearch.errors import AutosearchError, describe
+from autosearch.errors import describe
 from autosearch.models import MIXED_PRECISION_ENV
 from autosearch.problem import Problem
 from autosearch.records import State, TrialRecord
-from autosearch.spaces import SearchSpace, from_values, suggest
+from autosearch.spaces import SearchSpace, from_values, suggest_family
 from autosearch.stopping import Stop
 
 RECORD_PREFIX = "autosearch.ray_record."  # study attribute per trial that has run: its TrialRecord
-SCHEDULERS = ("asha", "hyperband", "median", "fifo")
 RAY_FOLDER = "ray_results"
 _FROZEN: list[bool] = []
 
@@ -48,16 +46,15 @@ def _train(config: dict, problem: Problem, spaces: tuple, seed: int) -> None:
     """A Ray trial: train the network of `config`, reporting every epoch; the last report carries the record."""
     import keras
 
-    from autosearch.training import train_network
+    from autosearch.training import freeze_heap, train_network
 
     class Report(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
             tune.report({"epoch": epoch + 1, "val_score": float(logs.get("val_score", float("nan")))})
 
-    if not _FROZEN:  # once per worker, as in the Optuna engine: each trial's clear_session() stays cheap
-        gc.collect()
-        gc.freeze()
+    if not _FROZEN:  # once per worker (actors are reused from trial to trial)
+        freeze_heap()
         _FROZEN.append(True)
     space, params = from_values(config, spaces, problem.context)
     trial_seed = seed + zlib.crc32(tune.get_context().get_trial_id().encode()) % 100_000
@@ -65,8 +62,7 @@ def _train(config: dict, problem: Problem, spaces: tuple, seed: int) -> None:
     record = result.record("", space.family, params)
     node = ray.get_runtime_context().get_node_id()[:8]
     record = dataclasses.replace(record, device=f"{record.device} on node {node} ({ray.util.get_node_ip_address()})")
-    epochs = len(result.curves.get("loss", ()))
-    tune.report({"epoch": max(epochs, 1), "val_score": record.val_score if record.val_score is not None
+    tune.report({"epoch": max(record.epochs, 1), "val_score": record.val_score if record.val_score is not None
                  else float("nan"), "record": json.dumps(record.to_dict()),
                  "curves": json.dumps({k: list(v) for k, v in record.curves.items()})})
 
@@ -82,9 +78,7 @@ class RayEngine:
 
     def __init__(self, address: str | None = None, concurrency: int | None = None,
                  cpus_per_trial: float | None = None, gpus_per_trial: float | None = None,
-                 scheduler: str = "asha", folder: Path | None = None):
-        if scheduler not in SCHEDULERS:
-            raise AutosearchError(f"--scheduler '{scheduler}' is unknown; use one of {', '.join(SCHEDULERS)}")
+                 scheduler: str = "asha", folder: Path | None = None):  # settings checked by RunConfig
         self.address, self.concurrency, self.scheduler = address, concurrency, scheduler
         self.cpus_per_trial, self.gpus_per_trial, self.folder = cpus_per_trial, gpus_per_trial, folder
 
@@ -205,21 +199,14 @@ class _Unpicklable:
         return {}
 
 
-class _Define(_Unpicklable):
-    """The define-by-run space OptunaSearch walks: the same `suggest` as the Optuna engine."""
+class _Define:
+    """The define-by-run space OptunaSearch walks: the same walk as the Optuna engine's."""
 
     def __init__(self, spaces: tuple, context: dict):
         self.spaces, self.context = spaces, context
 
     def __call__(self, trial: optuna.Trial) -> None:
-        several = len(self.spaces) > 1
-        family = trial.suggest_categorical("family", [s.family for s in self.spaces]) if several \
-            else self.spaces[0].family
-        space = next(s for s in self.spaces if s.family == family)
-        suggest(trial, space, self.context, prefix=f"{family}." if several else "")
-
-    def __getstate__(self):
-        return self.__dict__  # small and plain: OptunaSearch may need it
+        suggest_family(trial, self.spaces, self.context)
 
 
 class _StopWhen(_Unpicklable, Stopper):
@@ -235,6 +222,18 @@ class _StopWhen(_Unpicklable, Stopper):
         return self.stop.requested
 
 
+@dataclasses.dataclass
+class _Started:
+    name: str
+    family: str
+    params: dict
+    handle: str | None
+    number: int
+    started: float
+    scores: list = dataclasses.field(default_factory=list)  # per-epoch validation scores as reported
+    kept: bool = False
+
+
 class _Logger(_Unpicklable, Callback):
     """The Ray Tune callback through which this process logs every trial, wherever it ran."""
 
@@ -243,58 +242,53 @@ class _Logger(_Unpicklable, Callback):
         self.engine, self.study, self.spaces, self.context = engine, study, spaces, problem.context
         self.greater, self.stop = problem.metric.greater_is_better, stop
         self.on_start, self.on_trial = on_start, on_trial
-        self.names: dict[str, tuple] = {}
-        self.scores: dict[str, list[float]] = {}
-        self.started: dict[str, float] = {}
+        self.trials: dict[str, _Started] = {}
 
     def on_trial_start(self, iteration, trials, trial, **info):
-        if trial.trial_id in self.names:
+        if trial.trial_id in self.trials:
             return  # a retry after a dead worker: same MLflow run
         space, params = from_values(trial.config, self.spaces, self.context)
-        number = self.engine.counts(self.study)[0] + sum(1 for n in self.names.values() if n[-1] is None)
+        in_flight = sum(not t.kept for t in self.trials.values())
+        number = self.engine.counts(self.study)[0] + in_flight
         name = f"{space.family}-{number:03d}"
         handle = self.on_start(name, space.family, params)
-        self.names[trial.trial_id] = (name, space.family, params, handle, number, None)
-        self.scores[trial.trial_id] = []
-        self.started[trial.trial_id] = time.monotonic()
+        self.trials[trial.trial_id] = _Started(name, space.family, params, handle, number, time.monotonic())
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if "record" not in result:
-            self.scores[trial.trial_id].append(result.get("val_score", float("nan")))
+            self.trials[trial.trial_id].scores.append(result.get("val_score", float("nan")))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        name, family, params, handle, number, _ = self.names[trial.trial_id]
+        t = self.trials[trial.trial_id]
         last = trial.last_result or {}
         if "record" in last:
-            data = json.loads(last["record"])
             curves = {k: tuple(v) for k, v in json.loads(last.get("curves", "{}")).items()}
-            record = TrialRecord.from_dict({**data, "name": name, "number": number})
+            record = TrialRecord.from_dict({**json.loads(last["record"]), "name": t.name, "number": t.number})
             record = dataclasses.replace(record, curves=curves)
         else:  # stopped by the scheduler, or by the budget or a signal, after `scores` epochs
-            scores = [v for v in self.scores[trial.trial_id]]
-            seconds = time.monotonic() - self.started[trial.trial_id]
-            record = TrialRecord(name, "nn", family, params, State.PRUNED, scores[-1] if scores else None, seconds,
-                                 epochs=len(scores), curves={"val_score": tuple(scores)}, number=number)
+            scores = t.scores
+            record = TrialRecord(t.name, "nn", t.family, t.params, State.PRUNED, scores[-1] if scores else None,
+                                 time.monotonic() - t.started, epochs=len(scores), curves={"val_score": tuple(scores)},
+                                 number=t.number)
             if self.stop.requested:  # as in the Optuna engine: cut short, it keeps its best epoch so far
                 if not scores:
+                    t.kept = True
                     self.on_trial(dataclasses.replace(record, state=State.FAILED, error=f"interrupted before its "
-                                                      f"first epoch ended ({self.stop.why})"), handle, False)
+                                                      f"first epoch ended ({self.stop.why})"), t.handle, False)
                     return  # does not count: a resumed run tries it again
                 best = max(range(len(scores)), key=lambda i: scores[i] if self.greater else -scores[i])
                 record = dataclasses.replace(record, state=State.COMPLETE, val_score=scores[best], best_epoch=best,
                                              note=f"cut short: {self.stop.why}")
-        self._keep(trial.trial_id, record)
+        self._keep(t, record)
 
     def on_trial_error(self, iteration, trials, trial, **info):
-        name, family, params, handle, number, _ = self.names[trial.trial_id]
+        t = self.trials[trial.trial_id]
         text = Path(trial.error_file).read_text() if trial.error_file and Path(trial.error_file).exists() else ""
         error = describe(RuntimeError(text.strip().splitlines()[-1] if text.strip() else "its Ray worker failed"))
-        record = TrialRecord(name, "nn", family, params, State.FAILED, None,
-                             time.monotonic() - self.started[trial.trial_id], error=error, number=number)
-        self._keep(trial.trial_id, record)
+        self._keep(t, TrialRecord(t.name, "nn", t.family, t.params, State.FAILED, None, time.monotonic() - t.started,
+                                  error=error, number=t.number))
 
-    def _keep(self, trial_id: str, record: TrialRecord) -> None:
-        name, family, params, handle, number, _ = self.names[trial_id]
-        self.names[trial_id] = (name, family, params, handle, number, True)
-        record = self.on_trial(record, handle, True)
+    def _keep(self, t: _Started, record: TrialRecord) -> None:
+        t.kept = True
+        record = self.on_trial(record, t.handle, True)
         self.study.set_user_attr(f"{RECORD_PREFIX}{record.number:05d}", record.to_dict())
