@@ -11,14 +11,14 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
-__all__ = ["fit", "predict", "resume", "AutosearchError"]
+__all__ = ["fit", "predict", "resume", "test_candidate", "AutosearchError"]
 
 from autosearch.errors import AutosearchError  # noqa: E402
 
 
 def __getattr__(name: str):
     # fit/predict pull in pandas and scikit-learn: load them on first use, not on `import autosearch`.
-    if name in ("fit", "predict", "resume"):
+    if name in ("fit", "predict", "resume", "test_candidate"):
         from autosearch import api
         return getattr(api, name)
     raise AttributeError(name)

@@ -31,7 +31,7 @@ from autosearch.stopping import Stop
 DEFAULT_STUDY = "autosearch"
 JOIN_WAIT_SECONDS = 120  # how long a worker waits for the chief to open the MLflow parent run
 
-__all__ = ["FitResult", "fit", "leaderboard", "predict", "report", "resume", "run_fit"]
+__all__ = ["FitResult", "fit", "leaderboard", "predict", "report", "resume", "run_fit", "test_candidate"]
 
 
 def fit(data: str | Path | pd.DataFrame, target: str | list[str] | None = None, **options: Any) -> FitResult | None:
@@ -77,6 +77,35 @@ def leaderboard(folder: str | Path) -> tuple[pd.DataFrame, dict]:
     """A run folder's leaderboard and summary."""
     summary = _finished_summary(Path(folder))
     return pd.read_csv(Path(folder) / "leaderboard.csv"), summary
+
+
+def test_candidate(folder: str | Path, name: str) -> float:
+    """Refit the leaderboard candidate `name` of a finished run on train+validation and score it once on the
+    run's test split, as the winner was (its score is in summary.json already).
+
+    For comparisons made after the fact — the benchmark's "best network" when a baseline won. Choosing a
+    model by these scores would be choosing on the test split: pick by validation score.
+    """
+    from autosearch.engines import engine_for
+    from autosearch.models import load_keras
+    from autosearch.results import refit
+
+    folder = Path(folder)
+    _finished_summary(folder)
+    state = RunState.load(folder)
+    if state.data is None:
+        raise AutosearchError(f"the run in '{folder}' was fitted on a DataFrame; its data cannot be read again")
+    config = config_from_dict({**state.config, "output": str(folder)})
+    prep = prepare(state.data, config, Progress(quiet=True))
+    load_keras()
+    engine = engine_for(config, prep.output)
+    study = engine.open_study(state.storage, state.study_name, prep.problem, config.seed, lambda *_: None)[0]
+    candidates = [TrialRecord.from_dict(r) for r in state.baselines] + engine.records(study)
+    found = [r for r in candidates if r.name == name and r.state is State.COMPLETE]
+    if not found:
+        raise AutosearchError(f"'{folder}' has no completed candidate named '{name}'; see "
+                              f"`autosearch leaderboard {folder}`")
+    return refit(found[0], prep, config.seed).test_score
 
 
 def _finished_summary(folder: Path) -> dict:

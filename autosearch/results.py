@@ -53,8 +53,8 @@ class Refit:
     scores: np.ndarray
 
 
-def _refit(win: TrialRecord, prep: Prepared, seed: int) -> Refit:
-    """Refit the winner on train+validation; score it once on the test samples."""
+def refit(win: TrialRecord, prep: Prepared, seed: int) -> Refit:
+    """Refit a candidate (the winner) on train+validation; score it once on the test samples."""
     split = prep.split
     problem, preprocessor = make_problem(split.train + split.val, split.test, prep.profile, prep.codec,
                                          prep.metric, seed)
@@ -89,20 +89,20 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
         raise AutosearchError("no candidate completed, not even the baselines; check the data")
     progress.say(f"refitting the winner {win.name} on train+validation and scoring it once on test")
     mark = time.monotonic()
-    refit = _refit(win, prep, config.seed)
-    test_score, timings["refit_fit"] = refit.test_score, refit.fit_seconds
+    refitted = refit(win, prep, config.seed)
+    test_score, timings["refit_fit"] = refitted.test_score, refitted.fit_seconds
     timings["refit"] = time.monotonic() - mark
     leaderboard = to_frame(records, metric, {win.name: test_score})
     summary = _summary(records, win, test_score, prep, tracker)
     summary["cut_short"] = cut_short
-    bundle = save_bundle(output / "model", preprocessor=refit.preprocessor, codec=prep.codec, model=refit.model,
-                         is_network=win.kind == "nn", meta={
+    bundle = save_bundle(output / "model", preprocessor=refitted.preprocessor, codec=prep.codec,
+                         model=refitted.model, is_network=win.kind == "nn", meta={
                              "task": prof.task.value, "kind": prof.kind.value, "targets": list(prof.targets),
                              "classes": [str(c) for c in prep.codec.classes_], "metric": metric.name,
                              "profile": prof.as_dict(), "winner": summary["winner"], "test_score": test_score,
                              "mlflow_run_id": tracker.parent_id})
     _write_atomic(output / "leaderboard.csv", leaderboard.to_csv(index=False))
-    _save_predictions(output / report.PREDICTIONS_FILE, refit, prep.codec.classes_)
+    _save_predictions(output / report.PREDICTIONS_FILE, refitted, prep.codec.classes_)
     timings["total"] = time.monotonic() - started
     summary["seconds"] = {k: round(v, 2) for k, v in timings.items()}
     _write_atomic(output / "summary.json", json.dumps(summary, indent=2, default=str))

@@ -13,6 +13,7 @@ import sys
 
 import numpy as np
 import pandas as pd
+import pytest
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -100,6 +101,15 @@ def test_multiclass_with_categoricals_missing_values_and_a_test_file(iris_csv, t
     assert set(preds.prediction) <= {"setosa", "versicolor", "virginica"}
     assert [c for c in preds.columns if c.startswith("proba_")] == [
         "proba_setosa", "proba_versicolor", "proba_virginica"]
+
+    # any candidate can be refitted and scored on the same test split afterwards (the benchmark's best network)
+    board = result.leaderboard
+    assert autosearch.test_candidate(tmp_path / "out", result.winner.name) == pytest.approx(result.test_score,
+                                                                                            abs=0.07)
+    best_nn = board[(board.kind == "nn") & (board.state == "complete")].iloc[0]["name"]
+    assert 0.0 <= autosearch.test_candidate(tmp_path / "out", best_nn) <= 1.0
+    with pytest.raises(autosearch.AutosearchError, match="no completed candidate named 'nope'"):
+        autosearch.test_candidate(tmp_path / "out", "nope")
 
 
 def test_regression_searches_the_loss_and_predicts_in_target_units(diabetes_csv, tmp_path):
