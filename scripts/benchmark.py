@@ -1,0 +1,447 @@
+"""Test scores of autosearch and of the tools people would use instead, at the same wall-clock budget.
+
+    pip install -e ".[benchmark]"          # FLAML and AutoKeras, beside autosearch's own dependencies
+    python scripts/benchmark.py [--budget 2m] [--repeats 1] [--datasets wine diabetes] [--systems ...]
+                                [--out benchmark.md]
+
+Per dataset, every system gets the same train/test split (fixed, seeded) and the same wall-clock budget:
+
+- autosearch: `autosearch.fit` with its defaults (the metric is set to the benchmark's, so that it selects
+  on what is scored). One run gives three rows: its pick (refitted, scored once on test), its best network
+  (refitted and scored the same way with `autosearch.test_candidate`), and its classical baselines alone
+  (the best of dummy/linear/SVM/gradient boosting by validation score; their time is the baseline step's).
+- kt-random, kt-hyperband: keras-tuner over a dense network space written as keras-tuner's guide writes
+  one (1-3 layers of 32-512 units, relu/tanh, optional dropout, log-uniform learning rate), inputs imputed,
+  scaled and one-hot encoded by scikit-learn, targets standardised for regression, 20% of train for
+  validation, early stopping; the best model of the search is scored.
+- flaml: FLAML's AutoML (LightGBM, XGBoost, random forests, linear models) on the raw table.
+- autokeras: AutoKeras 3 (structured data, image or RNN AutoModel) on the same inputs as keras-tuner's.
+
+keras-tuner and AutoKeras have no time budget of their own: a callback stops training at the deadline and
+ends the search there. Each system runs in its own process: its peak memory is that process's peak RSS.
+Test scores: accuracy for classification (higher is better), RMSE in the target's units for regression
+(lower is better). Writes the Markdown tables to --out and prints them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+SPLIT_SEED = 0  # the same train/test split for every system and repeat
+SYSTEMS = ("autosearch", "kt-random", "kt-hyperband", "flaml", "autokeras")
+ROWS = ("autosearch", "autosearch-nn", "baselines", "kt-random", "kt-hyperband", "flaml", "autokeras")
+PEERS = ("baselines", "kt-random", "kt-hyperband", "flaml", "autokeras")
+
+
+# --- the suite ---------------------------------------------------------------------------------------
+
+@dataclass
+class Data:
+    name: str
+    task: str  # binary | multiclass | regression
+    kind: str  # table | image | sequence
+    target: str
+    X_train: pd.DataFrame | np.ndarray
+    y_train: np.ndarray
+    X_test: pd.DataFrame | np.ndarray
+    y_test: np.ndarray
+
+    @property
+    def metric(self) -> str:
+        return "rmse" if self.task == "regression" else "accuracy"
+
+    def score(self, predicted) -> float:
+        from sklearn.metrics import accuracy_score, root_mean_squared_error
+
+        predicted = np.asarray(predicted).reshape(len(self.y_test))
+        if self.task == "regression":
+            return float(root_mean_squared_error(self.y_test.astype(float), predicted.astype(float)))
+        return float(accuracy_score(self.y_test.astype(str), predicted.astype(str)))
+
+    def files(self, folder: Path) -> dict:
+        """What autosearch is given: train and test CSVs, or one .npz holding X, y, X_test, y_test."""
+        if self.kind == "table":
+            train, test = folder / f"{self.name}-train.csv", folder / f"{self.name}-test.csv"
+            self.X_train.assign(**{self.target: self.y_train}).to_csv(train, index=False)
+            self.X_test.assign(**{self.target: self.y_test}).to_csv(test, index=False)
+            return {"data": train, "target": self.target, "test": test}
+        path = folder / f"{self.name}.npz"
+        np.savez(path, X=self.X_train, y=self.y_train, X_test=self.X_test, y_test=self.y_test)
+        return {"data": path}
+
+
+def _table(name: str, task: str, frame: pd.DataFrame, target: str) -> Data:
+    from sklearn.model_selection import train_test_split
+
+    frame = frame.dropna(subset=[target]).reset_index(drop=True)
+    y = frame[target].to_numpy()
+    train, test = train_test_split(frame, test_size=0.25, random_state=SPLIT_SEED,
+                                   stratify=None if task == "regression" else y)
+    X = lambda part: part.drop(columns=[target]).reset_index(drop=True)  # noqa: E731
+    return Data(name, task, "table", target, X(train), train[target].to_numpy(), X(test), test[target].to_numpy())
+
+
+def _arrays(name: str, task: str, kind: str, X, y, X_test=None, y_test=None) -> Data:
+    from sklearn.model_selection import train_test_split
+
+    if X_test is None:
+        X, X_test, y, y_test = train_test_split(X, y, test_size=0.25, random_state=SPLIT_SEED, stratify=y)
+    return Data(name, task, kind, "y", X.astype(np.float32), y, X_test.astype(np.float32), y_test)
+
+
+def suite() -> dict[str, callable]:
+    from sklearn import datasets
+
+    def npz(name):
+        d = np.load(ROOT / "tests" / "data" / f"{name}.npz")
+        return d["X"], d["y"], d["X_test"], d["y_test"]
+
+    penguins = lambda: pd.read_csv(ROOT / "examples" / "penguins.csv")  # noqa: E731
+    return {
+        "breast_cancer": lambda: _table("breast_cancer", "binary",
+                                        datasets.load_breast_cancer(as_frame=True).frame, "target"),
+        "wine": lambda: _table("wine", "multiclass", datasets.load_wine(as_frame=True).frame, "target"),
+        "diabetes": lambda: _table("diabetes", "regression",
+                                   datasets.load_diabetes(as_frame=True, scaled=False).frame, "target"),
+        "penguins": lambda: _table("penguins", "multiclass", penguins(), "species"),
+        "penguins_mass": lambda: _table("penguins_mass", "regression", penguins(), "body_mass_g"),
+        "digits_images": lambda: _arrays("digits_images", "multiclass", "image",
+                                         datasets.load_digits().images, datasets.load_digits().target),
+        "gunpoint": lambda: _arrays("gunpoint", "binary", "sequence", *npz("gunpoint")),
+        "basic_motions": lambda: _arrays("basic_motions", "multiclass", "sequence", *npz("basic_motions")),
+    }
+
+
+# --- the systems (each runs in a child process) -----------------------------------------------------
+
+def run_autosearch(d: Data, budget: float, seed: int, work: Path) -> dict:
+    import mlflow  # noqa: F401  imported before the clock starts, as the peers import theirs
+    import optuna  # noqa: F401
+
+    import autosearch
+    import autosearch.api  # noqa: F401
+    from autosearch.models import load_keras
+
+    load_keras()
+
+    files = d.files(work)
+    start, mark = time.time(), time.monotonic()
+    result = autosearch.fit(files.pop("data"), **files, metric=d.metric, time_budget=budget, trials=100_000,
+                            seed=seed, quiet=True, output=work / "run")
+    wall = time.monotonic() - mark
+    s = result.summary
+    first = _first_mlflow_result(s, start)
+    trials = sum(s["trials"].values())
+
+    def test_score(best: dict | None) -> float | None:
+        if best is None:
+            return None
+        if best["name"] == s["winner"]["name"]:
+            return result.test_score
+        return autosearch.test_candidate(work / "run", best["name"])
+
+    shared = {"first": first, "shared_process": True}
+    return {
+        "autosearch": {"score": result.test_score, "wall": wall, "first": first, "models": trials + 4,
+                       "pick": s["winner"]["name"]},
+        "autosearch-nn": {**shared, "score": test_score(s["best_nn"]), "wall": wall, "models": trials},
+        "baselines": {**shared, "score": test_score(s["best_baseline"]),
+                      "wall": s["seconds"]["prepare"] + s["seconds"]["baselines"], "models": 4},
+    }
+
+
+def _first_mlflow_result(summary: dict, start: float) -> float:
+    """Seconds from the call to the first candidate run (a baseline or a trial) that MLflow saw end."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(summary["tracking_uri"])
+    runs = client.search_runs([client.get_run(summary["mlflow_run_id"]).info.experiment_id],
+                              f"tags.mlflow.parentRunId = '{summary['mlflow_run_id']}'", max_results=5000)
+    return min(r.info.end_time for r in runs if r.info.end_time) / 1000 - start
+
+
+def _peer_inputs(d: Data):
+    """Inputs as a keras-tuner/AutoKeras user prepares them: imputed, scaled, one-hot (scikit-learn)."""
+    from sklearn.compose import ColumnTransformer, make_column_selector
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    if d.kind != "table":
+        scaler = StandardScaler().fit(d.X_train.reshape(len(d.X_train), -1))
+        scale = lambda X: scaler.transform(X.reshape(len(X), -1)).reshape(X.shape).astype(np.float32)  # noqa: E731
+        return scale(d.X_train), scale(d.X_test)
+    columns = ColumnTransformer([
+        ("numbers", make_pipeline(SimpleImputer(), StandardScaler()), make_column_selector(dtype_include="number")),
+        ("categories", make_pipeline(SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore")),
+         make_column_selector(dtype_exclude="number"))], sparse_threshold=0)
+    return columns.fit_transform(d.X_train).astype(np.float32), columns.transform(d.X_test).astype(np.float32)
+
+
+def _targets(d: Data):
+    """Integer classes, or standardised values for regression; and the way back to the test's units."""
+    if d.task == "regression":
+        mean, std = d.y_train.astype(float).mean(), d.y_train.astype(float).std()
+        return ((d.y_train - mean) / std).astype(np.float32), lambda p: np.asarray(p).ravel() * std + mean
+    classes = np.unique(d.y_train)
+    return np.searchsorted(classes, d.y_train), lambda p: classes[np.asarray(p).ravel().astype(int)]
+
+
+def _validation(X, y, d: Data, seed: int):
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(X, y, test_size=0.2, random_state=seed, stratify=None if d.task == "regression" else y)
+
+
+def _deadline_callback(deadline: float):
+    """Stops training at the deadline and tells the tuner's oracle to start no more trials."""
+    import keras
+
+    class Deadline(keras.callbacks.Callback):
+        oracle = None
+        first: float | None = None
+
+        def on_train_end(self, logs=None):
+            Deadline.first = Deadline.first or time.monotonic()
+
+        def on_epoch_end(self, epoch, logs=None):
+            if time.monotonic() > deadline:
+                self.model.stop_training = True
+                Deadline.oracle.max_trials = len(Deadline.oracle.trials)
+
+        def __deepcopy__(self, memo):  # tuners deep-copy callbacks per trial; this one holds the oracle
+            return self
+
+    return Deadline()
+
+
+def run_keras_tuner(d: Data, budget: float, seed: int, work: Path, tuner: str) -> dict:
+    import keras
+    import keras_tuner as kt
+
+    mark = time.monotonic()
+    X, X_test = _peer_inputs(d)
+    y, back = _targets(d)
+    X_fit, X_val, y_fit, y_val = _validation(X.reshape(len(X), -1), y, d, seed)
+    n_classes = 0 if d.task == "regression" else int(y.max()) + 1
+
+    def build(hp):
+        model = keras.Sequential([keras.Input((X_fit.shape[1],))])
+        for i in range(hp.Int("num_layers", 1, 3)):
+            model.add(keras.layers.Dense(hp.Int(f"units_{i}", 32, 512, step=32),
+                                         activation=hp.Choice("activation", ["relu", "tanh"])))
+        if hp.Boolean("dropout"):
+            model.add(keras.layers.Dropout(0.25))
+        model.add(keras.layers.Dense(n_classes or 1, activation="softmax" if n_classes else None))
+        model.compile(keras.optimizers.Adam(hp.Float("lr", 1e-4, 1e-2, sampling="log")),
+                      loss="sparse_categorical_crossentropy" if n_classes else "mse",
+                      metrics=["accuracy"] if n_classes else [])
+        return model
+
+    objective = "val_accuracy" if n_classes else "val_loss"
+    options = dict(objective=objective, seed=seed, directory=work, project_name=tuner)
+    search = (kt.RandomSearch(build, max_trials=100_000, **options) if tuner == "random"
+              else kt.Hyperband(build, max_epochs=50, factor=3, **options))
+    deadline = _deadline_callback(mark + budget)
+    deadline.oracle = type(deadline).oracle = search.oracle
+    search.search(X_fit, y_fit, validation_data=(X_val, y_val), epochs=50, verbose=0,
+                  callbacks=[keras.callbacks.EarlyStopping(patience=5), deadline])
+    model = search.get_best_models(1)[0]
+    wall = time.monotonic() - mark
+    out = model.predict(X_test.reshape(len(X_test), -1), verbose=0)
+    score = d.score(back(out.argmax(axis=1) if n_classes else out))
+    return {f"kt-{tuner}": {"score": score, "wall": wall, "first": type(deadline).first - mark,
+                            "models": len(search.oracle.trials)}}
+
+
+def run_flaml(d: Data, budget: float, seed: int, work: Path) -> dict:
+    from flaml import AutoML
+
+    log = work / "flaml.log"
+    X_train = d.X_train if d.kind == "table" else d.X_train.reshape(len(d.X_train), -1)
+    X_test = d.X_test if d.kind == "table" else d.X_test.reshape(len(d.X_test), -1)
+    automl = AutoML()
+    mark = time.monotonic()
+    automl.fit(X_train, d.y_train, task="regression" if d.task == "regression" else "classification",
+               metric=d.metric, time_budget=budget, seed=seed, log_file_name=str(log), verbose=0)
+    wall = time.monotonic() - mark
+    records = [json.loads(line) for line in log.read_text().splitlines() if '"wall_clock_time"' in line]
+    return {"flaml": {"score": d.score(automl.predict(X_test)), "wall": wall,
+                      "first": min(r["wall_clock_time"] for r in records), "models": len(records),
+                      "pick": automl.best_estimator}}
+
+
+def run_autokeras(d: Data, budget: float, seed: int, work: Path) -> dict:
+    import autokeras as ak
+    import keras
+    import tree
+    from autokeras.utils import data_utils
+
+    # AutoKeras 3.0.0 (the latest) sizes layers with numpy integers, which Keras >= 3.13 rejects
+    # ("invalid value for `units`", keras-team/keras#21902): hand it the shapes as Python ints.
+    data_utils.dataset_shape = lambda data: tree.map_structure(
+        lambda x: np.array([int(n) for n in x.shape], dtype=object), data)
+
+    mark = time.monotonic()
+    X, X_test = _peer_inputs(d)
+    y, back = _targets(d)
+    X_fit, X_val, y_fit, y_val = _validation(X, y, d, seed)
+    options = dict(max_trials=100_000, directory=work, project_name="autokeras", overwrite=True, seed=seed)
+    regression = d.task == "regression"
+    if d.kind == "table":
+        model = (ak.StructuredDataRegressor if regression else ak.StructuredDataClassifier)(**options)
+    elif d.kind == "image":
+        X_fit, X_val, X_test = (a[..., None] for a in (X_fit, X_val, X_test))
+        model = (ak.ImageRegressor if regression else ak.ImageClassifier)(**options)
+    else:
+        if X_fit.ndim == 2:
+            X_fit, X_val, X_test = (a[..., None] for a in (X_fit, X_val, X_test))
+        head = ak.RegressionHead() if regression else ak.ClassificationHead()
+        node = ak.Input()
+        model = ak.AutoModel(inputs=node, outputs=head(ak.RNNBlock()(node)), **options)
+    deadline = _deadline_callback(mark + budget)
+    deadline.oracle = type(deadline).oracle = model.tuner.oracle
+    model.fit(X_fit, y_fit, validation_data=(X_val, y_val), verbose=0,
+              callbacks=[keras.callbacks.EarlyStopping(patience=10, min_delta=1e-4), deadline])
+    wall = time.monotonic() - mark
+    score = d.score(back(model.predict(X_test, verbose=0)))
+    return {"autokeras": {"score": score, "wall": wall, "first": type(deadline).first - mark,
+                          "models": len(model.tuner.oracle.trials)}}
+
+
+def run_one(system: str, dataset: str, budget: float, seed: int, work: Path) -> dict:
+    d = suite()[dataset]()
+    if system == "autosearch":
+        return run_autosearch(d, budget, seed, work)
+    if system.startswith("kt-"):
+        return run_keras_tuner(d, budget, seed, work, system.removeprefix("kt-"))
+    return {"flaml": run_flaml, "autokeras": run_autokeras}[system](d, budget, seed, work)
+
+
+# --- the driver ---------------------------------------------------------------------------------------
+
+def child(system: str, dataset: str, budget: float, seed: int, work: Path) -> dict:
+    """Runs one system in its own process; its rows, each with the process's peak RSS (MB)."""
+    work.mkdir(parents=True, exist_ok=True)
+    result = work / "result.json"
+    command = [sys.executable, __file__, "--child", system, dataset, str(budget), str(seed), str(work)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_DISABLE_TELEMETRY": "true",
+           "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}
+    with open(work / "log.txt", "w") as log:
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env)
+        _, status, usage = os.wait4(process.pid, 0)
+    peak_mb = usage.ru_maxrss / 1024
+    if status != 0 or not result.exists():
+        tail = (work / "log.txt").read_text().strip().splitlines()[-1:] or ["no output"]
+        names = [n for n in ROWS if n == system or (system == "autosearch" and n in ROWS[:3])]
+        return {n: {"error": tail[0][:80], "peak_mb": peak_mb} for n in names}
+    rows = json.loads(result.read_text())
+    return {n: {**r, "peak_mb": peak_mb} for n, r in rows.items()}
+
+
+def _median(runs: list[dict], key: str) -> float | None:
+    values = [r[key] for r in runs if r.get(key) is not None]
+    return statistics.median(values) if values else None
+
+
+def tables(results: dict, datasets: dict[str, Data], budget: float, repeats: int) -> str:
+    rows = [n for n in ROWS if any(n in results[d] for d in results)]
+    lines = [f"Test score (median of {repeats} repeat(s)) and wall time used, budget {budget:.0f} s per system and "
+             "dataset; accuracy ↑ for classification, RMSE ↓ for regression.", "",
+             "| dataset | metric | " + " | ".join(rows) + " | autosearch / best peer |",
+             "|---" * (len(rows) + 3) + "|"]
+    within = 0
+    for name, by_row in results.items():
+        d = datasets[name]
+        higher = d.metric == "accuracy"
+        cells, scores = [], {}
+        for row in rows:
+            runs = by_row.get(row, [])
+            score, wall = _median(runs, "score"), _median(runs, "wall")
+            if score is None:
+                errors = [r["error"] for r in runs if r.get("error")]
+                cells.append(f"failed: {errors[0]}" if errors else "—")
+                continue
+            scores[row] = score
+            cells.append(f"{score:.4f} ({wall:.0f} s)")
+        peers = [scores[p] for p in PEERS if p in scores]
+        ratio = ""
+        if "autosearch" in scores and peers:
+            best_peer = max(peers) if higher else min(peers)
+            ratio = f"{scores['autosearch'] / best_peer:.3f}"
+            best = max(scores.values()) if higher else min(scores.values())
+            gap = (best - scores["autosearch"]) / abs(best) if higher else (scores["autosearch"] - best) / abs(best)
+            within += gap <= 0.01
+        lines.append(f"| {name} | {d.metric} {'↑' if higher else '↓'} | " + " | ".join(cells) + f" | {ratio} |")
+    lines += ["", f"autosearch's pick is best or within 1% of best on {within} of {len(results)} datasets.", "",
+              "Time to first result (s) / peak memory (MB) / models tried, medians over repeats:", "",
+              "| dataset | " + " | ".join(rows) + " |", "|---" * (len(rows) + 1) + "|"]
+    for name, by_row in results.items():
+        cells = []
+        for row in rows:
+            runs = by_row.get(row, [])
+            first, peak, models = (_median(runs, k) for k in ("first", "peak_mb", "models"))
+            shared = "*" if any(r.get("shared_process") for r in runs) else ""
+            cells.append("—" if first is None else f"{first:.1f} / {peak:.0f}{shared} / {models:.0f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    lines += ["", "\\* the same process as autosearch's run (its peak memory, not the row's alone)."]
+    picks = {name: sorted({r.get("pick") for r in by_row.get("autosearch", []) if r.get("pick")})
+             for name, by_row in results.items()}
+    lines += ["", "autosearch's picks: " + "; ".join(f"{n}: {', '.join(p)}" for n, p in picks.items() if p)]
+    return "\n".join(lines)
+
+
+def parse_budget(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
+
+
+def main() -> None:
+    if sys.argv[1:2] == ["--child"]:
+        system, dataset, budget, seed, work = sys.argv[2:7]
+        rows = run_one(system, dataset, float(budget), int(seed), Path(work))
+        (Path(work) / "result.json").write_text(json.dumps(rows, default=float))
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--budget", default="2m", help="wall-clock budget per system and dataset: 90s, 2m, …")
+    parser.add_argument("--repeats", type=int, default=1, help="seeds 0..N-1; medians are reported")
+    parser.add_argument("--datasets", nargs="+", choices=list(suite()), default=list(suite()))
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument("--work", type=Path, default=None, help="where runs are kept (default: a temp folder)")
+    parser.add_argument("--out", type=Path, default=Path("benchmark.md"))
+    args = parser.parse_args()
+    budget = parse_budget(args.budget)
+    work = args.work or Path(tempfile.mkdtemp(prefix="autosearch-benchmark-"))
+    loaded = {name: suite()[name]() for name in args.datasets}
+    results: dict[str, dict[str, list[dict]]] = {}
+    print(f"budget {budget:.0f} s, {args.repeats} repeat(s), runs in {work}", flush=True)
+    for name in args.datasets:
+        results[name] = {}
+        for seed in range(args.repeats):
+            for system in args.systems:
+                rows = child(system, name, budget, seed, work / name / f"{system}-{seed}")
+                for row, values in rows.items():
+                    results[name].setdefault(row, []).append(values)
+                    shown = (f"{values['score']:.4f} in {values['wall']:.0f} s" if values.get("score") is not None
+                             else values.get("error", "no score"))
+                    print(f"{name:14s} seed {seed} {row:14s} {shown}", flush=True)
+        text = tables(results, loaded, budget, args.repeats)
+        args.out.write_text(text + "\n")  # rewritten after each dataset: a long run leaves its tables so far
+    print("\n" + text)
+
+
+if __name__ == "__main__":
+    main()
