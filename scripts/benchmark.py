@@ -17,10 +17,10 @@ Per dataset, every system gets the same train/test split (fixed, seeded) and the
 - flaml: FLAML's AutoML (LightGBM, XGBoost, random forests, linear models) on the raw table.
 - autokeras: AutoKeras 3 (structured data, image or RNN AutoModel) on the same inputs as keras-tuner's.
 
-keras-tuner and AutoKeras have no time budget of their own: a callback stops training at the deadline and
-ends the search there. Each system runs in its own process: its peak memory is that process's peak RSS.
-Test scores: accuracy for classification (higher is better), RMSE in the target's units for regression
-(lower is better). Writes the Markdown tables to --out and prints them.
+keras-tuner and AutoKeras have no time budget of their own: a callback stops training at the deadline (checked
+after every batch) and ends the search there. Each system runs in its own process: its peak memory is that
+process's peak RSS. Test scores: accuracy for classification (higher is better), RMSE in the target's
+units for regression (lower is better). Writes the Markdown tables to --out and prints them.
 """
 
 from __future__ import annotations
@@ -217,7 +217,7 @@ def _deadline_callback(deadline: float):
         def on_train_end(self, logs=None):
             Deadline.first = Deadline.first or time.monotonic()
 
-        def on_epoch_end(self, epoch, logs=None):
+        def on_train_batch_end(self, batch, logs=None):  # per batch: one epoch of a large model can be long
             if time.monotonic() > deadline:
                 self.model.stop_training = True
                 Deadline.oracle.max_trials = len(Deadline.oracle.trials)
@@ -276,7 +276,7 @@ def run_flaml(d: Data, budget: float, seed: int, work: Path) -> dict:
     automl = AutoML()
     mark = time.monotonic()
     automl.fit(X_train, d.y_train, task="regression" if d.task == "regression" else "classification",
-               metric=d.metric, time_budget=budget, seed=seed, log_file_name=str(log), verbose=0)
+               metric=d.metric, time_budget=budget, seed=seed, log_file_name=str(log), log_type="all", verbose=0)
     wall = time.monotonic() - mark
     records = [json.loads(line) for line in log.read_text().splitlines() if '"wall_clock_time"' in line]
     return {"flaml": {"score": d.score(automl.predict(X_test)), "wall": wall,
