@@ -39,6 +39,7 @@ from autosearch.stopping import Stop
 
 RECORD_PREFIX = "autosearch.ray_record."  # study attribute per trial that has run: its TrialRecord
 RAY_FOLDER = "ray_results"
+RESULT_BUFFER_SECONDS = 1.0
 _FROZEN: list[bool] = []
 
 
@@ -129,6 +130,14 @@ class RayEngine:
         spaces = tuple(spaces)
         # MLflow keeps every result: Tune's own CSV, JSON and TensorBoard files per trial would only be clutter
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
+        mode = "max" if problem.metric.greater_is_better else "min"
+        scheduler = _scheduler(self.scheduler, spaces, mode)
+        if scheduler.supports_buffered_results:
+            # Tune fetches a trial's results one driver round trip each; short epochs spend more time in the
+            # trip than training. Buffer up to RESULT_BUFFER_SECONDS of epochs per trip (the scheduler and the
+            # budget see them that much later).
+            os.environ.setdefault("TUNE_RESULT_BUFFER_LENGTH", "50")
+            os.environ.setdefault("TUNE_RESULT_BUFFER_MIN_TIME_S", str(RESULT_BUFFER_SECONDS))
         done = self.counts(study)[0]
         if done >= trials or stop.requested:
             return
@@ -139,7 +148,6 @@ class RayEngine:
         try:
             cluster = ray.cluster_resources()
             cpus, gpus, concurrency = self.resources(cluster.get("GPU", 0), cluster.get("CPU", 1))
-            mode = "max" if problem.metric.greater_is_better else "min"
             storage = optuna_engine.open_storage(self.storage_url)  # Ray's own handle, without our callbacks
             searcher = OptunaSearch(space=_Define(spaces, problem.context), metric="val_score", mode=mode,
                                     sampler=optuna.samplers.TPESampler(seed=seed), study_name=study.study_name,
@@ -151,7 +159,7 @@ class RayEngine:
             tuner = tune.Tuner(
                 trainable,
                 tune_config=tune.TuneConfig(
-                    search_alg=searcher, scheduler=_scheduler(self.scheduler, spaces, mode),
+                    search_alg=searcher, scheduler=scheduler,
                     num_samples=trials - done, max_concurrent_trials=concurrency, reuse_actors=True),
                 run_config=tune.RunConfig(
                     name=study.study_name, storage_path=str(((self.folder or Path.cwd()) / RAY_FOLDER).resolve()),
