@@ -64,10 +64,10 @@ def fit(
     concurrency: Optional[int] = typer.Option(None, help="Ray trials at once (default: one per GPU, else one "
                                               "per CPU share)."),
     cpus_per_trial: Optional[float] = typer.Option(None, help="CPUs per Ray trial (default 1)."),
-    mixed_precision: bool = typer.Option(False, "--mixed-precision", help="Train in float16 with float32 "
-                                         "weights (faster on recent GPUs)."),
     gpus_per_trial: Optional[float] = typer.Option(None, help="GPUs per Ray trial; fractions share a GPU "
                                                    "(default: 1 where there are GPUs)."),
+    mixed_precision: bool = typer.Option(False, "--mixed-precision", help="Train in float16 with float32 "
+                                         "weights (faster on recent GPUs)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final leaderboard."),
 ) -> None:
     """Search for the best model of DATA's target and save it. Given an --output folder that holds a run,

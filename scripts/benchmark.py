@@ -404,11 +404,6 @@ def tables(results: dict, datasets: dict[str, Data], budget: float, repeats: int
     return "\n".join(lines)
 
 
-def parse_budget(text: str) -> float:
-    units = {"s": 1, "m": 60, "h": 3600}
-    return float(text[:-1]) * units[text[-1]] if text[-1] in units else float(text)
-
-
 def main() -> None:
     if sys.argv[1:2] == ["--child"]:
         system, dataset, budget, seed, work = sys.argv[2:7]
@@ -423,7 +418,9 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=None, help="where runs are kept (default: a temp folder)")
     parser.add_argument("--out", type=Path, default=Path("benchmark.md"))
     args = parser.parse_args()
-    budget = parse_budget(args.budget)
+    from autosearch.config import parse_duration
+
+    budget = parse_duration(args.budget)
     work = args.work or Path(tempfile.mkdtemp(prefix="autosearch-benchmark-"))
     loaded = {name: suite()[name]() for name in args.datasets}
     results: dict[str, dict[str, list[dict]]] = {}

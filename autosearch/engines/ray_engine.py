@@ -132,12 +132,11 @@ class RayEngine:
         os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
         mode = "max" if problem.metric.greater_is_better else "min"
         scheduler = _scheduler(self.scheduler, spaces, mode)
-        if scheduler.supports_buffered_results:
-            # Tune fetches a trial's results one driver round trip each; short epochs spend more time in the
-            # trip than training. Buffer up to RESULT_BUFFER_SECONDS of epochs per trip (the scheduler and the
-            # budget see them that much later).
-            os.environ.setdefault("TUNE_RESULT_BUFFER_LENGTH", "50")
-            os.environ.setdefault("TUNE_RESULT_BUFFER_MIN_TIME_S", str(RESULT_BUFFER_SECONDS))
+        # Tune fetches a trial's results one driver round trip each; short epochs spend more time in the trip
+        # than training. Buffer up to RESULT_BUFFER_SECONDS of epochs per trip where the scheduler allows it
+        # (it and the budget see them that much later). Tune reads these when `fit` starts.
+        buffering = ({"TUNE_RESULT_BUFFER_LENGTH": "50", "TUNE_RESULT_BUFFER_MIN_TIME_S": str(RESULT_BUFFER_SECONDS)}
+                     if scheduler.supports_buffered_results else {})
         done = self.counts(study)[0]
         if done >= trials or stop.requested:
             return
@@ -166,11 +165,24 @@ class RayEngine:
                     callbacks=[logger], stop=_StopWhen(stop), verbose=0,
                     failure_config=tune.FailureConfig(max_failures=1)),
             )
-            with contextlib.redirect_stdout(io.StringIO()):  # Ray's own tables; the progress is autosearch's
+            with contextlib.redirect_stdout(io.StringIO()), _environment(buffering):  # Ray's tables: not ours
                 tuner.fit()
         finally:
             if started_here:
                 ray.shutdown()
+
+
+@contextlib.contextmanager
+def _environment(variables: dict[str, str]):
+    """`variables` set in os.environ for the block (those the user set win), then as they were."""
+    before = {k: os.environ.get(k) for k in variables}
+    os.environ.update({k: v for k, v in variables.items() if before[k] is None})
+    try:
+        yield
+    finally:
+        for k, v in before.items():
+            if v is None:
+                os.environ.pop(k, None)
 
 
 def _worker_env(cpus: float) -> dict[str, str]:
