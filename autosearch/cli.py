@@ -6,7 +6,6 @@ Heavy libraries are imported inside the commands, so `--help` and input errors a
 from __future__ import annotations
 
 import atexit
-import logging
 import os
 import sys
 import time
@@ -200,7 +199,7 @@ def predict(
 def main() -> None:
     global STARTED
     STARTED = time.monotonic()  # --time-budget counts from here: imports included
-    logging.getLogger("mlflow").setLevel(logging.WARNING)  # its database set-up notes are not the user's concern
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # its database set-up notes are not the user's concern
     try:
         app()
         code = 0

@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import io
 import json
+import logging
 import os
 import time
 import zlib
@@ -40,6 +41,9 @@ from autosearch.stopping import Stop
 RECORD_PREFIX = "autosearch.ray_record."  # study attribute per trial that has run: its TrialRecord
 RAY_FOLDER = "ray_results"
 RESULT_BUFFER_SECONDS = 1.0
+# Ray's remarks that are not the user's concern: a note that a local cluster uses token authentication, and
+# Tune's complaint, after the run, that trials have no result files (MLflow keeps the results; see below)
+_QUIET_LOGGERS = ("ray._private.authentication.authentication_token_setup", "ray.tune.analysis.experiment_analysis")
 _FROZEN: list[bool] = []
 
 
@@ -141,6 +145,12 @@ class RayEngine:
         if done >= trials or stop.requested:
             return
         started_here = not ray.is_initialized()
+        with _quiet(_QUIET_LOGGERS), _environment(buffering):
+            self._start_and_fit(study, spaces, problem, trials - done, seed, stop, mode, scheduler,
+                                on_start, on_trial, started_here)
+
+    def _start_and_fit(self, study, spaces, problem, trials, seed, stop, mode, scheduler, on_start, on_trial,
+                       started_here: bool) -> None:
         if started_here:
             ray.init(address=self.address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
                      configure_logging=False, runtime_env={"env_vars": _worker_env(self.cpus_per_trial or 1)})
@@ -159,17 +169,30 @@ class RayEngine:
                 trainable,
                 tune_config=tune.TuneConfig(
                     search_alg=searcher, scheduler=scheduler,
-                    num_samples=trials - done, max_concurrent_trials=concurrency, reuse_actors=True),
+                    num_samples=trials, max_concurrent_trials=concurrency, reuse_actors=True),
                 run_config=tune.RunConfig(
                     name=study.study_name, storage_path=str(((self.folder or Path.cwd()) / RAY_FOLDER).resolve()),
                     callbacks=[logger], stop=_StopWhen(stop), verbose=0,
                     failure_config=tune.FailureConfig(max_failures=1)),
             )
-            with contextlib.redirect_stdout(io.StringIO()), _environment(buffering):  # Ray's tables: not ours
+            with contextlib.redirect_stdout(io.StringIO()):  # Ray's tables: not ours
                 tuner.fit()
         finally:
             if started_here:
                 ray.shutdown()
+
+
+@contextlib.contextmanager
+def _quiet(loggers: Sequence[str]):
+    """Only errors from these loggers for the block."""
+    before = {name: logging.getLogger(name).level for name in loggers}
+    for name in loggers:
+        logging.getLogger(name).setLevel(logging.ERROR)
+    try:
+        yield
+    finally:
+        for name, level in before.items():
+            logging.getLogger(name).setLevel(level)
 
 
 @contextlib.contextmanager
