@@ -146,8 +146,9 @@ def main() -> None:
     print(f"{os.cpu_count()} cores; {args.trials} trials of 2x128 Dense, batch 32, {args.epochs} epochs "
           f"(digits as a table); medians of {args.repeats} round(s)")
     machine = limit["alone_s"] / limit["pair_s"]
+    each = ", ".join(f"{r['alone_s'] / r['pair_s']:.2f}" for r in limits)
     print(f"  the machine's limit: {max(2, args.trials // 4)} plain trainings take {limit['alone_s']:.1f} s in one "
-          f"process alone, {limit['pair_s']:.1f} s in each of two at once: efficiency {machine:.2f}")
+          f"process alone, {limit['pair_s']:.1f} s in each of two at once: efficiency {machine:.2f} (rounds: {each})")
     for name, r in results.items():
         print(f"  {name:20s} steady {r['steady_per_hour']:6.0f} trials/h ({r['window_s']:5.1f} s)   start-up "
               f"{r['startup_s']:5.1f} s   end to end {r['per_hour']:6.0f} trials/h ({r['search_s']:5.1f} s)   "
@@ -155,8 +156,10 @@ def main() -> None:
     one, two = results["ray, concurrency 1"], results["ray, concurrency 2"]
     for label, key in (("steady state", "steady_per_hour"), ("end to end  ", "per_hour")):
         efficiency = two[key] / (2 * one[key])
+        each = ", ".join(f"{b[key] / (2 * a[key]):.2f}" for a, b in zip(rounds["ray, concurrency 1"],
+                                                                    rounds["ray, concurrency 2"]))
         print(f"parallel efficiency (2 at once), {label}: {efficiency:.2f}  (speed-up {two[key] / one[key]:.2f}x; "
-              f"{efficiency / machine:.2f} of the machine's limit)")
+              f"{efficiency / machine:.2f} of the machine's limit; rounds: {each})")
     base = results["optuna in process"]
     for label, key in (("steady state", "steady_s_per_epoch"), ("end to end  ", "s_per_epoch")):
         print(f"Ray engine overhead at concurrency 1, {label}: {one[key] / base[key] - 1:+.0%} time per trained "
