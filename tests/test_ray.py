@@ -4,6 +4,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -44,14 +49,43 @@ def check_trials(result, expected: int) -> list:
     return trials
 
 
+def kill_a_trial_worker(killed: list) -> threading.Thread:
+    """SIGKILL the first Ray trial worker that appears (as the OOM killer would), once."""
+    def kill():
+        deadline = time.monotonic() + 120
+        while not killed and time.monotonic() < deadline:
+            for proc in Path("/proc").glob("[0-9]*"):
+                try:
+                    title = (proc / "cmdline").read_bytes().decode(errors="replace")
+                except OSError:
+                    continue
+                if title.startswith("ray::ImplicitFunc"):  # Tune's trial actor
+                    time.sleep(0.3)
+                    os.kill(int(proc.name), signal.SIGKILL)
+                    killed.append(title.split("\0")[0].strip())
+                    break
+            time.sleep(0.05)
+
+    thread = threading.Thread(target=kill, daemon=True)
+    thread.start()
+    return thread
+
+
 def test_local_ray_runs_trials_in_parallel_survives_failures_and_resumes(iris_csv, tmp_path, capfd):
     space = tmp_path / "half_broken.yaml"  # a trial with the unknown activation fails; the search goes on
     space.write_text("family: dense\nparams:\n  layers: 1\n  units: {type: int, low: 8, high: 32, per_layer: layers}\n"
                      "  activation: {type: categorical, choices: [relu, no_such_activation]}\n")
+    killed: list[str] = []  # and one trial's worker dies: Ray runs that trial again, the search goes on
+    killer = kill_a_trial_worker(killed)
     result = autosearch.fit(iris_csv, target="species", trials=6, max_epochs=3, engine="ray", concurrency=2,
                             space=space, output=tmp_path / "run", experiment="ray-local", seed=1, quiet=True)
+    killer.join()
     trials = check_trials(result, 6)
+    assert killed, "no Ray trial worker was seen to kill"
+    again = [t.data.tags["autosearch.note"] for t in trials if "run again" in t.data.tags.get("autosearch.note", "")]
+    assert len(again) == 1 and "died" in again[0], again
     printed = capfd.readouterr().err
+    assert "Traceback" not in printed  # the dead worker is in the trial's note, not a traceback
     assert "Token authentication" not in printed and "Failed to fetch metrics" not in printed  # Ray's, not ours
     failed = [t for t in trials if t.data.tags["autosearch.state"] == "failed"]
     assert failed and all("no_such_activation" in t.data.tags["autosearch.error"] for t in failed)

@@ -42,7 +42,9 @@ RECORD_PREFIX = "autosearch.ray_record."  # study attribute per trial that has r
 RAY_FOLDER = "ray_results"
 RESULT_BUFFER_SECONDS = 1.0
 # Ray's remarks that are not the user's concern: a note that a local cluster uses token authentication, and
-# Tune's complaint, after the run, that trials have no result files (MLflow keeps the results; see below)
+# Tune's complaint, after the run, that trials have no result files (MLflow keeps the results; see below).
+# Tune's traceback for a failed trial task is off too (TUNE_PRINT_ALL_TRIAL_ERRORS): the trial's record
+# carries its error, or a note that it was retried.
 _QUIET_LOGGERS = ("ray._private.authentication.authentication_token_setup", "ray.tune.analysis.experiment_analysis")
 _FROZEN: list[bool] = []
 
@@ -132,20 +134,22 @@ class RayEngine:
         wait_for_others: bool = True,
     ) -> None:
         spaces = tuple(spaces)
-        # MLflow keeps every result: Tune's own CSV, JSON and TensorBoard files per trial would only be clutter
-        os.environ.setdefault("TUNE_DISABLE_AUTO_CALLBACK_LOGGERS", "1")
         mode = "max" if problem.metric.greater_is_better else "min"
         scheduler = _scheduler(self.scheduler, spaces, mode)
-        # Tune fetches a trial's results one driver round trip each; short epochs spend more time in the trip
-        # than training. Buffer up to RESULT_BUFFER_SECONDS of epochs per trip where the scheduler allows it
-        # (it and the budget see them that much later). Tune reads these when `fit` starts.
-        buffering = ({"TUNE_RESULT_BUFFER_LENGTH": "50", "TUNE_RESULT_BUFFER_MIN_TIME_S": str(RESULT_BUFFER_SECONDS)}
-                     if scheduler.supports_buffered_results else {})
+        # Set while Tune runs (it reads them when `fit` starts). MLflow keeps every result: Tune's own CSV,
+        # JSON and TensorBoard files per trial would be clutter; the trial records carry the errors.
+        variables = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_PRINT_ALL_TRIAL_ERRORS": "0"}
+        if scheduler.supports_buffered_results:
+            # Tune fetches a trial's results one driver round trip each; short epochs spend more time in the
+            # trip than training. Buffer up to RESULT_BUFFER_SECONDS of epochs per trip where the scheduler
+            # allows it (it and the budget see them that much later).
+            variables |= {"TUNE_RESULT_BUFFER_LENGTH": "50",
+                          "TUNE_RESULT_BUFFER_MIN_TIME_S": str(RESULT_BUFFER_SECONDS)}
         done = self.counts(study)[0]
         if done >= trials or stop.requested:
             return
         started_here = not ray.is_initialized()
-        with _quiet(_QUIET_LOGGERS), _environment(buffering):
+        with _quiet(_QUIET_LOGGERS), _environment(variables):
             self._start_and_fit(study, spaces, problem, trials - done, seed, stop, mode, scheduler,
                                 on_start, on_trial, started_here)
 
@@ -275,6 +279,7 @@ class _Started:
     started: float
     scores: list = dataclasses.field(default_factory=list)  # per-epoch validation scores as reported
     kept: bool = False
+    retried: str | None = None  # why Ray ran it again (its worker died)
 
 
 class _Logger(_Unpicklable, Callback):
@@ -324,14 +329,25 @@ class _Logger(_Unpicklable, Callback):
                                              note=f"cut short: {self.stop.why}")
         self._keep(t, record)
 
+    def on_trial_recover(self, iteration, trials, trial, **info):
+        self.trials[trial.trial_id].retried = _last_error(trial)
+
     def on_trial_error(self, iteration, trials, trial, **info):
         t = self.trials[trial.trial_id]
-        text = Path(trial.error_file).read_text() if trial.error_file and Path(trial.error_file).exists() else ""
-        error = describe(RuntimeError(text.strip().splitlines()[-1] if text.strip() else "its Ray worker failed"))
         self._keep(t, TrialRecord(t.name, "nn", t.family, t.params, State.FAILED, None, time.monotonic() - t.started,
-                                  error=error, number=t.number))
+                                  error=describe(RuntimeError(_last_error(trial))), number=t.number))
 
     def _keep(self, t: _Started, record: TrialRecord) -> None:
         t.kept = True
+        if t.retried:
+            retried = f"run again after: {t.retried}"
+            record = dataclasses.replace(record, note=f"{record.note}; {retried}" if record.note else retried)
         record = self.on_trial(record, t.handle, True)
         self.study.set_user_attr(f"{RECORD_PREFIX}{record.number:05d}", record.to_dict())
+
+
+def _last_error(trial) -> str:
+    """The last failure Ray wrote for `trial`, as one line (a dead worker's long advice left out)."""
+    text = Path(trial.error_file).read_text() if trial.error_file and Path(trial.error_file).exists() else ""
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1].split(" Some common causes")[0] if lines else "its Ray worker failed"
