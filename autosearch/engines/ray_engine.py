@@ -148,17 +148,7 @@ class RayEngine:
         done = self.counts(study)[0]
         if done >= trials or stop.requested:
             return
-        started_here = not ray.is_initialized()
-        with _quiet(_QUIET_LOGGERS), _environment(variables):
-            self._start_and_fit(study, spaces, problem, trials - done, seed, stop, mode, scheduler,
-                                on_start, on_trial, started_here)
-
-    def _start_and_fit(self, study, spaces, problem, trials, seed, stop, mode, scheduler, on_start, on_trial,
-                       started_here: bool) -> None:
-        if started_here:
-            ray.init(address=self.address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
-                     configure_logging=False, runtime_env={"env_vars": _worker_env(self.cpus_per_trial or 1)})
-        try:
+        with _quiet(_QUIET_LOGGERS), _environment(variables), _ray(self.address, self.cpus_per_trial or 1):
             cluster = ray.cluster_resources()
             cpus, gpus, concurrency = self.resources(cluster.get("GPU", 0), cluster.get("CPU", 1))
             storage = optuna_engine.open_storage(self.storage_url)  # Ray's own handle, without our callbacks
@@ -173,7 +163,7 @@ class RayEngine:
                 trainable,
                 tune_config=tune.TuneConfig(
                     search_alg=searcher, scheduler=scheduler,
-                    num_samples=trials, max_concurrent_trials=concurrency, reuse_actors=True),
+                    num_samples=trials - done, max_concurrent_trials=concurrency, reuse_actors=True),
                 run_config=tune.RunConfig(
                     name=study.study_name, storage_path=str(((self.folder or Path.cwd()) / RAY_FOLDER).resolve()),
                     callbacks=[logger], stop=_StopWhen(stop), verbose=0,
@@ -181,9 +171,21 @@ class RayEngine:
             )
             with contextlib.redirect_stdout(io.StringIO()):  # Ray's tables: not ours
                 tuner.fit()
-        finally:
-            if started_here:
-                ray.shutdown()
+
+
+@contextlib.contextmanager
+def _ray(address: str | None, cpus_per_trial: float):
+    """Ray for the block: the cluster at `address`, or a local instance started here and shut down after;
+    one this process already joined is used as it is."""
+    if ray.is_initialized():
+        yield
+        return
+    ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+             configure_logging=False, runtime_env={"env_vars": _worker_env(cpus_per_trial)})
+    try:
+        yield
+    finally:
+        ray.shutdown()
 
 
 @contextlib.contextmanager
