@@ -25,7 +25,7 @@ from autosearch.prepare import Prepared, prepare
 from autosearch.progress import Progress, format_score
 from autosearch.records import State, TrialRecord
 from autosearch.results import FitResult, finish
-from autosearch.runs import FolderLock, RunState, config_from_dict, config_to_dict, fingerprint
+from autosearch.runs import RESOURCES, FolderLock, RunState, config_from_dict, config_to_dict, fingerprint
 from autosearch.stopping import Stop
 
 DEFAULT_STUDY = "autosearch"
@@ -208,7 +208,8 @@ class Sitting:
                               f"{config.trials} trials done")
             engine.fail_lost_trials(study, self.on_lost)
             tracker.fail_orphans(engine.running_run_ids(study), "its process died before its trial started")
-        self.state.config = {**self.state.config, "trials": config.trials}
+        asked = config_to_dict(config)  # a later `resume` continues as this sitting was asked
+        self.state.config = {**self.state.config, **{k: asked[k] for k in ("trials", *RESOURCES)}}
         self.state.save(prep.output)
 
     def _lead(self, study) -> FitResult:

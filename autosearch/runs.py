@@ -32,7 +32,9 @@ STUDY_FILE = "study.db"
 LOCK_FILE = ".lock"
 FORMAT = 1
 # Settings a resumed run may change: how many trials in all, this sitting's budget, how chatty.
-RESUMABLE = {"trials", "time_budget", "quiet", "output"}
+# Where and on what the trials run: a resumed run may move to other machines or another cluster
+RESOURCES = ("ray_address", "concurrency", "cpus_per_trial", "gpus_per_trial")
+RESUMABLE = {"trials", "time_budget", "quiet", "output", *RESOURCES}
 
 
 def config_to_dict(config: RunConfig) -> dict[str, Any]:

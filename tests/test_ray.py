@@ -15,6 +15,7 @@ import pytest
 from test_fit import runs_of
 
 import autosearch
+from autosearch.errors import AutosearchError
 from autosearch.spaces import load_space
 
 SPACE_NAMES = {s.name for s in load_space(family="dense").params}
@@ -95,13 +96,21 @@ def test_local_ray_runs_trials_in_parallel_survives_failures_and_resumes(iris_cs
     assert sum(summary["trials"].values()) == 6
 
     before = pd.read_csv(result.output_dir / "leaderboard.csv").set_index("name")
-    more = autosearch.fit(iris_csv, target="species", trials=8, max_epochs=3, engine="ray", concurrency=2,
+    more = autosearch.fit(iris_csv, target="species", trials=8, max_epochs=3, engine="ray", concurrency=1,
                           space=space, output=tmp_path / "run", experiment="ray-local", seed=1, quiet=True)
-    assert more.mlflow_run_id == result.mlflow_run_id  # resumed: the same parent run, two more trials
+    assert more.mlflow_run_id == result.mlflow_run_id  # resumed (on other resources): the same parent run
+    assert json.loads((more.output_dir / "run.json").read_text())["config"]["concurrency"] == 1
     check_trials(more, 8)
     board = pd.read_csv(more.output_dir / "leaderboard.csv").set_index("name")
     kept = before[before.kind == "nn"]
     assert (board.loc[kept.index, "params"] == kept.params).all()  # earlier trials kept as they were
+
+
+def test_a_trial_no_node_can_hold_is_refused_not_queued_forever(iris_csv, tmp_path):
+    with pytest.raises(AutosearchError, match="no Ray node has that much.*--gpus-per-trial"):
+        autosearch.fit(iris_csv, target="species", trials=2, max_epochs=1, engine="ray", gpus_per_trial=1,
+                       output=tmp_path / "run", quiet=True)  # this machine has no GPU
+    assert (tmp_path / "run" / "run.json").exists()  # the run stays, to resume with other resources
 
 
 def test_a_two_node_cluster_on_localhost_shares_the_trials(iris_csv, tmp_path):

@@ -31,7 +31,7 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
 
 from autosearch.engines import optuna_engine
-from autosearch.errors import describe
+from autosearch.errors import AutosearchError, describe
 from autosearch.models import MIXED_PRECISION_ENV
 from autosearch.problem import Problem
 from autosearch.records import State, TrialRecord
@@ -151,6 +151,7 @@ class RayEngine:
         with _quiet(_QUIET_LOGGERS), _environment(variables), _ray(self.address, self.cpus_per_trial or 1):
             cluster = ray.cluster_resources()
             cpus, gpus, concurrency = self.resources(cluster.get("GPU", 0), cluster.get("CPU", 1))
+            _check_a_node_fits(cpus, gpus)
             storage = optuna_engine.open_storage(self.storage_url)  # Ray's own handle, without our callbacks
             searcher = OptunaSearch(space=_Define(spaces, problem.context), metric="val_score", mode=mode,
                                     sampler=optuna.samplers.TPESampler(seed=seed), study_name=study.study_name,
@@ -171,6 +172,18 @@ class RayEngine:
             )
             with contextlib.redirect_stdout(io.StringIO()):  # Ray's tables: not ours
                 tuner.fit()
+
+
+def _check_a_node_fits(cpus: float, gpus: float) -> None:
+    """A trial that no node can hold would wait forever in Tune's queue: say so instead."""
+    nodes = [node["Resources"] for node in ray.nodes() if node["Alive"]]
+    if any(r.get("CPU", 0) >= cpus and r.get("GPU", 0) >= gpus for r in nodes):
+        return
+    largest = max(nodes, key=lambda r: (r.get("GPU", 0), r.get("CPU", 0)))
+    raise AutosearchError(
+        f"a trial asks for {cpus:g} CPU and {gpus:g} GPU, but no Ray node has that much (the largest has "
+        f"{largest.get('CPU', 0):g} CPU and {largest.get('GPU', 0):g} GPU); lower --cpus-per-trial / "
+        "--gpus-per-trial, or add a node that has them")
 
 
 @contextlib.contextmanager
