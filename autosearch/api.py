@@ -87,7 +87,7 @@ def test_candidate(folder: str | Path, name: str) -> float:
     model by these scores would be choosing on the test split: pick by validation score.
     """
     from autosearch.engines import engine_for
-    from autosearch.models import load_keras
+    from autosearch.models import precision
     from autosearch.results import refit
 
     folder = Path(folder)
@@ -97,7 +97,6 @@ def test_candidate(folder: str | Path, name: str) -> float:
         raise AutosearchError(f"the run in '{folder}' was fitted on a DataFrame; its data cannot be read again")
     config = config_from_dict({**state.config, "output": str(folder)})
     prep = prepare(state.data, config, Progress(quiet=True))
-    load_keras()
     engine = engine_for(config, prep.output)
     study = engine.open_study(state.storage, state.study_name, prep.problem, config.seed, lambda *_: None)[0]
     candidates = [TrialRecord.from_dict(r) for r in state.baselines] + engine.records(study)
@@ -105,7 +104,8 @@ def test_candidate(folder: str | Path, name: str) -> float:
     if not found:
         raise AutosearchError(f"'{folder}' has no completed candidate named '{name}'; see "
                               f"`autosearch leaderboard {folder}`")
-    return refit(found[0], prep, config.seed).test_score
+    with precision(config.mixed_precision):  # refitted as it was trained
+        return refit(found[0], prep, config.seed).test_score
 
 
 def _finished_summary(folder: Path) -> dict:
@@ -142,7 +142,8 @@ def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     lock = FolderLock(prep.output)
     chief = lock.acquire()
     try:
-        with stop.on_signals(progress.say):
+        from autosearch.models import precision
+        with stop.on_signals(progress.say), precision(config.mixed_precision):
             sitting = Sitting(config, prep, state, tracker, lock, stop, progress, started)
             return sitting.run(data, sha256, chief)
     finally:
@@ -154,10 +155,8 @@ class Sitting:
 
     def __init__(self, config: RunConfig, prep: Prepared, state: RunState | None, tracker, lock: FolderLock,
                  stop: Stop, progress: Progress, started: float):
-        from autosearch.models import MIXED_PRECISION_ENV, load_keras
+        from autosearch.models import load_keras
 
-        if config.mixed_precision:
-            os.environ[MIXED_PRECISION_ENV] = "1"
         load_keras()  # first, so that importing the engine does not bring TensorFlow's start-up chatter
         from autosearch.engines import engine_for
 

@@ -17,7 +17,7 @@ import numpy as np
 from sklearn.utils.class_weight import compute_class_weight
 
 from autosearch.errors import describe
-from autosearch.models import build_model, device_name, input_view
+from autosearch.models import build_model, device_name, input_view, set_precision
 from autosearch.problem import Problem
 from autosearch.records import State, TrialRecord
 from autosearch.spaces import SearchSpace
@@ -203,6 +203,7 @@ def train_network(
     training early the trial keeps its best epoch so far, or fails if no epoch ended.
     """
     keras.backend.clear_session()
+    set_precision()  # clear_session resets the dtype policy (and it is per thread; Ray trains in a new one)
     keras.utils.set_random_seed(seed)
     head = head_for(problem.task, problem.codec.n_outputs, params.get("loss"))
     loss = LOSSES[head.loss]()

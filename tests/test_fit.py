@@ -135,11 +135,19 @@ def test_regression_searches_the_loss_and_predicts_in_target_units(diabetes_csv,
         assert refused.exit_code == 2 and expected in refused.output and "Traceback" not in refused.output
 
 
-def test_multi_output_regression(diabetes_csv, tmp_path):
-    result = autosearch.fit(diabetes_csv, target=["progression", "s5"], output=tmp_path / "out", **TINY)
+def test_multi_output_regression_with_mixed_precision(diabetes_csv, tmp_path):
+    import keras
+
+    result = autosearch.fit(diabetes_csv, target=["progression", "s5"], output=tmp_path / "out", mixed_precision=True,
+                            **TINY)
     assert result.summary["task"] == "regression" and result.summary["target"] == ["progression", "s5"]
     preds = result.predict(diabetes_csv)
     assert list(preds.columns) == ["prediction_progression", "prediction_s5"]
+    assert preds.notna().all().all()
+    _, _, children = runs_of(result.mlflow_run_id)
+    trials = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
+    assert trials and all(t.data.tags["autosearch.device"] == "cpu (mixed_float16)" for t in trials)
+    assert keras.mixed_precision.global_policy().name == "float32"  # only for the fit
 
 
 def test_multilabel_label_sets(wine_labels_csv, tmp_path):

@@ -31,7 +31,7 @@ def ray_sandbox(tmp_path, monkeypatch):
         ray.shutdown()
 
 
-def check_trials(result, expected: int) -> list:
+def check_trials(result, expected: int, device: str = "cpu") -> list:
     """Every trial is one nested MLflow run, logged once, with the space's parameters and a device."""
     client, parent, children = runs_of(result.mlflow_run_id)
     assert parent.data.params["engine"] == "ray"
@@ -43,7 +43,7 @@ def check_trials(result, expected: int) -> list:
         assert run.info.status == {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}[state]
         assert {k.split("_")[0] if k.startswith("units_") else k for k in run.data.params} <= SPACE_NAMES
         if state == "complete":
-            assert run.data.tags["autosearch.device"].startswith("cpu on node ")
+            assert run.data.tags["autosearch.device"].startswith(f"{device} on node ")
             assert client.get_metric_history(run.info.run_id, "epoch_val_score")
     board = pd.read_csv(result.output_dir / "leaderboard.csv")
     assert (board.kind == "nn").sum() == expected and board.test_score.notna().sum() == 1
@@ -127,9 +127,9 @@ def test_a_two_node_cluster_on_localhost_shares_the_trials(iris_csv, tmp_path):
     try:
         result = autosearch.fit(iris_csv, target="species", trials=4, engine="ray", scheduler="fifo", space=space,
                                 ray_address=cluster.address, output=tmp_path / "run", experiment="ray-cluster",
-                                quiet=True)
-        trials = check_trials(result, 4)
-        nodes = {t.data.tags["autosearch.device"].split(" (")[0] for t in trials
+                                mixed_precision=True, quiet=True)
+        trials = check_trials(result, 4, device="cpu (mixed_float16)")  # the driver's setting reached the workers
+        nodes = {t.data.tags["autosearch.device"].split(" on node ")[1] for t in trials
                  if "autosearch.device" in t.data.tags}
         assert len(nodes) == 2, nodes  # one trial per node at a time: both nodes trained
     finally:

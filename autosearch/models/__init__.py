@@ -5,6 +5,7 @@ This package's namespace stays free of Keras so that reading a space file does n
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import os
@@ -107,19 +108,43 @@ def load_keras():
         os.dup2(saved, 2)
         os.close(saved)
         os.close(devnull)
-    if os.environ.get(MIXED_PRECISION_ENV) == "1":  # --mixed-precision, in this process and in Ray workers
-        keras.mixed_precision.set_global_policy("mixed_float16")
     # TensorFlow's own Python logger warns about retracing, which a search does by design (a new model
     # per trial).
     logging.getLogger("tensorflow").setLevel(logging.ERROR)
     return keras
 
 
+def set_precision() -> None:
+    """Float16 compute with float32 weights (--mixed-precision) or plain float32 for the models this thread
+    builds from here on, as the environment says (Ray workers get the driver's setting this way)."""
+    mixed = os.environ.get(MIXED_PRECISION_ENV) == "1"
+    load_keras().mixed_precision.set_global_policy("mixed_float16" if mixed else "float32")
+
+
+@contextlib.contextmanager
+def precision(mixed: bool):
+    """--mixed-precision (or not) for the block, in this process and the Ray workers it starts; then the
+    policy and the environment as they were."""
+    keras = load_keras()
+    policy, before = keras.mixed_precision.global_policy(), os.environ.get(MIXED_PRECISION_ENV)
+    os.environ[MIXED_PRECISION_ENV] = "1" if mixed else "0"
+    set_precision()
+    try:
+        yield
+    finally:
+        keras.mixed_precision.set_global_policy(policy)
+        if before is None:
+            os.environ.pop(MIXED_PRECISION_ENV, None)
+        else:
+            os.environ[MIXED_PRECISION_ENV] = before
+
+
 _DEVICE: list[str] = []
 
 
 def device_name() -> str:
-    """What Keras trains on in this process, e.g. "cpu" or "gpu:NVIDIA H100 80GB HBM3" (recorded on trials)."""
+    """What Keras trains on in this process, e.g. "cpu" or "gpu:NVIDIA H100 80GB HBM3 (mixed_float16)"
+    (recorded on trials)."""
     if not _DEVICE:
         backend = load_keras().backend.backend()
         if backend == "jax":
@@ -135,4 +160,5 @@ def device_name() -> str:
             name = f"gpu:{tf.config.experimental.get_device_details(gpus[0]).get('device_name', 'GPU')}" if gpus \
                 else "cpu"
         _DEVICE.append(name)
-    return _DEVICE[0]
+    policy = load_keras().mixed_precision.global_policy().name
+    return _DEVICE[0] if policy == "float32" else f"{_DEVICE[0]} ({policy})"
