@@ -6,9 +6,12 @@ from __future__ import annotations
 import json
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pandas as pd
 import pytest
@@ -95,13 +98,30 @@ def test_local_ray_runs_trials_in_parallel_survives_failures_and_resumes(iris_cs
     summary = json.loads((result.output_dir / "summary.json").read_text())
     assert sum(summary["trials"].values()) == 6
 
+    # Resumed from the command line on other resources, then Ctrl-C once a trial ended: the results are
+    # written and the run says it was cut short (Tune's own SIGINT handler would have ended it as complete)
     before = pd.read_csv(result.output_dir / "leaderboard.csv").set_index("name")
-    more = autosearch.fit(iris_csv, target="species", trials=8, max_epochs=3, engine="ray", concurrency=1,
-                          space=space, output=tmp_path / "run", experiment="ray-local", seed=1, quiet=True)
-    assert more.mlflow_run_id == result.mlflow_run_id  # resumed (on other resources): the same parent run
-    assert json.loads((more.output_dir / "run.json").read_text())["config"]["concurrency"] == 1
-    check_trials(more, 8)
-    board = pd.read_csv(more.output_dir / "leaderboard.csv").set_index("name")
+    cmd = [sys.executable, "-m", "autosearch", "fit", str(iris_csv), "--target", "species", "--trials", "40",
+           "--max-epochs", "3", "--engine", "ray", "--concurrency", "1", "--space", str(space), "--output",
+           str(result.output_dir), "--experiment", "ray-local", "--seed", "1"]
+    process = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    shown = []
+    for line in process.stdout:
+        shown.append(line)
+        if line.startswith("  trial "):
+            process.send_signal(signal.SIGINT)
+            break
+    shown.append(process.communicate(timeout=120)[0])
+    assert process.returncode == 0, "".join(shown)[-3000:]
+    assert "resume with: autosearch resume" in "".join(shown) and "Traceback" not in "".join(shown)
+    state = json.loads((result.output_dir / "run.json").read_text())
+    assert state["status"] == "cut_short" and state["config"]["concurrency"] == 1
+    summary = json.loads((result.output_dir / "summary.json").read_text())
+    assert summary["mlflow_run_id"] == result.mlflow_run_id  # the same parent run
+    done = sum(summary["trials"].values())
+    assert 6 < done < 40
+    check_trials(SimpleNamespace(mlflow_run_id=result.mlflow_run_id, output_dir=result.output_dir), done)
+    board = pd.read_csv(result.output_dir / "leaderboard.csv").set_index("name")
     kept = before[before.kind == "nn"]
     assert (board.loc[kept.index, "params"] == kept.params).all()  # earlier trials kept as they were
 

@@ -137,8 +137,10 @@ class RayEngine:
         mode = "max" if problem.metric.greater_is_better else "min"
         scheduler = _scheduler(self.scheduler, spaces, mode)
         # Set while Tune runs (it reads them when `fit` starts). MLflow keeps every result: Tune's own CSV,
-        # JSON and TensorBoard files per trial would be clutter; the trial records carry the errors.
-        variables = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_PRINT_ALL_TRIAL_ERRORS": "0"}
+        # JSON and TensorBoard files per trial would be clutter; the trial records carry the errors. Ctrl-C
+        # and SIGTERM stay with the run's Stop (Tune's own handler would end the run as if it were complete).
+        variables = {"TUNE_DISABLE_AUTO_CALLBACK_LOGGERS": "1", "TUNE_PRINT_ALL_TRIAL_ERRORS": "0",
+                     "TUNE_DISABLE_SIGINT_HANDLER": "1"}
         if scheduler.supports_buffered_results:
             # Tune fetches a trial's results one driver round trip each; short epochs spend more time in the
             # trip than training. Buffer up to RESULT_BUFFER_SECONDS of epochs per trip where the scheduler
