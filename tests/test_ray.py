@@ -126,6 +126,20 @@ def test_local_ray_runs_trials_in_parallel_survives_failures_and_resumes(iris_cs
     assert (board.loc[kept.index, "params"] == kept.params).all()  # earlier trials kept as they were
 
 
+def test_sigterm_stays_with_the_run_once_ray_is_started():
+    from autosearch.engines.ray_engine import _ray
+
+    def the_runs_handler(number, frame):  # what Stop.on_signals installs: SIGTERM ends a search gracefully
+        pass
+
+    previous = signal.signal(signal.SIGTERM, the_runs_handler)
+    try:
+        with _ray(None, 1):  # ray.init installs its own SIGTERM handler, which exits at once
+            assert signal.getsignal(signal.SIGTERM) is the_runs_handler
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def test_a_trial_no_node_can_hold_is_refused_not_queued_forever(iris_csv, tmp_path):
     with pytest.raises(AutosearchError, match="no Ray node has that much.*--gpus-per-trial"):
         autosearch.fit(iris_csv, target="species", trials=2, max_epochs=1, engine="ray", gpus_per_trial=1,

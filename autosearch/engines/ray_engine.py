@@ -18,6 +18,8 @@ import io
 import json
 import logging
 import os
+import signal
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -195,8 +197,11 @@ def _ray(address: str | None, cpus_per_trial: float):
     if ray.is_initialized():
         yield
         return
+    on_sigterm = signal.getsignal(signal.SIGTERM)
     ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
              configure_logging=False, runtime_env={"env_vars": _worker_env(cpus_per_trial)})
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, on_sigterm)  # ray.init makes SIGTERM exit at once; the run's Stop handles it
     try:
         yield
     finally:
