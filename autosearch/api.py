@@ -21,6 +21,7 @@ from autosearch.bundle import Bundle, versions
 from autosearch.config import RunConfig, make_config
 from autosearch.errors import AutosearchError
 from autosearch.leaderboard import best_of
+from autosearch.models import precision
 from autosearch.prepare import Prepared, prepare
 from autosearch.progress import Progress, format_score
 from autosearch.records import State, TrialRecord
@@ -87,7 +88,6 @@ def test_candidate(folder: str | Path, name: str) -> float:
     model by these scores would be choosing on the test split: pick by validation score.
     """
     from autosearch.engines import engine_for
-    from autosearch.models import precision
     from autosearch.results import refit
 
     folder = Path(folder)
@@ -142,7 +142,6 @@ def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     lock = FolderLock(prep.output)
     chief = lock.acquire()
     try:
-        from autosearch.models import precision
         with stop.on_signals(progress.say), precision(config.mixed_precision):
             sitting = Sitting(config, prep, state, tracker, lock, stop, progress, started)
             return sitting.run(data, sha256, chief)

@@ -44,9 +44,7 @@ RECORD_PREFIX = "autosearch.ray_record."  # study attribute per trial that has r
 RAY_FOLDER = "ray_results"
 RESULT_BUFFER_SECONDS = 1.0
 # Ray's remarks that are not the user's concern: a note that a local cluster uses token authentication, and
-# Tune's complaint, after the run, that trials have no result files (MLflow keeps the results; see below).
-# Tune's traceback for a failed trial task is off too (TUNE_PRINT_ALL_TRIAL_ERRORS): the trial's record
-# carries its error, or a note that it was retried.
+# Tune's complaint, after the run, that trials have no result files (MLflow keeps the results).
 _QUIET_LOGGERS = ("ray._private.authentication.authentication_token_setup", "ray.tune.analysis.experiment_analysis")
 _FROZEN: list[bool] = []
 

@@ -123,12 +123,11 @@ def set_precision() -> None:
 
 @contextlib.contextmanager
 def precision(mixed: bool):
-    """--mixed-precision (or not) for the block, in this process and the Ray workers it starts; then the
-    policy and the environment as they were."""
+    """--mixed-precision (or not) for the block, in this process and the Ray workers it starts (each
+    `train_network` applies it); then the policy and the environment as they were."""
     keras = load_keras()
     policy, before = keras.mixed_precision.global_policy(), os.environ.get(MIXED_PRECISION_ENV)
     os.environ[MIXED_PRECISION_ENV] = "1" if mixed else "0"
-    set_precision()
     try:
         yield
     finally:
