@@ -8,6 +8,7 @@ trials and leaves the results to the chief.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import sys
 import time
@@ -16,9 +17,10 @@ from typing import Any
 
 import pandas as pd
 
-from autosearch.baselines import families_for, fit_baseline
+from autosearch.baselines import fit_baseline
 from autosearch.bundle import Bundle, versions
 from autosearch.config import RunConfig, make_config
+from autosearch.engines import SearchSetup, engine_class
 from autosearch.errors import AutosearchError
 from autosearch.leaderboard import best_of
 from autosearch.models import precision
@@ -26,10 +28,12 @@ from autosearch.prepare import Prepared, prepare
 from autosearch.progress import Progress, format_score
 from autosearch.records import State, TrialRecord
 from autosearch.results import FitResult, finish
-from autosearch.runs import RESOURCES, FolderLock, RunState, config_from_dict, config_to_dict, fingerprint
+from autosearch.runs import DEFAULT_STUDY, FolderLock, RunState, default_storage, fingerprint
 from autosearch.stopping import Stop
+from autosearch.summary import RunSummary
+from autosearch.trial_runner import TrialRunner
+from autosearch.trial_store import PARENT_RUN_ID, TrialStore
 
-DEFAULT_STUDY = "autosearch"
 JOIN_WAIT_SECONDS = 120  # how long a worker waits for the chief to open the MLflow parent run
 
 __all__ = ["FitResult", "fit", "leaderboard", "predict", "report", "resume", "run_fit", "test_candidate"]
@@ -56,10 +60,10 @@ def resume(folder: str | Path, started: float | None = None, **changes: Any) -> 
     if state.data is None:
         raise AutosearchError(f"the run in '{folder}' was fitted on a DataFrame; resume it from Python with "
                               f"autosearch.fit(frame, output='{folder}')")
-    config = config_from_dict({**state.config, "output": str(folder)})
+    config = RunConfig.from_dict({**state.config, "output": str(folder)})
     if "time_budget" in changes:
         changes["time_budget"] = make_config(time_budget=changes["time_budget"]).time_budget
-    return run_fit(state.data, RunConfig(**{**config.__dict__, **changes}), started=started)
+    return run_fit(state.data, dataclasses.replace(config, **changes), started=started)
 
 
 def report(folder: str | Path) -> Path:
@@ -68,15 +72,15 @@ def report(folder: str | Path) -> Path:
     from autosearch.tracking import log_report, read_curves
 
     folder = Path(folder)
-    summary = _finished_summary(folder)
-    page = reports.write(folder, lambda run_ids: read_curves(summary["tracking_uri"], run_ids))
-    log_report(summary["tracking_uri"], summary["mlflow_run_id"], page, folder / reports.IMAGES_FOLDER)
+    summary = RunSummary.load(folder)
+    page = reports.write(folder, _records(folder), lambda run_ids: read_curves(summary.tracking_uri, run_ids))
+    log_report(summary.tracking_uri, summary.mlflow_run_id, page, folder / reports.IMAGES_FOLDER)
     return page
 
 
-def leaderboard(folder: str | Path) -> tuple[pd.DataFrame, dict]:
+def leaderboard(folder: str | Path) -> tuple[pd.DataFrame, RunSummary]:
     """A run folder's leaderboard and summary."""
-    summary = _finished_summary(Path(folder))
+    summary = RunSummary.load(Path(folder))
     return pd.read_csv(Path(folder) / "leaderboard.csv"), summary
 
 
@@ -87,36 +91,30 @@ def test_candidate(folder: str | Path, name: str) -> float:
     For comparisons made after the fact — the benchmark's "best network" when a baseline won. Choosing a
     model by these scores would be choosing on the test split: pick by validation score.
     """
-    from autosearch.engines import engine_for
     from autosearch.results import refit
 
     folder = Path(folder)
-    _finished_summary(folder)
+    RunSummary.load(folder)
     state = RunState.load(folder)
     if state.data is None:
         raise AutosearchError(f"the run in '{folder}' was fitted on a DataFrame; its data cannot be read again")
-    config = config_from_dict({**state.config, "output": str(folder)})
-    prep = prepare(state.data, config, Progress(quiet=True))
-    engine = engine_for(config, prep.output)
-    study = engine.open_study(state.storage, state.study_name, prep.problem, config.seed, lambda *_: None)[0]
-    candidates = [TrialRecord.from_dict(r) for r in state.baselines] + engine.records(study)
-    found = [r for r in candidates if r.name == name and r.state is State.COMPLETE]
+    config = RunConfig.from_dict({**state.config, "output": str(folder)})
+    found = [r for r in _records(folder) if r.name == name and r.state is State.COMPLETE]
     if not found:
         raise AutosearchError(f"'{folder}' has no completed candidate named '{name}'; see "
                               f"`autosearch leaderboard {folder}`")
+    prep = prepare(state.data, config, Progress(quiet=True))
     with precision(config.mixed_precision):  # refitted as it was trained
         return refit(found[0], prep, config.seed).test_score
 
 
-def _finished_summary(folder: Path) -> dict:
-    import json
-
-    path = folder / "summary.json"
-    if not path.exists():
-        hint = ("it holds a run that has not written results yet: `autosearch resume` finishes it"
-                if (folder / "run.json").exists() else "pass the --output folder of a fit")
-        raise AutosearchError(f"'{folder}' has no summary.json; {hint}")
-    return json.loads(path.read_text())
+def _records(folder: Path) -> list[TrialRecord]:
+    """Every candidate of the run in `folder`, from its TrialStore."""
+    store = RunState.load(folder).trial_store(folder)
+    try:
+        return store.records()
+    finally:
+        store.close()
 
 
 def predict(model_dir: str | Path, data: str | Path | pd.DataFrame) -> pd.DataFrame:
@@ -141,76 +139,80 @@ def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
                       config.experiment or (state.experiment if state else None) or prep.name)
     lock = FolderLock(prep.output)
     chief = lock.acquire()
+    sitting = None
     try:
         with stop.on_signals(progress.say), precision(config.mixed_precision):
-            sitting = Sitting(config, prep, state, tracker, lock, stop, progress, started)
-            return sitting.run(data, sha256, chief)
+            sitting = Sitting(config, prep, state, tracker, lock, stop, progress, started, chief)
+            return sitting.run(data, sha256)
     finally:
+        if sitting is not None:
+            sitting.store.close()
         lock.release()
 
 
 class Sitting:
-    """One process's part in a run: the chief's (a new run, or a resumed one) or a worker's."""
+    """One process's part in a run: the chief's (a new run, or a resumed one) or a worker's.
+
+    It keeps the run's lifecycle — run.json, the MLflow parent run, the baselines, the order of the steps —
+    and leaves proposing trials to the engine and running them to the TrialRunner; the candidates live in
+    the run's TrialStore.
+    """
 
     def __init__(self, config: RunConfig, prep: Prepared, state: RunState | None, tracker, lock: FolderLock,
-                 stop: Stop, progress: Progress, started: float):
+                 stop: Stop, progress: Progress, started: float, chief: bool):
         from autosearch.models import load_keras
 
-        load_keras()  # first, so that importing the engine does not bring TensorFlow's start-up chatter
-        from autosearch.engines import engine_for
-
-        self.engine = engine_for(config, prep.output)
+        load_keras()  # first, so that importing an engine's library does not bring TensorFlow's start-up chatter
         self.config, self.prep, self.state, self.tracker = config, prep, state, tracker
-        self.lock, self.stop, self.progress, self.started = lock, stop, progress, started
-        self.storage = config.storage or (state.storage if state else self.engine.default_storage(prep.output))
+        self.lock, self.stop, self.progress, self.started, self.chief = lock, stop, progress, started, chief
+        self.storage = config.storage or (state.storage if state else None)  # None: the folder's own database
         self.study_name = config.study or (state.study_name if state else DEFAULT_STUDY)
+        url = self.storage or default_storage(prep.output)
+        self.store = TrialStore(url, self.study_name)
+        # The chief leads a run it resumes, or one it is the first to start (on a shared --storage the others
+        # join it as workers); workers sample with their own seed.
+        self.leads = chief and (state is not None or self.store.claim())
+        seed = _seed(config.seed, self.leads)
+        setup = SearchSetup(prep.output, url, self.study_name, prep.spaces, prep.problem, seed)
+        self.engine = engine_class(config.engine)(config.engine_options, setup)
+        stop.wind_down = self.engine.wind_down_seconds
+        self.runner = TrialRunner(prep.problem, prep.spaces, seed, stop, tracker, self.store, progress)
 
-    def run(self, data, sha256: str, chief: bool) -> FitResult | None:
-        if not chief and self.config.engine != "optuna":
+    def run(self, data, sha256: str) -> FitResult | None:
+        if not self.chief and not self.engine.shares_search:
             raise AutosearchError(f"{self.lock.holder()} is running the search in '{self.prep.output}'; the "
                                   f"{self.config.engine} engine searches in one process: wait for it, or pass a "
                                   "new --output")
-        if not chief:
+        self.engine.open()
+        if not self.leads:
             return self.work()
-        study, created = self.engine.open_study(self.storage, self.study_name, self.prep.problem, self.config.seed,
-                                                self.on_lost)
-        if self.state is None and not created:  # a shared --storage whose study another process started
-            return self.work()
-        self._open_run(study, created, data, sha256)
-        return self._lead(study)
+        self._open_run(data, sha256)
+        return self._lead()
 
-    def on_lost(self, trial, why: str) -> None:
-        """A trial's process died: close its MLflow run as failed (Optuna has marked the trial)."""
-        run_id = trial.user_attrs.get(self.engine.RUN_ID)
-        if run_id:
-            self.tracker.fail_run(run_id, f"lost: {why}")
-        self.progress.say(f"  trial {trial.number} was lost ({why}); marked failed, it runs again")
-
-    def _open_run(self, study, created: bool, data, sha256: str) -> None:
+    def _open_run(self, data, sha256: str) -> None:
         """run.json and the MLflow parent run: made for a new run, reopened for a resumed one."""
-        config, prep, tracker, engine = self.config, self.prep, self.tracker, self.engine
+        config, prep, tracker = self.config, self.prep, self.tracker
         if self.state is None:  # written first: from here on a crash leaves a folder that resumes
             path = None if isinstance(data, pd.DataFrame) else str(Path(data).resolve())
-            self.state = RunState(config_to_dict(config), path, sha256, self.storage, self.study_name,
+            self.state = RunState(config.as_dict(), path, sha256, self.storage, self.study_name,
                                   tracker.tracking_uri, tracker.experiment)
             self.state.save(prep.output)
-        if created:
-            engine.enqueue_defaults(study, prep.spaces, prep.problem)
         if self.state.parent_run_id is None:
-            tracker.start_parent(prep.output.name, _run_params(config, prep, sha256), _run_tags(prep))
+            tracker.start_parent(prep.output.name, _run_params(config, prep, sha256, self.engine), _run_tags(prep))
             self.state.parent_run_id = tracker.parent_id
-            study.set_user_attr(engine.PARENT_RUN_ID, tracker.parent_id)
+            self.store.set(PARENT_RUN_ID, tracker.parent_id)
         else:
             tracker.resume_parent(self.state.parent_run_id)
-            self.progress.say(f"resuming the run in {prep.output}: {len(engine.records(study))} of "
-                              f"{config.trials} trials done")
-            engine.fail_lost_trials(study, self.on_lost)
-            tracker.fail_orphans(engine.running_run_ids(study), "its process died before its trial started")
-        asked = config_to_dict(config)  # a later `resume` continues as this sitting was asked
-        self.state.config = {**self.state.config, **{k: asked[k] for k in ("trials", *RESOURCES)}}
+            self.progress.say(f"resuming the run in {prep.output}: {self.store.count()} of {config.trials} "
+                              "trials done")
+            self.engine.recover(self.runner)
+            tracker.fail_orphans(self.engine.in_flight(), "its process died before its trial ended")
+        asked = config.as_dict()  # a later `resume` continues as this sitting was asked
+        kept = ("trials", *config.engine_options.resumable)
+        self.state.config = {**self.state.config, **{k: asked[k] for k in kept}}
         self.state.save(prep.output)
 
-    def _lead(self, study) -> FitResult:
+    def _lead(self) -> FitResult:
         """The chief's sitting: baselines, trials (waiting for any workers), then the results."""
         config, prep, stop = self.config, self.prep, self.stop
         timings = {"prepare": time.monotonic() - self.started}
@@ -219,9 +221,9 @@ class Sitting:
             baselines = self._baselines()
             timings["baselines"] = time.monotonic() - mark
             mark = time.monotonic()
-            self._search(study, baselines, chief=True)
+            self._search(baselines, lead=True)
             timings["search"] = time.monotonic() - mark
-            trials = self.engine.records(study)
+            trials = self.store.records("nn")
             cut_short = stop.why if stop.requested and len(trials) < config.trials else None
             result = finish(baselines + trials, prep, config, self.tracker, self.progress, self.started, timings,
                             cut_short)
@@ -236,38 +238,32 @@ class Sitting:
         return result
 
     def work(self) -> None:
-        """A worker's sitting: join the study another process owns, run trials under its parent run."""
-        engine = self.engine
-        study = engine.open_study(self.storage, self.study_name, self.prep.problem,
-                                  _seed(self.config.seed, chief=False), self.on_lost)[0]
+        """A worker's sitting: join the run another process owns, run trials under its parent run."""
         deadline = time.monotonic() + JOIN_WAIT_SECONDS
-        while engine.PARENT_RUN_ID not in study.user_attrs:
+        while (parent := self.store.get(PARENT_RUN_ID)) is None:
             if time.monotonic() > deadline:
                 raise AutosearchError(f"study '{self.study_name}' has no chief after {JOIN_WAIT_SECONDS} s; "
                                       "start the first process without other workers, then add them")
             time.sleep(1.0)
-        self.tracker.join_parent(study.user_attrs[engine.PARENT_RUN_ID])
+        self.tracker.join_parent(parent)
         self.progress.say(f"joining study '{self.study_name}' as a worker (the run belongs to "
                           f"{self.lock.holder()}); it writes the results")
-        self._search(study, [], chief=False)
-        self.progress.say(f"worker done: the study holds {len(engine.records(study))} of "
-                          f"{self.config.trials} trials")
+        self._search([], lead=False)
+        self.progress.say(f"worker done: the study holds {self.store.count()} of {self.config.trials} trials")
         return None
 
     def _baselines(self) -> list[TrialRecord]:
         """The baselines: those fitted in an earlier sitting are kept, the others fitted now."""
-        prep, state, stop = self.prep, self.state, self.stop
-        problem = prep.problem
-        records = [TrialRecord.from_dict(r) for r in state.baselines]
+        stop, problem = self.stop, self.prep.problem
+        records = self.store.records("baseline")
         fitted = {r.family for r in records}
-        for family in families_for(problem):
+        for family in problem.spec.baselines:
             if family in fitted or stop.requested:
                 continue
             notes: list[str] = []
             record, _ = fit_baseline(family, problem, notes)
             records.append(self.tracker.log_candidate(record))
-            state.baselines.append(records[-1].to_dict())
-            state.save(prep.output)
+            self.store.save(records[-1])
             for note in notes:
                 self.progress.say(note)
             shown = format_score(record.val_score) if record.state is State.COMPLETE else f"failed: {record.error}"
@@ -276,35 +272,20 @@ class Sitting:
             stop.expect_refit(record.fit_seconds)
         return records
 
-    def _search(self, study, baselines: list[TrialRecord], chief: bool) -> None:
-        engine, prep, config, stop, progress = self.engine, self.prep, self.config, self.stop, self.progress
-        for record in engine.records(study):  # trials of earlier sittings: their refit must fit the budget too
-            stop.expect_refit(_training_seconds(record))
-
-        def on_start(name: str, family: str, params: dict) -> str:
-            progress.trial_started(name)
-            return self.tracker.start_candidate(name, "nn", family, params)
-
-        def on_trial(record: TrialRecord, run_id: str, counted: bool) -> TrialRecord:
-            self.tracker.end_candidate(run_id, record)
-            record = record.with_run(run_id)
-            stop.expect_refit(_training_seconds(record))
-            progress.trial_finished(record, counted, study_done=engine.counts(study)[0] + counted)
-            return record
-
+    def _search(self, baselines: list[TrialRecord], lead: bool) -> None:
+        prep, config, stop, progress = self.prep, self.config, self.stop, self.progress
+        done = self.store.records("nn")
+        for record in done:  # trials of earlier sittings: their refit must fit the budget too
+            stop.expect_refit(record.refit_seconds)
         families = " / ".join(s.family for s in prep.spaces)
-        how = {"optuna": "Optuna TPE", "keras-tuner": f"keras-tuner {config.tuner or 'hyperband'}",
-               "ray": f"Ray Tune (Optuna TPE, {config.scheduler or 'asha'} scheduler)"}[config.engine]
-        progress.say(f"searching {families} networks with {how}: up to {config.trials} trials"
+        progress.say(f"searching {families} networks with {self.engine.describe()}: up to {config.trials} trials"
                      + (f", {config.time_budget:.0f}s budget" if config.time_budget else ""))
         reference = best_of(baselines, prep.metric, "baseline")
-        with progress.search(config.trials, stop.deadline, prep.metric, reference, done=engine.records(study)):
-            engine.run_search(study, prep.spaces, prep.problem, trials=config.trials,
-                              seed=_seed(config.seed, chief), stop=stop, on_start=on_start, on_trial=on_trial,
-                              on_lost=self.on_lost, wait_for_others=chief)
+        with progress.search(config.trials, stop.deadline, prep.metric, reference, done=done):
+            self.engine.search(self.runner, config.trials, stop, lead)
 
 
-def _run_params(config: RunConfig, prep: Prepared, sha256: str) -> dict:
+def _run_params(config: RunConfig, prep: Prepared, sha256: str, engine) -> dict:
     prof = prep.profile
     return {
         "data": prep.name, "data_sha256": sha256, "target": ",".join(prof.targets), "task": prof.task.value,
@@ -314,12 +295,7 @@ def _run_params(config: RunConfig, prep: Prepared, sha256: str) -> dict:
         "features_text": len(prof.text), "seed": config.seed, "trials": config.trials,
         "time_budget_s": config.time_budget, "families": ",".join(s.family for s in prep.spaces),
         "spaces": ",".join(s.source for s in prep.spaces), "max_epochs": max(s.max_epochs for s in prep.spaces),
-        "engine": config.engine, **({"tuner": config.tuner or "hyperband"} if config.engine == "keras-tuner" else {}),
-        **({"scheduler": config.scheduler or "asha", "ray_address": config.ray_address or "local",
-            "concurrency": config.concurrency or "auto", "cpus_per_trial": config.cpus_per_trial or 1,
-            "gpus_per_trial": config.gpus_per_trial if config.gpus_per_trial is not None else "auto"}
-           if config.engine == "ray" else {}),
-        "mixed_precision": config.mixed_precision,
+        "engine": config.engine, **engine.params(), "mixed_precision": config.mixed_precision,
     }
 
 
@@ -333,13 +309,6 @@ def _run_tags(prep: Prepared) -> dict[str, str]:
     }
 
 
-def _training_seconds(record: TrialRecord) -> float:
-    """What refitting this candidate would take: its training time up to its best epoch."""
-    if record.kind == "nn" and record.epochs and record.best_epoch is not None:
-        return record.fit_seconds * (record.best_epoch + 1) / record.epochs
-    return record.fit_seconds
-
-
-def _seed(seed: int, chief: bool) -> int:
+def _seed(seed: int, leads: bool) -> int:
     """Workers sample with their own seed, or every process would propose the same trials."""
-    return seed if chief else (seed * 1_000_003 + os.getpid()) % (2 ** 31)
+    return seed if leads else (seed * 1_000_003 + os.getpid()) % (2 ** 31)

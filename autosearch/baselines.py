@@ -22,36 +22,21 @@ from autosearch.problem import Problem
 from autosearch.records import State, TrialRecord
 from autosearch.tasks import Task
 
-FAMILIES = ("dummy", "linear", "svm", "gradient_boosting")
-TEXT_FAMILIES = ("dummy", "linear", "svm")  # on sparse TF-IDF: linear models; trees do poorly there
 MAX_ROWS = {"svm": 5000, "gradient_boosting": 20000}  # larger sets are fitted on a sample of this many rows
 
 
-def families_for(problem: Problem) -> tuple[str, ...]:
-    return TEXT_FAMILIES if _is_text(problem) else FAMILIES
-
-
-def _is_text(problem: Problem) -> bool:
-    return "tfidf" in problem.fit_views
-
-
-def baseline_view(views: dict) -> str:
-    """Classical models read flattened, scaled samples; documents as sparse TF-IDF."""
-    return "tfidf" if "tfidf" in views else "vector"
-
-
-def make_estimator(family: str, task: Task, imbalanced: bool, seed: int, text: bool = False) -> BaseEstimator:
-    """A small, sensible default of each family for the task (linear SVMs on text)."""
+def make_estimator(family: str, task: Task, imbalanced: bool, seed: int, sparse: bool = False) -> BaseEstimator:
+    """A small, sensible default of each family for the task (linear SVMs on a sparse, wide view)."""
     weight = "balanced" if imbalanced else None
     if task is Task.REGRESSION:
         return {
             "dummy": lambda: DummyRegressor(strategy="mean"),
             "linear": lambda: Ridge(alpha=1.0),
-            "svm": lambda: MultiOutputRegressor(LinearSVR(random_state=seed) if text else SVR(kernel="rbf")),
+            "svm": lambda: MultiOutputRegressor(LinearSVR(random_state=seed) if sparse else SVR(kernel="rbf")),
             "gradient_boosting": lambda: MultiOutputRegressor(HistGradientBoostingRegressor(random_state=seed)),
         }[family]()
-    svm = LinearSVC(class_weight=weight, random_state=seed) if text else SVC(kernel="rbf", class_weight=weight,
-                                                                             random_state=seed)
+    svm = LinearSVC(class_weight=weight, random_state=seed) if sparse else SVC(kernel="rbf", class_weight=weight,
+                                                                               random_state=seed)
     single = {
         "dummy": lambda: DummyClassifier(strategy="prior"),
         "linear": lambda: LogisticRegression(max_iter=2000, class_weight=weight),
@@ -92,11 +77,12 @@ def _scalar_params(estimator: BaseEstimator) -> dict[str, Any]:
 def fit_baseline(family: str, problem: Problem,
                  messages: list[str] | None = None) -> tuple[TrialRecord, BaseEstimator | None]:
     """Fit one baseline on the problem's fit rows and score it on its score rows."""
-    estimator = make_estimator(family, problem.task, problem.imbalanced, problem.seed, _is_text(problem))
+    sparse = problem.spec.sparse
+    estimator = make_estimator(family, problem.task, problem.imbalanced, problem.seed, sparse)
     params = _scalar_params(estimator)
-    view = baseline_view(problem.fit_views)
+    view = problem.spec.baseline_view
     x, y = problem.fit_views[view], problem.y_fit
-    cap = MAX_ROWS.get(family) if not (_is_text(problem) and family == "svm") else None
+    cap = MAX_ROWS.get(family) if not (sparse and family == "svm") else None
     if cap and x.shape[0] > cap:
         rows = np.random.default_rng(problem.seed).choice(x.shape[0], cap, replace=False)
         x, y = x[rows], y[rows]

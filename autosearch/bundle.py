@@ -114,8 +114,10 @@ class Bundle:
             x = views[input_view(winner["family"], winner["params"])]
             output = network_scores(prof.task, self.model.predict(x, batch_size=4096, verbose=0))
         else:
-            from autosearch.baselines import baseline_view, estimator_output
-            output = estimator_output(self.model, views[baseline_view(views)], prof.task, self.codec.n_outputs)
+            from autosearch.baselines import estimator_output
+            from autosearch.data.kinds import KINDS
+            output = estimator_output(self.model, views[KINDS[prof.kind].baseline_view], prof.task,
+                                      self.codec.n_outputs)
         predictions = self.codec.decode(self.codec.scores(np.asarray(output)))
         if raw.files:
             predictions.insert(0, "file", list(raw.files))

@@ -6,14 +6,18 @@ Heavy libraries are imported inside the commands, so `--help` and input errors a
 from __future__ import annotations
 
 import atexit
+import inspect
 import os
 import sys
 import time
+import typing
 from pathlib import Path
 from typing import Optional
 
 import typer
 
+from autosearch.engines import ENGINES, option_fields
+from autosearch.engines.base import flag_of
 from autosearch.errors import AutosearchError
 
 STARTED: float | None = None
@@ -27,7 +31,23 @@ def _fail(error: AutosearchError) -> None:
     raise typer.Exit(2)
 
 
+def _with_engine_options(command):
+    """Give `command` a flag per option of every registered engine (engines/base.py), placed after --engine:
+    typer reads the flags from the signature, so a new engine's options need no change here."""
+    signature = inspect.signature(command)
+    params = [p for p in signature.parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+    at = next(i for i, p in enumerate(params) if p.name == "engine") + 1
+    added = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY,
+                               annotation=typing.get_type_hints(owner.Options)[name],
+                               default=typer.Option(None, flag_of(name), help=f.metadata["help"], show_default=False))
+             for name, (owner, f) in option_fields().items()]
+    keyword = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in params[at:]]
+    command.__signature__ = signature.replace(parameters=params[:at] + added + keyword)
+    return command
+
+
 @app.command()
+@_with_engine_options
 def fit(
     data: Path = typer.Argument(..., help="CSV/TSV/Parquet table, .npz with arrays X and y (and optionally "
                                 "X_test, y_test), or a folder of images with one subfolder per class."),
@@ -52,22 +72,12 @@ def fit(
     storage: Optional[str] = typer.Option(None, help="Optuna storage URL for a study shared by several processes, "
                                           "e.g. postgresql://… (default: SQLite in the output folder)."),
     study: Optional[str] = typer.Option(None, help="Study name in --storage (default: autosearch)."),
-    engine: str = typer.Option("optuna", help="optuna (TPE with median pruning, in this process), keras-tuner, "
-                               "or ray (Optuna's TPE on Ray Tune: trials in parallel, on a cluster, on GPUs)."),
-    tuner: Optional[str] = typer.Option(None, help="keras-tuner's algorithm with --engine keras-tuner: hyperband "
-                                        "(default), bayesian or random."),
-    scheduler: Optional[str] = typer.Option(None, help="Ray Tune scheduler with --engine ray: asha (default), "
-                                            "hyperband, median or fifo."),
-    ray_address: Optional[str] = typer.Option(None, help="Join this Ray cluster (e.g. 10.0.0.5:6379) instead of "
-                                              "starting a local Ray for the run."),
-    concurrency: Optional[int] = typer.Option(None, help="Ray trials at once (default: one per GPU, else one "
-                                              "per CPU share)."),
-    cpus_per_trial: Optional[float] = typer.Option(None, help="CPUs per Ray trial (default 1)."),
-    gpus_per_trial: Optional[float] = typer.Option(None, help="GPUs per Ray trial; fractions share a GPU "
-                                                   "(default: 1 where there are GPUs)."),
+    engine: str = typer.Option("optuna", help="Search engine: " + "; ".join(
+        f"{name} ({engine.summary})" for name, engine in ENGINES.items()) + ". Its own options follow."),
     mixed_precision: bool = typer.Option(False, "--mixed-precision", help="Train in float16 with float32 "
                                          "weights (faster on recent GPUs)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final leaderboard."),
+    **engine_options,  # each registered engine's own flags, added to the signature by `_with_engine_options`
 ) -> None:
     """Search for the best model of DATA's target and save it. Given an --output folder that holds a run,
     continue it."""
@@ -76,9 +86,8 @@ def fit(
         config = make_config(target=target, test=test, task=task, kind=kind, trials=trials, time_budget=time_budget,
                              space=space, metric=metric, output=output, experiment=experiment,
                              tracking_uri=tracking_uri, seed=seed, max_epochs=max_epochs, storage=storage,
-                             study=study, engine=engine, tuner=tuner, scheduler=scheduler,
-                             ray_address=ray_address, concurrency=concurrency, cpus_per_trial=cpus_per_trial,
-                             gpus_per_trial=gpus_per_trial, mixed_precision=mixed_precision, quiet=quiet)
+                             study=study, engine=engine, mixed_precision=mixed_precision, quiet=quiet,
+                             **engine_options)
         from autosearch.api import run_fit
         _print(run_fit(data, config, started=STARTED))
     except AutosearchError as error:
@@ -144,12 +153,12 @@ def leaderboard(
     if as_json:
         import json
         rows = json.loads(board.to_json(orient="records"))  # NaN becomes null
-        typer.echo(json.dumps({"metric": summary["metric"], "greater_is_better": summary["greater_is_better"],
-                               "winner": summary["winner"]["name"], "test_score": summary["test_score"],
+        typer.echo(json.dumps({"metric": summary.metric, "greater_is_better": summary.greater_is_better,
+                               "winner": summary.winner.name, "test_score": summary.test_score,
                                "leaderboard": rows}, indent=2))
     else:
         from autosearch.progress import print_leaderboard
-        print_leaderboard(board, summary["metric"], summary["winner"]["name"])
+        print_leaderboard(board, summary.metric, summary.winner.name)
 
 
 @app.command()

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from autosearch.data.kinds import KIND_CHOICES
+from autosearch.engines import EngineOptions, engine_class, make_options, option_fields
 from autosearch.errors import AutosearchError
 
 TASK_CHOICES = ("auto", "binary", "multiclass", "multilabel", "regression")
-KIND_CHOICES = ("auto", "tabular", "image", "sequence", "text")
-ENGINE_CHOICES = ("optuna", "keras-tuner", "ray")
-TUNER_CHOICES = ("hyperband", "bayesian", "random")
-SCHEDULER_CHOICES = ("asha", "hyperband", "median", "fifo")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 
@@ -57,15 +56,10 @@ class RunConfig:
     tracking_uri: str | None = None
     seed: int = 0
     max_epochs: int | None = None
-    storage: str | None = None  # Optuna storage URL shared by several processes (default: in the run folder)
-    study: str | None = None  # the study's name in that storage (default: "autosearch")
+    storage: str | None = None  # the run's database, shared by several processes (default: in the run folder)
+    study: str | None = None  # the search's name in that database (default: "autosearch")
     engine: str = "optuna"
-    tuner: str | None = None  # keras-tuner's algorithm (default: hyperband)
-    scheduler: str | None = None  # Ray Tune's trial scheduler (default: asha)
-    ray_address: str | None = None  # an existing Ray cluster (default: a local one for the run)
-    concurrency: int | None = None  # trials at once on Ray (default: one per GPU, else one per core)
-    cpus_per_trial: float | None = None
-    gpus_per_trial: float | None = None
+    engine_options: EngineOptions | None = None  # the engine's own settings (default: its defaults)
     mixed_precision: bool = False  # float16 compute, float32 weights and outputs (for GPUs)
     quiet: bool = False
 
@@ -80,26 +74,32 @@ class RunConfig:
             raise AutosearchError(f"--max-epochs must be at least 1, got {self.max_epochs}")
         if self.seed < 0:
             raise AutosearchError(f"--seed must be a non-negative integer, got {self.seed}")
-        if self.engine not in ENGINE_CHOICES:
-            raise AutosearchError(f"--engine '{self.engine}' is unknown; use one of {', '.join(ENGINE_CHOICES)}")
-        if self.tuner is not None and self.engine != "keras-tuner":
-            raise AutosearchError("--tuner chooses keras-tuner's algorithm; add --engine keras-tuner, or drop --tuner")
-        if self.tuner is not None and self.tuner not in TUNER_CHOICES:
-            raise AutosearchError(f"--tuner '{self.tuner}' is unknown; use one of {', '.join(TUNER_CHOICES)}")
-        ray_only = {"--scheduler": self.scheduler, "--ray-address": self.ray_address, "--concurrency": self.concurrency,
-                    "--cpus-per-trial": self.cpus_per_trial, "--gpus-per-trial": self.gpus_per_trial}
-        given = [flag for flag, value in ray_only.items() if value is not None]
-        if given and self.engine != "ray":
-            raise AutosearchError(f"{given[0]} applies to Ray trials; add --engine ray, or drop {given[0]}")
-        if self.scheduler is not None and self.scheduler not in SCHEDULER_CHOICES:
-            raise AutosearchError(f"--scheduler '{self.scheduler}' is unknown; use one of "
-                                  f"{', '.join(SCHEDULER_CHOICES)}")
-        for flag, value in list(ray_only.items())[2:]:
-            if value is not None and value <= 0:
-                raise AutosearchError(f"{flag} must be positive, got {value}")
-        if self.engine == "keras-tuner" and (self.storage or self.study):
-            raise AutosearchError("--storage and --study share an Optuna study between processes; the keras-tuner "
+        engine = engine_class(self.engine)
+        if self.engine_options is None:
+            object.__setattr__(self, "engine_options", engine.Options())
+        elif not isinstance(self.engine_options, engine.Options):
+            raise AutosearchError(f"the options given are not the {self.engine} engine's; pass them as flags")
+        if (self.storage or self.study) and not engine.shares_search:
+            raise AutosearchError(f"--storage and --study share a search between processes; the {self.engine} "
                                   "engine searches in one process: drop them, or use --engine optuna")
+
+    def as_dict(self) -> dict:
+        """Flat and JSON-ready, as run.json keeps it: the engine's options beside the run's settings."""
+        data = {f: getattr(self, f) for f in self.__dataclass_fields__ if f != "engine_options"}
+        data = {k: ([str(p) for p in v] if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v)
+                for k, v in data.items()}
+        return {**data, **self.engine_options.as_dict()}
+
+    @classmethod
+    def from_dict(cls, data: dict) -> RunConfig:
+        """The inverse of `as_dict`."""
+        own = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "engine_options"}
+        own.update(test=Path(own["test"]) if own.get("test") else None,
+                   output=Path(own["output"]) if own.get("output") else None,
+                   targets=tuple(own.get("targets", ())), spaces=tuple(Path(p) for p in own.get("spaces", ())))
+        options = engine_class(own.get("engine", "optuna")).Options
+        mine = {f.name: data[f.name] for f in dataclasses.fields(options) if data.get(f.name) is not None}
+        return cls(**own, engine_options=options(**mine))
 
 
 def make_config(
@@ -112,15 +112,21 @@ def make_config(
 ) -> RunConfig:
     """Build a RunConfig from loosely typed arguments (CLI strings or Python values).
 
-    `space` is one space file or several (the family is then searched among them).
+    `space` is one space file or several (the family is then searched among them). Engine options (such as
+    ``scheduler`` for Ray) are given by name beside the others; an option of another engine is refused.
     """
     targets = (target,) if isinstance(target, str) else tuple(target or ())
     spaces = (space,) if isinstance(space, (str, Path)) else tuple(space or ())
+    engine_flags = {k: options.pop(k) for k in list(options) if k in option_fields()}
+    unknown = sorted(set(options) - set(RunConfig.__dataclass_fields__) - {"engine_options"})
+    if unknown:
+        raise AutosearchError(f"'{unknown[0]}' is not an option of fit; see `autosearch fit --help`")
     return RunConfig(
         targets=targets,
         time_budget=parse_duration(time_budget),
         test=Path(test) if test else None,
         spaces=tuple(Path(p) for p in spaces),
         output=Path(output) if output else None,
+        engine_options=make_options(options.get("engine", "optuna"), engine_flags),
         **options,
     )

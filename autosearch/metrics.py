@@ -34,6 +34,20 @@ class Metric:
         """Optuna's word for which way is better."""
         return "maximize" if self.greater_is_better else "minimize"
 
+    @property
+    def mode(self) -> str:
+        """Keras', keras-tuner's and Ray Tune's word for it."""
+        return "max" if self.greater_is_better else "min"
+
+    def best_index(self, scores) -> int:
+        """The position of the best of `scores` (NaN never wins; at least one must be finite).
+
+        >>> METRICS["rmse"].best_index([3.0, float("nan"), 2.5, 2.7])
+        2
+        """
+        values = np.asarray(scores, dtype=float)
+        return int(np.nanargmax(values) if self.greater_is_better else np.nanargmin(values))
+
     def __call__(self, y: np.ndarray, out: np.ndarray, task: Task) -> float:
         if not np.all(np.isfinite(out)):
             return float("nan")

@@ -24,9 +24,6 @@ from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
 
-from autosearch.data.kinds import DataKind
-from autosearch.data.profile import Profile
-
 MAX_CATEGORIES = 20  # one-hot columns per categorical feature; rarer values share an "infrequent" column
 TEXT_COLUMN_FEATURES = 300  # TF-IDF columns per free-text column of a table
 MAX_TOKENS = 20000  # vocabulary of the token view
@@ -127,11 +124,3 @@ class TextFeatures(BaseEstimator, TransformerMixin):
                 "ngrams": ops.convert_to_numpy(self.ngrams_(docs)).astype(np.float32),
                 "tfidf": self.tfidf_.transform(docs)}
 
-
-def build_preprocessor(profile: Profile) -> TableFeatures | ArrayFeatures | TextFeatures:
-    """The unfitted preprocessor for the profile's kind of data."""
-    if profile.kind is DataKind.TEXT:
-        return TextFeatures(profile.text)
-    if profile.kind in (DataKind.IMAGE, DataKind.SEQUENCE):
-        return ArrayFeatures(profile.kind.value)
-    return TableFeatures(profile.numeric, profile.categorical, profile.text)

@@ -8,9 +8,10 @@ from typing import Any
 import numpy as np
 
 from autosearch.data.dataset import Dataset
+from autosearch.data.kinds import KINDS, DataKind, KindSpec
 from autosearch.data.profile import Profile
 from autosearch.metrics import SKEW_RATIO, Metric
-from autosearch.preprocessing import Views, build_preprocessor
+from autosearch.preprocessing import Views
 from autosearch.targets import TargetCodec
 from autosearch.tasks import Task
 
@@ -24,6 +25,7 @@ class Problem:
     """
 
     task: Task
+    kind: DataKind
     metric: Metric
     codec: TargetCodec
     fit_views: Views
@@ -34,6 +36,11 @@ class Problem:
     class_ratio: float | None
     seed: int
     vocabulary_size: int | None = None  # text: the token view's vocabulary
+
+    @property
+    def spec(self) -> KindSpec:
+        """What its kind of data implies (data/kinds.py)."""
+        return KINDS[self.kind]
 
     @property
     def imbalanced(self) -> bool:
@@ -49,12 +56,17 @@ class Problem:
         return self.metric(self.truth, self.codec.scores(output), self.task)
 
 
+def build_preprocessor(profile: Profile):
+    """The unfitted preprocessor of the profile's kind of data (data/kinds.py)."""
+    return KINDS[profile.kind].preprocessor(profile)
+
+
 def make_problem(fit: Dataset, score: Dataset, profile: Profile, codec: TargetCodec, metric: Metric,
                  seed: int) -> tuple[Problem, Any]:
     """Fit the preprocessing on `fit` only and build the problem; also return the fitted preprocessor."""
     preprocessor = build_preprocessor(profile).fit(fit.features)
     problem = Problem(
-        task=profile.task, metric=metric, codec=codec,
+        task=profile.task, kind=profile.kind, metric=metric, codec=codec,
         fit_views=preprocessor.transform(fit.features), y_fit=codec.encode(fit.target),
         score_views=preprocessor.transform(score.features), y_score=codec.encode(score.target),
         truth=codec.truth(score.target), class_ratio=codec.class_ratio(fit.target), seed=seed,

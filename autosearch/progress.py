@@ -139,8 +139,8 @@ def print_result(result) -> None:
                   f"{format_score(result.test_score)}", markup=False)
     console.print(f"model: {result.bundle_path}   summary: {result.output_dir / 'summary.json'}", markup=False,
                   soft_wrap=True)
-    console.print(f"MLflow: experiment '{s['mlflow_experiment']}', run {s['mlflow_run_id']} "
-                  f"at {s['tracking_uri']}", markup=False, soft_wrap=True)
+    console.print(f"MLflow: experiment '{s.mlflow_experiment}', run {s.mlflow_run_id} at {s.tracking_uri}",
+                  markup=False, soft_wrap=True)
 
 
 def print_sweep(summary: pd.DataFrame) -> None:

@@ -13,16 +13,18 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
 from autosearch.errors import describe
+from autosearch.files import write_atomic
+from autosearch.records import State, TrialRecord
+from autosearch.summary import RunSummary
 
 REPORT_FILE = "report.html"
 IMAGES_FOLDER = "report"
@@ -177,36 +179,31 @@ def regression_plots(truth: np.ndarray, scores: np.ndarray, targets: list[str]) 
             _draw("residuals", "Residuals (test split)", "no pattern is what a good fit leaves", residuals)]
 
 
-def rebuilt_study(board: pd.DataFrame, summary: dict, run: dict):
-    """An in-memory Optuna study of another engine's trials (keras-tuner's), so that Optuna's views draw
-    them too: each network trial of the leaderboard replayed through the same walk of its space file."""
+def search_study(records: Sequence[TrialRecord], summary: RunSummary):
+    """The network trials as an in-memory Optuna study, whatever engine ran them, so that Optuna's views
+    draw them: each trial replayed through the same walk of its space file, in trial order."""
     import optuna
 
-    from autosearch.spaces import load_space, spaces_for, suggest_family
+    from autosearch.spaces import load_space, suggest_family
 
-    spaces = spaces_for(summary["kind"], tuple(load_space(p) for p in run["config"].get("spaces") or ()))
-    context = summary.get("context") or {"task": summary["task"]}
-    study = optuna.create_study(direction="maximize" if summary["greater_is_better"] else "minimize")
-    states = {"complete": optuna.trial.TrialState.COMPLETE, "pruned": optuna.trial.TrialState.PRUNED,
-              "failed": optuna.trial.TrialState.FAIL}
-    nets = board[board.kind == "nn"]
-    order = nets.name.str.rsplit("-", n=1).str[-1].astype(int)  # trial number, whatever the family
-    for row in nets.iloc[order.argsort()].itertuples():
-        prefix = f"{row.family}." if len(spaces) > 1 else ""
-        trial = optuna.trial.FixedTrial({"family": row.family,
-                                         **{prefix + k: v for k, v in json.loads(row.params).items()}})
-        suggest_family(trial, spaces, context)
-        done = row.state == "complete" and pd.notna(row.val_score)
+    spaces = tuple(load_space(s["source"]) for s in summary.spaces)
+    study = optuna.create_study(direction="maximize" if summary.greater_is_better else "minimize")
+    states = {State.COMPLETE: optuna.trial.TrialState.COMPLETE, State.PRUNED: optuna.trial.TrialState.PRUNED,
+              State.FAILED: optuna.trial.TrialState.FAIL}
+    for record in sorted((r for r in records if r.kind == "nn"), key=lambda r: r.number or 0):
+        prefix = f"{record.family}." if len(spaces) > 1 else ""
+        trial = optuna.trial.FixedTrial({"family": record.family,
+                                         **{prefix + k: v for k, v in record.params.items()}})
+        suggest_family(trial, spaces, summary.context)
+        done = record.state is State.COMPLETE and record.val_score is not None
         study.add_trial(optuna.trial.create_trial(
-            params=trial.params, distributions=trial.distributions, value=float(row.val_score) if done else None,
-            state=states[row.state] if done or row.state != "complete" else states["failed"]))
+            params=trial.params, distributions=trial.distributions, value=record.val_score if done else None,
+            state=states[record.state] if done or record.state is not State.COMPLETE else states[State.FAILED]))
     return study
 
 
-def study_plots(storage: str | None, study_name: str | None, rebuild: Callable[[], object] | None = None
-                ) -> list[Figure]:
-    """Optuna's own views of the search (matplotlib backend), of the run's Optuna study or, for another
-    engine, of the study `rebuild` makes from its trials."""
+def study_plots(study_of: Callable[[], object]) -> list[Figure]:
+    """Optuna's own views of the search (matplotlib backend), of the study `study_of` makes."""
 
     import optuna
     import optuna.visualization.matplotlib as views
@@ -215,7 +212,7 @@ def study_plots(storage: str | None, study_name: str | None, rebuild: Callable[[
     warnings.filterwarnings("ignore", message="Some regimes for parameter")  # few trials: the caption says so
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     try:
-        study = rebuild() if rebuild else optuna.load_study(study_name=study_name, storage=storage)
+        study = study_of()
     except Exception as error:
         return [Figure("optimization_history", "Optimisation history", None, f"no study: {describe(error, 200)}")]
 
@@ -239,65 +236,58 @@ def study_plots(storage: str | None, study_name: str | None, rebuild: Callable[[
     ]
 
 
-def build(folder: Path, curves_of: Callable[[list[str]], dict] | None = None) -> list[Figure]:
-    """Every figure of the report of `folder`."""
-    summary = json.loads((folder / "summary.json").read_text())
+def build(folder: Path, records: Sequence[TrialRecord], curves_of: Callable[[list[str]], dict] | None = None
+          ) -> list[Figure]:
+    """Every figure of the report of `folder`, whose candidates are `records` (its TrialStore's)."""
+    summary = RunSummary.load(folder)
     board = pd.read_csv(folder / "leaderboard.csv")
-    run = json.loads((folder / "run.json").read_text()) if (folder / "run.json").exists() else {}
     figures = [_draw("families", "Best score per family", "networks (blue) against the classical baselines "
                      "(orange) and the common-sense dummy (grey)",
-                     lambda: family_chart(board, summary["metric"], summary["greater_is_better"]))]
-    optuna_run = run.get("config", {}).get("engine", "optuna") in ("optuna", "ray")  # Ray's searcher uses it too
-    figures += study_plots(run.get("storage"), run.get("study_name"),
-                           None if optuna_run else lambda: rebuilt_study(board, summary, run))
+                     lambda: family_chart(board, summary.metric, summary.greater_is_better))]
+    figures += study_plots(lambda: search_study(records, summary))
     top = board[(board.kind == "nn") & (board.state == "complete")].head(TOP_CURVES)
     if curves_of is not None and len(top):
         names = dict(zip(top.mlflow_run_id, top.name))
         figures.append(_draw("learning_curves", "Learning curves of the top trials", "training loss includes "
                              "the L2 penalty; a validation loss that rises while training loss falls is overfitting",
-                             lambda: learning_curves(curves_of(list(names)), names, summary["metric"])))
+                             lambda: learning_curves(curves_of(list(names)), names, summary.metric)))
     predictions = folder / PREDICTIONS_FILE
     if predictions.exists():
         with np.load(predictions, allow_pickle=False) as saved:
             truth, scores, classes = saved["truth"], saved["scores"], [str(c) for c in saved["classes"]]
-        if summary["task"] == "regression":
-            targets = summary["target"] if isinstance(summary["target"], list) else [summary["target"]]
-            figures += regression_plots(truth, scores, targets)
+        if summary.task == "regression":
+            figures += regression_plots(truth, scores, summary.targets)
         else:
-            figures += classification_plots(truth, scores, classes, summary["task"])
+            figures += classification_plots(truth, scores, classes, summary.task)
     return figures
 
 
-def write(folder: Path, curves_of: Callable[[list[str]], dict] | None = None) -> Path:
+def write(folder: Path, records: Sequence[TrialRecord], curves_of: Callable[[list[str]], dict] | None = None
+          ) -> Path:
     """Write `report.html` (self-contained) and `report/*.png` into the run folder."""
-    figures = build(folder, curves_of)
+    figures = build(folder, records, curves_of)
     images = folder / IMAGES_FOLDER
     images.mkdir(exist_ok=True)
     for figure in figures:
         if figure.png:
             (images / f"{figure.name}.png").write_bytes(figure.png)
-    page = folder / REPORT_FILE
-    partial = folder / (REPORT_FILE + ".partial")
-    partial.write_text(_html(folder, figures))
-    partial.replace(page)
-    return page
+    return write_atomic(folder / REPORT_FILE, _html(folder, figures))
 
 
 def _html(folder: Path, figures: list[Figure]) -> str:
-    summary = json.loads((folder / "summary.json").read_text())
+    summary = RunSummary.load(folder)
     board = pd.read_csv(folder / "leaderboard.csv")
     e = html.escape
-    winner = summary["winner"]
-    profile = summary["profile"]
+    winner, profile = summary.winner, summary.profile
     facts = [
-        ("data", summary["data"]), ("rows", profile["n_rows"]),
-        ("target", f"{summary['target']} — {summary['target_reason']}"),
-        ("task", f"{summary['task']} — {summary['task_reason']}"),
-        ("kind of data", f"{summary['kind']} — {summary['kind_reason']}"),
-        ("metric", f"{summary['metric']} — {summary['metric_reason']}"),
-        ("families searched", ", ".join(summary["families"])),
-        ("split", ", ".join(f"{k} {v}" for k, v in summary["rows"].items())),
-        ("trials", ", ".join(f"{v} {k}" for k, v in summary["trials"].items())),
+        ("data", summary.data), ("rows", profile["n_rows"]),
+        ("target", f"{summary.target} — {summary.target_reason}"),
+        ("task", f"{summary.task} — {summary.task_reason}"),
+        ("kind of data", f"{summary.kind} — {summary.kind_reason}"),
+        ("metric", f"{summary.metric} — {summary.metric_reason}"),
+        ("families searched", ", ".join(summary.families)),
+        ("split", ", ".join(f"{k} {v}" for k, v in summary.rows.items())),
+        ("trials", ", ".join(f"{v} {k}" for k, v in summary.trials.items())),
     ]
     if profile.get("dropped"):
         facts.append(("dropped columns", "; ".join(f"{k}: {v}" for k, v in profile["dropped"].items())))
@@ -307,7 +297,7 @@ def _html(folder: Path, figures: list[Figure]) -> str:
     for col in ("rank", "epochs"):
         shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else str(int(v)))
     rows = "".join(
-        f"<tr class=\"{'winner' if r.name == winner['name'] else r.kind}\">"
+        f"<tr class=\"{'winner' if r.name == winner.name else r.kind}\">"
         + "".join(f"<td>{e('' if pd.isna(v) else str(v))}</td>" for v in r) + "</tr>"
         for r in shown.itertuples(index=False))
     parts = []
@@ -317,22 +307,21 @@ def _html(folder: Path, figures: list[Figure]) -> str:
                 else f"<p class=\"missing\">{e(figure.note)}</p>")
         note = f"<figcaption>{e(figure.note)}</figcaption>" if figure.png else ""
         parts.append(f"<figure id=\"{figure.name}\"><h3>{e(figure.title)}</h3>{body}{note}</figure>")
-    cut = (f"<p class=\"cut\">The search was cut short: {e(summary['cut_short'])}.</p>"
-           if summary.get("cut_short") else "")
-    verdict = (f"<b>{e(winner['name'])}</b> ({e(winner['family'])}, {e(winner['kind'])}) won with validation "
-               f"{e(summary['metric'])} {winner['val_score']:.4f}; scored once on the test split: "
-               f"<b>{summary['test_score']:.4f}</b>.")
+    cut = f"<p class=\"cut\">The search was cut short: {e(summary.cut_short)}.</p>" if summary.cut_short else ""
+    verdict = (f"<b>{e(winner.name)}</b> ({e(winner.family)}, {e(winner.kind)}) won with validation "
+               f"{e(summary.metric)} {winner.val_score:.4f}; scored once on the test split: "
+               f"<b>{summary.test_score:.4f}</b>.")
     return f"""<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>autosearch report: {e(summary['data'])}</title>
+<html lang="en"><head><meta charset="utf-8"><title>autosearch report: {e(summary.data)}</title>
 <style>{STYLE}</style></head><body>
-<h1>autosearch report: {e(summary['data'])}</h1>
+<h1>autosearch report: {e(summary.data)}</h1>
 <p>{verdict}</p>{cut}
 <h2>Data</h2><table class="facts">{''.join(f'<tr><td>{e(k)}</td><td>{e(str(v))}</td></tr>' for k, v in facts)}</table>
 <h2>Leaderboard</h2><p>Ranked on the validation split; the winner (green) was refitted on train+validation and
 scored once on the test split.</p>
 <table class="leaderboard"><tr>{''.join(f'<th>{e(c)}</th>' for c in shown.columns)}</tr>{rows}</table>
 <h2>Plots</h2>{''.join(parts)}
-<p style="color:#888">MLflow run {e(summary['mlflow_run_id'])} in experiment {e(summary['mlflow_experiment'])}
-at {e(summary['tracking_uri'])}.</p>
+<p style="color:#888">MLflow run {e(summary.mlflow_run_id)} in experiment {e(summary.mlflow_experiment)}
+at {e(summary.tracking_uri)}.</p>
 </body></html>
 """

@@ -1,8 +1,9 @@
 """A run folder (`--output`) as the record of one search, so that it can be resumed and shared.
 
-    run.json     what was asked (the config), of which data (its SHA-256), where the Optuna study and
-                 the MLflow parent run live, the fitted baselines, and the status
-    study.db     the Optuna study (SQLite, unless --storage names another database)
+    run.json     what was asked (the config), of which data (its SHA-256), where the run's database and
+                 the MLflow parent run live, and the status
+    study.db     the run's database (SQLite, unless --storage names another): the TrialStore's records of
+                 every candidate, and the Optuna study of the engines that sample with Optuna
     .lock        held (flock) by the process that owns the folder — the *chief*, which fits the baselines
                  and writes the results; other processes on the same folder join the study as workers
 
@@ -15,9 +16,7 @@ import dataclasses
 import fcntl
 import hashlib
 import json
-import os
-import socket
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -26,29 +25,21 @@ import pandas as pd
 
 from autosearch.config import RunConfig
 from autosearch.errors import AutosearchError
+from autosearch.files import write_atomic
+from autosearch.processes import worker_id
 
 RUN_FILE = "run.json"
 STUDY_FILE = "study.db"
 LOCK_FILE = ".lock"
-FORMAT = 1
-# Settings a resumed run may change: how many trials in all, this sitting's budget, how chatty.
-# Where and on what the trials run: a resumed run may move to other machines or another cluster
-RESOURCES = ("ray_address", "concurrency", "cpus_per_trial", "gpus_per_trial")
-RESUMABLE = {"trials", "time_budget", "quiet", "output", *RESOURCES}
+FORMAT = 2  # 2: candidates in the run's TrialStore (1 kept baselines here and trials in the engine's study)
+DEFAULT_STUDY = "autosearch"
+# Settings a resumed run may change: how many trials in all, this sitting's budget, how chatty (and the
+# engine's own `resumable` options: where and on what the trials run).
+RESUMABLE = frozenset({"trials", "time_budget", "quiet", "output"})
 
 
-def config_to_dict(config: RunConfig) -> dict[str, Any]:
-    data = dataclasses.asdict(config)
-    return {k: ([str(p) for p in v] if isinstance(v, tuple) else str(v) if isinstance(v, Path) else v)
-            for k, v in data.items()}
-
-
-def config_from_dict(data: dict[str, Any]) -> RunConfig:
-    paths = {"test": Path, "output": Path}
-    values = {k: (paths[k](v) if k in paths and v is not None else v) for k, v in data.items()}
-    values["targets"] = tuple(values.get("targets", ()))
-    values["spaces"] = tuple(Path(p) for p in values.get("spaces", ()))
-    return RunConfig(**values)
+def resumable(config: RunConfig) -> frozenset[str]:
+    return RESUMABLE | config.engine_options.resumable
 
 
 def fingerprint(data: str | Path | pd.DataFrame) -> str:
@@ -75,21 +66,27 @@ class RunState:
     config: dict[str, Any]
     data: str | None  # the data's path (None for a DataFrame)
     data_sha256: str
-    storage: str
+    storage: str | None  # the run's database; None: study.db in the run folder, wherever the folder is
     study_name: str
     tracking_uri: str | None = None
     experiment: str | None = None
     parent_run_id: str | None = None
-    baselines: list[dict[str, Any]] = field(default_factory=list)
     status: str = "running"  # running | finished | cut_short
     format: int = FORMAT
     updated: str = ""
 
     def save(self, folder: Path) -> None:
         self.updated = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        partial = folder / (RUN_FILE + ".partial")
-        partial.write_text(json.dumps(dataclasses.asdict(self), indent=2, default=str))
-        os.replace(partial, folder / RUN_FILE)
+        write_atomic(folder / RUN_FILE, json.dumps(dataclasses.asdict(self), indent=2, default=str))
+
+    def storage_url(self, folder: Path) -> str:
+        return self.storage or default_storage(folder)
+
+    def trial_store(self, folder: Path):
+        """The run's TrialStore (its records of every candidate)."""
+        from autosearch.trial_store import TrialStore
+
+        return TrialStore(self.storage_url(folder), self.study_name)
 
     @classmethod
     def load(cls, folder: Path) -> RunState | None:
@@ -98,18 +95,24 @@ class RunState:
             return None
         try:
             data = json.loads(path.read_text())
-            return cls(**{k: v for k, v in data.items() if k in {f.name for f in dataclasses.fields(cls)}})
+            state = cls(**{k: v for k, v in data.items() if k in {f.name for f in dataclasses.fields(cls)}})
         except (json.JSONDecodeError, TypeError) as e:
             raise AutosearchError(f"'{path}' is damaged ({e}); move the folder aside and start a new "
                                   "--output") from None
+        if state.format != FORMAT:
+            raise AutosearchError(f"'{folder}' holds a run of another autosearch version (run format "
+                                  f"{state.format}, this one reads {FORMAT}); its files stay as they are: pass a "
+                                  "new --output to search again")
+        return state
 
     def check_same_search(self, config: RunConfig, sha256: str, folder: Path) -> None:
         """Refuse to continue a run with a different search: only RESUMABLE settings may change."""
         if sha256 != self.data_sha256:
             raise AutosearchError(f"'{folder}' holds a run on other data (its SHA-256 differs); pass a new "
                                   "--output, or the same data to resume")
-        asked, before = config_to_dict(config), {**config_to_dict(RunConfig()), **self.config}  # older runs: defaults
-        changed = sorted(k for k in asked if k not in RESUMABLE and asked[k] != before.get(k))
+        defaults = RunConfig(engine=self.config.get("engine", "optuna")).as_dict()  # settings added since: defaults
+        asked, before = config.as_dict(), {**defaults, **self.config}
+        changed = sorted(k for k in asked if k not in resumable(config) and asked[k] != before.get(k))
         if changed:
             shown = ", ".join(f"{k} {before.get(k)!r} → {asked[k]!r}" for k in changed)
             raise AutosearchError(f"'{folder}' holds a run with other settings ({shown}); pass a new --output, "
@@ -153,34 +156,3 @@ class FolderLock:
             return self.path.read_text().strip() or "another process"
         except OSError:
             return "another process"
-
-
-def _start_time(pid: int) -> str | None:
-    """The kernel's start time of a process (guards against a reused pid); None where /proc is absent."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[19]
-    except (OSError, IndexError):
-        return None
-
-
-def worker_id(pid: int | None = None) -> str:
-    """host:pid:start — identifies a process across the machines that share a study."""
-    pid = pid or os.getpid()
-    return f"{socket.gethostname()}:{pid}:{_start_time(pid) or ''}"
-
-
-def is_dead_here(worker: str) -> bool:
-    """Whether `worker` ran on this machine and is gone. False for other machines (their heartbeat decides)."""
-    try:
-        host, pid, started = worker.rsplit(":", 2)
-    except ValueError:
-        return False
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(int(pid), 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    return bool(started) and _start_time(int(pid)) != started

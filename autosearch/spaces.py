@@ -30,8 +30,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from autosearch.data.kinds import KINDS, DataKind
 from autosearch.errors import AutosearchError
-from autosearch.models import FAMILY_PARAMS, KIND_FAMILIES, family_fits
+from autosearch.models import FAMILIES, FAMILY_PARAMS
 from autosearch.yamlfile import read_yaml
 
 PARAM_TYPES = ("int", "float", "categorical")
@@ -303,10 +304,12 @@ def from_values(values: Mapping[str, Any], spaces: tuple[SearchSpace, ...],
 def spaces_for(kind: str, user: tuple[SearchSpace, ...] = ()) -> tuple[SearchSpace, ...]:
     """The spaces to search for a kind of data: the user's, else the packaged ones for the kind
     (SEED_NOTES §2, first choice first). Refuses a family that cannot read this kind of data."""
-    spaces = user or tuple(load_space(family=f) for f in KIND_FAMILIES[kind])
+    spec = KINDS[DataKind(kind)]
+    families = spec.families
+    spaces = user or tuple(load_space(family=f) for f in families)
     for space in spaces:
-        if not family_fits(space.family, kind):
-            suited = ", ".join(KIND_FAMILIES[kind])
+        if FAMILIES[space.family].view not in spec.views:  # a dense net reads flattened images, a convnet no table
+            suited = ", ".join(families)
             raise AutosearchError(f"space file '{space.source}' searches {space.family} networks, which cannot "
                                   f"read {kind} data; use a {suited} space")
     if len({s.family for s in spaces}) < len(spaces):

@@ -26,6 +26,7 @@ class Stop:
     def __init__(self, budget_end: float | None = None):
         self.budget_end = budget_end  # time.monotonic() by which everything must be written
         self.reserve = FINISH_SECONDS  # grows with the longest candidate seen (see `expect_refit`)
+        self.wind_down = 0.0  # what the engine takes to end its trials and let go of its workers
         self.signal_name: str | None = None
         self._halt: Callable[[], None] | None = None
         self._timer: threading.Timer | None = None
@@ -51,7 +52,7 @@ class Stop:
     @property
     def deadline(self) -> float | None:
         """When training must end so that refitting and writing still fit in the budget."""
-        return None if self.budget_end is None else self.budget_end - self.reserve
+        return None if self.budget_end is None else self.budget_end - self.reserve - self.wind_down
 
     def expect_refit(self, seconds: float) -> None:
         """A candidate took `seconds` to fit: refitting it (if it wins) must fit in the budget too."""

@@ -11,7 +11,8 @@
         time_budget: 10m
 
 Each entry runs once per item of `spaces` (a file, a list of files searched together, or `default`)
-and of `engines` (default [optuna]; or keras-tuner, whose algorithm `tuner:` picks); one MLflow
+and of `engines` (default [optuna]; any `--engine`), and takes any option `fit` takes, the engines' own
+included (`tuner:`, `scheduler:`, `concurrency:`…: each goes to the engine it belongs to); one MLflow
 experiment per dataset. Runs go one after the other;
 one that fails does not stop the others. Running the sweep again resumes it: a run folder that holds
 a finished run is skipped, an interrupted one continues.
@@ -19,22 +20,23 @@ a finished run is skipped, an interrupted one continues.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from autosearch.config import ENGINE_CHOICES as ENGINES
 from autosearch.config import make_config
+from autosearch.engines import ENGINES, option_fields
 from autosearch.errors import AutosearchError, describe
 from autosearch.progress import Progress
 from autosearch.runs import RunState
+from autosearch.summary import RunSummary
 from autosearch.yamlfile import read_yaml
 
-FIT_OPTIONS = {"target", "test", "task", "kind", "trials", "time_budget", "metric", "seed", "max_epochs",
-               "experiment", "storage", "study", "tuner"}
+RUN_OPTIONS = {"target", "test", "task", "kind", "trials", "time_budget", "metric", "seed", "max_epochs",
+               "experiment", "storage", "study", "mixed_precision"}
+FIT_OPTIONS = RUN_OPTIONS | set(option_fields())  # and every engine's own
 ENTRY_KEYS = FIT_OPTIONS | {"data", "spaces", "engines", "name"}
 PATH_OPTIONS = ("test",)
 SUMMARY_COLUMNS = ["run", "data", "status", "kind", "task", "metric", "winner", "val_score", "test_score",
@@ -101,7 +103,8 @@ def _expand(entry: dict, here: Path) -> list[SweepRun]:
             parts = [entry.get("name", data.stem)]
             parts += [] if space == "default" or len(spaces) == 1 else ["+".join(p.stem for p in files)]
             parts += [engine] if len(engines) > 1 else []
-            mine = {k: v for k, v in options.items() if k != "tuner" or engine == "keras-tuner"}
+            owners = option_fields()  # an engine option goes to its engine only (several engines per entry)
+            mine = {k: v for k, v in options.items() if k not in owners or owners[k][0].name == engine}
             runs.append(SweepRun("-".join(parts), data, files, engine, mine))
     return runs
 
@@ -121,7 +124,7 @@ def run_sweep(path: str | Path, quiet: bool = False, progress: Progress | None =
         if state and state.status == "finished" and state.config.get("trials") == run.options.get(
                 "trials", state.config.get("trials")) and (folder / "summary.json").exists():
             progress.say("   finished in an earlier sitting: skipped")
-            rows.append({**row, **_outcome(json.loads((folder / "summary.json").read_text()), "finished")})
+            rows.append({**row, **_outcome(RunSummary.load(folder), "finished")})
             continue
         try:
             config = make_config(output=folder, tracking_uri=tracking_uri, space=run.spaces, quiet=quiet,
@@ -135,7 +138,7 @@ def run_sweep(path: str | Path, quiet: bool = False, progress: Progress | None =
             rows.append({**row, "status": "failed", "error": describe(error)})
             progress.say(f"   failed: {describe(error)}")
             continue
-        cut = result.summary.get("cut_short")
+        cut = result.summary.cut_short
         rows.append({**row, **_outcome(result.summary, "cut short" if cut else "finished")})
         if cut and not cut.startswith("time"):  # a signal: stop the sweep, not just this run
             progress.say(f"sweep stopped ({cut}); run it again to resume")
@@ -146,8 +149,7 @@ def run_sweep(path: str | Path, quiet: bool = False, progress: Progress | None =
     return summary
 
 
-def _outcome(summary: dict, status: str) -> dict[str, Any]:
-    return {"status": status, "kind": summary["kind"], "task": summary["task"], "metric": summary["metric"],
-            "winner": summary["winner"]["name"], "val_score": summary["winner"]["val_score"],
-            "test_score": summary["test_score"], "trials": sum(summary["trials"].values()),
-            "minutes": round(summary["seconds"]["total"] / 60, 1)}
+def _outcome(summary: RunSummary, status: str) -> dict[str, Any]:
+    return {"status": status, "kind": summary.kind, "task": summary.task, "metric": summary.metric,
+            "winner": summary.winner.name, "val_score": summary.winner.val_score, "test_score": summary.test_score,
+            "trials": sum(summary.trials.values()), "minutes": round(summary.seconds["total"] / 60, 1)}

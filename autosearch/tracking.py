@@ -157,6 +157,8 @@ class Tracker:
             tags.append(RunTag("autosearch.note", record.note))
         if record.device:
             tags.append(RunTag("autosearch.device", record.device))
+        if record.worker:
+            tags.append(RunTag("autosearch.worker", record.worker))
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
         self.client.set_terminated(run_id, RUN_STATUS[record.state])
 

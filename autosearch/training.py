@@ -177,9 +177,8 @@ def _callbacks(problem: Problem, space: SearchSpace, scorer: EpochScorer | None,
     """In order: score the epoch, stop on NaN, stop early on the score, the engine's own, the sweep's stop."""
     found: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
     if scorer is not None:
-        mode = "max" if problem.metric.greater_is_better else "min"
         found = [scorer, *found, keras.callbacks.EarlyStopping(
-            monitor="val_score", mode=mode, patience=space.patience, restore_best_weights=True)]
+            monitor="val_score", mode=problem.metric.mode, patience=space.patience, restore_best_weights=True)]
     return found + list(extra) + ([stopper] if stopper else [])
 
 
@@ -236,7 +235,7 @@ def train_network(
         scores = np.asarray(curves["val_score"], dtype=float)
         if not np.isfinite(scores).any():
             raise FloatingPointError("validation score is NaN: the network's outputs are not finite")
-        best = int(np.nanargmax(scores) if problem.metric.greater_is_better else np.nanargmin(scores))
+        best = problem.metric.best_index(scores)
         return TrainResult(model, State.COMPLETE, float(scores[best]), fit_seconds, best, curves,
                            stopped=stop.why if stopper and stopper.stopped else None)
     except prune_signals:

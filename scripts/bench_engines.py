@@ -51,7 +51,7 @@ def main() -> None:
             for seed in args.seeds:
                 result = autosearch.fit(path, target=target, trials=100_000, time_budget=args.budget, seed=seed,
                                         quiet=True, output=work / f"{name}-{engine}-{seed}", **options)
-                s = result.summary
+                s = result.summary.as_dict()
                 metric = s["metric"]
                 scores.append(s["best_nn"]["val_score"] if s["best_nn"] else float("nan"))
                 trials.append(sum(s["trials"].values()))

@@ -51,7 +51,7 @@ def main() -> None:
     for name, path in datasets(work).items():
         result = autosearch.fit(path, trials=10_000, time_budget=args.budget, seed=args.seed, quiet=True,
                                 output=work / name.split()[0])
-        s = result.summary
+        s = result.summary.as_dict()
         nn, base = s["best_nn"] or {}, s["best_baseline"] or {}
         rows.append((name, s["metric"], ",".join(s["families"]), f"{nn.get('val_score', float('nan')):.4f}",
                      nn.get("name", "-"), f"{base.get('val_score', float('nan')):.4f}", base.get("name", "-"),

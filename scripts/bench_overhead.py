@@ -71,7 +71,7 @@ def main() -> None:
     result = autosearch.fit(data, target="digit", trials=args.trials, space=space_file,
                             output=work / "out", quiet=True)
     wall = time.perf_counter() - STARTED
-    s = result.summary
+    s = result.summary.as_dict()
     seconds = s["seconds"]
     trial_fit = s["trial_fit_seconds"]
     baseline_fit = float(result.leaderboard.loc[result.leaderboard.kind == "baseline", "fit_seconds"].sum())

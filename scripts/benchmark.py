@@ -142,7 +142,7 @@ def run_autosearch(d: Data, budget: float, seed: int, work: Path) -> dict:
     result = autosearch.fit(files.pop("data"), **files, metric=d.metric, time_budget=budget, trials=100_000,
                             seed=seed, quiet=True, output=work / "run")
     wall = time.monotonic() - mark
-    s = result.summary
+    s = result.summary.as_dict()
     first = _first_mlflow_result(s, start)
     trials = sum(s["trials"].values())
 

@@ -91,10 +91,10 @@ def test_multiclass_with_categoricals_missing_values_and_a_test_file(iris_csv, t
 
     result = autosearch.fit(tmp_path / "train.csv", target="species", test=tmp_path / "test.csv",
                             output=tmp_path / "out", **TINY)
-    assert result.summary["task"] == "multiclass"
-    assert result.summary["rows"]["test"] == len(test)  # the file is the test split; none carved
-    assert result.summary["rows"]["train"] + result.summary["rows"]["validation"] == len(train)
-    assert "field_site" in result.summary["profile"]["categorical"]
+    assert result.summary.task == "multiclass"
+    assert result.summary.rows["test"] == len(test)  # the file is the test split; none carved
+    assert result.summary.rows["train"] + result.summary.rows["validation"] == len(train)
+    assert "field_site" in result.summary.profile["categorical"]
     assert 0.0 <= result.test_score <= 1.0
 
     preds = result.predict(test.drop(columns=["species"]))
@@ -114,8 +114,8 @@ def test_multiclass_with_categoricals_missing_values_and_a_test_file(iris_csv, t
 
 def test_regression_searches_the_loss_and_predicts_in_target_units(diabetes_csv, tmp_path):
     result = autosearch.fit(diabetes_csv, output=tmp_path / "out", **TINY)
-    assert result.summary["task"] == "regression" and result.metric == "rmse"
-    assert result.summary["target"] == "progression"  # the last column
+    assert result.summary.task == "regression" and result.metric == "rmse"
+    assert result.summary.target == "progression"  # the last column
     _, _, children = runs_of(result.mlflow_run_id)
     trials = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
     assert all(c.data.params.get("loss") in ("mse", "mae") for c in trials)
@@ -140,7 +140,7 @@ def test_multi_output_regression_with_mixed_precision(diabetes_csv, tmp_path):
 
     result = autosearch.fit(diabetes_csv, target=["progression", "s5"], output=tmp_path / "out", mixed_precision=True,
                             **TINY)
-    assert result.summary["task"] == "regression" and result.summary["target"] == ["progression", "s5"]
+    assert result.summary.task == "regression" and result.summary.target == ["progression", "s5"]
     preds = result.predict(diabetes_csv)
     assert list(preds.columns) == ["prediction_progression", "prediction_s5"]
     assert preds.notna().all().all()
@@ -152,7 +152,7 @@ def test_multi_output_regression_with_mixed_precision(diabetes_csv, tmp_path):
 
 def test_multilabel_label_sets(wine_labels_csv, tmp_path):
     result = autosearch.fit(wine_labels_csv, target="tags", output=tmp_path / "out", **TINY)
-    assert result.summary["task"] == "multilabel" and result.metric == "f1_macro"
+    assert result.summary.task == "multilabel" and result.metric == "f1_macro"
     preds = result.predict(wine_labels_csv)
     assert {"prediction", "cultivar_0", "strong", "proba_strong"} <= set(preds.columns)
     assert set(preds["strong"]) <= {0, 1}
@@ -164,8 +164,8 @@ def test_skewed_classes_get_an_imbalance_aware_metric_and_searched_class_weights
     frame = pd.read_csv(breast_cancer_csv)
     skewed = pd.concat([frame[frame.diagnosis == "benign"], frame[frame.diagnosis == "malignant"].head(40)])
     result = autosearch.fit(skewed, target="diagnosis", output=tmp_path / "out", **TINY)
-    assert result.metric == "roc_auc" and "skewed" in result.summary["metric_reason"]
-    assert result.summary["class_weight_searched"] is True
+    assert result.metric == "roc_auc" and "skewed" in result.summary.metric_reason
+    assert result.summary.class_weight_searched is True
     nets = result.leaderboard[result.leaderboard.kind == "nn"]
     assert all("class_weight" in json.loads(p) for p in nets.params)
 

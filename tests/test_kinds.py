@@ -82,8 +82,8 @@ def test_bad_npz_files_say_what_is_wrong(tmp_path):
 
 def test_images_from_npz_search_conv2d_and_predict(digits_npz, tmp_path):
     result = autosearch.fit(digits_npz, trials=2, output=tmp_path / "out", **TINY)
-    assert result.summary["kind"] == "image" and result.summary["families"] == ["conv2d"]
-    assert result.summary["profile"]["sample_shape"] == [8, 8, 1]
+    assert result.summary.kind == "image" and result.summary.families == ["conv2d"]
+    assert result.summary.profile["sample_shape"] == [8, 8, 1]
     assert families_logged(result) == sorted([("baseline", f) for f in ("dummy", "linear", "svm",
                                                                          "gradient_boosting")]
                                              + [("trial", "conv2d")] * 2)
@@ -97,8 +97,8 @@ def test_images_from_npz_search_conv2d_and_predict(digits_npz, tmp_path):
 
 def test_image_folder_with_class_subfolders(digits_folder, tmp_path):
     result = autosearch.fit(digits_folder, trials=1, output=tmp_path / "out", **TINY)
-    prof = result.summary["profile"]
-    assert result.summary["kind"] == "image" and result.summary["target"] == "class"
+    prof = result.summary.profile
+    assert result.summary.kind == "image" and result.summary.target == "class"
     assert prof["image_size"] == [8, 8] and prof["color_mode"] == "grayscale"
     preds = autosearch.predict(result.bundle_path, digits_folder / "3")
     assert list(preds.columns[:2]) == ["file", "prediction"]
@@ -108,8 +108,8 @@ def test_image_folder_with_class_subfolders(digits_folder, tmp_path):
 
 def test_multivariate_sequences_search_rnn_and_conv1d(basic_motions_npz, tmp_path):
     result = autosearch.fit(basic_motions_npz, trials=2, output=tmp_path / "out", **TINY)
-    assert result.summary["kind"] == "sequence" and result.summary["families"] == ["rnn", "conv1d"]
-    assert result.summary["rows"]["test"] == 40  # the archive's own test split (X_test, y_test)
+    assert result.summary.kind == "sequence" and result.summary.families == ["rnn", "conv1d"]
+    assert result.summary.rows["test"] == 40  # the archive's own test split (X_test, y_test)
     nets = result.leaderboard[result.leaderboard.kind == "nn"].sort_values("name")
     assert list(nets.family) == ["conv1d", "rnn"]  # each family's defaults are enqueued: rnn first
     assert ("trial", "rnn") in families_logged(result) and ("trial", "conv1d") in families_logged(result)
@@ -126,13 +126,13 @@ def test_univariate_series_as_a_wide_table_are_sequences(gunpoint_npz, tmp_path)
 
 def test_text_searches_the_text_space_and_tfidf_baselines(topics_csv, tmp_path):
     result = autosearch.fit(topics_csv, trials=2, output=tmp_path / "out", **TINY)
-    assert result.summary["kind"] == "text" and result.summary["families"] == ["text"]
+    assert result.summary.kind == "text" and result.summary.families == ["text"]
     assert families_logged(result) == sorted([("baseline", f) for f in ("dummy", "linear", "svm")]
                                              + [("trial", "text")] * 2)
     first = json.loads(result.leaderboard.set_index("name").loc["text-000", "params"])
     assert first["architecture"] == "conv1d" and "embedding_dim" in first  # the domain notes' first choice
-    best_baseline = result.summary["best_baseline"]
-    assert best_baseline["name"] in ("linear", "svm") and best_baseline["val_score"] > 0.7
+    best_baseline = result.summary.best_baseline
+    assert best_baseline.name in ("linear", "svm") and best_baseline.val_score > 0.7
     preds = autosearch.predict(result.bundle_path, pd.DataFrame({"text": ["What is a python list comprehension?",
                                                                           "I feel so sad and lonely today"]}))
     assert set(preds.prediction) <= {"ai", "coding", "emotion", "psychology", "trivia"}
@@ -140,6 +140,6 @@ def test_text_searches_the_text_space_and_tfidf_baselines(topics_csv, tmp_path):
 
 def test_a_text_column_beside_numbers_stays_tabular(topics_mixed_csv, tmp_path):
     result = autosearch.fit(topics_mixed_csv, trials=1, output=tmp_path / "out", **TINY)
-    assert result.summary["kind"] == "tabular"
-    assert result.summary["profile"]["text"] == ["text"] and result.summary["profile"]["numeric"] == ["lines"]
-    assert result.summary["best_baseline"]["val_score"] > 0.7  # the vectorised text carries the topic
+    assert result.summary.kind == "tabular"
+    assert result.summary.profile["text"] == ["text"] and result.summary.profile["numeric"] == ["lines"]
+    assert result.summary.best_baseline.val_score > 0.7  # the vectorised text carries the topic

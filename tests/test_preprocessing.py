@@ -5,7 +5,7 @@ import pandas as pd
 
 from autosearch.data.load import RawData
 from autosearch.data.profile import profile
-from autosearch.preprocessing import build_preprocessor
+from autosearch.problem import build_preprocessor
 from autosearch.targets import TargetCodec
 from autosearch.tasks import Task
 

@@ -59,7 +59,7 @@ def mlflow_server(tmp_path_factory):
 def test_fit_logs_to_a_tracking_server(mlflow_server, iris_csv, tmp_path):
     result = autosearch.fit(iris_csv, target="species", tracking_uri=mlflow_server, experiment="served",
                             trials=1, max_epochs=1, quiet=True, output=tmp_path / "out")
-    assert result.summary["tracking_uri"] == mlflow_server
+    assert result.summary.tracking_uri == mlflow_server
     client = MlflowClient(mlflow_server)
     experiment = client.get_experiment_by_name("served")
     runs = client.search_runs([experiment.experiment_id])

@@ -1,9 +1,17 @@
-"""The kind of data (SEED_NOTES §2) and the rules that infer it, each with its reason in words."""
+"""The kinds of data (SEED_NOTES §2): the rules that infer them, each with its reason in words, and the
+registry of what differs between them.
+
+A kind is one `KINDS` entry — which array shapes may be read as it, the preprocessing that turns its
+samples into views, the network families searched on it and what the classical baselines read — plus the
+module that implements its preprocessing (and its families, if new ones).
+"""
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from enum import Enum
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -19,6 +27,45 @@ class DataKind(str, Enum):
     TEXT = "text"  # one document per sample
 
 
+@dataclass(frozen=True)
+class KindSpec:
+    """Everything that differs between kinds of data, in one place."""
+
+    kind: DataKind
+    array_ndims: tuple[int, ...]  # dimensions of an .npz's X (samples first) that `--kind` may read as it
+    preprocessor: Callable[[Any], Any]  # profile -> its unfitted preprocessor (preprocessing.py)
+    views: frozenset[str]  # the views that preprocessor makes ("text" stands for the token and n-gram views)
+    families: tuple[str, ...]  # network families searched on it, the domain notes' first choice first
+    baseline_view: str  # the view the classical baselines read
+    baselines: tuple[str, ...] = ("dummy", "linear", "svm", "gradient_boosting")
+    sparse: bool = False  # the baselines' view is sparse and wide: linear SVMs, no row cap, no trees
+    as_array: Callable[[np.ndarray], np.ndarray] | None = None  # arrays: samples in the shape models take
+
+
+def _table(profile):
+    from autosearch.preprocessing import TableFeatures
+    return TableFeatures(profile.numeric, profile.categorical, profile.text)
+
+
+def _arrays(profile):
+    from autosearch.preprocessing import ArrayFeatures
+    return ArrayFeatures(profile.kind.value)
+
+
+def _documents(profile):
+    from autosearch.preprocessing import TextFeatures
+    return TextFeatures(profile.text)
+
+
+KINDS: dict[DataKind, KindSpec] = {spec.kind: spec for spec in (
+    KindSpec(DataKind.TABULAR, (2, 3, 4), _table, frozenset({"vector"}), ("dense",), "vector"),
+    KindSpec(DataKind.IMAGE, (3, 4), _arrays, frozenset({"image", "vector"}), ("conv2d",), "vector",
+             as_array=lambda X: as_image_array(X)),
+    KindSpec(DataKind.SEQUENCE, (2, 3), _arrays, frozenset({"sequence", "vector"}), ("rnn", "conv1d"), "vector",
+             as_array=lambda X: as_sequence_array(X)),
+    KindSpec(DataKind.TEXT, (1,), _documents, frozenset({"text"}), ("text",), "tfidf",
+             baselines=("dummy", "linear", "svm"), sparse=True),
+)}
 KIND_CHOICES = ("auto",) + tuple(k.value for k in DataKind)
 
 MIN_IMAGE_SIDE = 8  # a 3-D array is a grayscale image set only if both trailing axes are at least this long…

@@ -13,7 +13,14 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from autosearch.data.dataset import Dataset
-from autosearch.data.kinds import DataKind, array_kind, as_image_array, as_sequence_array, is_free_text, table_kind
+from autosearch.data.kinds import (
+    KINDS,
+    DataKind,
+    array_kind,
+    as_sequence_array,
+    is_free_text,
+    table_kind,
+)
 from autosearch.data.load import RawData
 from autosearch.errors import AutosearchError
 from autosearch.tasks import Task
@@ -283,8 +290,7 @@ def _array_kind(raw: RawData, kind: str) -> tuple[DataKind, str]:
     if kind == "auto":
         return inferred
     chosen = DataKind(kind)
-    allowed = {DataKind.IMAGE: (3, 4), DataKind.SEQUENCE: (2, 3), DataKind.TABULAR: (2, 3, 4), DataKind.TEXT: (1,)}
-    if X.ndim not in allowed[chosen]:
+    if X.ndim not in KINDS[chosen].array_ndims:
         raise AutosearchError(f"--kind {kind} does not fit X of shape {X.shape}; it was inferred as "
                               f"{inferred[0].value}: {inferred[1]}")
     return chosen, f"set with --kind (inferred: {inferred[0].value})"
@@ -308,7 +314,7 @@ def shape_features(raw: RawData, prof: Profile, test: bool = False) -> pd.DataFr
         flat = np.asarray(X, dtype=np.float32).reshape(len(X), -1)
         return pd.DataFrame(flat, columns=list(prof.numeric))
     X = np.asarray(X, dtype=np.float32)
-    X = as_image_array(X) if prof.kind is DataKind.IMAGE else as_sequence_array(X)
+    X = KINDS[prof.kind].as_array(X)
     if X.shape[1:] != prof.sample_shape:
         raise AutosearchError(f"samples have shape {X.shape[1:]} but the model takes {prof.sample_shape}; "
                               "give data shaped like the training data")
@@ -368,7 +374,7 @@ def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: lis
 def _array_profile(raw: RawData, kind: str, facts: dict) -> Profile:
     data_kind, kind_reason = _array_kind(raw, kind)
     width = int(np.prod(raw.X.shape[1:]))
-    shaped = {DataKind.IMAGE: as_image_array, DataKind.SEQUENCE: as_sequence_array}.get(data_kind)
+    shaped = KINDS[data_kind].as_array
     return Profile(**facts, kind=data_kind, kind_reason=kind_reason, n_columns=width,
                    numeric=tuple(f"x{i}" for i in range(width)) if data_kind is DataKind.TABULAR else (),
                    text=("text",) if data_kind is DataKind.TEXT else (),

@@ -43,16 +43,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
 )}
 FAMILY_PARAMS = {name: f.params for name, f in FAMILIES.items()}
 
-# The families searched for each kind of data, the domain notes' first choice first (SEED_NOTES §2).
-KIND_FAMILIES = {"tabular": ("dense",), "image": ("conv2d",), "sequence": ("rnn", "conv1d"), "text": ("text",)}
-# The views preprocessing.py makes for each kind ("text" stands for the token and n-gram views).
-KIND_VIEWS = {"tabular": {"vector"}, "image": {"image", "vector"}, "sequence": {"sequence", "vector"},
-              "text": {"text"}}
 
-
-def family_fits(family: str, kind: str) -> bool:
-    """Whether networks of `family` can read `kind` data (a dense net reads flattened images, say)."""
-    return FAMILIES[family].view in KIND_VIEWS[kind]
 
 
 def input_view(family: str, params: Mapping[str, Any]) -> str:

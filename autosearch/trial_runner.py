@@ -1,0 +1,133 @@
+"""One network trial, the same for every engine: named, trained, cut short or failed, logged, stored.
+
+An engine proposes a family and parameters; the runner names the trial (`<family>-<number>`), opens its
+MLflow run, trains it (`train_trial`, around `training.train_network`), turns a cut-short or failed outcome
+into its record, closes the MLflow run and keeps the record in the run's `TrialStore`. A trial that trains
+in another process (a Ray worker) is started and finished here, and trained there by the same
+`train_trial`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from autosearch.problem import Problem
+from autosearch.processes import worker_id
+from autosearch.progress import Progress
+from autosearch.records import State, TrialRecord
+from autosearch.spaces import SearchSpace
+from autosearch.stopping import Stop
+from autosearch.trial_store import TrialStore
+
+
+def trial_name(family: str, number: int) -> str:
+    """
+    >>> trial_name("dense", 7)
+    'dense-007'
+    """
+    return f"{family}-{number:03d}"
+
+
+@dataclass(frozen=True)
+class Started:
+    """A trial that has begun: its name and MLflow run."""
+
+    name: str
+    family: str
+    params: Mapping[str, Any]
+    number: int
+    run_id: str | None
+    began: float  # time.monotonic()
+
+
+def train_trial(space: SearchSpace, params: Mapping[str, Any], problem: Problem, *, seed: int,
+                stop: Stop | None = None, callbacks: Sequence = (), prune_signals: tuple = (),
+                max_epochs: int | None = None):
+    """Train one trial's network wherever the trial runs; a `training.TrainResult` (never raises for a failing
+    trial). `max_epochs` overrides the space's cap (Hyperband's round budget)."""
+    from autosearch.training import train_network
+
+    if max_epochs is not None:
+        space = dataclasses.replace(space, max_epochs=max_epochs)
+    return train_network(params, space, problem, seed=seed, stop=stop, callbacks=list(callbacks),
+                         prune_signals=prune_signals)
+
+
+class TrialRunner:
+    """Runs, logs and stores the network trials of one process's sitting, for any engine."""
+
+    def __init__(self, problem: Problem, spaces: Sequence[SearchSpace], seed: int, stop: Stop, tracker,
+                 store: TrialStore, progress: Progress):
+        self.problem, self.spaces, self.seed, self.stop = problem, tuple(spaces), seed, stop
+        self.tracker, self.store, self.progress = tracker, store, progress
+
+    def space(self, family: str) -> SearchSpace:
+        return next(s for s in self.spaces if s.family == family)
+
+    def start(self, family: str, params: Mapping[str, Any], number: int) -> Started:
+        """Name the trial and open its MLflow run (the dashboard shows it running)."""
+        name = trial_name(family, number)
+        self.progress.trial_started(name)
+        run_id = self.tracker.start_candidate(name, "nn", family, params)
+        return Started(name, family, dict(params), number, run_id, time.monotonic())
+
+    def train(self, started: Started, *, callbacks: Sequence = (), prune_signals: tuple = (),
+              max_epochs: int | None = None) -> TrialRecord | None:
+        """Train a started trial in this process and finish it (see `finish`)."""
+        result = train_trial(self.space(started.family), started.params, self.problem,
+                             seed=self.seed + started.number, stop=self.stop, callbacks=callbacks,
+                             prune_signals=prune_signals, max_epochs=max_epochs)
+        record = dataclasses.replace(result.record(started.name, started.family, started.params), worker=worker_id())
+        return self.finish(started, record, result.counts)
+
+    def run(self, family: str, params: Mapping[str, Any], number: int, **options) -> TrialRecord | None:
+        """`start`, then `train`."""
+        return self.train(self.start(family, params, number), **options)
+
+    def finish(self, started: Started, record: TrialRecord, counted: bool = True) -> TrialRecord | None:
+        """Log the trial's outcome, close its MLflow run and store its record. Returns the stored record, or
+        None for a trial that does not count (stopped before its first epoch ended: it runs again)."""
+        record = dataclasses.replace(record, name=started.name, family=started.family, params=dict(started.params),
+                                     number=started.number)
+        self.tracker.end_candidate(started.run_id, record)
+        record = record.with_run(started.run_id)
+        if counted:
+            self.store.save(record)
+            self.stop.expect_refit(record.refit_seconds)
+        self.progress.trial_finished(record, counted, study_done=self.store.count())
+        return record if counted else None
+
+    def stopped(self, started: Started, scores: Sequence[float], note: str | None = None) -> TrialRecord | None:
+        """Finish a trial ended from outside its training after `scores` (one per epoch): pruned by a
+        scheduler; or, when the run is stopping, kept at its best epoch so far, as `train_network` keeps a
+        trial it cuts short (and not counted if no epoch ended)."""
+        scores = [float(s) for s in scores]
+        record = TrialRecord(started.name, "nn", started.family, started.params, State.PRUNED,
+                             scores[-1] if scores else None, time.monotonic() - started.began, epochs=len(scores),
+                             curves={"val_score": tuple(scores)}, number=started.number, note=note)
+        if not self.stop.requested:
+            return self.finish(started, record)
+        if not scores:
+            return self.finish(started, dataclasses.replace(
+                record, state=State.FAILED, error=f"interrupted before its first epoch ended ({self.stop.why})"),
+                counted=False)
+        best = self.problem.metric.best_index(scores)
+        cut = f"cut short: {self.stop.why}"
+        return self.finish(started, dataclasses.replace(record, state=State.COMPLETE, val_score=scores[best],
+                                                        best_epoch=best, note=f"{cut}; {note}" if note else cut))
+
+    def failed(self, started: Started, error: str, note: str | None = None) -> TrialRecord | None:
+        """Finish a trial whose training raised where the runner could not catch it (a dead worker)."""
+        return self.finish(started, TrialRecord(started.name, "nn", started.family, started.params, State.FAILED,
+                                                None, time.monotonic() - started.began, error=error,
+                                                number=started.number, note=note))
+
+    def lost(self, run_id: str | None, why: str, number: int | None = None) -> None:
+        """A trial's process died before it ended: close its MLflow run as failed (it runs again)."""
+        if run_id:
+            self.tracker.fail_run(run_id, f"lost: {why}")
+        self.progress.say(f"  trial {number if number is not None else ''} was lost ({why}); marked failed, "
+                          "it runs again")

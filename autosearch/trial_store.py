@@ -1,0 +1,132 @@
+"""The one place a run's candidates live, whatever the engine: every network trial's and baseline's
+TrialRecord, and the facts the processes of a run share (which process started it, its MLflow parent run).
+
+They live in the run's database: the SQLite file in the run folder (beside the Optuna study, for the engines
+that keep one), or the `--storage` database that processes on several machines share. Resuming a run, a
+worker joining it, the leaderboard, `test_candidate` and the report all read the records from here.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Iterator
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, OperationalError
+
+from autosearch.records import TrialRecord
+
+METADATA = sa.MetaData()
+RECORDS = sa.Table(
+    "autosearch_records", METADATA,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("study", sa.String(512), nullable=False),
+    sa.Column("name", sa.String(512), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("number", sa.Integer),
+    sa.Column("record", sa.Text, nullable=False),
+    sa.UniqueConstraint("study", "name"),
+)
+FACTS = sa.Table(
+    "autosearch_facts", METADATA,
+    sa.Column("study", sa.String(512), primary_key=True),
+    sa.Column("key", sa.String(256), primary_key=True),
+    sa.Column("value", sa.Text, nullable=False),
+)
+PARENT_RUN_ID = "parent_run_id"  # the MLflow run every process of the run logs under
+STARTED = "started"  # set once, by the process that started the run
+
+
+class TrialStore:
+    """The records and shared facts of one search (`study`) in the database at `url`."""
+
+    def __init__(self, url: str, study: str):
+        self.url, self.study = url, study
+        self.sqlite = url.startswith("sqlite")
+        self.engine = sa.create_engine(url, connect_args={"timeout": 60} if self.sqlite else {})
+        if self.sqlite:  # as the Optuna study in the same file: write-ahead log, commits survive a crash
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+        _retry(lambda: METADATA.create_all(self.engine))  # processes started together race to create them
+
+    def close(self) -> None:
+        """Release the database; SQLite's write-ahead log is folded back into the file (a copy of the run
+        folder taken afterwards holds every record)."""
+        if self.sqlite:
+            try:
+                with self.engine.connect() as connection:
+                    connection.exec_driver_sql("PRAGMA wal_checkpoint(TRUNCATE)")
+            except OperationalError:
+                pass  # another process holds the database; its own close folds the log in
+        self.engine.dispose()
+
+    # --- facts shared by the processes of a run --------------------------------------------------------
+    def claim(self) -> bool:
+        """True for exactly one process: the first to ask starts the run; the others join it."""
+        try:
+            with self.engine.begin() as connection:
+                connection.execute(sa.insert(FACTS).values(study=self.study, key=STARTED, value=str(time.time())))
+            return True
+        except IntegrityError:
+            return False
+
+    def get(self, key: str) -> str | None:
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(FACTS.c.value).where(
+                FACTS.c.study == self.study, FACTS.c.key == key)).scalar()
+
+    def set(self, key: str, value: str) -> None:
+        with self.engine.begin() as connection:
+            where = (FACTS.c.study == self.study) & (FACTS.c.key == key)
+            if not connection.execute(sa.update(FACTS).where(where).values(value=value)).rowcount:
+                connection.execute(sa.insert(FACTS).values(study=self.study, key=key, value=value))
+
+    # --- candidates ------------------------------------------------------------------------------------
+    def save(self, record: TrialRecord) -> None:
+        """Keep `record` (replacing an earlier one of the same name: a trial that ran again)."""
+        row = dict(kind=record.kind, number=record.number, record=json.dumps(record.to_dict(), default=str))
+        with self.engine.begin() as connection:
+            where = (RECORDS.c.study == self.study) & (RECORDS.c.name == record.name)
+            if not connection.execute(sa.update(RECORDS).where(where).values(**row)).rowcount:
+                connection.execute(sa.insert(RECORDS).values(study=self.study, name=record.name, **row))
+
+    def records(self, kind: str | None = None) -> list[TrialRecord]:
+        """Baselines in the order they were fitted, then network trials in trial order."""
+        return list(self._records(kind))
+
+    def _records(self, kind: str | None) -> Iterator[TrialRecord]:
+        query = sa.select(RECORDS.c.record).where(RECORDS.c.study == self.study)
+        if kind is not None:
+            query = query.where(RECORDS.c.kind == kind)
+        query = query.order_by(RECORDS.c.kind != "baseline", RECORDS.c.number, RECORDS.c.id)
+        with self.engine.connect() as connection:
+            for (text,) in connection.execute(query):
+                yield TrialRecord.from_dict(json.loads(text))
+
+    def count(self, kind: str = "nn") -> int:
+        with self.engine.connect() as connection:
+            return connection.execute(sa.select(sa.func.count()).select_from(RECORDS).where(
+                RECORDS.c.study == self.study, RECORDS.c.kind == kind)).scalar()
+
+    def numbers(self) -> set[int]:
+        """The trial numbers of the stored network trials."""
+        with self.engine.connect() as connection:
+            return set(connection.execute(sa.select(RECORDS.c.number).where(
+                RECORDS.c.study == self.study, RECORDS.c.kind == "nn")).scalars())
+
+
+def _sqlite_pragmas(connection, _record) -> None:
+    cursor = connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _retry(action, attempts: int = 6) -> None:
+    for attempt in range(attempts):
+        try:
+            return action()
+        except (IntegrityError, OperationalError):
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.5 * (attempt + 1))

@@ -1,0 +1,261 @@
+"""The engine contract: one suite every registered engine must pass, as Optuna runs every sampler through one.
+
+A new engine that passes it is done. Each check runs on every engine in `ENGINES` (keras-tuner once per
+algorithm where that matters), on real data, with real Keras training, the real run database and MLflow:
+
+- the same space file gives the same logged parameters (names and ranges), the same MLflow layout and tags;
+  failed trials are recorded with their error, pruned ones (engines that prune) as pruned;
+- the records in the run's TrialStore are the MLflow runs and the leaderboard rows, one each;
+- a process killed mid-trial (SIGKILL) resumes without losing or repeating a trial; the time budget ends a
+  sitting in time; Ctrl-C ends one with its results written;
+- two processes share one search where the engine says it can, and the second is refused where it cannot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+import autosearch
+from autosearch.engines import ENGINES
+from autosearch.runs import FolderLock, RunState
+from autosearch.spaces import load_space
+
+# Every engine, with the options that make its searches short here; keras-tuner once per algorithm.
+CASES = {"optuna": ("optuna", {}), "ray": ("ray", {"concurrency": 2}),
+         **{f"keras-tuner-{t}": ("keras-tuner", {"tuner": t}) for t in ("hyperband", "bayesian", "random")}}
+ONE_PER_ENGINE = ["optuna", "keras-tuner-random", "ray"]
+assert {CASES[c][0] for c in ONE_PER_ENGINE} == set(ENGINES), "a registered engine is missing from the suite"
+STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+
+# Some trials fail (an unknown activation), some barely learn (a learning rate of 1e-6): engines that prune
+# have trials to prune.
+SPACE = """family: dense
+training: {max_epochs: 6, patience: 6}
+params:
+  layers: 1
+  units: {type: int, low: 8, high: 32, per_layer: layers}
+  activation: {type: categorical, choices: [relu, no_such_activation]}
+  learning_rate: {type: categorical, choices: [0.03, 1.0e-6]}
+  batch_size: 16
+"""
+
+
+@pytest.fixture(autouse=True)
+def ray_sandbox(monkeypatch):
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.setenv("RAY_TMPDIR", "/tmp")  # Ray's socket paths must stay short
+
+
+def stored(out: Path, kind: str = "nn") -> list:
+    """The records in the run's TrialStore (empty until the run has begun)."""
+    state = RunState.load(out) if (out / "run.json").exists() else None
+    if state is None:
+        return []
+    store = state.trial_store(out)
+    try:
+        return store.records(kind)
+    finally:
+        store.close()
+
+
+def mlflow_children(out: Path) -> tuple[list, list]:
+    """(the run's parent runs, their child runs) in MLflow."""
+    state = json.loads((out / "run.json").read_text())
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    experiment = client.get_experiment_by_name(state["experiment"])
+    runs = client.search_runs([experiment.experiment_id], max_results=1000)
+    parents = [r for r in runs if r.data.tags.get("autosearch.kind") == "fit" and r.info.run_name == out.name]
+    ids = {p.info.run_id for p in parents}
+    return parents, [r for r in runs if r.data.tags.get("mlflow.parentRunId") in ids]
+
+
+def declared(spec, text: str) -> bool:
+    if spec.type == "categorical":
+        return any(str(c) == text for c in spec.choices)
+    if spec.type == "fixed":
+        return str(spec.default) == text
+    return spec.low <= float(text) <= spec.high
+
+
+def wait_for(condition, timeout: float = 240, what: str = "") -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.2)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+def cli(*args) -> list[str]:
+    return [sys.executable, "-m", "autosearch", *map(str, args)]
+
+
+def engine_flags(case: str) -> list[str]:
+    engine, options = CASES[case]
+    return ["--engine", engine, *[x for k, v in options.items() for x in (f"--{k.replace('_', '-')}", str(v))]]
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_same_space_same_logged_parameters_layout_and_records(case, iris_csv, tmp_path):
+    engine, options = CASES[case]
+    space_file = tmp_path / "space.yaml"
+    space_file.write_text(SPACE)
+    specs = {s.name: s for s in load_space(space_file).params}
+    result = autosearch.fit(iris_csv, target="species", trials=8, space=space_file, output=tmp_path / "run",
+                            experiment=f"contract-{case}", seed=1, quiet=True, engine=engine, **options)
+
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    parents, children = mlflow_children(result.output_dir)
+    assert len(parents) == 1 and parents[0].info.status == "FINISHED"
+    assert parents[0].data.params["engine"] == engine
+    assert sorted(c.data.tags["autosearch.kind"] for c in children) == ["baseline"] * 4 + ["trial"] * 8
+    trials = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
+    for run in trials:
+        state = run.data.tags["autosearch.state"]
+        assert run.data.tags["autosearch.family"] == "dense" and run.info.status == STATUS[state]
+        params = run.data.params
+        assert {k for k in params if not k.startswith("units_")} <= set(specs) and "units_0" in params
+        assert all(declared(specs[k.split("_")[0] if k.startswith("units_") else k], v) for k, v in params.items())
+        if state == "complete":
+            assert run.data.tags["autosearch.device"].startswith("cpu")
+            assert 1 <= len(client.get_metric_history(run.info.run_id, "epoch_val_score")) <= 6
+        if params["activation"] == "no_such_activation":
+            assert state == "failed" and "no_such_activation" in run.data.tags["autosearch.error"]
+    states = [t.data.tags["autosearch.state"] for t in trials]
+    assert "failed" in states and "complete" in states
+    if ENGINES[engine].prunes:
+        assert "pruned" in states, states  # the 1e-6 learning rates fall behind and are stopped
+
+    records = stored(result.output_dir)  # the TrialStore: one record per MLflow trial run, the same outcome
+    assert len(records) == 8 and len({r.name for r in records}) == 8
+    by_run = {t.info.run_id: t for t in trials}
+    assert {r.mlflow_run_id for r in records} == set(by_run)
+    for record in records:
+        run = by_run[record.mlflow_run_id]
+        assert run.info.run_name.split()[0] == record.name and run.data.tags["autosearch.state"] == record.state.value
+    assert [r.family for r in stored(result.output_dir, "baseline")] == ["dummy", "linear", "svm", "gradient_boosting"]
+    board = result.leaderboard
+    assert sorted(board[board.kind == "nn"].name) == sorted(r.name for r in records)
+    assert board.test_score.notna().sum() == 1 and sum(result.summary.trials.values()) == 8
+    assert result.test_score > 0.6  # iris: a third by chance
+
+
+@pytest.mark.parametrize("case", ONE_PER_ENGINE)
+def test_killed_resumed_budgeted_and_interrupted(case, breast_cancer_csv, tmp_path):
+    """SIGKILL mid-trial, then `resume` under a time budget, then `resume` and Ctrl-C: nothing done is lost or
+    repeated, every sitting writes its results, the budget holds."""
+    out, flags = tmp_path / "run", engine_flags(case)
+    fit = cli("fit", breast_cancer_csv, "--target", "diagnosis", "--trials", "6", "--max-epochs", "30",
+              "--output", out, "--experiment", f"killed-{case}", *flags)
+    first = subprocess.Popen(fit, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+    def two_done_and_one_running() -> bool:
+        if len(stored(out)) < 2:
+            return False
+        running = [c for c in mlflow_children(out)[1] if c.info.status == "RUNNING"]
+        return any(c.data.tags["autosearch.kind"] == "trial" for c in running)
+
+    wait_for(two_done_and_one_running, what="2 trials stored and a third running")
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    before = {r.name: r for r in stored(out)}
+
+    budget = 20
+    began = time.monotonic()
+    budgeted = subprocess.run(cli("resume", out, "--trials", "1000", "--time-budget", f"{budget}s"),
+                              capture_output=True, text=True, timeout=budget * 4)
+    wall = time.monotonic() - began
+    assert budgeted.returncode == 0, budgeted.stderr[-3000:]
+    assert "resuming the run" in budgeted.stderr and "time budget reached" in budgeted.stderr
+    assert wall <= budget + 1.0, wall  # the whole process, start-up included (README: Overnight sweeps)
+    assert json.loads((out / "run.json").read_text())["status"] == "cut_short"
+    assert json.loads((out / "summary.json").read_text())["cut_short"] == "time budget reached"
+
+    again = subprocess.Popen(cli("resume", out), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    shown = []
+    for line in again.stdout:
+        shown.append(line)
+        if line.startswith("  trial "):
+            again.send_signal(signal.SIGINT)
+            break
+    shown.append(again.communicate(timeout=180)[0])
+    printed = "".join(shown)
+    assert again.returncode == 0, printed[-3000:]
+    assert "cut short (SIGINT received)" in printed and f"autosearch resume {out}" in printed
+    assert "Traceback" not in printed
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["cut_short"] == "SIGINT received"
+
+    records = stored(out)
+    assert all(before[r.name] == r for r in records if r.name in before)  # nothing done before was redone
+    assert set(before) <= {r.name for r in records} and len({r.name for r in records}) == len(records)
+    assert sum(summary["trials"].values()) == len(records) > len(before)
+    parents, children = mlflow_children(out)
+    assert len(parents) == 1  # one parent run, reopened by every sitting
+    assert sorted(c.data.tags["autosearch.family"] for c in children
+                  if c.data.tags["autosearch.kind"] == "baseline") == ["dummy", "gradient_boosting", "linear", "svm"]
+    nets = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
+    lost = [c for c in nets if c.data.tags.get("autosearch.error", "").startswith("lost:")]
+    assert lost and all(c.info.status == "FAILED" for c in lost)  # the trial SIGKILL interrupted
+    assert not [c for c in nets if c.info.status == "RUNNING"]
+    kept = {c.info.run_id for c in nets} - {c.info.run_id for c in lost}
+    assert {r.mlflow_run_id for r in records} <= kept  # each record is one MLflow run
+    board = pd.read_csv(out / "leaderboard.csv")
+    assert sorted(board[board.kind == "nn"].name) == sorted(r.name for r in records)
+    predicted = subprocess.run(cli("predict", out / "model", breast_cancer_csv), capture_output=True, text=True,
+                               timeout=120)
+    assert predicted.returncode == 0 and predicted.stdout.startswith("prediction,")
+
+
+@pytest.mark.parametrize("case, sharing", [  # engines that share a search, both ways of sharing it
+    (case, sharing) for case in ONE_PER_ENGINE if ENGINES[CASES[case][0]].shares_search
+    for sharing in ("one output folder", "one --storage, two folders")])
+def test_two_processes_share_one_search(case, sharing, breast_cancer_csv, tmp_path):
+    outs = [tmp_path / "shared", tmp_path / "shared"]
+    extra: tuple = ()
+    if sharing.startswith("one --storage"):
+        outs = [tmp_path / "first", tmp_path / "second"]
+        extra = ("--storage", f"sqlite:///{tmp_path / 'shared.db'}", "--study", "shared-study")
+    fit = ("fit", breast_cancer_csv, "--target", "diagnosis", "--trials", "6", "--max-epochs", "6",
+           "--experiment", f"shared-{case}", *engine_flags(case), *extra)
+    chief = subprocess.Popen(cli(*fit, "--output", outs[0]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                             text=True)
+    wait_for(lambda: (outs[0] / "run.json").exists(), what="the chief's run.json")
+    second = subprocess.run(cli(*fit, "--output", outs[1]), capture_output=True, text=True, timeout=300)
+    chief_out, _ = chief.communicate(timeout=300)
+    assert chief.returncode == 0, chief_out[-3000:]
+    assert second.returncode == 0 and "as a worker" in second.stderr, second.stderr[-3000:]
+    records = stored(outs[0])
+    assert len(records) == 6  # the total asked for, across both processes
+    assert len({r.worker for r in records}) == 2  # both processes ran trials
+    assert len({json.dumps(dict(r.params), sort_keys=True) for r in records}) == 6  # workers sample their own
+    _, children = mlflow_children(outs[0])
+    nets = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
+    assert len(nets) == 6 and len({c.info.run_name for c in nets}) == 6  # no trial run twice
+    assert (pd.read_csv(outs[0] / "leaderboard.csv").kind == "nn").sum() == 6
+
+
+@pytest.mark.parametrize("case", [c for c in ONE_PER_ENGINE if not ENGINES[CASES[c][0]].shares_search])
+def test_a_second_process_is_refused_where_the_engine_searches_in_one(case, breast_cancer_csv, tmp_path):
+    out = tmp_path / "run"
+    lock = FolderLock(out)  # the real lock a running search holds on its folder
+    assert lock.acquire()
+    try:
+        second = subprocess.run(cli("fit", breast_cancer_csv, "--target", "diagnosis", "--output", out,
+                                    *engine_flags(case)), capture_output=True, text=True, timeout=300)
+    finally:
+        lock.release()
+    assert second.returncode == 2 and "searches in one process" in second.stderr, second.stderr[-2000:]
+    lines = second.stderr.strip().splitlines()
+    assert "Traceback" not in second.stderr and [x for x in lines if x.startswith("error")] == lines[-1:]
+    assert not (out / "run.json").exists()  # nothing written for the refused process
