@@ -6,7 +6,9 @@ imports Keras."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -89,18 +91,30 @@ def test_a_trial_whose_worker_dies_runs_again_and_the_search_goes_on(iris_csv, t
     assert result.summary.test_score > 0.6
 
 
-def test_sigterm_stays_with_the_run_once_ray_is_started():
+def test_the_local_ray_of_a_run_is_its_own_and_leaves_sigterm_to_the_run(monkeypatch):
+    import ray
+
     from autosearch.engines.ray_engine import ray_context
+
+    # The address of a cluster `ray start` made here once, since stopped: plain ray.init() would try to join it
+    # (and wait ~100 s for it) instead of starting the run's own local Ray.
+    temp = Path(tempfile.mkdtemp(prefix="ray", dir="/tmp"))  # Ray's socket paths must stay short
+    monkeypatch.setenv("RAY_TMPDIR", str(temp))
+    (temp / "ray").mkdir()
+    (temp / "ray" / "ray_current_cluster").write_text("127.0.0.1:9")
 
     def the_runs_handler(number, frame):  # what Stop.on_signals installs: SIGTERM ends a search gracefully
         pass
 
     previous = signal.signal(signal.SIGTERM, the_runs_handler)
+    began = time.monotonic()
     try:
         with ray_context(None, 1):  # ray.init installs its own SIGTERM handler, which exits at once
+            assert ray.is_initialized() and time.monotonic() - began < 60
             assert signal.getsignal(signal.SIGTERM) is the_runs_handler
     finally:
         signal.signal(signal.SIGTERM, previous)
+        shutil.rmtree(temp, ignore_errors=True)
 
 
 def test_a_trial_no_node_can_hold_is_refused_not_queued_forever(iris_csv, tmp_path):

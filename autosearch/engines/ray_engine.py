@@ -136,7 +136,9 @@ def ray_context(address: str | None, cpus_per_trial: float):
         yield
         return
     on_sigterm = signal.getsignal(signal.SIGTERM)
-    ray.init(address=address, include_dashboard=False, logging_level="ERROR", log_to_driver=False,
+    # "local": a new instance even where Ray would otherwise join the last cluster `ray start` made on this
+    # machine (it does for address=None, and hangs on one that has since stopped)
+    ray.init(address=address or "local", include_dashboard=False, logging_level="ERROR", log_to_driver=False,
              configure_logging=False, runtime_env={"env_vars": _worker_env(cpus_per_trial)})
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_sigterm)  # ray.init makes SIGTERM exit at once; the run's Stop handles it
