@@ -15,6 +15,14 @@ os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+def pytest_collection_modifyitems(items) -> None:
+    """Under pytest-xdist (`-n 2 --dist loadgroup`), the tests that start Ray run one after another in one
+    worker: two Ray clusters at once would fight over the two cores."""
+    for item in items:
+        if "ray" in item.nodeid.lower():
+            item.add_marker(pytest.mark.xdist_group("ray"))
+
+
 @pytest.fixture(scope="session")
 def sandbox(tmp_path_factory) -> Path:
     """One MLflow store for the session (creating its tables costs ~2 s), and a private HOME."""
