@@ -2,13 +2,12 @@
 
 A fit runs in a run folder (runs.py). The process that owns the folder — the *chief* — fits the
 baselines, runs trials and writes the results; it starts a new run or resumes one. Any other process
-given the same folder (or the same `--storage` and `--study`) joins the study as a *worker*: it runs
-trials and leaves the results to the chief.
+given the same folder (or the same `--storage` and `--study`) joins the run as a *worker*, where the engine
+can share a search: it runs trials and leaves the results to the chief.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import sys
 import time
@@ -20,7 +19,7 @@ import pandas as pd
 from autosearch.baselines import fit_baseline
 from autosearch.bundle import Bundle, versions
 from autosearch.config import RunConfig, make_config
-from autosearch.engines import SearchSetup, engine_class
+from autosearch.engines.base import SearchSetup, engine_class
 from autosearch.errors import AutosearchError
 from autosearch.leaderboard import best_of
 from autosearch.models import precision
@@ -45,14 +44,16 @@ def fit(data: str | Path | pd.DataFrame, target: str | list[str] | None = None, 
 
     Options are those of `autosearch fit` (``trials``, ``time_budget``, ``task``, ``kind``, ``metric``,
     ``space``, ``test``, ``output``, ``experiment``, ``tracking_uri``, ``seed``, ``max_epochs``, ``storage``,
-    ``study``, ``quiet``). Given an ``output`` folder that holds a run, it continues that run. Returns
-    None in a worker process (another process owns the run and writes its results).
+    ``study``, ``engine`` and the engine's own options such as ``tuner`` or ``concurrency``,
+    ``mixed_precision``, ``quiet``). Given an ``output`` folder that holds a run, it continues that run.
+    Returns None in a worker process (another process owns the run and writes its results).
     """
     return run_fit(data, make_config(target=target, **options))
 
 
 def resume(folder: str | Path, started: float | None = None, **changes: Any) -> FitResult | None:
-    """Continue the run in `folder` as it was asked; `changes` may set trials, time_budget or quiet."""
+    """Continue the run in `folder` as it was asked; `changes` may set trials, time_budget, quiet and where
+    the trials run (the engine's resumable options, such as Ray's concurrency)."""
     folder = Path(folder)
     state = RunState.load(folder)
     if state is None:
@@ -60,10 +61,10 @@ def resume(folder: str | Path, started: float | None = None, **changes: Any) -> 
     if state.data is None:
         raise AutosearchError(f"the run in '{folder}' was fitted on a DataFrame; resume it from Python with "
                               f"autosearch.fit(frame, output='{folder}')")
-    config = RunConfig.from_dict({**state.config, "output": str(folder)})
     if "time_budget" in changes:
         changes["time_budget"] = make_config(time_budget=changes["time_budget"]).time_budget
-    return run_fit(state.data, dataclasses.replace(config, **changes), started=started)
+    config = RunConfig.from_dict({**state.config, "output": str(folder), **changes})  # flat: engine options too
+    return run_fit(state.data, config, started=started)
 
 
 def report(folder: str | Path) -> Path:
@@ -73,7 +74,9 @@ def report(folder: str | Path) -> Path:
 
     folder = Path(folder)
     summary = RunSummary.load(folder)
-    page = reports.write(folder, _records(folder), lambda run_ids: read_curves(summary.tracking_uri, run_ids))
+    state = RunState.load(folder)
+    records = _records(folder, state) if state is not None else []  # without run.json: no Optuna views
+    page = reports.write(folder, summary, records, lambda run_ids: read_curves(summary.tracking_uri, run_ids))
     log_report(summary.tracking_uri, summary.mlflow_run_id, page, folder / reports.IMAGES_FOLDER)
     return page
 
@@ -99,7 +102,7 @@ def test_candidate(folder: str | Path, name: str) -> float:
     if state.data is None:
         raise AutosearchError(f"the run in '{folder}' was fitted on a DataFrame; its data cannot be read again")
     config = RunConfig.from_dict({**state.config, "output": str(folder)})
-    found = [r for r in _records(folder) if r.name == name and r.state is State.COMPLETE]
+    found = [r for r in _records(folder, state) if r.name == name and r.state is State.COMPLETE]
     if not found:
         raise AutosearchError(f"'{folder}' has no completed candidate named '{name}'; see "
                               f"`autosearch leaderboard {folder}`")
@@ -108,9 +111,9 @@ def test_candidate(folder: str | Path, name: str) -> float:
         return refit(found[0], prep, config.seed).test_score
 
 
-def _records(folder: Path) -> list[TrialRecord]:
+def _records(folder: Path, state: RunState) -> list[TrialRecord]:
     """Every candidate of the run in `folder`, from its TrialStore."""
-    store = RunState.load(folder).trial_store(folder)
+    store = state.trial_store(folder)
     try:
         return store.records()
     finally:
@@ -167,7 +170,7 @@ class Sitting:
         self.lock, self.stop, self.progress, self.started, self.chief = lock, stop, progress, started, chief
         self.storage = config.storage or (state.storage if state else None)  # None: the folder's own database
         self.study_name = config.study or (state.study_name if state else DEFAULT_STUDY)
-        url = self.storage or default_storage(prep.output)
+        url = self.storage or default_storage(prep.output)  # as RunState.storage_url, before run.json exists
         self.store = TrialStore(url, self.study_name)
         # The chief leads a run it resumes, or one it is the first to start (on a shared --storage the others
         # join it as workers); workers sample with their own seed.
@@ -179,10 +182,13 @@ class Sitting:
         self.runner = TrialRunner(prep.problem, prep.spaces, seed, stop, tracker, self.store, progress)
 
     def run(self, data, sha256: str) -> FitResult | None:
-        if not self.chief and not self.engine.shares_search:
-            raise AutosearchError(f"{self.lock.holder()} is running the search in '{self.prep.output}'; the "
-                                  f"{self.config.engine} engine searches in one process: wait for it, or pass a "
-                                  "new --output")
+        if not self.leads and not self.engine.shares_search:
+            one = f"the {self.config.engine} engine searches in one process"
+            if not self.chief:
+                raise AutosearchError(f"{self.lock.holder()} is running the search in '{self.prep.output}'; {one}: "
+                                      "wait for it, or pass a new --output")
+            raise AutosearchError(f"study '{self.study_name}' in --storage belongs to another run; {one}: pass "
+                                  "another --study")
         self.engine.open()
         if not self.leads:
             return self.work()

@@ -16,7 +16,7 @@ from typing import Optional
 
 import typer
 
-from autosearch.engines import ENGINES, option_fields
+from autosearch.engines import DEFAULT_ENGINE, ENGINES, option_fields
 from autosearch.engines.base import flag_of
 from autosearch.errors import AutosearchError
 
@@ -69,10 +69,11 @@ def fit(
                                                "else a local store in this folder)."),
     seed: int = typer.Option(0, help="Random seed for the split and the search."),
     max_epochs: Optional[int] = typer.Option(None, help="Cap on epochs per trial (overrides the space file)."),
-    storage: Optional[str] = typer.Option(None, help="Optuna storage URL for a study shared by several processes, "
-                                          "e.g. postgresql://… (default: SQLite in the output folder)."),
-    study: Optional[str] = typer.Option(None, help="Study name in --storage (default: autosearch)."),
-    engine: str = typer.Option("optuna", help="Search engine: " + "; ".join(
+    storage: Optional[str] = typer.Option(None, help="The run's database (its records and Optuna study), shared "
+                                          "by several processes, e.g. postgresql://… (default: SQLite in the "
+                                          "output folder)."),
+    study: Optional[str] = typer.Option(None, help="The search's name in --storage (default: autosearch)."),
+    engine: str = typer.Option(DEFAULT_ENGINE, help="Search engine: " + "; ".join(
         f"{name} ({engine.summary})" for name, engine in ENGINES.items()) + ". Its own options follow."),
     mixed_precision: bool = typer.Option(False, "--mixed-precision", help="Train in float16 with float32 "
                                          "weights (faster on recent GPUs)."),

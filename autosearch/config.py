@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from autosearch.data.kinds import KIND_CHOICES
-from autosearch.engines import EngineOptions, engine_class, make_options, option_fields
+from autosearch.engines.base import DEFAULT_ENGINE, EngineOptions, engine_class, make_options, option_fields
 from autosearch.errors import AutosearchError
 
 TASK_CHOICES = ("auto", "binary", "multiclass", "multilabel", "regression")
@@ -58,7 +58,7 @@ class RunConfig:
     max_epochs: int | None = None
     storage: str | None = None  # the run's database, shared by several processes (default: in the run folder)
     study: str | None = None  # the search's name in that database (default: "autosearch")
-    engine: str = "optuna"
+    engine: str = DEFAULT_ENGINE
     engine_options: EngineOptions | None = None  # the engine's own settings (default: its defaults)
     mixed_precision: bool = False  # float16 compute, float32 weights and outputs (for GPUs)
     quiet: bool = False
@@ -77,11 +77,8 @@ class RunConfig:
         engine = engine_class(self.engine)
         if self.engine_options is None:
             object.__setattr__(self, "engine_options", engine.Options())
-        elif not isinstance(self.engine_options, engine.Options):
+        elif type(self.engine_options) is not engine.Options:
             raise AutosearchError(f"the options given are not the {self.engine} engine's; pass them as flags")
-        if (self.storage or self.study) and not engine.shares_search:
-            raise AutosearchError(f"--storage and --study share a search between processes; the {self.engine} "
-                                  "engine searches in one process: drop them, or use --engine optuna")
 
     def as_dict(self) -> dict:
         """Flat and JSON-ready, as run.json keeps it: the engine's options beside the run's settings."""
@@ -97,7 +94,7 @@ class RunConfig:
         own.update(test=Path(own["test"]) if own.get("test") else None,
                    output=Path(own["output"]) if own.get("output") else None,
                    targets=tuple(own.get("targets", ())), spaces=tuple(Path(p) for p in own.get("spaces", ())))
-        options = engine_class(own.get("engine", "optuna")).Options
+        options = engine_class(own.get("engine", DEFAULT_ENGINE)).Options
         mine = {f.name: data[f.name] for f in dataclasses.fields(options) if data.get(f.name) is not None}
         return cls(**own, engine_options=options(**mine))
 
@@ -127,6 +124,6 @@ def make_config(
         test=Path(test) if test else None,
         spaces=tuple(Path(p) for p in spaces),
         output=Path(output) if output else None,
-        engine_options=make_options(options.get("engine", "optuna"), engine_flags),
+        engine_options=make_options(options.get("engine", DEFAULT_ENGINE), engine_flags),
         **options,
     )

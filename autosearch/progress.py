@@ -87,7 +87,7 @@ class Progress:
 
     def trial_finished(self, record: TrialRecord, counted: bool = True, study_done: int | None = None) -> None:
         """A trial ended; `counted`: it counts toward the total (not one stopped before its first epoch);
-        `study_done`: trials done in the whole study, when other processes share it."""
+        `study_done`: trials done in the whole run, when other processes share it."""
         if counted:
             self._count(record)
         if study_done is not None:

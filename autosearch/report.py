@@ -186,7 +186,8 @@ def search_study(records: Sequence[TrialRecord], summary: RunSummary):
 
     from autosearch.spaces import load_space, suggest_family
 
-    spaces = tuple(load_space(s["source"]) for s in summary.spaces)
+    spaces = tuple(load_space(s["source"] if Path(s["source"]).is_file() else None, family=s["family"])
+                   for s in summary.spaces)  # a space file since moved: its family's packaged space
     study = optuna.create_study(direction="maximize" if summary.greater_is_better else "minimize")
     states = {State.COMPLETE: optuna.trial.TrialState.COMPLETE, State.PRUNED: optuna.trial.TrialState.PRUNED,
               State.FAILED: optuna.trial.TrialState.FAIL}
@@ -236,10 +237,9 @@ def study_plots(study_of: Callable[[], object]) -> list[Figure]:
     ]
 
 
-def build(folder: Path, records: Sequence[TrialRecord], curves_of: Callable[[list[str]], dict] | None = None
-          ) -> list[Figure]:
+def build(folder: Path, summary: RunSummary, records: Sequence[TrialRecord],
+          curves_of: Callable[[list[str]], dict] | None = None) -> list[Figure]:
     """Every figure of the report of `folder`, whose candidates are `records` (its TrialStore's)."""
-    summary = RunSummary.load(folder)
     board = pd.read_csv(folder / "leaderboard.csv")
     figures = [_draw("families", "Best score per family", "networks (blue) against the classical baselines "
                      "(orange) and the common-sense dummy (grey)",
@@ -262,20 +262,19 @@ def build(folder: Path, records: Sequence[TrialRecord], curves_of: Callable[[lis
     return figures
 
 
-def write(folder: Path, records: Sequence[TrialRecord], curves_of: Callable[[list[str]], dict] | None = None
-          ) -> Path:
+def write(folder: Path, summary: RunSummary, records: Sequence[TrialRecord],
+          curves_of: Callable[[list[str]], dict] | None = None) -> Path:
     """Write `report.html` (self-contained) and `report/*.png` into the run folder."""
-    figures = build(folder, records, curves_of)
+    figures = build(folder, summary, records, curves_of)
     images = folder / IMAGES_FOLDER
     images.mkdir(exist_ok=True)
     for figure in figures:
         if figure.png:
-            (images / f"{figure.name}.png").write_bytes(figure.png)
-    return write_atomic(folder / REPORT_FILE, _html(folder, figures))
+            write_atomic(images / f"{figure.name}.png", figure.png)
+    return write_atomic(folder / REPORT_FILE, _html(folder, summary, figures))
 
 
-def _html(folder: Path, figures: list[Figure]) -> str:
-    summary = RunSummary.load(folder)
+def _html(folder: Path, summary: RunSummary, figures: list[Figure]) -> str:
     board = pd.read_csv(folder / "leaderboard.csv")
     e = html.escape
     winner, profile = summary.winner, summary.profile

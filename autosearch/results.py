@@ -106,7 +106,8 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     files, folders = [output / "leaderboard.csv", summary.save(output)], {"model": bundle}
     try:
         from autosearch.tracking import read_curves
-        files.append(report.write(output, records, lambda run_ids: read_curves(tracker.tracking_uri, run_ids)))
+        files.append(report.write(output, summary, records,
+                                  lambda run_ids: read_curves(tracker.tracking_uri, run_ids)))
         folders[report.IMAGES_FOLDER] = output / report.IMAGES_FOLDER
     except Exception as error:  # the search's results stand without their report
         progress.say(f"report not written: {describe(error)}; `autosearch report {output}` retries")

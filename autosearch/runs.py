@@ -5,7 +5,7 @@
     study.db     the run's database (SQLite, unless --storage names another): the TrialStore's records of
                  every candidate, and the Optuna study of the engines that sample with Optuna
     .lock        held (flock) by the process that owns the folder — the *chief*, which fits the baselines
-                 and writes the results; other processes on the same folder join the study as workers
+                 and writes the results; other processes on the same folder join the run as workers
 
 Re-running the same command, or `autosearch resume DIR`, continues the run.
 """
@@ -24,6 +24,7 @@ from typing import Any
 import pandas as pd
 
 from autosearch.config import RunConfig
+from autosearch.engines import DEFAULT_ENGINE
 from autosearch.errors import AutosearchError
 from autosearch.files import write_atomic
 from autosearch.processes import worker_id
@@ -99,18 +100,17 @@ class RunState:
         except (json.JSONDecodeError, TypeError) as e:
             raise AutosearchError(f"'{path}' is damaged ({e}); move the folder aside and start a new "
                                   "--output") from None
-        if state.format != FORMAT:
-            raise AutosearchError(f"'{folder}' holds a run of another autosearch version (run format "
-                                  f"{state.format}, this one reads {FORMAT}); its files stay as they are: pass a "
-                                  "new --output to search again")
         return state
 
     def check_same_search(self, config: RunConfig, sha256: str, folder: Path) -> None:
         """Refuse to continue a run with a different search: only RESUMABLE settings may change."""
+        if self.format != FORMAT:  # its results, report and model stay readable
+            raise AutosearchError(f"'{folder}' holds a run of an earlier autosearch (run format {self.format}, "
+                                  f"this one continues format {FORMAT}); pass a new --output to search again")
         if sha256 != self.data_sha256:
             raise AutosearchError(f"'{folder}' holds a run on other data (its SHA-256 differs); pass a new "
                                   "--output, or the same data to resume")
-        defaults = RunConfig(engine=self.config.get("engine", "optuna")).as_dict()  # settings added since: defaults
+        defaults = RunConfig(engine=self.config.get("engine", DEFAULT_ENGINE)).as_dict()  # settings added since
         asked, before = config.as_dict(), {**defaults, **self.config}
         changed = sorted(k for k in asked if k not in resumable(config) and asked[k] != before.get(k))
         if changed:

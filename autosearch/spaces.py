@@ -84,7 +84,7 @@ def default_space_path(family: str = "dense") -> Path:
 def load_space(path: str | Path | None = None, family: str = "dense") -> SearchSpace:
     """Read a space file (the packaged default for `family` when `path` is None)."""
     path = Path(path) if path else default_space_path(family)
-    return parse_space(read_yaml(path, "space file"), source=str(path))
+    return parse_space(read_yaml(path, "space file"), source=str(path.resolve()))
 
 
 def parse_space(data: Any, source: str = "<space>") -> SearchSpace:

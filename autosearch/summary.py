@@ -82,7 +82,8 @@ class RunSummary:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> RunSummary:
-        briefs = {k: Candidate(**data[k]) if data.get(k) else None for k in ("winner", "best_nn", "best_baseline")}
+        kinds = {"winner": None, "best_nn": "nn", "best_baseline": "baseline"}  # older summaries lack `kind`
+        briefs = {k: Candidate(**{"kind": kind, **data[k]}) if data.get(k) else None for k, kind in kinds.items()}
         known = {f.name for f in dataclasses.fields(cls)}
         return cls(**{**{k: v for k, v in data.items() if k in known}, **briefs})
 

@@ -27,8 +27,9 @@ from typing import Any
 import pandas as pd
 
 from autosearch.config import make_config
-from autosearch.engines import ENGINES, option_fields
+from autosearch.engines import DEFAULT_ENGINE, ENGINES, engine_class, option_fields
 from autosearch.errors import AutosearchError, describe
+from autosearch.files import write_atomic
 from autosearch.progress import Progress
 from autosearch.runs import RunState
 from autosearch.summary import RunSummary
@@ -88,7 +89,7 @@ def _check_keys(entry: dict, allowed: set[str], where: str) -> None:
 def _expand(entry: dict, here: Path) -> list[SweepRun]:
     data = here / entry["data"]
     spaces = entry.get("spaces", ["default"])
-    engines = entry.get("engines", ["optuna"])
+    engines = entry.get("engines", [DEFAULT_ENGINE])
     for engine in engines:
         if engine not in ENGINES:
             raise AutosearchError(f"sweep run on '{entry['data']}': engine '{engine}' is unknown; use one of "
@@ -96,6 +97,7 @@ def _expand(entry: dict, here: Path) -> list[SweepRun]:
     options = {k: v for k, v in entry.items() if k in FIT_OPTIONS}
     options.update({k: str(here / options[k]) for k in PATH_OPTIONS if options.get(k)})
     options.setdefault("experiment", data.stem)  # one experiment per dataset
+    owners = option_fields()  # an engine's own option goes to that engine only (several engines per entry)
     runs = []
     for space in spaces:
         files = () if space == "default" else tuple(here / p for p in ([space] if isinstance(space, str) else space))
@@ -103,8 +105,7 @@ def _expand(entry: dict, here: Path) -> list[SweepRun]:
             parts = [entry.get("name", data.stem)]
             parts += [] if space == "default" or len(spaces) == 1 else ["+".join(p.stem for p in files)]
             parts += [engine] if len(engines) > 1 else []
-            owners = option_fields()  # an engine option goes to its engine only (several engines per entry)
-            mine = {k: v for k, v in options.items() if k not in owners or owners[k][0].name == engine}
+            mine = {k: v for k, v in options.items() if k not in owners or owners[k][0] is engine_class(engine)}
             runs.append(SweepRun("-".join(parts), data, files, engine, mine))
     return runs
 
@@ -120,13 +121,11 @@ def run_sweep(path: str | Path, quiet: bool = False, progress: Progress | None =
         folder = output / run.name
         progress.say(f"── sweep run {i}/{len(runs)}: {run.name} ({run.data})")
         row = {"run": run.name, "data": str(run.data), "output": str(folder)}
-        state = RunState.load(folder) if (folder / "run.json").exists() else None
-        if state and state.status == "finished" and state.config.get("trials") == run.options.get(
-                "trials", state.config.get("trials")) and (folder / "summary.json").exists():
-            progress.say("   finished in an earlier sitting: skipped")
-            rows.append({**row, **_outcome(RunSummary.load(folder), "finished")})
-            continue
         try:
+            if _finished(folder, run):
+                progress.say("   finished in an earlier sitting: skipped")
+                rows.append({**row, **_outcome(RunSummary.load(folder), "finished")})
+                continue
             config = make_config(output=folder, tracking_uri=tracking_uri, space=run.spaces, quiet=quiet,
                                  engine=run.engine, **run.options)
             result = run_fit(run.data, config, progress=progress)
@@ -145,8 +144,15 @@ def run_sweep(path: str | Path, quiet: bool = False, progress: Progress | None =
             break
     summary = pd.DataFrame(rows, columns=SUMMARY_COLUMNS)
     output.mkdir(parents=True, exist_ok=True)
-    summary.to_csv(output / "sweep-summary.csv", index=False)
+    write_atomic(output / "sweep-summary.csv", summary.to_csv(index=False))
     return summary
+
+
+def _finished(folder: Path, run: SweepRun) -> bool:
+    """Whether `folder` holds this run, finished with the trials asked for (then it is not run again)."""
+    state = RunState.load(folder)
+    return (state is not None and state.status == "finished" and (folder / "summary.json").exists()
+            and state.config.get("trials") == run.options.get("trials", state.config.get("trials")))
 
 
 def _outcome(summary: RunSummary, status: str) -> dict[str, Any]:

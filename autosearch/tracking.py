@@ -111,7 +111,7 @@ class Tracker:
         self.client.update_run(run_id, status="RUNNING")
 
     def join_parent(self, run_id: str) -> None:
-        """Log under another process's parent run (a worker sharing its study)."""
+        """Log under another process's parent run (a worker sharing its run)."""
         self.parent_id = run_id
         self.experiment_id = self.client.get_run(run_id).info.experiment_id
 

@@ -10,6 +10,7 @@ in another process (a Ray worker) is started and finished here, and trained ther
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
@@ -114,6 +115,9 @@ class TrialRunner:
             return self.finish(started, dataclasses.replace(
                 record, state=State.FAILED, error=f"interrupted before its first epoch ended ({self.stop.why})"),
                 counted=False)
+        if not any(math.isfinite(s) for s in scores):
+            return self.finish(started, dataclasses.replace(
+                record, state=State.FAILED, error="validation score is NaN: the network's outputs are not finite"))
         best = self.problem.metric.best_index(scores)
         cut = f"cut short: {self.stop.why}"
         return self.finish(started, dataclasses.replace(record, state=State.COMPLETE, val_score=scores[best],

@@ -19,7 +19,8 @@ def pytest_collection_modifyitems(items) -> None:
     """Under pytest-xdist (`-n 2 --dist loadgroup`), the tests that start Ray run one after another in one
     worker: two Ray clusters at once would fight over the two cores."""
     for item in items:
-        if "ray" in item.nodeid.lower():
+        params = getattr(item, "callspec", None)
+        if item.path.name == "test_ray.py" or (params and "ray" in params.params.values()):
             item.add_marker(pytest.mark.xdist_group("ray"))
 
 

@@ -29,6 +29,7 @@ import autosearch
 from autosearch.engines import ENGINES
 from autosearch.runs import FolderLock, RunState
 from autosearch.spaces import load_space
+from autosearch.trial_store import TrialStore
 
 # Every engine, with the options that make its searches short here; keras-tuner once per algorithm.
 CASES = {"optuna": ("optuna", {}), "ray": ("ray", {"concurrency": 2}),
@@ -247,15 +248,20 @@ def test_two_processes_share_one_search(case, sharing, breast_cancer_csv, tmp_pa
 
 @pytest.mark.parametrize("case", [c for c in ONE_PER_ENGINE if not ENGINES[CASES[c][0]].shares_search])
 def test_a_second_process_is_refused_where_the_engine_searches_in_one(case, breast_cancer_csv, tmp_path):
-    out = tmp_path / "run"
-    lock = FolderLock(out)  # the real lock a running search holds on its folder
+    fit = ("fit", breast_cancer_csv, "--target", "diagnosis", *engine_flags(case))
+    lock = FolderLock(tmp_path / "run")  # the real lock a running search holds on its folder
     assert lock.acquire()
     try:
-        second = subprocess.run(cli("fit", breast_cancer_csv, "--target", "diagnosis", "--output", out,
-                                    *engine_flags(case)), capture_output=True, text=True, timeout=300)
+        same_folder = subprocess.run(cli(*fit, "--output", tmp_path / "run"), capture_output=True, text=True,
+                                     timeout=300)
     finally:
         lock.release()
-    assert second.returncode == 2 and "searches in one process" in second.stderr, second.stderr[-2000:]
-    lines = second.stderr.strip().splitlines()
-    assert "Traceback" not in second.stderr and [x for x in lines if x.startswith("error")] == lines[-1:]
-    assert not (out / "run.json").exists()  # nothing written for the refused process
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"  # a run another process started in a shared database
+    assert TrialStore(shared, "shared-study").claim()
+    same_study = subprocess.run(cli(*fit, "--output", tmp_path / "other", "--storage", shared, "--study",
+                                    "shared-study"), capture_output=True, text=True, timeout=300)
+    for refused, fragment in ((same_folder, "is running the search in"), (same_study, "pass another --study")):
+        lines = refused.stderr.strip().splitlines()
+        assert refused.returncode == 2 and "searches in one process" in lines[-1] and fragment in lines[-1]
+        assert "Traceback" not in refused.stderr and [x for x in lines if x.startswith("error")] == lines[-1:]
+    assert not (tmp_path / "run" / "run.json").exists() and not (tmp_path / "other" / "run.json").exists()

@@ -42,30 +42,6 @@ class KindSpec:
     as_array: Callable[[np.ndarray], np.ndarray] | None = None  # arrays: samples in the shape models take
 
 
-def _table(profile):
-    from autosearch.preprocessing import TableFeatures
-    return TableFeatures(profile.numeric, profile.categorical, profile.text)
-
-
-def _arrays(profile):
-    from autosearch.preprocessing import ArrayFeatures
-    return ArrayFeatures(profile.kind.value)
-
-
-def _documents(profile):
-    from autosearch.preprocessing import TextFeatures
-    return TextFeatures(profile.text)
-
-
-KINDS: dict[DataKind, KindSpec] = {spec.kind: spec for spec in (
-    KindSpec(DataKind.TABULAR, (2, 3, 4), _table, frozenset({"vector"}), ("dense",), "vector"),
-    KindSpec(DataKind.IMAGE, (3, 4), _arrays, frozenset({"image", "vector"}), ("conv2d",), "vector",
-             as_array=lambda X: as_image_array(X)),
-    KindSpec(DataKind.SEQUENCE, (2, 3), _arrays, frozenset({"sequence", "vector"}), ("rnn", "conv1d"), "vector",
-             as_array=lambda X: as_sequence_array(X)),
-    KindSpec(DataKind.TEXT, (1,), _documents, frozenset({"text"}), ("text",), "tfidf",
-             baselines=("dummy", "linear", "svm"), sparse=True),
-)}
 KIND_CHOICES = ("auto",) + tuple(k.value for k in DataKind)
 
 MIN_IMAGE_SIDE = 8  # a 3-D array is a grayscale image set only if both trailing axes are at least this long…
@@ -148,3 +124,29 @@ def as_image_array(X: np.ndarray) -> np.ndarray:
 def as_sequence_array(X: np.ndarray) -> np.ndarray:
     """Sequences with a feature axis: (N, T) becomes (N, T, 1)."""
     return X[..., np.newaxis] if X.ndim == 2 else X
+
+
+def _table(profile):
+    from autosearch.preprocessing import TableFeatures
+    return TableFeatures(profile.numeric, profile.categorical, profile.text)
+
+
+def _arrays(profile):
+    from autosearch.preprocessing import ArrayFeatures
+    return ArrayFeatures(profile.kind.value)
+
+
+def _documents(profile):
+    from autosearch.preprocessing import TextFeatures
+    return TextFeatures(profile.text)
+
+
+KINDS: dict[DataKind, KindSpec] = {spec.kind: spec for spec in (
+    KindSpec(DataKind.TABULAR, (2, 3, 4), _table, frozenset({"vector"}), ("dense",), "vector"),
+    KindSpec(DataKind.IMAGE, (3, 4), _arrays, frozenset({"image", "vector"}), ("conv2d",), "vector",
+             as_array=as_image_array),
+    KindSpec(DataKind.SEQUENCE, (2, 3), _arrays, frozenset({"sequence", "vector"}), ("rnn", "conv1d"), "vector",
+             as_array=as_sequence_array),
+    KindSpec(DataKind.TEXT, (1,), _documents, frozenset({"text"}), ("text",), "tfidf",
+             baselines=("dummy", "linear", "svm"), sparse=True),
+)}

@@ -6,8 +6,8 @@ its name, its training, a cut-short or failed outcome, its MLflow run, its store
 Optuna's `BaseSampler` is small:
 
     open()                        open the engine's own state for the run, new or resumed
-    search(runner, trials, stop)  propose trials and hand each to the runner, until the run's store holds
-                                  `trials` network trials or `stop` says so
+    search(runner, trials, stop, lead)  propose trials and hand each to the runner, until the run's store
+                                  holds `trials` network trials or `stop` says so
     recover(runner)               optional: trials whose process died, told to the runner
     in_flight()                   optional: MLflow run ids of trials running now in other processes
 
@@ -116,6 +116,7 @@ class SearchEngine(ABC):
 
 
 ENGINES: dict[str, type[SearchEngine]] = {}
+DEFAULT_ENGINE = "optuna"
 
 
 def register(engine: type[SearchEngine]) -> type[SearchEngine]:

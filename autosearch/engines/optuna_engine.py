@@ -50,7 +50,7 @@ class OptunaEngine(SearchEngine):
         self.study = open_study(s.storage, s.study_name, s.problem, s.seed, self._stale, s.spaces)
 
     def _stale(self, study, trial) -> None:
-        if self._runner is not None:
+        if self._runner is not None and trial.number not in self._runner.store.numbers():
             self._runner.lost(trial.user_attrs.get(RUN_ID), "its process stopped answering (no heartbeat)",
                               trial.number)
 
@@ -62,13 +62,23 @@ class OptunaEngine(SearchEngine):
         from autosearch.processes import is_dead_here
 
         self._runner = runner
+        stored = {r.number: r for r in runner.store.records("nn")}
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             worker = trial.user_attrs.get(WORKER, "")
-            if worker and is_dead_here(worker):
-                try:
+            if not (worker and is_dead_here(worker)):
+                continue
+            record = stored.get(trial.number)  # its process died after storing it, before telling Optuna
+            try:
+                if record is None:
                     self.study.tell(trial.number, state=TrialState.FAIL)
-                except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
-                    continue  # another process marked it first
+                elif record.state is State.COMPLETE:
+                    self.study.tell(trial.number, record.val_score)
+                else:
+                    self.study.tell(trial.number, state=TrialState.PRUNED if record.state is State.PRUNED
+                                    else TrialState.FAIL)
+            except (ValueError, RuntimeError, optuna.exceptions.UpdateFinishedTrialError):
+                continue  # another process marked it first
+            if record is None:
                 runner.lost(trial.user_attrs.get(RUN_ID), f"its process ({worker}) died", trial.number)
         optuna.storages.fail_stale_trials(self.study)
 

@@ -137,9 +137,11 @@ def ray_context(address: str | None, cpus_per_trial: float):
         return
     on_sigterm = signal.getsignal(signal.SIGTERM)
     # "local": a new instance even where Ray would otherwise join the last cluster `ray start` made on this
-    # machine (it does for address=None, and hangs on one that has since stopped)
-    ray.init(address=address or "local", include_dashboard=False, logging_level="ERROR", log_to_driver=False,
-             configure_logging=False, runtime_env={"env_vars": _worker_env(cpus_per_trial)})
+    # machine (it does for address=None, and hangs on one that has since stopped); RAY_ADDRESS (`ray job
+    # submit` sets it) still names the cluster to join
+    ray.init(address=address or os.environ.get("RAY_ADDRESS") or "local", include_dashboard=False,
+             logging_level="ERROR", log_to_driver=False, configure_logging=False,
+             runtime_env={"env_vars": _worker_env(cpus_per_trial)})
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, on_sigterm)  # ray.init makes SIGTERM exit at once; the run's Stop handles it
     try:

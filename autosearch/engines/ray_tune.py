@@ -126,8 +126,8 @@ def _scheduler(name: str, spaces: tuple, mode: str):
 
 
 class _Unpicklable:
-    """Ray pickles the experiment's settings for `Tuner.restore`, which autosearch never uses (it resumes
-    from its study); these objects hold live handles, so they pickle to an empty shell."""
+    """Ray pickles the experiment's settings for `Tuner.restore`, which autosearch never uses (a run resumes
+    from its own database); these objects hold live handles, so they pickle to an empty shell."""
 
     def __getstate__(self):
         return {}
@@ -175,7 +175,8 @@ class _Logger(_Unpicklable, Callback):
         if trial.trial_id in self.trials:
             return  # a retry after a dead worker: same MLflow run
         space, params = from_values(trial.config, self.spaces, self.context)
-        number = self.runner.store.count() + sum(not t.done for t in self.trials.values())
+        taken = self.runner.store.numbers() | {t.started.number for t in self.trials.values()}
+        number = max(taken, default=-1) + 1  # after a resume the stored numbers may have gaps: never reuse one
         self.trials[trial.trial_id] = _Flight(self.runner.start(space.family, params, number), [])
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
@@ -202,7 +203,8 @@ class _Logger(_Unpicklable, Callback):
                 self.runner.stopped(flight.started, flight.scores, note=_retry_note(flight.retried))
 
     def on_trial_recover(self, iteration, trials, trial, **info):
-        self.trials[trial.trial_id].retried = _last_error(trial)
+        flight = self.trials[trial.trial_id]
+        flight.retried, flight.scores = _last_error(trial), []  # it starts again from its first epoch
 
     def on_trial_error(self, iteration, trials, trial, **info):
         flight = self.trials[trial.trial_id]
