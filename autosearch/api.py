@@ -16,10 +16,11 @@ from typing import Any
 
 import pandas as pd
 
-from autosearch.baselines import fit_baseline
+from autosearch.baselines import cross_validate
 from autosearch.bundle import Bundle, versions
 from autosearch.config import RunConfig, make_config
 from autosearch.engines.base import SearchSetup, engine_class
+from autosearch.ensemble import ensemble_of
 from autosearch.errors import AutosearchError
 from autosearch.leaderboard import best_of
 from autosearch.models import precision
@@ -102,13 +103,14 @@ def test_candidate(folder: str | Path, name: str) -> float:
     if state.data is None:
         raise AutosearchError(f"the run in '{folder}' was fitted on a DataFrame; its data cannot be read again")
     config = RunConfig.from_dict({**state.config, "output": str(folder)})
-    found = [r for r in _records(folder, state) if r.name == name and r.state is State.COMPLETE]
-    if not found:
+    records = {r.name: r for r in _records(folder, state) if r.state is State.COMPLETE}
+    if name not in records:
         raise AutosearchError(f"'{folder}' has no completed candidate named '{name}'; see "
                               f"`autosearch leaderboard {folder}`")
+    weights = dict(records[name].params) if records[name].kind == "ensemble" else {name: 1.0}
     prep = prepare(state.data, config, Progress(quiet=True))
     with precision(config.mixed_precision):  # refitted as it was trained
-        return refit(found[0], prep, config.seed).test_score
+        return refit([records[n] for n in weights], prep, config.seed).score(weights)
 
 
 def _records(folder: Path, state: RunState) -> list[TrialRecord]:
@@ -176,10 +178,10 @@ class Sitting:
         # join it as workers); workers sample with their own seed.
         self.leads = chief and (state is not None or self.store.claim())
         seed = _seed(config.seed, self.leads)
-        setup = SearchSetup(prep.output, url, self.study_name, prep.spaces, prep.problem, seed)
+        setup = SearchSetup(prep.output, url, self.study_name, prep.spaces, prep.folds, seed)
         self.engine = engine_class(config.engine)(config.engine_options, setup)
         stop.wind_down = self.engine.wind_down_seconds
-        self.runner = TrialRunner(prep.problem, prep.spaces, seed, stop, tracker, self.store, progress)
+        self.runner = TrialRunner(prep.folds, prep.spaces, seed, stop, tracker, self.store, progress)
 
     def run(self, data, sha256: str) -> FitResult | None:
         if not self.leads and not self.engine.shares_search:
@@ -209,8 +211,7 @@ class Sitting:
             self.store.set(PARENT_RUN_ID, tracker.parent_id)
         else:
             tracker.resume_parent(self.state.parent_run_id)
-            self.progress.say(f"resuming the run in {prep.output}: {self.store.count()} of {config.trials} "
-                              "trials done")
+            self.progress.say(f"resuming the run in {prep.output}: {self.store.count()} {_of(config)} trials done")
             self.engine.recover(self.runner)
             tracker.fail_orphans(self.engine.in_flight(), "its process died before its trial ended")
         asked = config.as_dict()  # a later `resume` continues as this sitting was asked
@@ -230,16 +231,20 @@ class Sitting:
             self._search(baselines, lead=True)
             timings["search"] = time.monotonic() - mark
             trials = self.store.records("nn")
-            cut_short = stop.why if stop.requested and len(trials) < config.trials else None
-            result = finish(baselines + trials, prep, config, self.tracker, self.progress, self.started, timings,
-                            cut_short)
+            mark = time.monotonic()
+            ensemble = self._ensemble(baselines + trials)
+            timings["ensemble"] = time.monotonic() - mark
+            short = stop.signal_name or (config.capped and len(trials) < config.trial_cap)  # a budget alone: done
+            cut_short = stop.why if stop.requested and short else None
+            result = finish(baselines + trials + ensemble, prep, config, self.tracker, self.progress, self.started,
+                            timings, stop, cut_short)
         except BaseException as error:  # the run stays resumable; its parent run says it did not finish
             self.tracker.abort_parent("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
             raise
         self.state.status = "cut_short" if cut_short else "finished"
         self.state.save(prep.output)
         if cut_short:
-            self.progress.say(f"sweep cut short ({cut_short}) after {len(trials)} of {config.trials} trials; "
+            self.progress.say(f"sweep cut short ({cut_short}) after {len(trials)} {_of(config)} trials; "
                               f"results are written; resume with: autosearch resume {prep.output}")
         return result
 
@@ -255,7 +260,7 @@ class Sitting:
         self.progress.say(f"joining study '{self.study_name}' as a worker (the run belongs to "
                           f"{self.lock.holder()}); it writes the results")
         self._search([], lead=False)
-        self.progress.say(f"worker done: the study holds {self.store.count()} of {self.config.trials} trials")
+        self.progress.say(f"worker done: the run holds {self.store.count()} {_of(self.config)} trials")
         return None
 
     def _baselines(self) -> list[TrialRecord]:
@@ -267,16 +272,28 @@ class Sitting:
             if family in fitted or stop.requested:
                 continue
             notes: list[str] = []
-            record, _ = fit_baseline(family, problem, notes)
+            record, predictions = cross_validate(family, self.prep.folds, notes)
             records.append(self.tracker.log_candidate(record))
-            self.store.save(records[-1])
+            self.store.save(records[-1], predictions)
             for note in notes:
                 self.progress.say(note)
             shown = format_score(record.val_score) if record.state is State.COMPLETE else f"failed: {record.error}"
             self.progress.say(f"  baseline {family}: val {problem.metric.name} {shown}, {record.fit_seconds:.2f}s")
         for record in records:
-            stop.expect_refit(record.fit_seconds)
+            stop.expect_refit(record.refit_seconds)
         return records
+
+    def _ensemble(self, candidates: list[TrialRecord]) -> list[TrialRecord]:
+        """The ensemble selected over the candidates' out-of-fold predictions, logged and stored (none where no
+        blend of two or more candidates scores better than the best one alone)."""
+        ensemble = ensemble_of(candidates, self.store.predictions(), self.prep.folds)
+        if ensemble is None:
+            return []
+        ensemble = self.tracker.log_candidate(ensemble)
+        self.store.save(ensemble)
+        weights = ", ".join(f"{name} {weight:.2f}" for name, weight in ensemble.params.items())
+        self.progress.say(f"ensemble: val {self.prep.metric.name} {format_score(ensemble.val_score)} ({weights})")
+        return [ensemble]
 
     def _search(self, baselines: list[TrialRecord], lead: bool) -> None:
         prep, config, stop, progress = self.prep, self.config, self.stop, self.progress
@@ -284,11 +301,13 @@ class Sitting:
         for record in done:  # trials of earlier sittings: their refit must fit the budget too
             stop.expect_refit(record.refit_seconds)
         families = " / ".join(s.family for s in prep.spaces)
-        progress.say(f"searching {families} networks with {self.engine.describe()}: up to {config.trials} trials"
+        cap = f"up to {config.trial_cap} trials" if config.capped else "trials until the budget is spent"
+        progress.say(f"searching {families} networks with {self.engine.describe()}: {cap}"
                      + (f", {config.time_budget:.0f}s budget" if config.time_budget else ""))
         reference = best_of(baselines, prep.metric, "baseline")
-        with progress.search(config.trials, stop.deadline, prep.metric, reference, done=done):
-            self.engine.search(self.runner, config.trials, stop, lead)
+        with progress.search(config.trial_cap if config.capped else None, stop.deadline, prep.metric, reference,
+                             done=done):
+            self.engine.search(self.runner, config.trial_cap, stop, lead)
 
 
 def _run_params(config: RunConfig, prep: Prepared, sha256: str, engine) -> dict:
@@ -313,6 +332,11 @@ def _run_tags(prep: Prepared) -> dict[str, str]:
         "autosearch.metric_reason": prep.metric_reason, "autosearch.command": " ".join(sys.argv),
         "autosearch.versions": " ".join(f"{k}={v}" for k, v in versions().items()),
     }
+
+
+def _of(config: RunConfig) -> str:
+    """'of 20' where a trial count ends the search; nothing where the budget does."""
+    return f"of {config.trial_cap}" if config.capped else "(no trial cap)"
 
 
 def _seed(seed: int, leads: bool) -> int:

@@ -5,6 +5,7 @@ Fitted on the same rows and preprocessing as the networks, scored with the same 
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -18,7 +19,7 @@ from sklearn.multioutput import MultiOutputClassifier, MultiOutputRegressor
 from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR
 
 from autosearch.errors import describe
-from autosearch.problem import Problem
+from autosearch.problem import Folds, Problem
 from autosearch.records import State, TrialRecord
 from autosearch.tasks import Task
 
@@ -74,9 +75,10 @@ def _scalar_params(estimator: BaseEstimator) -> dict[str, Any]:
             if v is None or isinstance(v, (bool, int, float, str))}
 
 
-def fit_baseline(family: str, problem: Problem,
-                 messages: list[str] | None = None) -> tuple[TrialRecord, BaseEstimator | None]:
-    """Fit one baseline on the problem's fit rows and score it on its score rows."""
+def fit_baseline(family: str, problem: Problem, messages: list[str] | None = None
+                 ) -> tuple[TrialRecord, BaseEstimator | None, np.ndarray | None]:
+    """Fit one baseline on the problem's fit rows and score it on its score rows; its record, and the fitted
+    estimator and its output on the score rows (training space) unless it failed."""
     sparse = problem.spec.sparse
     estimator = make_estimator(family, problem.task, problem.imbalanced, problem.seed, sparse)
     params = _scalar_params(estimator)
@@ -90,12 +92,12 @@ def fit_baseline(family: str, problem: Problem,
         if messages is not None:
             messages.append(f"{family} baseline fitted on a sample of {cap} of {problem.y_fit.shape[0]} samples")
     started = time.perf_counter()
-    score, error = None, None
+    score, error, output = None, None, None
     try:
         estimator.fit(x, y)
         seconds = time.perf_counter() - started
-        x_score = problem.score_views[view]
-        score = problem.score(estimator_output(estimator, x_score, problem.task, problem.codec.n_outputs))
+        output = estimator_output(estimator, problem.score_views[view], problem.task, problem.codec.n_outputs)
+        score = problem.score(output)
         if not np.isfinite(score):
             error = "the score is NaN"
     except Exception as e:  # a failing candidate must not end the run
@@ -103,4 +105,19 @@ def fit_baseline(family: str, problem: Problem,
     state = State.COMPLETE if error is None else State.FAILED
     record = TrialRecord(name=family, kind="baseline", family=family, params=params, state=state,
                          val_score=score if state is State.COMPLETE else None, fit_seconds=seconds, error=error)
-    return record, estimator if state is State.COMPLETE else None
+    return (record, estimator, output) if state is State.COMPLETE else (record, None, None)
+
+
+def cross_validate(family: str, folds: Folds, messages: list[str] | None = None
+                   ) -> tuple[TrialRecord, np.ndarray | None]:
+    """A baseline fitted on each fold in turn, predicting the fold's own samples: its record (scored on the
+    out-of-fold predictions) and those predictions (None if a fold failed)."""
+    oof, seconds = None, 0.0
+    for i in range(folds.k):
+        record, _, output = fit_baseline(family, folds.fold(i), messages if i == 0 else None)
+        seconds += record.fit_seconds
+        if record.state is not State.COMPLETE:
+            return dataclasses.replace(record, fit_seconds=seconds), None
+        oof = folds.place(oof, i, output)
+    score = record.val_score if folds.k == 1 else folds.score(oof)
+    return dataclasses.replace(record, val_score=score, fit_seconds=seconds, folds=folds.k), oof

@@ -2,10 +2,13 @@
 
 Layout of ``model/``::
 
-    metadata.json       task, kind, targets, classes, the data profile (input schema), metric, scores, versions
-    preprocessor.joblib the fitted scikit-learn ColumnTransformer
+    metadata.json       task, kind, targets, classes, the data profile (input schema), metric, scores, versions,
+                        and the members: name, kind, family, parameters, weight, file
+    preprocessor.joblib the fitted preprocessing (every member reads its views)
     target.joblib       the fitted TargetCodec (labels, scaling)
-    model.keras | model.joblib   the network, or the scikit-learn estimator
+    members/<name>.keras | members/<name>.joblib   each member: a network or a scikit-learn estimator
+
+A single candidate is a bundle of one member of weight 1; an ensemble's members are blended by weight.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import pandas as pd
 
 from autosearch.data.load import RawData, load_data
 from autosearch.data.profile import Profile, shape_features
+from autosearch.ensemble import blend
 from autosearch.errors import AutosearchError
 from autosearch.models import input_view
 from autosearch.targets import TargetCodec
@@ -42,19 +46,52 @@ def versions() -> dict[str, str]:
     return found
 
 
-def save_bundle(folder: Path, *, preprocessor, codec: TargetCodec, model: Any, is_network: bool,
+@dataclass(frozen=True)
+class Member:
+    """One model of the saved pick: a network or an estimator, its weight in the blend, and what it reads."""
+
+    name: str
+    kind: str  # nn | baseline
+    family: str
+    params: dict[str, Any]
+    weight: float
+    model: Any
+
+    @property
+    def file(self) -> str:
+        return f"{self.name}.keras" if self.kind == "nn" else f"{self.name}.joblib"
+
+    def output(self, views: dict, profile: Profile, n_outputs: int) -> np.ndarray:
+        """Its output (training space) for the preprocessed samples."""
+        if self.kind == "nn":
+            x = views[input_view(self.family, self.params)]
+            return network_scores(profile.task, self.model.predict(x, batch_size=4096, verbose=0))
+        from autosearch.baselines import estimator_output
+        from autosearch.data.kinds import KINDS
+        return estimator_output(self.model, views[KINDS[profile.kind].baseline_view], profile.task, n_outputs)
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.name, "kind": self.kind, "family": self.family, "params": self.params,
+                "weight": self.weight, "file": f"{MEMBERS}/{self.file}"}
+
+
+MEMBERS = "members"
+
+
+def save_bundle(folder: Path, *, preprocessor, codec: TargetCodec, members: list[Member],
                 meta: dict[str, Any]) -> Path:
     """Write the bundle to `folder` atomically: a half-written bundle never sits at that path."""
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
+    (partial / MEMBERS).mkdir(parents=True)
     joblib.dump(preprocessor, partial / "preprocessor.joblib")
     joblib.dump(codec, partial / "target.joblib")
-    if is_network:
-        model.save(partial / "model.keras")
-    else:
-        joblib.dump(model, partial / "model.joblib")
-    meta = {**meta, "model_file": "model.keras" if is_network else "model.joblib", "versions": versions()}
+    for member in members:
+        if member.kind == "nn":
+            member.model.save(partial / MEMBERS / member.file)
+        else:
+            joblib.dump(member.model, partial / MEMBERS / member.file)
+    meta = {**meta, "members": [m.describe() for m in members], "versions": versions()}
     (partial / "metadata.json").write_text(json.dumps(meta, indent=2, default=str))
     if folder.exists():  # a resumed run replaces its earlier bundle
         old = folder.with_name(folder.name + ".old")
@@ -69,13 +106,13 @@ def save_bundle(folder: Path, *, preprocessor, codec: TargetCodec, model: Any, i
 
 @dataclass
 class Bundle:
-    """A loaded bundle; `predict` turns raw samples into predictions."""
+    """A loaded bundle; `predict` turns raw samples into predictions (the members' weighted blend)."""
 
     folder: Path
     meta: dict[str, Any]
     preprocessor: Any
     codec: TargetCodec
-    model: Any
+    members: list[Member]
 
     @classmethod
     def load(cls, folder: str | Path) -> Bundle:
@@ -85,22 +122,24 @@ class Bundle:
             raise AutosearchError(f"'{folder}' is not a model bundle (no metadata.json); pass the model/ folder "
                                   "that `autosearch fit` wrote")
         meta = json.loads(meta_path.read_text())
-        model_path = folder / meta["model_file"]
-        if model_path.suffix == ".keras":
-            from autosearch.models import load_keras
-            model = load_keras().saving.load_model(model_path, compile=False)
-        else:
-            model = joblib.load(model_path)
+        if "members" not in meta:
+            raise AutosearchError(f"'{folder}' was written by an earlier autosearch (one model, no members); "
+                                  "refit it with this version: autosearch fit (or resume) writes a new one")
+        members = []
+        for m in meta["members"]:
+            path = folder / m["file"]
+            if m["kind"] == "nn":
+                from autosearch.models import load_keras
+                model = load_keras().saving.load_model(path, compile=False)
+            else:
+                model = joblib.load(path)
+            members.append(Member(m["name"], m["kind"], m["family"], m["params"], m["weight"], model))
         return cls(folder, meta, joblib.load(folder / "preprocessor.joblib"),
-                   joblib.load(folder / "target.joblib"), model)
+                   joblib.load(folder / "target.joblib"), members)
 
     @property
     def profile(self) -> Profile:
         return Profile.from_dict(self.meta["profile"])
-
-    @property
-    def is_network(self) -> bool:
-        return self.meta["model_file"].endswith(".keras")
 
     def predict(self, data: str | Path | pd.DataFrame) -> pd.DataFrame:
         """Predictions for each sample: `prediction`, plus `proba_<class>` columns for classification
@@ -109,16 +148,9 @@ class Bundle:
         raw = (RawData("data", frame=data) if isinstance(data, pd.DataFrame)
                else load_data(data, labelled=False, image_size=prof.image_size, color_mode=prof.color_mode))
         views = self.preprocessor.transform(shape_features(raw, prof))
-        if self.is_network:
-            winner = self.meta["winner"]
-            x = views[input_view(winner["family"], winner["params"])]
-            output = network_scores(prof.task, self.model.predict(x, batch_size=4096, verbose=0))
-        else:
-            from autosearch.baselines import estimator_output
-            from autosearch.data.kinds import KINDS
-            output = estimator_output(self.model, views[KINDS[prof.kind].baseline_view], prof.task,
-                                      self.codec.n_outputs)
-        predictions = self.codec.decode(self.codec.scores(np.asarray(output)))
+        output = blend({m.name: m.output(views, prof, self.codec.n_outputs) for m in self.members},
+                       {m.name: m.weight for m in self.members})
+        predictions = self.codec.decode(self.codec.scores(output))
         if raw.files:
             predictions.insert(0, "file", list(raw.files))
         return predictions

@@ -56,7 +56,8 @@ def fit(
     test: Optional[Path] = typer.Option(None, help="Separate held-out file used as the test split."),
     task: str = typer.Option("auto", help="auto|binary|multiclass|multilabel|regression"),
     kind: str = typer.Option("auto", help="auto|tabular|image|sequence|text: the kind of data (inferred if auto)."),
-    trials: int = typer.Option(20, help="Number of network trials."),
+    trials: Optional[int] = typer.Option(None, help="Number of network trials (default: 20; with --time-budget "
+                                         "and no --trials, as many as the budget allows)."),
     time_budget: Optional[str] = typer.Option(None, help="Wall-clock budget for the whole fit, e.g. 90s, 20m, 8h."),
     space: Optional[list[Path]] = typer.Option(None, help="Search-space YAML file; repeat it to search the family "
                                                "among several (default: the packaged spaces for the kind of data)."),
@@ -69,6 +70,10 @@ def fit(
                                                "else a local store in this folder)."),
     seed: int = typer.Option(0, help="Random seed for the split and the search."),
     max_epochs: Optional[int] = typer.Option(None, help="Cap on epochs per trial (overrides the space file)."),
+    cv_folds: Optional[int] = typer.Option(None, help="Score every candidate by K-fold cross-validation on the "
+                                           "training and validation samples (default: 5 folds up to 10,000 "
+                                           "samples, a holdout above)."),
+    holdout: bool = typer.Option(False, "--holdout", help="Score candidates on the validation split only."),
     storage: Optional[str] = typer.Option(None, help="The run's database (its records and Optuna study), shared "
                                           "by several processes, e.g. postgresql://… (default: SQLite in the "
                                           "output folder)."),
@@ -86,7 +91,8 @@ def fit(
         from autosearch.config import make_config
         config = make_config(target=target, test=test, task=task, kind=kind, trials=trials, time_budget=time_budget,
                              space=space, metric=metric, output=output, experiment=experiment,
-                             tracking_uri=tracking_uri, seed=seed, max_epochs=max_epochs, storage=storage,
+                             tracking_uri=tracking_uri, seed=seed, max_epochs=max_epochs, cv_folds=cv_folds,
+                             holdout=holdout, storage=storage,
                              study=study, engine=engine, mixed_precision=mixed_precision, quiet=quiet,
                              **engine_options)
         from autosearch.api import run_fit

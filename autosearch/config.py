@@ -12,6 +12,8 @@ from autosearch.engines.base import DEFAULT_ENGINE, EngineOptions, engine_class,
 from autosearch.errors import AutosearchError
 
 TASK_CHOICES = ("auto", "binary", "multiclass", "multilabel", "regression")
+DEFAULT_TRIALS = 20
+UNCAPPED = 10**9  # "no trial cap": the budget ends the search
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)([smhd])")
 
@@ -47,7 +49,7 @@ class RunConfig:
     test: Path | None = None
     task: str = "auto"
     kind: str = "auto"
-    trials: int = 20
+    trials: int | None = None  # None: DEFAULT_TRIALS, or with a time budget as many as it allows
     time_budget: float | None = None
     spaces: tuple[Path, ...] = ()
     metric: str | None = None
@@ -56,6 +58,8 @@ class RunConfig:
     tracking_uri: str | None = None
     seed: int = 0
     max_epochs: int | None = None
+    cv_folds: int | None = None  # folds that score the candidates (default: by the data's size)
+    holdout: bool = False  # score candidates on the validation split only, as without cross-validation
     storage: str | None = None  # the run's database, shared by several processes (default: in the run folder)
     study: str | None = None  # the search's name in that database (default: "autosearch")
     engine: str = DEFAULT_ENGINE
@@ -68,10 +72,14 @@ class RunConfig:
             raise AutosearchError(f"--task '{self.task}' is unknown; use one of {', '.join(TASK_CHOICES)}")
         if self.kind not in KIND_CHOICES:
             raise AutosearchError(f"--kind '{self.kind}' is unknown; use one of {', '.join(KIND_CHOICES)}")
-        if self.trials < 1:
+        if self.trials is not None and self.trials < 1:
             raise AutosearchError(f"--trials must be at least 1, got {self.trials}")
         if self.max_epochs is not None and self.max_epochs < 1:
             raise AutosearchError(f"--max-epochs must be at least 1, got {self.max_epochs}")
+        if self.cv_folds is not None and self.cv_folds < 2:
+            raise AutosearchError(f"--cv-folds must be at least 2, got {self.cv_folds}; or pass --holdout")
+        if self.cv_folds is not None and self.holdout:
+            raise AutosearchError("--cv-folds and --holdout contradict each other; give one of them")
         if self.seed < 0:
             raise AutosearchError(f"--seed must be a non-negative integer, got {self.seed}")
         engine = engine_class(self.engine)
@@ -79,6 +87,15 @@ class RunConfig:
             object.__setattr__(self, "engine_options", engine.Options())
         elif type(self.engine_options) is not engine.Options:
             raise AutosearchError(f"the options given are not the {self.engine} engine's; pass them as flags")
+
+    @property
+    def capped(self) -> bool:
+        """Whether a trial count ends the search: --trials, or the default one when there is no budget."""
+        return self.trials is not None or self.time_budget is None
+
+    @property
+    def trial_cap(self) -> int:
+        return self.trials if self.trials is not None else DEFAULT_TRIALS if self.capped else UNCAPPED
 
     def as_dict(self) -> dict:
         """Flat and JSON-ready, as run.json keeps it: the engine's options beside the run's settings."""

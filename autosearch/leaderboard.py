@@ -10,19 +10,23 @@ import pandas as pd
 from autosearch.metrics import Metric
 from autosearch.records import State, TrialRecord
 
-COLUMNS = ["rank", "name", "kind", "family", "state", "val_score", "test_score", "fit_seconds", "epochs",
+COLUMNS = ["rank", "name", "kind", "family", "state", "val_score", "folds", "test_score", "fit_seconds", "epochs",
            "params", "mlflow_run_id"]
+SIMPLER = {"baseline": 0, "nn": 1, "ensemble": 2}  # on equal scores the simpler candidate ranks first
 
 
 def ranked(records: Sequence[TrialRecord], metric: Metric) -> list[TrialRecord]:
     """Complete candidates best first, then pruned, then failed.
 
-    Ties on the score go to the baseline, then to the faster fit: a network that only
-    matches a classical model is not the answer.
+    Candidates scored on every fold rank before those scored on fewer (cut short in cross-validation):
+    a score on fewer samples is a less certain one. Ties on the score go to the simpler candidate — a
+    baseline, then a network, then an ensemble: a network that only matches a classical model is not the
+    answer — then to the name, so the same data and seed always give the same order.
     """
     sign = -1.0 if metric.greater_is_better else 1.0
     complete = [r for r in records if r.state is State.COMPLETE and r.val_score is not None]
-    complete.sort(key=lambda r: (sign * r.val_score, r.kind != "baseline", r.fit_seconds))
+    folds = max((r.folds for r in complete), default=1)
+    complete.sort(key=lambda r: (r.folds < folds, sign * r.val_score, SIMPLER.get(r.kind, 3), r.name))
     chosen = {id(r) for r in complete}
     rest = [r for r in records if id(r) not in chosen]
     rest.sort(key=lambda r: (r.state is State.FAILED, r.name))
@@ -45,7 +49,7 @@ def to_frame(records: Sequence[TrialRecord], metric: Metric, test_scores: Mappin
         rows.append({
             "rank": i if r.state is State.COMPLETE else None, "name": r.name, "kind": r.kind,
             "family": r.family, "state": r.state.value,
-            "val_score": r.val_score if r.state is State.COMPLETE else None,
+            "val_score": r.val_score if r.state is State.COMPLETE else None, "folds": r.folds,
             "test_score": test_scores.get(r.name), "fit_seconds": round(r.fit_seconds, 3),
             "epochs": r.epochs or None, "params": json.dumps(dict(r.params), default=str, sort_keys=True),
             "mlflow_run_id": r.mlflow_run_id,

@@ -13,21 +13,26 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from sklearn.linear_model import Ridge
 
 from autosearch.config import RunConfig
 from autosearch.data.dataset import Dataset
+from autosearch.data.kinds import KINDS
 from autosearch.data.load import RawData, load_data
 from autosearch.data.profile import Profile, profile, shape_features
-from autosearch.data.split import Split, split_data
+from autosearch.data.split import Split, fold_rows, split_data
 from autosearch.errors import AutosearchError
 from autosearch.metrics import Metric, default_metric, get_metric
-from autosearch.problem import Problem, make_problem
+from autosearch.problem import Folds, Problem, make_folds
 from autosearch.progress import Progress
 from autosearch.runs import LOCK_FILE, RUN_FILE
 from autosearch.spaces import SearchSpace, load_space, spaces_for
 from autosearch.targets import TargetCodec
+from autosearch.tasks import Task
 
 RUNS_FOLDER = Path("autosearch-runs")
+DEFAULT_FOLDS = 5
+CV_MAX_ROWS = 10_000  # more training and validation samples than this: a holdout, unless --cv-folds
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,7 +47,12 @@ class Prepared:
     metric_reason: str
     spaces: tuple[SearchSpace, ...]  # the families to search, the first choice first
     output: Path
-    problem: Problem  # fit on train, score on validation
+    folds: Folds  # the development samples and how candidates are scored on them
+
+    @property
+    def problem(self) -> Problem:
+        """The first fold (a holdout's only one): the task, metric and data facts every fold shares."""
+        return self.folds.first
 
     def space(self, family: str) -> SearchSpace:
         return next(s for s in self.spaces if s.family == family)
@@ -71,8 +81,55 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     spaces = spaces_for(prof.kind.value, user_spaces)
     if config.max_epochs is not None:
         spaces = tuple(dataclasses.replace(s, max_epochs=config.max_epochs) for s in spaces)
-    problem, _ = make_problem(split.train, split.val, prof, codec, metric, config.seed)
-    return Prepared(raw.name, prof, split, codec, metric, metric_reason, spaces, output, problem)
+    dev = split.train + split.val
+    splits, fit_rows, how = fold_rows(dev, len(split.train), cv_folds(config, len(dev)), config.seed,
+                                      prof.task.single_label)
+    progress.say(how)
+    folds, _ = make_folds(dev, splits, fit_rows, prof, codec, metric, config.seed)
+    if prof.task is Task.REGRESSION:
+        codec, reason = target_transform(folds, dev, prof, split)
+        progress.say(f"target transform: {codec.transform} ({reason})")
+        folds = folds.encoded_by(codec, dev.target)
+    return Prepared(raw.name, prof, split, codec, metric, metric_reason, spaces, output, folds)
+
+
+TRANSFORM_GAIN = 0.01  # a transform is used where the linear model's out-of-fold RMSE improves by 1 % or more
+
+
+def target_transform(folds: Folds, dev: Dataset, prof: Profile, split: Split) -> tuple[TargetCodec, str]:
+    """The regression target's transform for every candidate, with its reason: each one that applies (log1p
+    for a non-negative target, quantile-normal with 100 samples or more) is tried on the ridge regression's
+    out-of-fold predictions, scored in the target's units; the best one is kept where it beats none by
+    TRANSFORM_GAIN."""
+    truth = folds.truth
+    options = ["none"] + (["log1p"] if truth.min() >= 0 else []) + (["quantile"] if folds.rows >= 100 else [])
+    if len(prof.targets) > 1 or len(options) == 1:
+        return folds.first.codec, "a single, standardised target" if len(options) == 1 else \
+            "several targets: each standardised"
+    x, rmse = folds.views[KINDS[prof.kind].baseline_view], {}
+    for option in options:
+        codec = TargetCodec(prof.task, prof.targets, option).fit(split.train.target)
+        y, predicted = codec.encode(dev.target), np.full((folds.rows, 1), np.nan)
+        for fit, score in folds.splits:  # every fold, or the holdout's one
+            predicted[score] = Ridge(alpha=1.0).fit(x[fit], y[fit]).predict(x[score]).reshape(-1, 1)
+        scored = ~np.isnan(predicted[:, 0])
+        rmse[option] = float(np.sqrt(np.mean((codec.scores(predicted[scored]) - truth[scored]) ** 2)))
+    best = min(options, key=lambda o: (rmse[o], o != "none"))
+    if best != "none" and rmse[best] > (1 - TRANSFORM_GAIN) * rmse["none"]:
+        best = "none"
+    shown = ", ".join(f"{o} {rmse[o]:.4g}" for o in options)
+    codec = TargetCodec(prof.task, prof.targets, best).fit(split.train.target)
+    return codec, f"out-of-fold RMSE of a ridge regression: {shown}"
+
+
+def cv_folds(config: RunConfig, rows: int) -> int | None:
+    """How many folds score the candidates (None: a holdout): --cv-folds, --holdout, or by the number of
+    training and validation samples: cross-validation where a few folds' training still fits the budget."""
+    if config.holdout:
+        return None
+    if config.cv_folds:
+        return config.cv_folds
+    return DEFAULT_FOLDS if rows <= CV_MAX_ROWS else None
 
 
 def read(data: str | Path | pd.DataFrame) -> RawData:

@@ -1,8 +1,9 @@
-"""A learning problem as models see it: views of the samples in, a metric to select on."""
+"""A learning problem as models see it: views of the samples in, a metric to select on; and the folds that
+score every candidate on every development sample (cross-validation), or on a holdout."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -73,3 +74,78 @@ def make_problem(fit: Dataset, score: Dataset, profile: Profile, codec: TargetCo
         vocabulary_size=getattr(preprocessor, "vocabulary_size_", None),
     )
     return problem, preprocessor
+
+
+Rows = np.ndarray  # positions among the development samples
+
+
+@dataclass(frozen=True, eq=False)
+class Folds:
+    """The development samples (train+validation), preprocessed once, and the folds that split them.
+
+    Each fold's model trains on the other rows and predicts the fold's own, so k folds' predictions cover
+    every development sample once: out-of-fold (OOF) predictions, the score candidates are ranked by. One
+    fold is a holdout: the training split against the validation split, as without cross-validation.
+    Preprocessing (label-free: imputation, scaling, vocabularies) is fitted on the development samples for
+    cross-validation, on the training split for a holdout.
+    """
+
+    views: Views  # every development sample
+    y: np.ndarray  # as models train on it
+    truth: np.ndarray  # in the scoring space
+    splits: tuple[tuple[Rows, Rows], ...]  # (rows to fit, rows to predict) per fold
+    first: Problem  # the first fold: what engines read the task, metric and data facts from
+
+    @property
+    def k(self) -> int:
+        return len(self.splits)
+
+    @property
+    def rows(self) -> int:
+        return len(self.y)
+
+    def fold(self, i: int) -> Problem:
+        """Fold `i` as a Problem: fit on its training rows, score on its own."""
+        if i == 0:
+            return self.first
+        fit, score = self.splits[i]
+        return replace(self.first, fit_views=_take(self.views, fit), y_fit=self.y[fit],
+                       score_views=_take(self.views, score), y_score=self.y[score], truth=self.truth[score])
+
+    def encoded_by(self, codec: TargetCodec, targets: Any) -> Folds:
+        """The same folds with the targets (a frame of every development sample's) encoded by `codec`."""
+        y = codec.encode(targets)
+        fit, score = self.splits[0]
+        return replace(self, y=y, first=replace(self.first, codec=codec, y_fit=y[fit], y_score=y[score]))
+
+    def place(self, oof: np.ndarray | None, i: int, predictions: np.ndarray) -> np.ndarray:
+        """Fold `i`'s predictions of its own samples, put in the out-of-fold array (made on the first call;
+        NaN where no fold has predicted yet)."""
+        if oof is None:
+            oof = np.full((self.rows, predictions.shape[1]), np.nan, dtype=np.float32)
+        oof[self.splits[i][1]] = predictions
+        return oof
+
+    def score(self, oof: np.ndarray) -> float:
+        """The selection metric on the samples `oof` covers (all of them, once every fold has predicted)."""
+        covered = ~np.isnan(oof).any(axis=1)
+        p = self.first
+        return p.metric(self.truth[covered], p.codec.scores(oof[covered].astype(np.float64)), p.task)
+
+
+def _take(views: Views, rows: Rows) -> Views:
+    return {name: view[rows] for name, view in views.items()}
+
+
+def make_folds(dev: Dataset, splits: tuple[tuple[Rows, Rows], ...], fit_rows: Rows, profile: Profile,
+               codec: TargetCodec, metric: Metric, seed: int) -> tuple[Folds, Any]:
+    """Fit the preprocessing on `fit_rows` of the development samples `dev` and make their folds; also return
+    the fitted preprocessor."""
+    preprocessor = build_preprocessor(profile).fit(dev.take(fit_rows).features)
+    views, y, truth = preprocessor.transform(dev.features), codec.encode(dev.target), codec.truth(dev.target)
+    fit, score = splits[0]
+    first = Problem(task=profile.task, kind=profile.kind, metric=metric, codec=codec, fit_views=_take(views, fit),
+                    y_fit=y[fit], score_views=_take(views, score), y_score=y[score], truth=truth[score],
+                    class_ratio=codec.class_ratio(dev.target), seed=seed,
+                    vocabulary_size=getattr(preprocessor, "vocabulary_size_", None))
+    return Folds(views, y, truth, splits, first), preprocessor

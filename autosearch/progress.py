@@ -43,9 +43,10 @@ class Progress:
             self.console.print(text, markup=False, soft_wrap=True)
 
     @contextmanager
-    def search(self, trials: int, deadline: float | None, metric: Metric, reference: TrialRecord | None,
+    def search(self, trials: int | None, deadline: float | None, metric: Metric, reference: TrialRecord | None,
                done: list[TrialRecord] = ()) -> Iterator[None]:
-        """A live bar over the trials (in a terminal; plain lines elsewhere); `done`: trials already run."""
+        """A live bar over the trials (in a terminal; plain lines elsewhere); `done`: trials already run;
+        `trials` None: no count ends the search (the budget does)."""
         self._total, self._deadline, self._metric, self._reference = trials, deadline, metric, reference
         self._best, self._done = None, 0
         for record in done:
@@ -98,7 +99,7 @@ class Progress:
                   State.PRUNED: f"pruned at epoch {record.epochs}",
                   State.FAILED: f"failed: {record.error}"}[record.state]
         note = f" ({record.note})" if record.note else ""
-        position = f"{self._done}/{self._total} " if counted else ""
+        position = (f"{self._done}/{self._total} " if self._total else f"{self._done} ") if counted else ""
         self.say(f"  trial {position}{record.name}: {detail}{note}, {record.epochs} epochs, "
                  f"{record.fit_seconds:.1f}s  [{self._status('')}]")
 

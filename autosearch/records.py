@@ -33,13 +33,16 @@ class TrialRecord:
     note: str | None = None  # e.g. "cut short: time budget reached"
     device: str | None = None  # what a network trained on, e.g. "cpu", "gpu:NVIDIA H100" (and where, on Ray)
     worker: str | None = None  # the process that trained it (host:pid:start), when several share a search
+    folds: int = 1  # how many folds its val_score covers (1: the first fold, or the holdout)
 
     @property
     def refit_seconds(self) -> float:
-        """What refitting this candidate would take: a network's training time up to its best epoch."""
+        """What refitting this candidate would take: one fold's training time (a network's up to its best
+        epoch)."""
+        seconds = self.fit_seconds / max(self.folds, 1)
         if self.kind == "nn" and self.epochs and self.best_epoch is not None:
-            return self.fit_seconds * (self.best_epoch + 1) / self.epochs
-        return self.fit_seconds
+            return seconds * (self.best_epoch + 1) / self.epochs
+        return seconds
 
     def with_run(self, run_id: str) -> TrialRecord:
         return replace(self, mlflow_run_id=run_id)

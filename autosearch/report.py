@@ -274,6 +274,28 @@ def write(folder: Path, summary: RunSummary, records: Sequence[TrialRecord],
     return write_atomic(folder / REPORT_FILE, _html(folder, summary, figures))
 
 
+def _ranked_on(summary: RunSummary) -> str:
+    if summary.folds > 1:
+        return f"{summary.folds}-fold cross-validation of train+validation (out-of-fold scores)"
+    return "the validation split"
+
+
+def _verdict(summary: RunSummary) -> str:
+    """Who won, on what score, how it tested, and how the best network and baseline tested beside it."""
+    e, winner, metric = html.escape, summary.winner, html.escape(summary.metric)
+    scored = "out-of-fold" if summary.folds > 1 else "validation"
+    text = (f"<b>{e(winner.name)}</b> ({e(winner.family)}, {e(winner.kind)}) won with {scored} {metric} "
+            f"{winner.val_score:.4f}; scored once on the test split: <b>{summary.test_score:.4f}</b>.")
+    if winner.kind == "ensemble":
+        text += " Its members and weights: " + ", ".join(f"{e(n)} {w:.2f}" for n, w in winner.params.items()) + "."
+    others = [(label, c) for label, c in (("best network", summary.best_nn), ("best baseline", summary.best_baseline))
+              if c is not None and c.name != winner.name and c.test_score is not None]
+    if others:
+        text += " On the test split too: " + "; ".join(
+            f"the {label} {e(c.name)} {c.test_score:.4f} ({scored} {c.val_score:.4f})" for label, c in others) + "."
+    return text
+
+
 def _html(folder: Path, summary: RunSummary, figures: list[Figure]) -> str:
     board = pd.read_csv(folder / "leaderboard.csv")
     e = html.escape
@@ -307,17 +329,15 @@ def _html(folder: Path, summary: RunSummary, figures: list[Figure]) -> str:
         note = f"<figcaption>{e(figure.note)}</figcaption>" if figure.png else ""
         parts.append(f"<figure id=\"{figure.name}\"><h3>{e(figure.title)}</h3>{body}{note}</figure>")
     cut = f"<p class=\"cut\">The search was cut short: {e(summary.cut_short)}.</p>" if summary.cut_short else ""
-    verdict = (f"<b>{e(winner.name)}</b> ({e(winner.family)}, {e(winner.kind)}) won with validation "
-               f"{e(summary.metric)} {winner.val_score:.4f}; scored once on the test split: "
-               f"<b>{summary.test_score:.4f}</b>.")
+    verdict = _verdict(summary)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>autosearch report: {e(summary.data)}</title>
 <style>{STYLE}</style></head><body>
 <h1>autosearch report: {e(summary.data)}</h1>
 <p>{verdict}</p>{cut}
 <h2>Data</h2><table class="facts">{''.join(f'<tr><td>{e(k)}</td><td>{e(str(v))}</td></tr>' for k, v in facts)}</table>
-<h2>Leaderboard</h2><p>Ranked on the validation split; the winner (green) was refitted on train+validation and
-scored once on the test split.</p>
+<h2>Leaderboard</h2><p>Ranked on {e(_ranked_on(summary))}; the winner (green) was refitted on train+validation
+and scored once on the test split, as were the best network and the best baseline, to compare.</p>
 <table class="leaderboard"><tr>{''.join(f'<th>{e(c)}</th>' for c in shown.columns)}</tr>{rows}</table>
 <h2>Plots</h2>{''.join(parts)}
 <p style="color:#888">MLflow run {e(summary.mlflow_run_id)} in experiment {e(summary.mlflow_experiment)}

@@ -3,26 +3,29 @@ summary, and close the MLflow parent run."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
 
 from autosearch import report
-from autosearch.baselines import estimator_output, fit_baseline
-from autosearch.bundle import Bundle, save_bundle
+from autosearch.baselines import fit_baseline
+from autosearch.bundle import Bundle, Member, save_bundle
 from autosearch.config import RunConfig
+from autosearch.ensemble import blend
 from autosearch.errors import AutosearchError, describe
 from autosearch.files import write_atomic
 from autosearch.leaderboard import best_of, to_frame, winner
 from autosearch.prepare import Prepared
-from autosearch.problem import make_problem
+from autosearch.problem import Problem, make_problem
 from autosearch.progress import Progress
 from autosearch.records import State, TrialRecord
+from autosearch.stopping import REFIT_FACTOR, REPORT_SECONDS, Stop
 from autosearch.summary import Candidate, RunSummary
 
 
@@ -42,80 +45,112 @@ class FitResult:
 
 
 @dataclass(frozen=True, eq=False)
-class Refit:
-    """The winner refitted on train+validation, and its outputs on the test split (scoring space)."""
+class Refitted:
+    """Candidates refitted on train+validation (one preprocessing for all of them), and their outputs on the
+    test split (training space)."""
 
-    model: Any
+    problem: Problem  # fit: train+validation; score: the test split
     preprocessor: Any
-    test_score: float
-    fit_seconds: float
-    truth: np.ndarray
-    scores: np.ndarray
+    models: dict[str, Any]
+    outputs: dict[str, np.ndarray]
+    fit_seconds: float  # inside fit, all of them
+
+    def score(self, weights: Mapping[str, float]) -> float:
+        """The test score of the members' blend (one member of weight 1: that candidate's)."""
+        return self.problem.score(blend(self.outputs, weights))
 
 
-def refit(win: TrialRecord, prep: Prepared, seed: int) -> Refit:
-    """Refit a candidate (the winner) on train+validation; score it once on the test samples."""
+def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int) -> Refitted:
+    """Refit candidates on train+validation and predict the test samples once (a network trains for its best
+    epoch count; over several folds, their mean)."""
     split = prep.split
     problem, preprocessor = make_problem(split.train + split.val, split.test, prep.profile, prep.codec,
                                          prep.metric, seed)
-    if win.kind == "baseline":
-        record, model = fit_baseline(win.family, problem)  # its "val_score" is on the score samples: the test
-        if record.state is not State.COMPLETE:
-            raise AutosearchError(f"refitting the winner {win.name} failed ({record.error})")
-        output = estimator_output(model, problem.score_views[problem.spec.baseline_view], problem.task,
-                                  problem.codec.n_outputs)
-        fit_seconds = record.fit_seconds
-    else:
-        from autosearch.training import predict_network, train_network
-        result = train_network(win.params, prep.space(win.family), problem, seed=seed + (win.number or 0),
-                               epochs=win.best_epoch + 1)
-        if result.state is not State.COMPLETE:
-            raise AutosearchError(f"refitting the winner {win.name} failed ({result.error})")
-        model, fit_seconds = result.model, result.fit_seconds
-        output = predict_network(model, problem, win.family, win.params)
-    return Refit(model, preprocessor, problem.score(output), fit_seconds, problem.truth,
-                 problem.codec.scores(output))
+    models, outputs, seconds = {}, {}, 0.0
+    for record in candidates:
+        if record.kind == "baseline":
+            fitted, model, output = fit_baseline(record.family, problem)
+            state, error, fit_seconds = fitted.state, fitted.error, fitted.fit_seconds
+        else:
+            from autosearch.training import predict_network, train_network
+            result = train_network(record.params, prep.space(record.family), problem,
+                                   seed=seed + (record.number or 0), epochs=record.best_epoch + 1)
+            state, error, fit_seconds, model = result.state, result.error, result.fit_seconds, result.model
+            output = predict_network(model, problem, record.family, record.params) if model is not None else None
+        if state is not State.COMPLETE:
+            raise AutosearchError(f"refitting {record.name} on train+validation failed ({error})")
+        models[record.name], outputs[record.name] = model, output
+        seconds += fit_seconds
+    return Refitted(problem, preprocessor, models, outputs, seconds)
 
 
 def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracker, progress: Progress,
-           started: float, timings: dict[str, float], cut_short: str | None = None) -> FitResult:
-    """Refit and test the winner, save the bundle and the leaderboard, close the parent run.
+           started: float, timings: dict[str, float], stop: Stop, cut_short: str | None = None) -> FitResult:
+    """Refit the pick (a candidate, or the ensemble's members) and the best network and baseline, score them
+    once on test, save the bundle and the leaderboard, close the parent run.
 
-    `cut_short` says why the search ended early (a signal, the budget), if it did.
+    What does not fit in the time budget is left out, and said: an ensemble whose members' refits would not
+    fit gives way to the best single candidate; the best network and baseline are refitted for comparison
+    only where time is left. `cut_short` says why the search ended early (a signal, the budget), if it did.
     """
     metric, prof, output = prep.metric, prep.profile, prep.output
+    by_name = {r.name: r for r in records}
     win = winner(records, metric)
     if win is None:
         raise AutosearchError("no candidate completed, not even the baselines; check the data")
-    progress.say(f"refitting the winner {win.name} on train+validation and scoring it once on test")
+    if win.kind == "ensemble" and not stop.fits(_refit_seconds(by_name[n] for n in win.params)):
+        progress.say("the ensemble's members cannot all be refitted in the time left: the best single candidate "
+                     "is the pick")
+        records = [r for r in records if r.kind != "ensemble"]
+        win = winner(records, metric)
+    weights = dict(win.params) if win.kind == "ensemble" else {win.name: 1.0}
+    names = list(weights)
+    best = []
+    for candidate in (best_of(records, metric, "nn"), best_of(records, metric, "baseline")):
+        if candidate is not None and (candidate.name in names or stop.fits(
+                _refit_seconds(by_name[n] for n in [*names, candidate.name]))):
+            best.append(candidate)
+            names += [] if candidate.name in names else [candidate.name]
+    progress.say(f"refitting {_describe(win, weights)} on train+validation"
+                 + (f", and {', '.join(n for n in names if n not in weights)} to compare" if len(names) > len(weights)
+                    else "") + ", and scoring them once on test")
     mark = time.monotonic()
-    refitted = refit(win, prep, config.seed)
-    test_score, timings["refit_fit"] = refitted.test_score, refitted.fit_seconds
+    refitted = refit([by_name[n] for n in names], prep, config.seed)
+    test_score, timings["refit_fit"] = refitted.score(weights), refitted.fit_seconds
     timings["refit"] = time.monotonic() - mark
-    leaderboard = to_frame(records, metric, {win.name: test_score})
+    test_scores = {win.name: test_score, **{b.name: refitted.score({b.name: 1.0}) for b in best}}
+    leaderboard = to_frame(records, metric, test_scores)
+    members = [Member(n, by_name[n].kind, by_name[n].family, dict(by_name[n].params), w, refitted.models[n])
+               for n, w in weights.items()]
     meta = {"task": prof.task.value, "kind": prof.kind.value, "targets": list(prof.targets),
             "classes": [str(c) for c in prep.codec.classes_], "metric": metric.name, "profile": prof.as_dict(),
-            "winner": Candidate.of(win, with_params=True).__dict__, "test_score": test_score,
+            "winner": dataclasses.asdict(Candidate.of(win, with_params=True)), "test_score": test_score,
             "mlflow_run_id": tracker.parent_id}
-    bundle = save_bundle(output / "model", preprocessor=refitted.preprocessor, codec=prep.codec,
-                         model=refitted.model, is_network=win.kind == "nn", meta=meta)
+    bundle = save_bundle(output / "model", preprocessor=refitted.preprocessor, codec=prep.codec, members=members,
+                         meta=meta)
     write_atomic(output / "leaderboard.csv", leaderboard.to_csv(index=False))
-    _save_predictions(output / report.PREDICTIONS_FILE, refitted, prep.codec.classes_)
+    _save_predictions(output / report.PREDICTIONS_FILE, refitted.problem.truth,
+                      prep.codec.scores(blend(refitted.outputs, weights)), prep.codec.classes_)
     timings["total"] = time.monotonic() - started
-    summary = _summary(records, win, test_score, prep, tracker, cut_short, timings)
+    summary = _summary(records, win, test_scores, prep, tracker, cut_short, timings)
     files, folders = [output / "leaderboard.csv", summary.save(output)], {"model": bundle}
-    try:
-        from autosearch.tracking import read_curves
-        files.append(report.write(output, summary, records,
-                                  lambda run_ids: read_curves(tracker.tracking_uri, run_ids)))
-        folders[report.IMAGES_FOLDER] = output / report.IMAGES_FOLDER
-    except Exception as error:  # the search's results stand without their report
-        progress.say(f"report not written: {describe(error)}; `autosearch report {output}` retries")
+    if stop.left() < REPORT_SECONDS:
+        progress.say(f"report not written: the time budget is spent; `autosearch report {output}` writes it")
+    else:
+        try:
+            from autosearch.tracking import read_curves
+            files.append(report.write(output, summary, records,
+                                      lambda run_ids: read_curves(tracker.tracking_uri, run_ids)))
+            folders[report.IMAGES_FOLDER] = output / report.IMAGES_FOLDER
+        except Exception as error:  # the search's results stand without their report
+            progress.say(f"report not written: {describe(error)}; `autosearch report {output}` retries")
     best_nn, best_baseline = summary.best_nn, summary.best_baseline
     tracker.finish_parent(
         metrics={"val_score": win.val_score, "test_score": test_score,
                  "best_nn_val_score": best_nn and best_nn.val_score,
+                 "best_nn_test_score": best_nn and best_nn.test_score,
                  "best_baseline_val_score": best_baseline and best_baseline.val_score,
+                 "best_baseline_test_score": best_baseline and best_baseline.test_score,
                  "seconds": timings["total"]},
         tags={"autosearch.winner": win.name, "autosearch.winner_family": win.family,
               "mlflow.note.content": _note(summary)},
@@ -126,8 +161,18 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     return FitResult(output, bundle, leaderboard, win, metric.name, test_score, summary, tracker.parent_id)
 
 
-def _summary(records: list[TrialRecord], win: TrialRecord, test_score: float, prep: Prepared, tracker,
-             cut_short: str | None, timings: dict[str, float]) -> RunSummary:
+def _refit_seconds(records) -> float:
+    return sum(REFIT_FACTOR * r.refit_seconds for r in records)
+
+
+def _describe(win: TrialRecord, weights: Mapping[str, float]) -> str:
+    if win.kind != "ensemble":
+        return f"the winner {win.name}"
+    return "the winner, an ensemble of " + ", ".join(f"{n} ({w:.2f})" for n, w in weights.items())
+
+
+def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[str, float], prep: Prepared,
+             tracker, cut_short: str | None, timings: dict[str, float]) -> RunSummary:
     """summary.json: what scripts read (see README)."""
     prof, metric = prep.profile, prep.metric
     return RunSummary(
@@ -137,28 +182,33 @@ def _summary(records: list[TrialRecord], win: TrialRecord, test_score: float, pr
         greater_is_better=metric.greater_is_better, class_ratio=prep.problem.class_ratio,
         context=prep.problem.context,
         class_weight_searched=any("class_weight" in r.params for r in records if r.kind == "nn"),
-        winner=Candidate.of(win, with_params=True), test_score=test_score,
-        best_nn=Candidate.of(best_of(records, metric, "nn")),
-        best_baseline=Candidate.of(best_of(records, metric, "baseline")),
+        winner=Candidate.of(win, with_params=True), test_score=test_scores[win.name],
+        best_nn=Candidate.of(best_of(records, metric, "nn"), test_scores=test_scores),
+        best_baseline=Candidate.of(best_of(records, metric, "baseline"), test_scores=test_scores),
         trials={s.value: sum(r.kind == "nn" and r.state is s for r in records) for s in State},
         trial_fit_seconds=round(sum(r.fit_seconds for r in records if r.kind == "nn"), 2),
         profile=prof.as_dict(), families=[s.family for s in prep.spaces], spaces=[s.as_dict() for s in prep.spaces],
         rows={"train": len(prep.split.train), "validation": len(prep.split.val), "test": len(prep.split.test)},
         mlflow_run_id=tracker.parent_id, mlflow_experiment=tracker.experiment, tracking_uri=tracker.tracking_uri,
         output_dir=str(prep.output.resolve()), bundle=str((prep.output / "model").resolve()),
-        cut_short=cut_short, seconds={k: round(v, 2) for k, v in timings.items()},
+        cut_short=cut_short, seconds={k: round(v, 2) for k, v in timings.items()}, folds=prep.folds.k,
     )
 
 
 def _note(summary: RunSummary) -> str:
     w = summary.winner
     return (f"**{summary.task}** on `{summary.target}`: winner **{w.name}** ({w.family}), "
-            f"val {summary.metric} {w.val_score:.4f}, test {summary.test_score:.4f}.\n\n"
+            f"{validation(summary)} {summary.metric} {w.val_score:.4f}, test {summary.test_score:.4f}.\n\n"
             f"Task: {summary.task_reason}. Metric: {summary.metric_reason}.")
 
 
-def _save_predictions(path: Path, refit: Refit, classes: list) -> None:
-    """The winner's test outputs in the scoring space, for the report's diagnostic plots."""
+def validation(summary: RunSummary) -> str:
+    """What the candidates' val_score is, in words."""
+    return f"{summary.folds}-fold out-of-fold" if summary.folds > 1 else "validation"
+
+
+def _save_predictions(path: Path, truth: np.ndarray, scores: np.ndarray, classes: list) -> None:
+    """The pick's test outputs in the scoring space, for the report's diagnostic plots."""
     buffer = io.BytesIO()
-    np.savez(buffer, truth=refit.truth, scores=refit.scores, classes=np.asarray([str(c) for c in classes]))
+    np.savez(buffer, truth=truth, scores=scores, classes=np.asarray([str(c) for c in classes]))
     write_atomic(path, buffer.getvalue())

@@ -12,8 +12,10 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
-FINISH_SECONDS = 5.0  # kept back for writing the bundle, the leaderboard and MLflow artifacts
-REFIT_FACTOR = 1.25  # the refit trains on train+validation: ~25 % more data than a trial
+FINISH_SECONDS = 5.0  # kept back for writing the bundle, the leaderboard, the report and MLflow artifacts
+REPORT_SECONDS = 2.0  # the report's plots (iris, 2 CPU cores: ~1.5 s): skipped when less is left of the budget
+REFIT_FACTOR = 1.25  # a refit trains on train+validation: ~25 % more data than a trial's fold
+REFITS = 3  # the slowest candidates' refits kept back: a typical ensemble's members, the best network
 
 
 class Stop:
@@ -25,7 +27,8 @@ class Stop:
 
     def __init__(self, budget_end: float | None = None):
         self.budget_end = budget_end  # time.monotonic() by which everything must be written
-        self.reserve = FINISH_SECONDS  # grows with the longest candidate seen (see `expect_refit`)
+        self.reserve = FINISH_SECONDS  # grows with the slowest candidates seen (see `expect_refit`)
+        self._refits: list[float] = []
         self.wind_down = 0.0  # what the engine takes to end its trials and let go of its workers
         self.signal_name: str | None = None
         self._halt: Callable[[], None] | None = None
@@ -55,8 +58,18 @@ class Stop:
         return None if self.budget_end is None else self.budget_end - self.reserve - self.wind_down
 
     def expect_refit(self, seconds: float) -> None:
-        """A candidate took `seconds` to fit: refitting it (if it wins) must fit in the budget too."""
-        self.reserve = max(self.reserve, FINISH_SECONDS + REFIT_FACTOR * seconds)
+        """Refitting a candidate would take about `seconds` (one fold's fit): if it is picked, in the ensemble
+        or compared on test, that refit must fit in the budget too."""
+        self._refits = sorted([*self._refits, seconds])[-REFITS:]
+        self.reserve = FINISH_SECONDS + REFIT_FACTOR * sum(self._refits)
+
+    def left(self) -> float:
+        """Seconds until the budget ends (infinite without one)."""
+        return float("inf") if self.budget_end is None else self.budget_end - time.monotonic()
+
+    def fits(self, seconds: float) -> bool:
+        """Whether `seconds` more work, and then writing the results, still end inside the budget."""
+        return self.budget_end is None or time.monotonic() + seconds + FINISH_SECONDS <= self.budget_end
 
     @property
     def requested(self) -> bool:

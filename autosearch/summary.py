@@ -28,13 +28,15 @@ class Candidate:
     family: str
     val_score: float | None
     params: Mapping[str, Any] = field(default_factory=dict)
+    test_score: float | None = None  # the best network's and baseline's, scored once to compare with the pick
 
     @classmethod
-    def of(cls, record: TrialRecord | None, with_params: bool = False) -> Candidate | None:
+    def of(cls, record: TrialRecord | None, with_params: bool = False,
+           test_scores: Mapping[str, float] | None = None) -> Candidate | None:
         if record is None:
             return None
         return cls(record.name, record.kind, record.family, record.val_score,
-                   dict(record.params) if with_params else {})
+                   dict(record.params) if with_params else {}, (test_scores or {}).get(record.name))
 
 
 @dataclass(frozen=True)
@@ -69,6 +71,7 @@ class RunSummary:
     bundle: str
     cut_short: str | None = None  # why the search ended early (a signal, the budget), if it did
     seconds: Mapping[str, float] = field(default_factory=dict)  # where the wall time went
+    folds: int = 1  # cross-validation folds that scored the candidates (val_score is out-of-fold); 1: holdout
 
     @property
     def targets(self) -> list[str]:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from sklearn.preprocessing import LabelEncoder, MultiLabelBinarizer, StandardScaler
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    LabelEncoder,
+    MultiLabelBinarizer,
+    QuantileTransformer,
+    StandardScaler,
+)
 
 from autosearch.data.profile import LABEL_SEPARATOR
 from autosearch.tasks import Task
@@ -15,12 +22,16 @@ class TargetCodec:
 
     - binary / multiclass: original labels <-> integer class indices (LabelEncoder);
     - multilabel: label sets (``a|b``) or several 0/1 columns <-> a 0/1 matrix;
-    - regression: values <-> standardised values (the network trains on the scaled target).
+    - regression: values <-> standardised values (the network trains on the scaled target), after an
+      optional `transform`: log1p (for positive, right-skewed targets) or quantile-normal.
     """
 
-    def __init__(self, task: Task, targets: tuple[str, ...]):
+    TRANSFORMS = ("none", "log1p", "quantile")
+
+    def __init__(self, task: Task, targets: tuple[str, ...], transform: str = "none"):
         self.task = task
         self.targets = targets
+        self.transform = transform
 
     @property
     def _label_sets(self) -> bool:
@@ -39,7 +50,11 @@ class TargetCodec:
         elif self.task is Task.MULTILABEL:
             self.classes_ = list(self.targets)
         else:
-            self.encoder_ = StandardScaler().fit(y.to_numpy(dtype=np.float64))
+            values = y.to_numpy(dtype=np.float64)
+            steps = {"log1p": [FunctionTransformer(np.log1p, np.expm1, check_inverse=False)],
+                     "quantile": [QuantileTransformer(n_quantiles=min(1000, len(values)), random_state=0,
+                                                      output_distribution="normal")]}.get(self.transform, [])
+            self.encoder_ = make_pipeline(*steps, StandardScaler()).fit(values)
             self.classes_ = []
         return self
 

@@ -33,7 +33,7 @@ class Head:
     loss: str
 
 
-REGRESSION_LOSSES = ("mse", "mae")
+REGRESSION_LOSSES = ("mse", "mae", "huber")  # huber: squared near zero, linear beyond (outliers pull less)
 
 
 def head_for(task: Task, n_outputs: int, loss: str | None = None) -> Head:

@@ -22,6 +22,7 @@ from autosearch.errors import AutosearchError, describe
 from autosearch.records import State, TrialRecord
 
 RUN_STATUS = {State.COMPLETE: "FINISHED", State.PRUNED: "KILLED", State.FAILED: "FAILED"}
+CANDIDATE_KINDS = {"nn": "trial", "baseline": "baseline", "ensemble": "ensemble"}  # the autosearch.kind tag
 PARENT_ID_TAG = "mlflow.parentRunId"
 MAX_PARAM_CHARS = 6000
 
@@ -133,8 +134,7 @@ class Tracker:
 
     def start_candidate(self, name: str, kind: str, family: str, params: Mapping[str, Any]) -> str:
         """Open a nested run (RUNNING) before a candidate trains, so the dashboard shows it live."""
-        tags = {PARENT_ID_TAG: self.parent_id, "autosearch.kind": "trial" if kind == "nn" else "baseline",
-                "autosearch.family": family}
+        tags = {PARENT_ID_TAG: self.parent_id, "autosearch.kind": CANDIDATE_KINDS[kind], "autosearch.family": family}
         run_name = f"{name} {run_label(params)}".strip() if kind == "nn" else name
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.client.log_batch(run.info.run_id, params=_params(params))
@@ -146,7 +146,8 @@ class Tracker:
         # curves are "epoch_<name>" so they never shadow the one final value the run list sorts by
         metrics = [Metric(f"epoch_{key}", value, now, step) for key, values in record.curves.items()
                    for step, value in enumerate(values) if math.isfinite(value)]
-        final = {"val_score": record.val_score, "fit_seconds": record.fit_seconds, "epochs": record.epochs}
+        final = {"val_score": record.val_score, "folds": record.folds, "fit_seconds": record.fit_seconds,
+                 "epochs": record.epochs}
         metrics += [Metric(k, float(v), now, 0) for k, v in final.items() if v is not None and math.isfinite(v)]
         tags = [RunTag("autosearch.state", record.state.value)]
         if record.best_epoch is not None:

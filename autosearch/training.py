@@ -29,6 +29,7 @@ LOSSES = {
     "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
     "mse": keras.losses.MeanSquaredError,
     "mae": keras.losses.MeanAbsoluteError,
+    "huber": keras.losses.Huber,  # on the standardised target: squared within 1 standard deviation, linear beyond
 }
 PREDICT_BATCH = 4096
 
@@ -182,69 +183,103 @@ def _callbacks(problem: Problem, space: SearchSpace, scorer: EpochScorer | None,
     return found + list(extra) + ([stopper] if stopper else [])
 
 
-def train_network(
-    params: Mapping[str, Any],
-    space: SearchSpace,
-    problem: Problem,
-    *,
-    seed: int,
-    callbacks: Sequence[keras.callbacks.Callback] = (),
-    prune_signals: tuple[type[BaseException], ...] = (),
-    stop: Stop | None = None,
-    epochs: int | None = None,
-) -> TrainResult:
-    """Build, compile and fit one network; never raises for a failing trial.
+class Network:
+    """One trial's network, built and compiled once, then trained on one fold after another.
 
-    With `epochs` set (the final refit) it trains exactly that long and does not look at the
-    score samples; otherwise it scores them every epoch, stops early on `val_score` and keeps the
-    best epoch's weights. An exception in `prune_signals` (raised by an engine's callback)
-    ends the trial as pruned; any other exception, or a NaN loss, as failed. When `stop` ends
-    training early the trial keeps its best epoch so far, or fails if no epoch ended.
+    Between folds its weights and optimizer state go back to their values before the first fold, so each
+    fold trains from the same start without the model being built and traced again: on small data that
+    set-up (~1 s on our CPUs) would cost more than a fold's epochs. Never raises for a failing trial: an
+    error in building it is the outcome of its first `train`.
     """
-    keras.backend.clear_session()
-    set_precision()  # clear_session resets the dtype policy (and it is per thread; Ray trains in a new one)
-    keras.utils.set_random_seed(seed)
-    head = head_for(problem.task, problem.codec.n_outputs, params.get("loss"))
-    loss = LOSSES[head.loss]()
-    scorer = None
-    stopper = Stopper(stop) if stop is not None else None
-    started = time.perf_counter()
-    try:
-        view = input_view(space.family, params)
-        x_fit = problem.fit_views[view]
-        scorer = EpochScorer(problem, problem.score_views[view], loss) if epochs is None else None
-        model = build_model(space.family, params, x_fit.shape[1:], head, problem.vocabulary_size)
-        model.compile(optimizer=make_optimizer(params), loss=loss)
-        # Built eagerly, the optimizer's slots cost ~0.3 s less than when built while tracing step one.
-        model.optimizer.build(model.trainable_variables)
+
+    def __init__(self, params: Mapping[str, Any], space: SearchSpace, problem: Problem, seed: int):
+        keras.backend.clear_session()
+        set_precision()  # clear_session resets the dtype policy (and it is per thread; Ray trains in a new one)
+        keras.utils.set_random_seed(seed)
+        self.params, self.space, self.view = params, space, input_view(space.family, params)
+        self.model, self.error, self._start = None, None, None
+        try:
+            head = head_for(problem.task, problem.codec.n_outputs, params.get("loss"))
+            self.loss = LOSSES[head.loss]()
+            self.model = build_model(space.family, params, problem.fit_views[self.view].shape[1:], head,
+                                     problem.vocabulary_size)
+            self.model.compile(optimizer=make_optimizer(params), loss=self.loss)
+            # Built eagerly, the optimizer's slots cost ~0.3 s less than when built while tracing step one.
+            self.model.optimizer.build(self.model.trainable_variables)
+        except Exception as error:  # a failing trial must never end the sweep
+            self.error = describe(error)
+
+    def _from_the_start(self) -> None:
+        """Weights and optimizer state as before the first fold (kept on the first call)."""
+        optimizer = self.model.optimizer
+        if self._start is None:
+            self._start = ([keras.ops.convert_to_numpy(v) for v in self.model.weights],
+                           [keras.ops.convert_to_numpy(v) for v in optimizer.variables])
+            return
+        weights, state = self._start
+        self.model.set_weights(weights)
+        for variable, value in zip(optimizer.variables, state):
+            variable.assign(value)
+
+    def train(self, problem: Problem, *, seed: int, callbacks: Sequence[keras.callbacks.Callback] = (),
+              prune_signals: tuple[type[BaseException], ...] = (), stop: Stop | None = None,
+              epochs: int | None = None) -> TrainResult:
+        """Fit on the problem's fit samples, from the start; never raises for a failing trial.
+
+        With `epochs` set (the final refit) it trains exactly that long and does not look at the
+        score samples; otherwise it scores them every epoch, stops early on `val_score` and keeps the
+        best epoch's weights. An exception in `prune_signals` (raised by an engine's callback)
+        ends the trial as pruned; any other exception, or a NaN loss, as failed. When `stop` ends
+        training early the trial keeps its best epoch so far, or fails if no epoch ended.
+        """
+        if self.model is None:
+            return TrainResult(None, State.FAILED, None, 0.0, None, {}, error=self.error)
+        keras.utils.set_random_seed(seed)
+        scorer = EpochScorer(problem, problem.score_views[self.view], self.loss) if epochs is None else None
+        stopper = Stopper(stop) if stop is not None else None
         started = time.perf_counter()
-        history = model.fit(
-            **training_feed(x_fit, problem.y_fit, int(params.get("batch_size", 32)), seed),
-            epochs=epochs or space.max_epochs, class_weight=class_weights(params, problem),
-            callbacks=_callbacks(problem, space, scorer, callbacks, stopper), verbose=0,
-        )
-        fit_seconds = time.perf_counter() - started
-        curves = scorer.curves if scorer else {"loss": [float(v) for v in history.history.get("loss", [])]}
-        if stopper and stopper.first_epoch_cut:
-            return TrainResult(None, State.FAILED, None, fit_seconds, None, curves, stopped=stop.why,
-                               error=f"interrupted before its first epoch ended ({stop.why})")
-        if not curves["loss"] or not np.isfinite(curves["loss"][-1]):
-            raise FloatingPointError("training loss became NaN or infinite (try a lower learning rate)")
-        if scorer is None:
-            return TrainResult(model, State.COMPLETE, None, fit_seconds, len(curves["loss"]) - 1, curves)
-        scores = np.asarray(curves["val_score"], dtype=float)
-        if not np.isfinite(scores).any():
-            raise FloatingPointError("validation score is NaN: the network's outputs are not finite")
-        best = problem.metric.best_index(scores)
-        return TrainResult(model, State.COMPLETE, float(scores[best]), fit_seconds, best, curves,
-                           stopped=stop.why if stopper and stopper.stopped else None)
-    except prune_signals:
-        curves = scorer.curves if scorer else {}
-        return TrainResult(None, State.PRUNED, _last_score(curves), time.perf_counter() - started, None, curves)
-    except Exception as error:  # a failing trial must never end the sweep
-        curves = scorer.curves if scorer else {}
-        return TrainResult(None, State.FAILED, None, time.perf_counter() - started, None, curves,
-                           error=describe(error))
+        try:
+            self._from_the_start()
+            history = self.model.fit(
+                **training_feed(problem.fit_views[self.view], problem.y_fit, int(self.params.get("batch_size", 32)),
+                                seed),
+                epochs=epochs or self.space.max_epochs, class_weight=class_weights(self.params, problem),
+                callbacks=_callbacks(problem, self.space, scorer, callbacks, stopper), verbose=0,
+            )
+            fit_seconds = time.perf_counter() - started
+            curves = scorer.curves if scorer else {"loss": [float(v) for v in history.history.get("loss", [])]}
+            if stopper and stopper.first_epoch_cut:
+                return TrainResult(None, State.FAILED, None, fit_seconds, None, curves, stopped=stop.why,
+                                   error=f"interrupted before its first epoch ended ({stop.why})")
+            if not curves["loss"] or not np.isfinite(curves["loss"][-1]):
+                raise FloatingPointError("training loss became NaN or infinite (try a lower learning rate)")
+            stopped = stop.why if stopper and stopper.stopped else None
+            if scorer is None:
+                return TrainResult(self.model, State.COMPLETE, None, fit_seconds, len(curves["loss"]) - 1, curves,
+                                   stopped=stopped)
+            scores = np.asarray(curves["val_score"], dtype=float)
+            if not np.isfinite(scores).any():
+                raise FloatingPointError("validation score is NaN: the network's outputs are not finite")
+            best = problem.metric.best_index(scores)
+            return TrainResult(self.model, State.COMPLETE, float(scores[best]), fit_seconds, best, curves,
+                               stopped=stopped)
+        except prune_signals:
+            curves = scorer.curves if scorer else {}
+            return TrainResult(None, State.PRUNED, _last_score(curves), time.perf_counter() - started, None, curves)
+        except Exception as error:  # a failing trial must never end the sweep
+            curves = scorer.curves if scorer else {}
+            return TrainResult(None, State.FAILED, None, time.perf_counter() - started, None, curves,
+                               error=describe(error))
+
+    def predict(self, problem: Problem) -> np.ndarray:
+        """Its output on the problem's score samples, in the training space."""
+        return network_scores(problem.task, predict_rows(self.model, problem.score_views[self.view]))
+
+
+def train_network(params: Mapping[str, Any], space: SearchSpace, problem: Problem, *, seed: int,
+                  **options) -> TrainResult:
+    """Build one network and train it once (see `Network.train` for the options)."""
+    return Network(params, space, problem, seed).train(problem, seed=seed, **options)
 
 
 def _last_score(curves: Mapping[str, list[float]]) -> float | None:
@@ -253,5 +288,5 @@ def _last_score(curves: Mapping[str, list[float]]) -> float | None:
 
 
 def predict_network(model: keras.Model, problem: Problem, family: str, params: Mapping[str, Any]) -> np.ndarray:
-    """A network's output on the score samples, in the training space."""
+    """A trained network's output on the score samples, in the training space."""
     return network_scores(problem.task, predict_rows(model, problem.score_views[input_view(family, params)]))

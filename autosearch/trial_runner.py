@@ -1,10 +1,11 @@
-"""One network trial, the same for every engine: named, trained, cut short or failed, logged, stored.
+"""One network trial, the same for every engine: named, trained on every fold, cut short or failed, logged,
+stored with its out-of-fold predictions.
 
 An engine proposes a family and parameters; the runner names the trial (`<family>-<number>`), opens its
-MLflow run, trains it (`train_trial`, around `training.train_network`), turns a cut-short or failed outcome
-into its record, closes the MLflow run and keeps the record in the run's `TrialStore`. A trial that trains
-in another process (a Ray worker) is started and finished here, and trained there by the same
-`train_trial`.
+MLflow run, trains it (`train_trial`: the first fold with the engine's per-epoch callbacks, which may prune
+it, then the other folds), turns a cut-short or failed outcome into its record, closes the MLflow run and
+keeps the record and its predictions in the run's `TrialStore`. A trial that trains in another process (a Ray
+worker) is started and finished here, and trained there by the same `train_trial`.
 """
 
 from __future__ import annotations
@@ -15,7 +16,9 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from autosearch.problem import Problem
+import numpy as np
+
+from autosearch.problem import Folds
 from autosearch.processes import worker_id
 from autosearch.progress import Progress
 from autosearch.records import State, TrialRecord
@@ -44,26 +47,67 @@ class Started:
     began: float  # time.monotonic()
 
 
-def train_trial(space: SearchSpace, params: Mapping[str, Any], problem: Problem, *, seed: int,
+@dataclass(frozen=True, eq=False)
+class Trained:
+    """A trial's outcome where it trained: its record (not yet named), its predictions of each fold's own
+    samples (NaN where none), and whether it counts toward the trial total."""
+
+    record: TrialRecord
+    predictions: np.ndarray | None
+    counts: bool
+
+
+FOLD_SEED = 100_003  # fold i trains with the trial's seed + i * FOLD_SEED
+
+
+def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, seed: int,
                 stop: Stop | None = None, callbacks: Sequence = (), prune_signals: tuple = (),
-                max_epochs: int | None = None):
-    """Train one trial's network wherever the trial runs; a `training.TrainResult` (never raises for a failing
-    trial). `max_epochs` overrides the space's cap (Hyperband's round budget)."""
-    from autosearch.training import train_network
+                max_epochs: int | None = None) -> Trained:
+    """Train one trial's network on each fold in turn, wherever the trial runs, and predict each fold's own
+    samples; never raises for a failing trial. The first fold runs with the engine's `callbacks` (its
+    per-epoch scores may prune the trial), stops early on its score and decides: a trial that does not
+    complete it ends there. The other folds train for the first fold's best epoch count, without scoring each
+    epoch (measured on penguins, 5 folds: the four later folds took 1.0 s instead of 2.3 s with early stopping
+    of their own, whose patience trains epochs that are thrown away). A stop in a later fold keeps the folds
+    that completed. The record's score is the metric on the out-of-fold predictions; its curves are the first
+    fold's. `max_epochs` overrides the space's cap (Hyperband's round).
+    """
+    from autosearch.training import Network
 
     if max_epochs is not None:
         space = dataclasses.replace(space, max_epochs=max_epochs)
-    return train_network(params, space, problem, seed=seed, stop=stop, callbacks=list(callbacks),
-                         prune_signals=prune_signals)
+    network = Network(params, space, folds.fold(0), seed)
+    first = network.train(folds.fold(0), seed=seed, stop=stop, callbacks=list(callbacks), prune_signals=prune_signals)
+    record = first.record("", space.family, params)
+    if first.state is not State.COMPLETE:
+        return Trained(record, None, first.counts)
+    oof = folds.place(None, 0, network.predict(folds.fold(0)))
+    seconds, cut, done = first.fit_seconds, first.stopped, 1
+    for i in range(1, folds.k):
+        if cut or (stop is not None and stop.requested):
+            cut = cut or stop.why
+            break
+        fold = folds.fold(i)
+        result = network.train(fold, seed=seed + i * FOLD_SEED, stop=stop, epochs=first.best_epoch + 1)
+        seconds += result.fit_seconds
+        if result.state is not State.COMPLETE or result.stopped:
+            cut = result.stopped or f"fold {i + 1} failed: {result.error}"
+            break
+        oof = folds.place(oof, i, network.predict(fold))
+        done += 1
+    note = record.note if done == folds.k else f"cross-validated on {done} of {folds.k} folds ({cut})"
+    score = record.val_score if folds.k == 1 else folds.score(oof)
+    return Trained(dataclasses.replace(record, val_score=score, fit_seconds=seconds, folds=done, note=note), oof,
+                   True)
 
 
 class TrialRunner:
     """Runs, logs and stores the network trials of one process's sitting, for any engine."""
 
-    def __init__(self, problem: Problem, spaces: Sequence[SearchSpace], seed: int, stop: Stop, tracker,
+    def __init__(self, folds: Folds, spaces: Sequence[SearchSpace], seed: int, stop: Stop, tracker,
                  store: TrialStore, progress: Progress):
-        self.problem, self.spaces, self.seed, self.stop = problem, tuple(spaces), seed, stop
-        self.tracker, self.store, self.progress = tracker, store, progress
+        self.folds, self.problem, self.spaces, self.seed = folds, folds.first, tuple(spaces), seed
+        self.stop, self.tracker, self.store, self.progress = stop, tracker, store, progress
 
     def space(self, family: str) -> SearchSpace:
         return next(s for s in self.spaces if s.family == family)
@@ -78,25 +122,27 @@ class TrialRunner:
     def train(self, started: Started, *, callbacks: Sequence = (), prune_signals: tuple = (),
               max_epochs: int | None = None) -> TrialRecord | None:
         """Train a started trial in this process and finish it (see `finish`)."""
-        result = train_trial(self.space(started.family), started.params, self.problem,
-                             seed=self.seed + started.number, stop=self.stop, callbacks=callbacks,
-                             prune_signals=prune_signals, max_epochs=max_epochs)
-        record = dataclasses.replace(result.record(started.name, started.family, started.params), worker=worker_id())
-        return self.finish(started, record, result.counts)
+        trained = train_trial(self.space(started.family), started.params, self.folds,
+                              seed=self.seed + started.number, stop=self.stop, callbacks=callbacks,
+                              prune_signals=prune_signals, max_epochs=max_epochs)
+        record = dataclasses.replace(trained.record, worker=worker_id())
+        return self.finish(started, record, trained.counts, trained.predictions)
 
     def run(self, family: str, params: Mapping[str, Any], number: int, **options) -> TrialRecord | None:
         """`start`, then `train`."""
         return self.train(self.start(family, params, number), **options)
 
-    def finish(self, started: Started, record: TrialRecord, counted: bool = True) -> TrialRecord | None:
-        """Log the trial's outcome, close its MLflow run and store its record. Returns the stored record, or
-        None for a trial that does not count (stopped before its first epoch ended: it runs again)."""
+    def finish(self, started: Started, record: TrialRecord, counted: bool = True,
+               predictions: np.ndarray | None = None) -> TrialRecord | None:
+        """Log the trial's outcome, close its MLflow run and store its record and out-of-fold predictions.
+        Returns the stored record, or None for a trial that does not count (stopped before its first epoch
+        ended: it runs again)."""
         record = dataclasses.replace(record, name=started.name, family=started.family, params=dict(started.params),
                                      number=started.number)
         self.tracker.end_candidate(started.run_id, record)
         record = record.with_run(started.run_id)
         if counted:
-            self.store.save(record)
+            self.store.save(record, predictions)
             self.stop.expect_refit(record.refit_seconds)
         self.progress.trial_finished(record, counted, study_done=self.store.count())
         return record if counted else None

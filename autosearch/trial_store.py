@@ -1,5 +1,6 @@
 """The one place a run's candidates live, whatever the engine: every network trial's and baseline's
-TrialRecord, and the facts the processes of a run share (which process started it, its MLflow parent run).
+TrialRecord and out-of-fold predictions, and the facts the processes of a run share (which process started
+it, its MLflow parent run).
 
 They live in the run's database: the SQLite file in the run folder (beside the Optuna study, for the engines
 that keep one), or the `--storage` database that processes on several machines share. Resuming a run, a
@@ -8,10 +9,13 @@ worker joining it, the leaderboard, `test_candidate` and the report all read the
 
 from __future__ import annotations
 
+import io
 import json
 import time
+import zlib
 from typing import Iterator
 
+import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
@@ -27,6 +31,12 @@ RECORDS = sa.Table(
     sa.Column("number", sa.Integer),
     sa.Column("record", sa.Text, nullable=False),
     sa.UniqueConstraint("study", "name"),
+)
+PREDICTIONS = sa.Table(  # a candidate's predictions of the development samples, as a compressed .npy
+    "autosearch_predictions", METADATA,
+    sa.Column("study", sa.String(512), primary_key=True),
+    sa.Column("name", sa.String(512), primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
 )
 FACTS = sa.Table(
     "autosearch_facts", METADATA,
@@ -82,13 +92,25 @@ class TrialStore:
                 connection.execute(sa.insert(FACTS).values(study=self.study, key=key, value=value))
 
     # --- candidates ------------------------------------------------------------------------------------
-    def save(self, record: TrialRecord) -> None:
-        """Keep `record` (replacing an earlier one of the same name: a trial that ran again)."""
+    def save(self, record: TrialRecord, predictions: np.ndarray | None = None) -> None:
+        """Keep `record` and its out-of-fold `predictions` (replacing earlier ones of the same name: a trial
+        that ran again)."""
         row = dict(kind=record.kind, number=record.number, record=json.dumps(record.to_dict(), default=str))
         with self.engine.begin() as connection:
             where = (RECORDS.c.study == self.study) & (RECORDS.c.name == record.name)
             if not connection.execute(sa.update(RECORDS).where(where).values(**row)).rowcount:
                 connection.execute(sa.insert(RECORDS).values(study=self.study, name=record.name, **row))
+            where = (PREDICTIONS.c.study == self.study) & (PREDICTIONS.c.name == record.name)
+            connection.execute(sa.delete(PREDICTIONS).where(where))
+            if predictions is not None:
+                connection.execute(sa.insert(PREDICTIONS).values(study=self.study, name=record.name,
+                                                                 data=pack(predictions)))
+
+    def predictions(self) -> dict[str, np.ndarray]:
+        """Every candidate's stored out-of-fold predictions, by name."""
+        query = sa.select(PREDICTIONS.c.name, PREDICTIONS.c.data).where(PREDICTIONS.c.study == self.study)
+        with self.engine.connect() as connection:
+            return {name: unpack(data) for name, data in connection.execute(query)}
 
     def records(self, kind: str | None = None) -> list[TrialRecord]:
         """Baselines in the order they were fitted, then network trials in trial order."""
@@ -113,6 +135,17 @@ class TrialStore:
         with self.engine.connect() as connection:
             return set(connection.execute(sa.select(RECORDS.c.number).where(
                 RECORDS.c.study == self.study, RECORDS.c.kind == "nn")).scalars())
+
+
+def pack(array: np.ndarray) -> bytes:
+    """An array as compressed .npy bytes (no pickles)."""
+    buffer = io.BytesIO()
+    np.save(buffer, np.asarray(array), allow_pickle=False)
+    return zlib.compress(buffer.getvalue())
+
+
+def unpack(data: bytes) -> np.ndarray:
+    return np.load(io.BytesIO(zlib.decompress(data)), allow_pickle=False)
 
 
 def _sqlite_pragmas(connection, _record) -> None:

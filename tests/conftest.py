@@ -13,6 +13,11 @@ from sklearn import datasets
 # Set before anything imports TensorFlow, MLflow or Keras.
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+if "PYTEST_XDIST_WORKER" in os.environ:
+    # Two test processes on two cores: one thread each for TensorFlow, XLA and OpenMP (scikit-learn's gradient
+    # boosting). Each library's default — a thread per core — oversubscribed the cores: the suite took 13.5 min.
+    os.environ.update({"OMP_NUM_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1",
+                       "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"})
 
 
 def pytest_collection_modifyitems(items) -> None:

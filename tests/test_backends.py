@@ -17,7 +17,7 @@ import keras
 
 import autosearch
 from autosearch.prepare import prepare
-from autosearch.bundle import Bundle, save_bundle
+from autosearch.bundle import Bundle, Member, save_bundle
 from autosearch.config import make_config
 from autosearch.problem import make_problem
 from autosearch.progress import Progress
@@ -26,19 +26,19 @@ from autosearch.training import train_network
 data, out = sys.argv[1], Path(sys.argv[2])
 
 # A network trained on this backend, saved as a bundle and served back.
-prep = prepare(data, make_config(target="species", max_epochs=30), Progress(quiet=True))
+prep = prepare(data, make_config(target="species", max_epochs=30, holdout=True), Progress(quiet=True))
 params = {"layers": 2, "units_0": 32, "units_1": 16, "batch_norm": True, "dropout": 0.1, "l2": 1e-4,
           "learning_rate": 0.01}
 trained = train_network(params, prep.space("dense"), prep.problem, seed=0)
 _, preprocessor = make_problem(prep.split.train, prep.split.val, prep.profile, prep.codec, prep.metric, 0)
 meta = {"profile": prep.profile.as_dict(), "winner": {"family": "dense", "params": params}}
-folder = save_bundle(out / "model", preprocessor=preprocessor, codec=prep.codec, model=trained.model,
-                     is_network=True, meta=meta)
+folder = save_bundle(out / "model", preprocessor=preprocessor, codec=prep.codec, meta=meta,
+                     members=[Member("dense-000", "nn", "dense", params, 1.0, trained.model)])
 predictions = Bundle.load(folder).predict(prep.split.test.features)
 
 # Every other family: rnn and conv1d through a search; conv2d (augmented, separable) and the text
 # architectures trained directly.
-sequences = autosearch.fit(sys.argv[3], trials=2, max_epochs=2, quiet=True, output=out / "sequences")
+sequences = autosearch.fit(sys.argv[3], trials=2, max_epochs=2, cv_folds=2, quiet=True, output=out / "sequences")
 other = {}
 images = prepare(sys.argv[4], make_config(max_epochs=2), Progress(quiet=True))
 other["conv2d"] = train_network({"augment": True, "conv_type": "separable", "blocks": 2}, images.space("conv2d"),

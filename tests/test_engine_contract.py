@@ -119,7 +119,8 @@ def test_same_space_same_logged_parameters_layout_and_records(case, iris_csv, tm
     parents, children = mlflow_children(result.output_dir)
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert parents[0].data.params["engine"] == engine
-    assert sorted(c.data.tags["autosearch.kind"] for c in children) == ["baseline"] * 4 + ["trial"] * 8
+    ensembles = ["ensemble"] * int((result.leaderboard.kind == "ensemble").any())
+    assert sorted(c.data.tags["autosearch.kind"] for c in children) == ["baseline"] * 4 + ensembles + ["trial"] * 8
     trials = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
     for run in trials:
         state = run.data.tags["autosearch.state"]
@@ -147,7 +148,7 @@ def test_same_space_same_logged_parameters_layout_and_records(case, iris_csv, tm
     assert [r.family for r in stored(result.output_dir, "baseline")] == ["dummy", "linear", "svm", "gradient_boosting"]
     board = result.leaderboard
     assert sorted(board[board.kind == "nn"].name) == sorted(r.name for r in records)
-    assert board.test_score.notna().sum() == 1 and sum(result.summary.trials.values()) == 8
+    assert 1 <= board.test_score.notna().sum() <= 3 and sum(result.summary.trials.values()) == 8
     assert result.test_score > 0.6  # iris: a third by chance
 
 
@@ -227,7 +228,7 @@ def test_two_processes_share_one_search(case, sharing, breast_cancer_csv, tmp_pa
     if sharing.startswith("one --storage"):
         outs = [tmp_path / "first", tmp_path / "second"]
         extra = ("--storage", f"sqlite:///{tmp_path / 'shared.db'}", "--study", "shared-study")
-    fit = ("fit", breast_cancer_csv, "--target", "diagnosis", "--trials", "6", "--max-epochs", "6",
+    fit = ("fit", breast_cancer_csv, "--target", "diagnosis", "--trials", "6", "--max-epochs", "6", "--cv-folds", "2",
            "--experiment", f"shared-{case}", *engine_flags(case), *extra)
     chief = subprocess.Popen(cli(*fit, "--output", outs[0]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)

@@ -20,7 +20,7 @@ from typer.testing import CliRunner
 import autosearch
 from autosearch.cli import app
 
-TINY = {"trials": 2, "max_epochs": 2, "quiet": True}
+TINY = {"trials": 2, "max_epochs": 2, "quiet": True, "cv_folds": 2}  # CV, at its cheapest
 LEADERBOARD_COLUMNS = {"name", "kind", "family", "val_score", "test_score", "fit_seconds"}
 SUMMARY_KEYS = {"target", "task", "task_reason", "kind", "metric", "winner", "test_score", "mlflow_run_id"}
 
@@ -46,8 +46,9 @@ def test_cli_fit_then_predict_binary(breast_cancer_csv, tmp_path):
     assert LEADERBOARD_COLUMNS <= set(board.columns)
     assert sorted(board[board.kind == "baseline"].family) == ["dummy", "gradient_boosting", "linear", "svm"]
     assert (board.kind == "nn").sum() == 3
-    assert board.test_score.notna().sum() == 1  # the test split is scored once, for the winner
     summary = json.loads((out / "summary.json").read_text())
+    scored = {summary["winner"]["name"], summary["best_nn"]["name"], summary["best_baseline"]["name"]}
+    assert set(board[board.test_score.notna()].name) == scored  # the pick, and what it is compared with
     assert SUMMARY_KEYS <= set(summary)
     assert summary["task"] == "binary" and summary["target"] == "diagnosis"
     assert summary["winner"]["name"] == board.iloc[0]["name"]
@@ -58,7 +59,8 @@ def test_cli_fit_then_predict_binary(breast_cancer_csv, tmp_path):
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"leaderboard.csv", "summary.json",
                                                                           "model"}
     kinds = sorted(c.data.tags["autosearch.kind"] for c in children)
-    assert kinds == ["baseline"] * 4 + ["trial"] * 3
+    ensembles = ["ensemble"] * int((board.kind == "ensemble").any())  # one, where a blend beat every candidate
+    assert kinds == ["baseline"] * 4 + ensembles + ["trial"] * 3
     for child in children:
         assert child.data.tags["autosearch.family"]
         assert child.info.status in ("FINISHED", "KILLED", "FAILED")
@@ -66,9 +68,11 @@ def test_cli_fit_then_predict_binary(breast_cancer_csv, tmp_path):
                  and c.data.tags["autosearch.state"] == "complete")
     assert {"layers", "units_0", "activation", "dropout", "l2", "batch_norm", "optimizer", "learning_rate",
             "batch_size"} <= set(trial.data.params)
-    curve = client.get_metric_history(trial.info.run_id, "epoch_val_score")
+    curve = client.get_metric_history(trial.info.run_id, "epoch_val_score")  # the first fold's epochs
     assert [m.step for m in curve] == list(range(len(curve))) and 1 <= len(curve) <= 2
-    assert trial.data.metrics["val_score"] == max(m.value for m in curve)  # the kept epoch's score
+    row = board.set_index("name").loc[trial.info.run_name.split()[0]]
+    assert trial.data.metrics["val_score"] == pytest.approx(row.val_score)  # on the out-of-fold predictions
+    assert trial.data.metrics["folds"] == row.folds == 5
 
     rows = pd.read_csv(breast_cancer_csv)
     predict = subprocess.run([sys.executable, "-m", "autosearch", "predict", str(out / "model"),
@@ -118,7 +122,7 @@ def test_regression_searches_the_loss_and_predicts_in_target_units(diabetes_csv,
     assert result.summary.target == "progression"  # the last column
     _, _, children = runs_of(result.mlflow_run_id)
     trials = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
-    assert all(c.data.params.get("loss") in ("mse", "mae") for c in trials)
+    assert all(c.data.params.get("loss") in ("mse", "mae", "huber") for c in trials)
     drawn = {p.stem for p in (result.output_dir / "report").glob("*.png")}  # regression's diagnostics, not ROC
     assert {"predicted_vs_actual", "residuals"} <= drawn and "roc" not in drawn
 
@@ -176,7 +180,8 @@ def test_failing_trials_are_recorded_and_the_sweep_goes_on(diabetes_csv, tmp_pat
     result = autosearch.fit(diabetes_csv, space=space, output=tmp_path / "out", **TINY)
     nets = result.leaderboard[result.leaderboard.kind == "nn"]
     assert list(nets.state) == ["failed", "failed"]
-    assert result.winner.kind == "baseline"
+    assert result.winner.kind == "baseline" or set(json.loads(result.leaderboard.params[0])) <= {
+        "dummy", "linear", "svm", "gradient_boosting"}  # a baseline, or an ensemble of baselines
     _, _, children = runs_of(result.mlflow_run_id)
     failed = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
     assert [c.info.status for c in failed] == ["FAILED", "FAILED"]

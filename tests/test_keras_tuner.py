@@ -65,7 +65,7 @@ def test_conditions_hold_in_keras_tuner_samples():
         _, params = from_values(values, (space,), {"task": "regression", "imbalanced": False})
         assert ("momentum" in params) == (params["optimizer"] == "sgd")
         assert sorted(k for k in params if k.startswith("units_")) == [f"units_{i}" for i in range(params["layers"])]
-        assert params["loss"] in ("mse", "mae") and "class_weight" not in params  # data facts settled
+        assert params["loss"] in ("mse", "mae", "huber") and "class_weight" not in params  # data facts settled
         assert isinstance(params["batch_norm"], bool)
         seen_sgd |= params["optimizer"] == "sgd"
         seen_deep |= params["layers"] == 4

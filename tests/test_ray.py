@@ -49,7 +49,7 @@ def check_trials(result, expected: int, device: str = "cpu") -> list:
             assert run.data.tags["autosearch.device"].startswith(f"{device} on node ")
             assert client.get_metric_history(run.info.run_id, "epoch_val_score")
     board = pd.read_csv(result.output_dir / "leaderboard.csv")
-    assert (board.kind == "nn").sum() == expected and board.test_score.notna().sum() == 1
+    assert (board.kind == "nn").sum() == expected and 1 <= board.test_score.notna().sum() <= 3
     return trials
 
 
@@ -78,7 +78,7 @@ def kill_a_trial_worker(killed: list) -> threading.Thread:
 def test_a_trial_whose_worker_dies_runs_again_and_the_search_goes_on(iris_csv, tmp_path, capfd):
     killed: list[str] = []  # one trial's worker dies (as under the OOM killer): Ray runs that trial again
     killer = kill_a_trial_worker(killed)
-    result = autosearch.fit(iris_csv, target="species", trials=4, max_epochs=3, engine="ray", concurrency=2,
+    result = autosearch.fit(iris_csv, target="species", trials=4, max_epochs=3, cv_folds=2, engine="ray", concurrency=2,
                             output=tmp_path / "run", experiment="ray-local", seed=1, quiet=True)
     killer.join()
     trials = check_trials(result, 4)

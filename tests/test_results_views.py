@@ -94,7 +94,8 @@ def test_leaderboard_prints_a_table_and_json(iris_run):
     assert as_json.returncode == 0, as_json.stderr
     rows = json.loads(as_json.stdout)["leaderboard"]
     assert [r["name"] for r in rows] == list(board.name)
-    assert sum(r["test_score"] is not None for r in rows) == 1  # only the winner was scored on test
+    scored = {r["name"] for r in rows if r["test_score"] is not None}  # the pick, best network, best baseline
+    assert 1 <= len(scored) <= 3 and rows[0]["name"] in scored
 
     missing = subprocess.run([sys.executable, "-m", "autosearch", "leaderboard", str(iris_run.parent)],
                              capture_output=True, text=True, timeout=60)

@@ -26,7 +26,7 @@ def runner(iris_csv, tmp_path):
     store = TrialStore(f"sqlite:///{tmp_path / 'study.db'}", "autosearch")
     progress = Progress(quiet=True)
     with progress.search(10, None, prep.metric, None):  # as a search runs its trials
-        yield TrialRunner(prep.problem, prep.spaces, 0, Stop(), tracker, store, progress)
+        yield TrialRunner(prep.folds, prep.spaces, 0, Stop(), tracker, store, progress)
     store.close()
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 
 from autosearch.data.dataset import Dataset
 from autosearch.data.profile import Profile
@@ -58,3 +58,26 @@ def split_data(data: Dataset, profile: Profile, seed: int, test: Dataset | None 
     messages.append(f"split: {len(train)} train / {len(val)} validation / {len(test)} test samples"
                     + (", stratified by class" if stratified else ""))
     return Split(train, val, test, stratified, test_given=given), messages
+
+
+def fold_rows(dev: Dataset, train_rows: int, k: int | None, seed: int, stratify: bool
+              ) -> tuple[tuple[tuple[np.ndarray, np.ndarray], ...], np.ndarray, str]:
+    """The folds of the development samples `dev` (the training split's `train_rows` first, then the
+    validation split's): k seeded folds, stratified by class where every class allows it; or, for `k` None,
+    the holdout (training split against validation split). Also the rows preprocessing is fitted on, and a
+    message saying which it is."""
+    rows = np.arange(len(dev))
+    if k is None:
+        fit, score = rows[:train_rows], rows[train_rows:]
+        return ((fit, score),), fit, f"validation: a holdout of {len(score)} samples (the validation split)"
+    if k > len(dev):
+        raise AutosearchError(f"--cv-folds {k} asks for more folds than the {len(dev)} training and validation "
+                              "samples; give fewer folds")
+    labels = dev.target.iloc[:, 0].to_numpy()
+    stratified = stratify and np.unique(labels, return_counts=True)[1].min() >= k  # every class in every fold
+    splitter = StratifiedKFold(k, shuffle=True, random_state=seed) if stratified else KFold(k, shuffle=True,
+                                                                                          random_state=seed)
+    folds = tuple(splitter.split(rows, labels))
+    how = ", stratified by class" if stratified else ""
+    return folds, rows, (f"validation: {k}-fold cross-validation on the {len(dev)} training and validation "
+                         f"samples{how}: every candidate is scored on predictions for samples it did not see")

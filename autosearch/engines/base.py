@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 from autosearch.errors import AutosearchError
 
 if typing.TYPE_CHECKING:
-    from autosearch.problem import Problem
+    from autosearch.problem import Folds, Problem
     from autosearch.spaces import SearchSpace
     from autosearch.stopping import Stop
     from autosearch.trial_runner import TrialRunner
@@ -72,8 +72,12 @@ class SearchSetup:
     storage: str  # the run's database URL (the TrialStore and, for Optuna-based engines, the study)
     study_name: str
     spaces: tuple[SearchSpace, ...]
-    problem: Problem
+    folds: Folds  # the samples candidates train and are scored on (folds.first: task, metric, data facts)
     seed: int  # this process's sampling seed (workers sample with their own)
+
+    @property
+    def problem(self) -> Problem:
+        return self.folds.first
 
 
 class SearchEngine(ABC):

@@ -4,6 +4,7 @@ when the run's Stop says so. Imports Ray Tune: import it only where a Ray search
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import io
 import json
@@ -20,20 +21,22 @@ from ray.tune.search.optuna import OptunaSearch
 from ray.tune.stopper import Stopper
 
 from autosearch.errors import describe
-from autosearch.problem import Problem
+from autosearch.problem import Folds
 from autosearch.processes import worker_id
 from autosearch.records import TrialRecord
 from autosearch.spaces import from_values, suggest_family
 from autosearch.stopping import Stop
 from autosearch.trial_runner import Started, TrialRunner
+from autosearch.trial_store import pack, unpack
 
 RESULT_BUFFER_SECONDS = 1.0
 _FROZEN: list[bool] = []
 
 
-def train(config: dict, problem: Problem, spaces: tuple, seed: int) -> None:
-    """A Ray trial: train the network of `config` with the runner's `train_trial`, reporting every epoch; the
-    last report carries the record."""
+def train(config: dict, folds: Folds, spaces: tuple, seed: int) -> None:
+    """A Ray trial: train the network of `config` on every fold with the runner's `train_trial`, reporting
+    every epoch of the first fold (what the scheduler compares); the last report carries the record and the
+    out-of-fold predictions."""
     import keras
 
     from autosearch.training import freeze_heap
@@ -47,15 +50,15 @@ def train(config: dict, problem: Problem, spaces: tuple, seed: int) -> None:
     if not _FROZEN:  # once per worker (actors are reused from trial to trial)
         freeze_heap()
         _FROZEN.append(True)
-    space, params = from_values(config, spaces, problem.context)
+    space, params = from_values(config, spaces, folds.first.context)
     trial_seed = seed + zlib.crc32(tune.get_context().get_trial_id().encode()) % 100_000
-    record = train_trial(space, params, problem, seed=trial_seed, callbacks=[Report()]).record("", space.family,
-                                                                                                  params)
+    trained = train_trial(space, params, folds, seed=trial_seed, callbacks=[Report()])
     node = ray.get_runtime_context().get_node_id()[:8]
-    record = replace(record, device=f"{record.device} on node {node} ({ray.util.get_node_ip_address()})",
-                     worker=worker_id())
+    record = replace(trained.record, device=f"{trained.record.device} on node {node} "
+                     f"({ray.util.get_node_ip_address()})", worker=worker_id())
+    predictions = None if trained.predictions is None else base64.b64encode(pack(trained.predictions)).decode()
     tune.report({"epoch": max(record.epochs, 1), "val_score": record.val_score if record.val_score is not None
-                 else float("nan"), "record": json.dumps(record.to_dict()),
+                 else float("nan"), "record": json.dumps(record.to_dict()), "predictions": predictions,
                  "curves": json.dumps({k: list(v) for k, v in record.curves.items()})})
 
 
@@ -81,7 +84,7 @@ def tune_search(engine, runner: TrialRunner, trials: int, stop: Stop, cpus: floa
     searcher = OptunaSearch(space=_Define(spaces, problem.context), metric="val_score", mode=mode,
                             sampler=optuna.samplers.TPESampler(seed=setup.seed), study_name=setup.study_name,
                             storage=storage(setup.storage, None))  # Ray's own handle on the run's study
-    trainable = tune.with_resources(tune.with_parameters(train, problem=problem, spaces=spaces, seed=setup.seed),
+    trainable = tune.with_resources(tune.with_parameters(train, folds=setup.folds, spaces=spaces, seed=setup.seed),
                                     {"cpu": cpus, "gpu": gpus})
     logger = _Logger(runner, spaces, problem.context)
     tuner = tune.Tuner(
@@ -192,7 +195,9 @@ class _Logger(_Unpicklable, Callback):
             return
         curves = {k: tuple(v) for k, v in json.loads(last.get("curves", "{}")).items()}
         record = replace(TrialRecord.from_dict(json.loads(last["record"])), curves=curves)
-        self.runner.finish(flight.started, _noted(record, flight.retried))
+        predictions = last.get("predictions")
+        self.runner.finish(flight.started, _noted(record, flight.retried),
+                           predictions=None if predictions is None else unpack(base64.b64decode(predictions)))
 
     def end_the_rest(self) -> None:
         """Trials Tune let go without a last callback (started just as the experiment stopped): ended as

@@ -1,0 +1,94 @@
+"""Greedy ensemble selection (Caruana et al., ICML 2004) over the candidates' out-of-fold predictions.
+
+Starting from nothing, each round adds the candidate (with replacement) whose predictions, averaged with
+those chosen so far, score best on the development samples; a candidate's weight is how often it was
+chosen, over the rounds up to the best-scoring one. Networks and baselines compete alike. Only predictions of samples a
+candidate never trained on take part, so the ensemble's score is as honest as a single candidate's.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Mapping, Sequence
+
+import numpy as np
+
+from autosearch.leaderboard import ranked
+from autosearch.problem import Folds
+from autosearch.records import State, TrialRecord
+
+ROUNDS = 25  # AutoGluon's default; TabRepo found no gain beyond it
+MAX_MEMBERS = 5  # distinct members: each is refitted at the end, inside the time budget
+MAX_CANDIDATES = 30  # the best candidates by their own score take part (selection costs rounds x candidates)
+
+
+def select(predictions: Mapping[str, np.ndarray], ranked: Sequence[str], score: Callable[[np.ndarray], float],
+           greater_is_better: bool, rounds: int = ROUNDS, max_members: int = MAX_MEMBERS) -> dict[str, float]:
+    """The weights of the candidates chosen from `predictions` (name -> predictions of the same samples, in
+    the training space), `ranked` best first by their own score; `score` rates averaged predictions.
+
+    Ties go to a candidate already chosen (fewer members), then to the better ranked one. The ensemble is the
+    one after the best-scoring round (the earliest of equals), so it never scores below the best candidate
+    alone (round one's choice).
+
+    >>> from sklearn.metrics import accuracy_score
+    >>> y = np.array([0, 1, 1, 0])
+    >>> p = {"a": np.array([[.9, .1], [.4, .6], [.6, .4], [.8, .2]]),
+    ...      "b": np.array([[.6, .4], [.1, .9], [.2, .8], [.3, .7]])}
+    >>> select(p, ["a", "b"], lambda q: accuracy_score(y, q.argmax(axis=1)), True, rounds=4)  # 0.75 alone, 1 blended
+    {'a': 0.5, 'b': 0.5}
+    """
+    names = [n for n in ranked if n in predictions][:MAX_CANDIDATES]
+    sign = 1.0 if greater_is_better else -1.0
+    chosen: list[str] = []
+    total = np.zeros_like(np.asarray(predictions[names[0]], dtype=np.float64))
+    best_round, best_rating = 0, -np.inf
+    for done in range(rounds):
+        allowed = names if len(set(chosen)) < max_members else sorted(set(chosen), key=names.index)
+        ratings = {n: _rated(sign * score((total + predictions[n]) / (done + 1))) for n in allowed}
+        pick = max(allowed, key=lambda n: (ratings[n], n in chosen, -names.index(n)))
+        chosen.append(pick)
+        total += predictions[pick]
+        if ratings[pick] > best_rating:  # the best round so far (on a tie, the earlier: fewer members)
+            best_round, best_rating = done + 1, ratings[pick]
+    kept = chosen[:best_round]
+    counts = {name: kept.count(name) for name in dict.fromkeys(kept)}
+    return {name: count / best_round for name, count in sorted(counts.items(), key=lambda item: -item[1])}
+
+
+def ensemble_of(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.ndarray], folds: Folds
+                ) -> TrialRecord | None:
+    """The ensemble of the candidates scored on every fold (their out-of-fold predictions cover the same
+    samples: every development sample, or a holdout's validation samples), as a candidate of its own: kind
+    `ensemble`, its members and weights as its parameters. None where fewer than two candidates take part or
+    the selection keeps the best one alone."""
+    metric, codec, task = folds.first.metric, folds.first.codec, folds.first.task
+    eligible = [r for r in ranked(candidates, metric) if r.state is State.COMPLETE and r.kind != "ensemble"
+                and r.folds == folds.k and r.name in predictions]
+    if len(eligible) < 2:
+        return None
+    covered = ~np.isnan(predictions[eligible[0].name]).any(axis=1)
+    outputs = {r.name: predictions[r.name][covered].astype(np.float64) for r in eligible
+               if np.array_equal(~np.isnan(predictions[r.name]).any(axis=1), covered)}
+    truth = folds.truth[covered]
+    started = time.perf_counter()
+
+    def score(output: np.ndarray) -> float:
+        return metric(truth, codec.scores(output), task)
+
+    weights = select(outputs, [r.name for r in eligible], score, metric.greater_is_better)
+    if len(weights) < 2:
+        return None
+    return TrialRecord(name="ensemble", kind="ensemble", family="ensemble", params=weights, state=State.COMPLETE,
+                       val_score=score(blend(outputs, weights)), fit_seconds=time.perf_counter() - started,
+                       folds=folds.k)
+
+
+def blend(outputs: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
+    """The weighted average of the members' outputs (training space)."""
+    return sum(weight * np.asarray(outputs[name], dtype=np.float64) for name, weight in weights.items())
+
+
+def _rated(value: float) -> float:
+    """Higher is better; NaN (a blend the metric cannot score) never wins."""
+    return value if np.isfinite(value) else -np.inf

@@ -1,0 +1,84 @@
+"""How the pick is chosen, on real data: every candidate scored on out-of-fold predictions, an ensemble
+selected over them, the bundle serving that ensemble, and a time budget without --trials used to its end."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+from sklearn.linear_model import Ridge
+from sklearn.model_selection import cross_val_predict
+
+import autosearch
+from autosearch.bundle import Bundle
+from autosearch.config import make_config
+from autosearch.ensemble import ROUNDS, blend
+from autosearch.prepare import prepare
+from autosearch.progress import Progress
+from autosearch.runs import RunState
+
+pytestmark = pytest.mark.xdist_group("selection")  # one worker computes the module's run once
+
+
+@pytest.fixture(scope="module")
+def diabetes_run(diabetes_csv, tmp_path_factory):
+    out = tmp_path_factory.mktemp("selection") / "run"
+    result = autosearch.fit(diabetes_csv, trials=3, max_epochs=5, cv_folds=3, output=out, quiet=True)
+    store = RunState.load(out).trial_store(out)
+    records, predictions = {r.name: r for r in store.records()}, store.predictions()
+    store.close()
+    folds = prepare(diabetes_csv, make_config(cv_folds=3, output=tmp_path_factory.mktemp("again")),
+                    Progress(quiet=True)).folds  # the same seed: the same folds
+    return result, records, predictions, folds
+
+
+def test_every_candidate_is_scored_on_predictions_of_samples_it_did_not_train_on(diabetes_run):
+    result, records, predictions, folds = diabetes_run
+    assert folds.k == 3 and sorted(np.concatenate([rows for _, rows in folds.splits])) == list(range(folds.rows))
+    # the linear baseline's out-of-fold predictions are scikit-learn's, on the same folds
+    ridge = cross_val_predict(Ridge(alpha=1.0), folds.views["vector"], folds.y, cv=list(folds.splits))
+    assert np.allclose(predictions["linear"].ravel(), ridge.ravel(), atol=1e-4)
+    scored = [r for r in records.values() if r.kind != "ensemble" and r.folds == 3]
+    assert {r.kind for r in scored} == {"baseline", "nn"}
+    for record in scored:  # one prediction per development sample; the score is the metric on them
+        assert not np.isnan(predictions[record.name]).any()
+        assert folds.score(predictions[record.name]) == pytest.approx(record.val_score)
+    board = result.leaderboard
+    assert set(board[board.kind != "ensemble"].folds[board.state == "complete"]) == {3}
+
+
+def test_the_ensemble_is_the_weighted_blend_of_its_members_and_the_bundle_serves_it(diabetes_run, diabetes_csv):
+    result, records, predictions, folds = diabetes_run
+    ensemble = records["ensemble"]  # on diabetes a blend beats every candidate alone (rmse)
+    weights = dict(ensemble.params)
+    assert len(weights) >= 2 and sum(weights.values()) == pytest.approx(1.0)
+    rounds = round(1 / min(weights.values()))
+    assert all(abs(w * rounds - round(w * rounds)) < 1e-9 for w in weights.values()) and rounds <= ROUNDS
+    blended = blend({name: predictions[name] for name in weights}, weights)
+    assert folds.score(blended) == pytest.approx(ensemble.val_score)
+    assert all(ensemble.val_score < records[name].val_score for name in weights)  # better than each member
+    assert result.winner.name == "ensemble" and result.leaderboard.iloc[0]["name"] == "ensemble"
+
+    bundle = Bundle.load(result.bundle_path)
+    assert {m.name: m.weight for m in bundle.members} == weights
+    test = prepare(diabetes_csv, make_config(cv_folds=3), Progress(quiet=True)).split.test
+    predicted = bundle.predict(test.features).prediction.to_numpy()
+    rmse = float(np.sqrt(np.mean((predicted - test.target.iloc[:, 0].to_numpy()) ** 2)))
+    assert rmse == pytest.approx(result.test_score, rel=1e-4)  # the test score is the bundle's own
+    compared = result.summary.best_nn, result.summary.best_baseline
+    assert all(c.test_score is not None for c in compared)  # the pick's test score beside theirs
+    board = result.leaderboard
+    assert set(board.name[board.test_score.notna()]) == {"ensemble", *(c.name for c in compared)}
+
+
+def test_a_time_budget_without_trials_searches_until_it_is_spent(iris_csv, tmp_path, capfd):
+    assert make_config(time_budget="2m").trial_cap >= 10**9 and make_config().trial_cap == 20  # no budget: 20
+    assert make_config(trials=5, time_budget="2m").trial_cap == 5  # both given: whichever comes first
+    began = time.monotonic()
+    result = autosearch.fit(iris_csv, target="species", time_budget="15s", max_epochs=1, holdout=True,
+                            output=tmp_path / "run")
+    wall = time.monotonic() - began
+    assert "trials until the budget is spent" in capfd.readouterr().err
+    assert wall <= 15 + 1.0 and sum(result.summary.trials.values()) >= 1
+    assert result.summary.cut_short is None  # the budget ended it as asked: not "cut short"
