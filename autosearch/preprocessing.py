@@ -6,7 +6,8 @@ A fitted preprocessor maps samples to *views*: named arrays, one per representat
 | -------- | ---------------------------------------------------------------------------- |
 | tabular  | ``vector`` (imputed, scaled, one-hot; free-text columns as TF-IDF)           |
 | image    | ``image`` (N, H, W, C) standardised per channel; ``vector`` (flattened)      |
-| sequence | ``sequence`` (N, T, F) standardised per feature; ``vector`` (flattened)      |
+| sequence | ``sequence`` (N, T, F) standardised per feature, NaN → 0 (+ ``observed``  |
+|          | feature when training series have gaps); ``vector`` (flattened)              |
 | text     | ``tokens`` (word ids) and ``ngrams`` (TF-IDF of 1-2-grams) from Keras'        |
 |          | TextVectorization; ``tfidf`` (scikit-learn, sparse) for the baselines        |
 """
@@ -77,17 +78,33 @@ class TableFeatures(BaseEstimator, TransformerMixin):
 
 
 class ArrayFeatures(BaseEstimator, TransformerMixin):
-    """Images or sequences standardised along the last axis (per channel / per feature)."""
+    """Images or sequences standardised along the last axis (per channel / per feature).
+
+    Missing values (NaN: variable-length series padded at the end, gaps in a recording) are left out of
+    the scaling statistics and become 0, the feature's mean. When the training samples have any, sequences
+    get one more feature, ``observed`` (1 where a step has any value, 0 where it has none), so a padded
+    step is all zeros: recurrent networks mask those steps (`models.rnn`), convolutions and the baselines
+    see the indicator.
+    """
 
     def __init__(self, view: str = "image"):
         self.view = view
 
     def fit(self, X: np.ndarray, y=None) -> ArrayFeatures:
-        self.scaler_ = StandardScaler().fit(X.reshape(-1, X.shape[-1]))
+        X = np.asarray(X, dtype=np.float32)
+        self.scaler_ = StandardScaler().fit(X.reshape(-1, X.shape[-1]))  # NaN: left out of mean and variance
+        self.gaps_ = self.view == "sequence" and bool(np.isnan(X).any())
         return self
 
     def transform(self, X: np.ndarray) -> Views:
+        X = np.asarray(X, dtype=np.float32)
         scaled = self.scaler_.transform(X.reshape(-1, X.shape[-1])).reshape(X.shape).astype(np.float32)
+        missing = np.isnan(scaled)
+        if missing.any():
+            scaled[missing] = 0.0
+        if getattr(self, "gaps_", False):
+            observed = (~missing.all(axis=-1, keepdims=True)).astype(np.float32)
+            scaled = np.concatenate([scaled, observed], axis=-1)
         return {self.view: scaled, "vector": scaled.reshape(len(X), -1)}
 
 

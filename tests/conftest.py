@@ -137,6 +137,13 @@ def basic_motions_npz() -> Path:
 
 
 @pytest.fixture(scope="session")
+def japanese_vowels_npz() -> Path:
+    """Variable-length multivariate sequences: UEA JapaneseVowels, 7-29 steps of 12 features padded at the end
+    with NaN to (N, 29, 12), 9 speakers; X_test/y_test included."""
+    return DATA / "japanese_vowels.npz"
+
+
+@pytest.fixture(scope="session")
 def gunpoint_npz() -> Path:
     """Univariate sequences: UCR GunPoint, (N, 150), 2 classes; X_test/y_test included."""
     return DATA / "gunpoint.npz"

@@ -119,6 +119,50 @@ def test_multivariate_sequences_search_rnn_and_conv1d(basic_motions_npz, tmp_pat
     assert rnn["cell"] == "gru" and {"units_0", "bidirectional", "recurrent_dropout"} <= set(rnn)
 
 
+def test_nan_padded_steps_become_zeros_with_an_observed_feature(japanese_vowels_npz):
+    from autosearch.preprocessing import ArrayFeatures
+
+    X = np.load(japanese_vowels_npz)["X"][:60]
+    lengths = (~np.isnan(X).all(axis=-1)).sum(axis=1)
+    views = ArrayFeatures("sequence").fit(X).transform(X)
+    seq = views["sequence"]
+    assert seq.shape == (60, 29, 13) and np.isfinite(seq).all() and np.isfinite(views["vector"]).all()
+    assert np.array_equal(seq[..., -1].sum(axis=1), lengths)  # observed: 1 on each real step, 0 on padding
+    padded = seq[..., -1] == 0
+    assert not seq[padded].any() and seq[~padded].any(axis=-1).all()  # padding all zeros; real steps never
+    real = seq[~padded][:, :-1]  # the scaling statistics come from real values only
+    np.testing.assert_allclose(real.mean(axis=0), 0, atol=1e-4)
+    np.testing.assert_allclose(real.std(axis=0), 1, rtol=1e-3)
+    gapless = ArrayFeatures("sequence").fit(np.nan_to_num(X)).transform(np.nan_to_num(X))["sequence"]
+    assert gapless.shape == (60, 29, 12)  # no gaps in training: no extra feature
+
+
+def test_recurrent_networks_skip_padded_steps():
+    from autosearch.models.rnn import build_rnn
+    from autosearch.tasks import Task, head_for
+
+    model = build_rnn({"layers": 2, "bidirectional": True, "units": 8}, (None, 3), head_for(Task.MULTICLASS, 3))
+    series = np.random.default_rng(0).normal(size=(2, 5, 3)).astype(np.float32)
+    padded = np.concatenate([series, np.zeros((2, 7, 3), np.float32)], axis=1)
+    np.testing.assert_allclose(model.predict(series, verbose=0), model.predict(padded, verbose=0), atol=1e-5)
+
+
+def test_nan_padded_sequences_train_networks_and_baselines(japanese_vowels_npz, tmp_path):
+    result = autosearch.fit(japanese_vowels_npz, trials=2, max_epochs=8, quiet=True, cv_folds=2,
+                            output=tmp_path / "out")
+    board = result.leaderboard.set_index("name")
+    assert result.summary.kind == "sequence" and board.state.eq("complete").all()
+    chance = 1 / 9
+    nets = board[board.kind == "nn"]
+    assert set(nets.family) == {"rnn", "conv1d"} and (nets.val_score > 3 * chance).all()  # not at chance
+    assert board.loc["linear", "val_score"] > 0.8  # imputed, the padded vectors suit the baselines
+    arrays = np.load(japanese_vowels_npz)
+    np.savez(tmp_path / "unseen.npz", X=arrays["X_test"])
+    preds = autosearch.predict(result.bundle_path, tmp_path / "unseen.npz")
+    truth = arrays["y_test"]
+    assert (preds.prediction.astype(str).to_numpy() == truth).mean() > 0.8
+
+
 def test_univariate_series_as_a_wide_table_are_sequences(gunpoint_npz, tmp_path):
     arrays = np.load(gunpoint_npz)
     frame = pd.DataFrame(arrays["X"], columns=[f"t{i}" for i in range(150)]).assign(label=arrays["y"])

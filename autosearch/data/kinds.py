@@ -52,12 +52,14 @@ TEXT_MIN_DISTINCT = 0.5  # share of distinct values in a free-text column
 _NUMBERED = re.compile(r"^(.*?)(\d+)$")
 
 
-def array_kind(shape: tuple[int, ...]) -> tuple[DataKind, str]:
-    """The kind of an array `X` of `shape` (samples first).
+def array_kind(shape: tuple[int, ...], padded: bool = False) -> tuple[DataKind, str]:
+    """The kind of an array `X` of `shape` (samples first); `padded`: whole steps of it are NaN.
 
     >>> array_kind((1797, 8, 8))[0].value
     'image'
     >>> array_kind((80, 100, 6))[0].value
+    'sequence'
+    >>> array_kind((270, 29, 12), padded=True)[0].value
     'sequence'
     """
     dims = "×".join(map(str, shape[1:]))
@@ -65,6 +67,9 @@ def array_kind(shape: tuple[int, ...]) -> tuple[DataKind, str]:
         return DataKind.IMAGE, f"X is 4-D ({dims} per sample): images of height × width × channels"
     if len(shape) == 3:
         a, b = shape[1:]
+        if padded:
+            return DataKind.SEQUENCE, (f"X is 3-D ({dims} per sample) with rows that are all NaN: "
+                                       f"variable-length series padded to {a} timesteps × {b} features")
         if min(a, b) >= MIN_IMAGE_SIDE and max(a, b) <= MAX_IMAGE_ASPECT * min(a, b):
             return DataKind.IMAGE, (
                 f"X is 3-D ({dims} per sample) and both axes are at least {MIN_IMAGE_SIDE} long and within "

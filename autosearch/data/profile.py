@@ -286,7 +286,8 @@ def _array_kind(raw: RawData, kind: str) -> tuple[DataKind, str]:
     if X.ndim == 1 and X.dtype.kind in "UO":
         inferred = (DataKind.TEXT, "X holds one string per sample: documents")
     else:
-        inferred = array_kind(X.shape)
+        padded = X.ndim == 3 and X.dtype.kind == "f" and bool(np.isnan(X).all(axis=-1).any())
+        inferred = array_kind(X.shape, padded)
     if kind == "auto":
         return inferred
     chosen = DataKind(kind)

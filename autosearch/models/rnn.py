@@ -1,4 +1,8 @@
-"""Recurrent networks for sequences (SEED_NOTES §2): stacked GRU / LSTM layers, optionally bidirectional."""
+"""Recurrent networks for sequences (SEED_NOTES §2): stacked GRU / LSTM layers, optionally bidirectional.
+
+A step whose features are all exactly 0 is padding and is skipped (Keras masking): preprocessing turns
+NaN-padded steps into that, with an ``observed`` feature that keeps real steps non-zero.
+"""
 
 from __future__ import annotations
 
@@ -31,4 +35,5 @@ def build_rnn(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Hea
     (None, 1)
     """
     inputs = keras.Input(shape=input_shape, name="sequences")
-    return keras.Model(inputs, add_top(rnn_stack(inputs, params), params, head), name="rnn")
+    steps = keras.layers.Masking(mask_value=0.0)(inputs)  # padded steps: every feature 0 (preprocessing.py)
+    return keras.Model(inputs, add_top(rnn_stack(steps, params), params, head), name="rnn")
