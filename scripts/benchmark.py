@@ -308,8 +308,9 @@ def run_flaml(d: Data, budget: float, seed: int, work: Path) -> dict:
     from flaml import AutoML
 
     log = work / "flaml.log"
-    X_train = d.X_train if d.kind == "table" else d.X_train.reshape(len(d.X_train), -1)
-    X_test = d.X_test if d.kind == "table" else d.X_test.reshape(len(d.X_test), -1)
+    flat = lambda X: np.nan_to_num(X.reshape(len(X), -1))  # noqa: E731  padded series: FLAML refuses NaN there
+    X_train = d.X_train if d.kind in ("table", "text") else flat(d.X_train)
+    X_test = d.X_test if d.kind in ("table", "text") else flat(d.X_test)
     automl = AutoML()
     mark = time.monotonic()
     automl.fit(X_train, d.y_train, task="regression" if d.task == "regression" else "classification",
