@@ -110,7 +110,11 @@ def test_candidate(folder: str | Path, name: str) -> float:
     weights = dict(records[name].params) if records[name].kind == "ensemble" else {name: 1.0}
     prep = prepare(state.data, config, Progress(quiet=True))
     with precision(config.mixed_precision):  # refitted as it was trained
-        return refit([records[n] for n in weights], prep, config.seed).score(weights)
+        refitted = refit([records[n] for n in weights], prep, config.seed)
+    if refitted.failed:
+        failed, error = next(iter(refitted.failed.items()))
+        raise AutosearchError(f"refitting {failed} on train+validation failed ({error})")
+    return refitted.score(weights)
 
 
 def _records(folder: Path, state: RunState) -> list[TrialRecord]:

@@ -38,11 +38,12 @@ class TrialRecord:
     @property
     def refit_seconds(self) -> float:
         """What refitting this candidate would take: one fold's training time (a network's up to its best
-        epoch)."""
-        seconds = self.fit_seconds / max(self.folds, 1)
+        epoch). A network's first fold trained `epochs` epochs and each later fold `best_epoch + 1`."""
+        folds = max(self.folds, 1)
         if self.kind == "nn" and self.epochs and self.best_epoch is not None:
-            return seconds * (self.best_epoch + 1) / self.epochs
-        return seconds
+            refit_epochs = self.best_epoch + 1
+            return self.fit_seconds * refit_epochs / (self.epochs + (folds - 1) * refit_epochs)
+        return self.fit_seconds / folds
 
     def with_run(self, run_id: str) -> TrialRecord:
         return replace(self, mlflow_run_id=run_id)

@@ -54,6 +54,7 @@ class Refitted:
     models: dict[str, Any]
     outputs: dict[str, np.ndarray]
     fit_seconds: float  # inside fit, all of them
+    failed: dict[str, str] = dataclasses.field(default_factory=dict)  # candidate -> why its refit failed
 
     def score(self, weights: Mapping[str, float]) -> float:
         """The test score of the members' blend (one member of weight 1: that candidate's)."""
@@ -62,11 +63,11 @@ class Refitted:
 
 def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int) -> Refitted:
     """Refit candidates on train+validation and predict the test samples once (a network trains for its best
-    epoch count; over several folds, their mean)."""
+    epoch count; over several folds, their mean). A candidate whose refit fails is left out, with why."""
     split = prep.split
     problem, preprocessor = make_problem(split.train + split.val, split.test, prep.profile, prep.codec,
                                          prep.metric, seed)
-    models, outputs, seconds = {}, {}, 0.0
+    models, outputs, failed, seconds = {}, {}, {}, 0.0
     for record in candidates:
         if record.kind == "baseline":
             fitted, model, output = fit_baseline(record.family, problem)
@@ -77,11 +78,12 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int) -> Refit
                                    seed=seed + (record.number or 0), epochs=record.best_epoch + 1)
             state, error, fit_seconds, model = result.state, result.error, result.fit_seconds, result.model
             output = predict_network(model, problem, record.family, record.params) if model is not None else None
-        if state is not State.COMPLETE:
-            raise AutosearchError(f"refitting {record.name} on train+validation failed ({error})")
-        models[record.name], outputs[record.name] = model, output
         seconds += fit_seconds
-    return Refitted(problem, preprocessor, models, outputs, seconds)
+        if state is not State.COMPLETE:
+            failed[record.name] = error or state.value
+            continue
+        models[record.name], outputs[record.name] = model, output
+    return Refitted(problem, preprocessor, models, outputs, seconds, failed)
 
 
 def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracker, progress: Progress,
@@ -116,9 +118,20 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
                     else "") + ", and scoring them once on test")
     mark = time.monotonic()
     refitted = refit([by_name[n] for n in names], prep, config.seed)
+    for name, error in refitted.failed.items():
+        progress.say(f"refitting {name} on train+validation failed ({error})")
+    if any(n in refitted.failed for n in weights):  # the pick cannot be served: the best single one that can
+        fallback = winner([r for r in records if r.kind != "ensemble"], metric)
+        if win.kind != "ensemble" or fallback is None or fallback.name not in refitted.models:
+            raise AutosearchError(f"refitting the pick {win.name} on train+validation failed "
+                                  f"({next(iter(refitted.failed.values()))})")
+        progress.say(f"the best single candidate, {fallback.name}, is the pick")
+        records = [r for r in records if r.kind != "ensemble"]
+        win, weights = fallback, {fallback.name: 1.0}
     test_score, timings["refit_fit"] = refitted.score(weights), refitted.fit_seconds
     timings["refit"] = time.monotonic() - mark
-    test_scores = {win.name: test_score, **{b.name: refitted.score({b.name: 1.0}) for b in best}}
+    test_scores = {win.name: test_score, **{b.name: refitted.score({b.name: 1.0}) for b in best
+                                            if b.name in refitted.outputs}}
     leaderboard = to_frame(records, metric, test_scores)
     members = [Member(n, by_name[n].kind, by_name[n].family, dict(by_name[n].params), w, refitted.models[n])
                for n, w in weights.items()]

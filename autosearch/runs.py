@@ -32,7 +32,8 @@ from autosearch.processes import worker_id
 RUN_FILE = "run.json"
 STUDY_FILE = "study.db"
 LOCK_FILE = ".lock"
-FORMAT = 2  # 2: candidates in the run's TrialStore (1 kept baselines here and trials in the engine's study)
+FORMAT = 3  # 3: cross-validated candidates with stored out-of-fold predictions; 2: one holdout; 1: baselines
+#             kept here and trials in the engine's study
 DEFAULT_STUDY = "autosearch"
 # Settings a resumed run may change: how many trials in all, this sitting's budget, how chatty (and the
 # engine's own `resumable` options: where and on what the trials run).

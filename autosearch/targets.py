@@ -51,7 +51,7 @@ class TargetCodec:
             self.classes_ = list(self.targets)
         else:
             values = y.to_numpy(dtype=np.float64)
-            steps = {"log1p": [FunctionTransformer(np.log1p, np.expm1, check_inverse=False)],
+            steps = {"log1p": [FunctionTransformer(_log1p, np.expm1, check_inverse=False)],
                      "quantile": [QuantileTransformer(n_quantiles=min(1000, len(values)), random_state=0,
                                                       output_distribution="normal")]}.get(self.transform, [])
             self.encoder_ = make_pipeline(*steps, StandardScaler()).fit(values)
@@ -107,3 +107,9 @@ class TargetCodec:
             frame.insert(0, "prediction", joined)
         probas = pd.DataFrame(scores, columns=[f"proba_{c}" for c in self.classes_])
         return pd.concat([frame, probas], axis=1)
+
+
+def _log1p(y: np.ndarray) -> np.ndarray:
+    """log1p for targets chosen to be non-negative; a value at or below -1 (only ever in data the choice did
+    not see, e.g. the test split) maps to the least value rather than to -inf or NaN."""
+    return np.log1p(np.maximum(y, -1 + 1e-6))

@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from autosearch.errors import describe
 from autosearch.problem import Folds
 from autosearch.processes import worker_id
 from autosearch.progress import Progress
@@ -81,7 +82,11 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
     record = first.record("", space.family, params)
     if first.state is not State.COMPLETE:
         return Trained(record, None, first.counts)
-    oof = folds.place(None, 0, network.predict(folds.fold(0)))
+    try:
+        oof = folds.place(None, 0, network.predict(folds.fold(0)))
+    except Exception as error:  # a failing trial must never end the sweep
+        return Trained(dataclasses.replace(record, state=State.FAILED, val_score=None, error=describe(error)),
+                       None, True)
     seconds, cut, done = first.fit_seconds, first.stopped, 1
     for i in range(1, folds.k):
         if cut or (stop is not None and stop.requested):
@@ -93,7 +98,11 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
         if result.state is not State.COMPLETE or result.stopped:
             cut = result.stopped or f"fold {i + 1} failed: {result.error}"
             break
-        oof = folds.place(oof, i, network.predict(fold))
+        try:
+            oof = folds.place(oof, i, network.predict(fold))
+        except Exception as error:
+            cut = f"fold {i + 1} failed: {describe(error)}"
+            break
         done += 1
     note = record.note if done == folds.k else f"cross-validated on {done} of {folds.k} folds ({cut})"
     score = record.val_score if folds.k == 1 else folds.score(oof)

@@ -228,7 +228,7 @@ def test_two_processes_share_one_search(case, sharing, breast_cancer_csv, tmp_pa
     if sharing.startswith("one --storage"):
         outs = [tmp_path / "first", tmp_path / "second"]
         extra = ("--storage", f"sqlite:///{tmp_path / 'shared.db'}", "--study", "shared-study")
-    fit = ("fit", breast_cancer_csv, "--target", "diagnosis", "--trials", "6", "--max-epochs", "6", "--cv-folds", "2",
+    fit = ("fit", breast_cancer_csv, "--target", "diagnosis", "--trials", "6", "--max-epochs", "6",
            "--experiment", f"shared-{case}", *engine_flags(case), *extra)
     chief = subprocess.Popen(cli(*fit, "--output", outs[0]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)

@@ -82,3 +82,26 @@ def test_a_time_budget_without_trials_searches_until_it_is_spent(iris_csv, tmp_p
     assert "trials until the budget is spent" in capfd.readouterr().err
     assert wall <= 15 + 1.0 and sum(result.summary.trials.values()) >= 1
     assert result.summary.cut_short is None  # the budget ended it as asked: not "cut short"
+
+
+def test_a_refit_is_expected_to_take_one_fold_at_the_best_epoch_count():
+    from autosearch.records import State, TrialRecord
+
+    # 5 folds: the first trained 30 epochs, the other four 10 each (its best epoch count): 70 epochs in 7 s
+    net = TrialRecord("dense-001", "nn", "dense", {}, State.COMPLETE, 0.9, fit_seconds=7.0, epochs=30,
+                      best_epoch=9, folds=5)
+    assert net.refit_seconds == pytest.approx(1.0)  # 10 epochs of 0.1 s
+    assert TrialRecord("svm", "baseline", "svm", {}, State.COMPLETE, 0.9, fit_seconds=5.0,
+                       folds=5).refit_seconds == pytest.approx(1.0)
+
+
+def test_a_log1p_target_encodes_values_the_choice_never_saw():
+    import pandas as pd
+
+    from autosearch.targets import TargetCodec
+    from autosearch.tasks import Task
+
+    codec = TargetCodec(Task.REGRESSION, ("price",), "log1p").fit(pd.DataFrame({"price": [0.0, 10.0, 1000.0]}))
+    encoded = codec.encode(pd.DataFrame({"price": [-1.0, -5.0, 10.0]}))  # below -1: a test split's oddity
+    assert np.isfinite(encoded).all()
+    np.testing.assert_allclose(codec.scores(codec.encode(pd.DataFrame({"price": [10.0]}))), [[10.0]], rtol=1e-5)
