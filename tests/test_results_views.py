@@ -4,6 +4,7 @@ terminal leaderboard, the MLflow dashboard served by `autosearch ui`, and readab
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import signal
@@ -34,11 +35,34 @@ window.addEventListener("load", () => {
 </script></body>"""
 
 
+BROWSERS = ("chromium", "chromium-browser", "google-chrome")
+SYSTEM_BIN = ("/usr/bin", "/bin", "/usr/local/bin", "/snap/bin")  # where packages put them, on PATH or not
+
+
+def _find_browser() -> str | None:
+    for name in BROWSERS:
+        found = shutil.which(name) or next((f"{d}/{name}" for d in SYSTEM_BIN if Path(d, name).is_file()), None)
+        if found:
+            return found
+    return None
+
+
 def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if shutil.which(name):
-            return shutil.which(name)
-    raise AssertionError("headless Chromium is needed: apt-get install chromium (.ci/run installs it)")
+    """A headless Chromium: on PATH, where Debian installs it, or installed here with apt-get (as root, or
+    with sudo), so that README's test command needs nothing set up by hand."""
+    found = _find_browser()
+    if found is None:
+        apt = shutil.which("apt-get") or next((f"{d}/apt-get" for d in SYSTEM_BIN if Path(d, "apt-get").is_file()),
+                                              None)
+        if apt is not None:
+            sudo = [] if os.geteuid() == 0 else ["sudo", "-n"]
+            env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+            subprocess.run([*sudo, apt, "update", "-qq"], env=env, capture_output=True, timeout=600)
+            subprocess.run([*sudo, apt, "install", "-y", "-qq", "chromium"], env=env, capture_output=True, timeout=900)
+            found = _find_browser()
+    if found is None:
+        raise AssertionError("headless Chromium is needed and could not be installed: apt-get install chromium")
+    return found
 
 
 @pytest.fixture(scope="module")
