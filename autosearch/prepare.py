@@ -106,9 +106,9 @@ def target_transform(folds: Folds, dev: Dataset, prof: Profile, split: Split) ->
     if len(prof.targets) > 1 or len(options) == 1:
         return folds.first.codec, "a single, standardised target" if len(options) == 1 else \
             "several targets: each standardised"
-    x, rmse = folds.views[KINDS[prof.kind].baseline_view], {}
+    x, rmse, codecs = folds.views[KINDS[prof.kind].baseline_view], {}, {}
     for option in options:
-        codec = TargetCodec(prof.task, prof.targets, option).fit(split.train.target)
+        codec = codecs[option] = TargetCodec(prof.task, prof.targets, option).fit(split.train.target)
         y, predicted = codec.encode(dev.target), np.full((folds.rows, 1), np.nan)
         for fit, score in folds.splits:  # every fold, or the holdout's one
             predicted[score] = Ridge(alpha=1.0).fit(x[fit], y[fit]).predict(x[score]).reshape(-1, 1)
@@ -118,8 +118,7 @@ def target_transform(folds: Folds, dev: Dataset, prof: Profile, split: Split) ->
     if best != "none" and rmse[best] > (1 - TRANSFORM_GAIN) * rmse["none"]:
         best = "none"
     shown = ", ".join(f"{o} {rmse[o]:.4g}" for o in options)
-    codec = TargetCodec(prof.task, prof.targets, best).fit(split.train.target)
-    return codec, f"out-of-fold RMSE of a ridge regression: {shown}"
+    return codecs[best], f"out-of-fold RMSE of a ridge regression: {shown}"
 
 
 def cv_folds(config: RunConfig, rows: int) -> int | None:
