@@ -18,19 +18,13 @@ from sklearn.utils.class_weight import compute_class_weight
 
 from autosearch.errors import describe
 from autosearch.models import build_model, device_name, input_view, set_precision
+from autosearch.models.layers import MemberLoss
 from autosearch.problem import Problem
 from autosearch.records import State, TrialRecord
 from autosearch.spaces import SearchSpace
 from autosearch.stopping import Stop
 from autosearch.tasks import head_for, network_scores
 
-LOSSES = {
-    "binary_crossentropy": keras.losses.BinaryCrossentropy,
-    "sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy,
-    "mse": keras.losses.MeanSquaredError,
-    "mae": keras.losses.MeanAbsoluteError,
-    "huber": keras.losses.Huber,  # on the standardised target: squared within 1 standard deviation, linear beyond
-}
 PREDICT_BATCH = 4096
 
 
@@ -157,12 +151,26 @@ def frozen_heap():
         gc.unfreeze()
 
 
-def make_optimizer(params: Mapping[str, Any]) -> keras.optimizers.Optimizer:
+def make_optimizer(params: Mapping[str, Any], steps: int = 1) -> keras.optimizers.Optimizer:
+    """The trial's optimizer; `schedule: cosine` decays its learning rate to 0 over `steps` (the most
+    batches the trial may train for); `adamw` decays weights by `weight_decay` (decoupled from the loss)."""
     name = str(params.get("optimizer", "adam"))
-    config: dict[str, Any] = {"learning_rate": float(params.get("learning_rate", 1e-3))}
+    rate: Any = float(params.get("learning_rate", 1e-3))
+    if params.get("schedule") == "cosine":
+        rate = keras.optimizers.schedules.CosineDecay(rate, decay_steps=max(int(steps), 1))
+    config: dict[str, Any] = {"learning_rate": rate}
     if name in ("sgd", "rmsprop") and "momentum" in params:
         config["momentum"] = float(params["momentum"])
+    if name == "adamw":
+        config["weight_decay"] = float(params.get("weight_decay", 0.0))
     return keras.optimizers.get({"class_name": name, "config": config})
+
+
+def make_loss(head, params: Mapping[str, Any]) -> keras.losses.Loss:
+    """The head's loss, with the trial's label smoothing for classification (the huber loss works on the
+    standardised target: squared within 1 standard deviation, linear beyond)."""
+    smoothing = float(params.get("label_smoothing", 0.0)) if head.loss.endswith("crossentropy") else 0.0
+    return MemberLoss(head.loss, head.units, label_smoothing=smoothing)
 
 
 def class_weights(params: Mapping[str, Any], problem: Problem) -> dict[int, float] | None:
@@ -200,10 +208,11 @@ class Network:
         self.model, self.error, self._start = None, None, None
         try:
             head = head_for(problem.task, problem.codec.n_outputs, params.get("loss"))
-            self.loss = LOSSES[head.loss]()
+            self.loss = make_loss(head, params)
             self.model = build_model(space.family, params, problem.fit_views[self.view].shape[1:], head,
                                      problem.vocabulary_size)
-            self.model.compile(optimizer=make_optimizer(params), loss=self.loss)
+            batches = math.ceil(len(problem.y_fit) / int(params.get("batch_size", 32)))
+            self.model.compile(optimizer=make_optimizer(params, batches * space.max_epochs), loss=self.loss)
             # Built eagerly, the optimizer's slots cost ~0.3 s less than when built while tracing step one.
             self.model.optimizer.build(self.model.trainable_variables)
         except Exception as error:  # a failing trial must never end the sweep
@@ -271,6 +280,12 @@ class Network:
             return TrainResult(None, State.FAILED, None, time.perf_counter() - started, None, curves,
                                error=describe(error))
 
+    def copy(self) -> keras.Model:
+        """The network as trained so far, as a model of its own (later training does not change it)."""
+        model = keras.models.clone_model(self.model)
+        model.set_weights(self.model.get_weights())
+        return model
+
     def predict(self, problem: Problem) -> np.ndarray:
         """Its output on the problem's score samples, in the training space."""
         return network_scores(problem.task, predict_rows(self.model, problem.score_views[self.view]))
@@ -280,6 +295,17 @@ def train_network(params: Mapping[str, Any], space: SearchSpace, problem: Proble
                   **options) -> TrainResult:
     """Build one network and train it once (see `Network.train` for the options)."""
     return Network(params, space, problem, seed).train(problem, seed=seed, **options)
+
+
+def average_of(models: Sequence[keras.Model]) -> keras.Model:
+    """One model whose output is the mean of `models`' outputs (bagging: fold models served as one); saved
+    and loaded as one `.keras` file.
+    """
+    if len(models) == 1:
+        return models[0]
+    inputs = keras.Input(shape=models[0].input_shape[1:], dtype=models[0].input.dtype, name=models[0].input.name)
+    outputs = [keras.Model(m.input, m.output, name=f"fold_{i}")(inputs) for i, m in enumerate(models)]
+    return keras.Model(inputs, keras.layers.Average(dtype="float32")(outputs), name=f"bag_of_{len(models)}")
 
 
 def _last_score(curves: Mapping[str, list[float]]) -> float | None:

@@ -16,8 +16,10 @@ from typing import Any, Mapping
 from autosearch.tasks import Head
 
 # Parameters read when compiling and fitting, whichever the family.
-TRAINING_PARAMS = frozenset({"optimizer", "learning_rate", "momentum", "batch_size", "loss", "class_weight"})
+TRAINING_PARAMS = frozenset({"optimizer", "learning_rate", "momentum", "weight_decay", "schedule", "batch_size",
+                             "loss", "label_smoothing", "class_weight"})
 DENSE_PARAMS = frozenset({"layers", "units", "activation", "dropout", "l2", "batch_norm", "kernel_initializer"})
+TABULAR_PARAMS = frozenset({"embedding", "frequencies", "embedding_dim", "frequency_scale", "ensemble_size"})
 CONV_PARAMS = frozenset({"blocks", "filters", "kernel_size", "conv_type", "activation", "batch_norm", "dropout",
                          "l2", "pooling", "dense_units"})
 RNN_PARAMS = frozenset({"cell", "layers", "units", "bidirectional", "dropout", "recurrent_dropout",
@@ -35,7 +37,8 @@ class Family:
 
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
-    Family("dense", DENSE_PARAMS | TRAINING_PARAMS, "vector"),
+    Family("dense", DENSE_PARAMS | TABULAR_PARAMS | TRAINING_PARAMS, "vector"),
+    Family("tabm", DENSE_PARAMS | TABULAR_PARAMS | TRAINING_PARAMS, "vector"),  # the same builder, TabM's space
     Family("conv2d", CONV_PARAMS | {"augment"} | TRAINING_PARAMS, "image"),
     Family("conv1d", CONV_PARAMS | TRAINING_PARAMS, "sequence"),
     Family("rnn", RNN_PARAMS | TRAINING_PARAMS, "sequence"),
@@ -57,7 +60,7 @@ def input_view(family: str, params: Mapping[str, Any]) -> str:
 def build_model(family: str, params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
                 vocabulary_size: int | None = None):
     """An uncompiled Keras model of `family` for inputs of `input_shape` (without the batch axis)."""
-    if family == "dense":
+    if family in ("dense", "tabm"):
         from autosearch.models.dense import build_dense
         return build_dense(params, input_shape, head)
     if family in ("conv1d", "conv2d"):

@@ -1,4 +1,9 @@
-"""Stacked Dense layers for vectors (tabular data): the first family to search (SEED_NOTES §2)."""
+"""MLPs for vectors (tabular data): the first family to search (SEED_NOTES §2).
+
+Plain stacked Dense layers, optionally in today's tabular recipe (TabM, RealMLP): numeric features embedded
+periodically (`embedding: periodic`) and a BatchEnsemble of `ensemble_size` members sharing the hidden layers
+(`ensemble_size` > 1), see `models.layers`. With `embedding: none` and `ensemble_size: 1` it is a plain MLP.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,13 @@ from typing import Any, Mapping
 import keras
 
 from autosearch.models.heads import add_head, regularizer
+from autosearch.models.layers import EnsembleHead, EnsembleInput, EnsembleMean, PeriodicEmbedding
 from autosearch.tasks import Head
 
 
 def dense_stack(x, params: Mapping[str, Any]):
-    """Dense → [BatchNorm] → activation → [Dropout], `layers` times (units per layer: `units_<i>`)."""
+    """Dense → [BatchNorm] → activation → [Dropout], `layers` times (units per layer: `units_<i>`).
+    Works on (batch, features) and on a BatchEnsemble's (batch, members, features)."""
     batch_norm = bool(params.get("batch_norm", False))
     dropout = float(params.get("dropout", 0.0))
     for i in range(int(params.get("layers", 1))):
@@ -34,6 +41,19 @@ def build_dense(params: Mapping[str, Any], input_shape: tuple[int, ...], head: H
     >>> from autosearch.tasks import Task, head_for
     >>> build_dense({"layers": 2, "units_0": 8, "units_1": 4}, (5,), head_for(Task.BINARY, 2)).output_shape
     (None, 1)
+    >>> build_dense({"layers": 1, "units_0": 8, "embedding": "periodic", "ensemble_size": 4}, (5,),
+    ...             head_for(Task.MULTICLASS, 3)).output_shape
+    (None, 3)
     """
     inputs = keras.Input(shape=input_shape, name="features")
-    return keras.Model(inputs, add_head(dense_stack(inputs, params), head), name="dense")
+    x = inputs
+    if params.get("embedding", "none") == "periodic":
+        x = PeriodicEmbedding(int(params.get("frequencies", 16)), int(params.get("embedding_dim", 16)),
+                              float(params.get("frequency_scale", 0.1)))(x)
+    members = int(params.get("ensemble_size", 1))
+    if members <= 1:
+        return keras.Model(inputs, add_head(dense_stack(x, params), head), name="dense")
+    x = dense_stack(EnsembleInput(members)(x), params)
+    # float32 even under mixed precision, as every head (models.heads)
+    outputs = EnsembleMean(dtype="float32")(EnsembleHead(head.units, head.activation, dtype="float32")(x))
+    return keras.Model(inputs, outputs, name="tabm")

@@ -1,0 +1,173 @@
+"""Small Keras layers (backend-neutral, `keras.ops` only) for the tabular recipe of TabM and RealMLP.
+
+- `PeriodicEmbedding`: each number becomes a vector before the MLP — cos/sin of learned frequencies, then
+  a per-feature linear map and ReLU ("PLR", Gorishniy et al., NeurIPS 2022). Networks see the shape of a
+  feature's effect (thresholds, periodic patterns) instead of one weight per feature.
+- `EnsembleInput`, `EnsembleHead`, `EnsembleMean`: a BatchEnsemble of k members in one network ("TabM-mini",
+  Gorishniy et al., ICLR 2025). The input is copied k times and each copy scaled by its member's own
+  adapter; the hidden layers are shared; each member has its own output layer. Members train as k models
+  on the same batches (the loss is the mean of the members' losses, `MemberLoss`); predictions are the
+  mean of the members' outputs (probabilities for classification).
+
+Registered as serializable, so a saved bundle loads them with `safe_mode` (importing this module first).
+"""
+
+from __future__ import annotations
+
+import math
+
+import keras
+from keras import ops
+
+
+@keras.saving.register_keras_serializable(package="autosearch")
+class PeriodicEmbedding(keras.layers.Layer):
+    """(batch, features) → (batch, features × dim).
+
+    >>> import numpy as np
+    >>> tuple(PeriodicEmbedding(frequencies=4, dim=3)(np.zeros((2, 5), "float32")).shape)
+    (2, 15)
+    """
+
+    def __init__(self, frequencies: int = 16, dim: int = 16, sigma: float = 0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.frequencies, self.dim, self.sigma = int(frequencies), int(dim), float(sigma)
+
+    def build(self, input_shape):
+        n = int(input_shape[-1])
+        self.frequency = self.add_weight(shape=(n, self.frequencies), name="frequency",
+                                         initializer=keras.initializers.RandomNormal(stddev=self.sigma))
+        self.kernel = self.add_weight(shape=(n, 2 * self.frequencies, self.dim), name="kernel",
+                                      initializer="glorot_uniform")
+        self.bias = self.add_weight(shape=(n, self.dim), name="bias", initializer="zeros")
+
+    def call(self, x):
+        angles = 2 * math.pi * ops.expand_dims(x, -1) * self.frequency  # (batch, features, frequencies)
+        waves = ops.concatenate([ops.cos(angles), ops.sin(angles)], axis=-1)
+        embedded = ops.relu(ops.einsum("bnf,nfd->bnd", waves, self.kernel) + self.bias)
+        return ops.reshape(embedded, (-1, embedded.shape[1] * self.dim))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], int(input_shape[-1]) * self.dim)
+
+    def get_config(self):
+        return {**super().get_config(), "frequencies": self.frequencies, "dim": self.dim, "sigma": self.sigma}
+
+
+@keras.saving.register_keras_serializable(package="autosearch")
+class EnsembleInput(keras.layers.Layer):
+    """(batch, features) → (batch, k, features): k copies, each multiplied by its member's adapter
+    (initialised to random signs, as TabM-mini does, so the members differ from the first step).
+
+    >>> import numpy as np
+    >>> tuple(EnsembleInput(4)(np.ones((2, 3), "float32")).shape)
+    (2, 4, 3)
+    """
+
+    def __init__(self, k: int, **kwargs):
+        super().__init__(**kwargs)
+        self.k = int(k)
+
+    def build(self, input_shape):
+        self.adapter = self.add_weight(shape=(self.k, int(input_shape[-1])), name="adapter",
+                                       initializer=_random_signs)
+
+    def call(self, x):
+        return ops.expand_dims(x, 1) * self.adapter
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.k, input_shape[-1])
+
+    def get_config(self):
+        return {**super().get_config(), "k": self.k}
+
+
+def _random_signs(shape, dtype=None):
+    uniform = keras.random.uniform(shape, dtype=dtype or "float32")
+    return ops.where(uniform < 0.5, -1.0, 1.0)
+
+
+@keras.saving.register_keras_serializable(package="autosearch")
+class EnsembleHead(keras.layers.Layer):
+    """(batch, k, hidden) → (batch, k, units): one output layer per member, then the head's activation.
+
+    >>> import numpy as np
+    >>> tuple(EnsembleHead(3, activation="softmax")(np.ones((2, 4, 5), "float32")).shape)
+    (2, 4, 3)
+    """
+
+    def __init__(self, units: int, activation: str | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.units, self.activation = int(units), activation
+
+    def build(self, input_shape):
+        k, hidden = int(input_shape[1]), int(input_shape[2])
+        limit = 1.0 / math.sqrt(hidden)  # each member's layer as Dense's default would be, independently drawn
+        self.kernel = self.add_weight(shape=(k, hidden, self.units), name="kernel",
+                                      initializer=keras.initializers.RandomUniform(-limit, limit))
+        self.bias = self.add_weight(shape=(k, self.units), name="bias", initializer="zeros")
+
+    def call(self, x):
+        out = ops.einsum("bkh,khu->bku", x, self.kernel) + self.bias
+        return keras.activations.get(self.activation)(out)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "activation": self.activation}
+
+
+@keras.saving.register_keras_serializable(package="autosearch")
+class EnsembleMean(keras.layers.Layer):
+    """While training, every member's output (batch, k, units) goes to the loss (`MemberLoss`); otherwise
+    their mean (batch, units) is the prediction."""
+
+    def call(self, x, training=None):
+        return x if training else ops.mean(x, axis=1)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[2])
+
+
+@keras.saving.register_keras_serializable(package="autosearch")
+class MemberLoss(keras.losses.Loss):
+    """A task's loss for one prediction per sample, or the mean of the members' losses for a BatchEnsemble's
+    (batch, k, units) output while training; label smoothing for classification (RealMLP's default).
+
+    `base` is the Keras loss's name as `tasks.Head` gives it; the targets are as `Problem.y_fit` holds them.
+    """
+
+    def __init__(self, base: str, units: int = 1, label_smoothing: float = 0.0, huber_delta: float = 1.0,
+                 name: str | None = None, reduction: str = "sum_over_batch_size", dtype=None):
+        super().__init__(name=name or f"member_{base}", reduction=reduction, dtype=dtype)
+        self.base, self.units, self.label_smoothing = base, int(units), float(label_smoothing)
+        self.huber_delta = float(huber_delta)
+        if base == "sparse_categorical_crossentropy" and self.label_smoothing > 0:
+            self._per_sample = keras.losses.CategoricalCrossentropy(label_smoothing=self.label_smoothing,
+                                                                    reduction=None)
+        elif base == "binary_crossentropy":
+            self._per_sample = keras.losses.BinaryCrossentropy(label_smoothing=self.label_smoothing, reduction=None)
+        elif base == "huber":
+            self._per_sample = keras.losses.Huber(delta=self.huber_delta, reduction=None)
+        else:
+            self._per_sample = keras.losses.get({"class_name": _LOSS_CLASSES[base], "config": {"reduction": None}})
+
+    def call(self, y_true, y_pred):
+        members = len(y_pred.shape) == 3
+        if members:
+            k = y_pred.shape[1]
+            y_true = ops.repeat(y_true, k, axis=0)  # sample-major, as the reshape below orders the rows
+            y_pred = ops.reshape(y_pred, (-1, y_pred.shape[2]))
+        if isinstance(self._per_sample, keras.losses.CategoricalCrossentropy):
+            y_true = ops.one_hot(ops.cast(ops.reshape(y_true, (-1,)), "int32"), self.units)
+        per_sample = self._per_sample(y_true, y_pred)
+        return ops.mean(ops.reshape(per_sample, (-1, k)), axis=1) if members else per_sample
+
+    def get_config(self):
+        return {"base": self.base, "units": self.units, "label_smoothing": self.label_smoothing,
+                "huber_delta": self.huber_delta, "name": self.name, "reduction": self.reduction}
+
+
+_LOSS_CLASSES = {"sparse_categorical_crossentropy": "SparseCategoricalCrossentropy",
+                 "mse": "MeanSquaredError", "mae": "MeanAbsoluteError"}

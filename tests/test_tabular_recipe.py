@@ -1,0 +1,99 @@
+"""The tabular recipe's pieces (models.layers, training's optimizer and loss): a BatchEnsemble whose members
+train on their own losses and predict as their mean, periodic embeddings, AdamW with a cosine schedule, label
+smoothing, and a saved model that loads under Keras' safe mode. Real Keras on tiny arrays."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from autosearch.models import load_keras
+from autosearch.tasks import Task, head_for
+
+keras = load_keras()
+
+from autosearch.models.dense import build_dense  # noqa: E402  (after Keras is loaded quietly)
+from autosearch.models.layers import MemberLoss  # noqa: E402
+from autosearch.training import make_loss, make_optimizer  # noqa: E402
+
+TABM = {"layers": 2, "units": 16, "embedding": "periodic", "embedding_dim": 4, "frequencies": 3,
+        "ensemble_size": 4, "dropout": 0.0}
+rng = np.random.default_rng(0)
+X = rng.normal(size=(12, 5)).astype("float32")
+
+
+def as_numpy(x):
+    return keras.ops.convert_to_numpy(x)
+
+
+def test_members_differ_and_the_prediction_is_their_mean():
+    model = build_dense(TABM, (5,), head_for(Task.MULTICLASS, 3))
+    members = as_numpy(model(X, training=True))  # what the loss sees: every member's probabilities
+    assert members.shape == (12, 4, 3)
+    assert np.allclose(members.sum(axis=-1), 1.0, atol=1e-5)
+    assert np.abs(members[:, 0] - members[:, 1]).max() > 1e-3  # the adapters make the members differ
+    assert np.allclose(as_numpy(model(X, training=False)), members.mean(axis=1), atol=1e-6)
+    assert np.allclose(as_numpy(model.predict_on_batch(X)), members.mean(axis=1), atol=1e-6)
+
+
+TARGETS = {"sparse_categorical_crossentropy": (rng.integers(0, 3, 12), 3),
+           "binary_crossentropy": (rng.integers(0, 2, 12).astype("float32"), 1),
+           "mse": (rng.normal(size=(12, 1)).astype("float32"), 1),
+           "huber": (rng.normal(size=(12, 2)).astype("float32"), 2)}
+
+
+@pytest.mark.parametrize("base", list(TARGETS))
+def test_the_member_loss_is_the_mean_of_each_members_own_loss(base):
+    y, units = TARGETS[base]
+    activation = {"sparse_categorical_crossentropy": "softmax", "binary_crossentropy": "sigmoid"}.get(base)
+    raw = rng.normal(size=(12, 4, units)).astype("float32")
+    pred = as_numpy(keras.activations.get(activation)(raw)) if activation else raw
+    plain = {"sparse_categorical_crossentropy": keras.losses.SparseCategoricalCrossentropy(),
+             "binary_crossentropy": keras.losses.BinaryCrossentropy(), "mse": keras.losses.MeanSquaredError(),
+             "huber": keras.losses.Huber()}[base]
+    each = [float(as_numpy(plain(y, pred[:, m]))) for m in range(4)]
+    loss = MemberLoss(base, units)
+    assert float(as_numpy(loss(y, pred))) == pytest.approx(np.mean(each), rel=1e-5)
+    assert float(as_numpy(loss(y, pred[:, 2]))) == pytest.approx(each[2], rel=1e-5)  # one prediction per sample
+
+
+def test_label_smoothing_for_integer_classes_and_none_for_regression():
+    y, p = np.array([0, 2, 1]), np.array([[0.7, 0.2, 0.1], [0.1, 0.1, 0.8], [0.3, 0.4, 0.3]], "float32")
+    smoothed = keras.losses.CategoricalCrossentropy(label_smoothing=0.1)(np.eye(3)[y], p)
+    loss = make_loss(head_for(Task.MULTICLASS, 3), {"label_smoothing": 0.1})
+    assert float(as_numpy(loss(y, p))) == pytest.approx(float(as_numpy(smoothed)), rel=1e-5)
+    assert float(as_numpy(loss(y, p))) > float(as_numpy(keras.losses.SparseCategoricalCrossentropy()(y, p)))
+    assert make_loss(head_for(Task.REGRESSION, 1), {"label_smoothing": 0.1}).label_smoothing == 0.0
+
+
+def test_adamw_decays_weights_and_the_cosine_schedule_reaches_zero_at_the_last_step():
+    optimizer = make_optimizer({"optimizer": "adamw", "weight_decay": 0.01, "learning_rate": 0.02,
+                                "schedule": "cosine"}, steps=10)
+    assert isinstance(optimizer, keras.optimizers.AdamW) and optimizer.weight_decay == pytest.approx(0.01)
+    rates = []
+    for step in (0, 5, 10):
+        optimizer.iterations.assign(step)
+        rates.append(float(as_numpy(optimizer.learning_rate)))
+    assert rates == pytest.approx([0.02, 0.01, 0.0], abs=1e-7)
+    constant = make_optimizer({"optimizer": "adam", "learning_rate": 0.02}, steps=10)
+    constant.iterations.assign(10)
+    assert float(as_numpy(constant.learning_rate)) == pytest.approx(0.02)
+
+
+def test_the_periodic_embedding_learns_a_threshold_a_linear_model_cannot(tmp_path):
+    """y = 1 where |x| < 0.5: no single weight per feature separates it; an embedded number does."""
+    x = np.linspace(-2, 2, 400, dtype="float32").reshape(-1, 1)
+    y = (np.abs(x[:, 0]) < 0.5).astype("float32")
+    head = head_for(Task.BINARY, 2)
+    keras.utils.set_random_seed(0)
+    embedded = build_dense({"layers": 0, "embedding": "periodic", "embedding_dim": 8, "frequencies": 8,
+                            "frequency_scale": 0.5, "ensemble_size": 4}, (1,), head)
+    embedded.compile(optimizer=keras.optimizers.Adam(0.02), loss=make_loss(head, {}))
+    embedded.fit(x, y, epochs=60, batch_size=64, verbose=0)
+    accuracy = ((as_numpy(embedded.predict_on_batch(x))[:, 0] > 0.5) == y).mean()
+    assert accuracy > 0.9  # a linear model on x: 0.75 at best (all "no")
+
+    path = tmp_path / "tabm.keras"
+    embedded.save(path)
+    loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
+    assert np.allclose(as_numpy(loaded.predict_on_batch(x)), as_numpy(embedded.predict_on_batch(x)), atol=1e-6)
