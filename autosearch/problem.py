@@ -38,6 +38,10 @@ class Problem:
     seed: int
     vocabulary_size: int | None = None  # text: the token view's vocabulary
 
+    def fitting_on(self, rows: Rows) -> Problem:
+        """The same problem, fitted on some of its fit samples only (one fold's share of them)."""
+        return replace(self, fit_views=_take(self.fit_views, rows), y_fit=self.y_fit[rows])
+
     @property
     def spec(self) -> KindSpec:
         """What its kind of data implies (data/kinds.py)."""

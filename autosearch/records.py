@@ -36,13 +36,21 @@ class TrialRecord:
     folds: int = 1  # how many folds its val_score covers (1: the first fold, or the holdout)
 
     @property
+    def bagged(self) -> bool:
+        """Whether its final model is its fold models averaged (a network scored on 2 or more folds) rather
+        than one model refitted on all samples."""
+        return self.kind == "nn" and self.folds >= 2 and self.best_epoch is not None
+
+    @property
     def refit_seconds(self) -> float:
         """What refitting this candidate would take: one fold's training time (a network's up to its best
-        epoch). A network's first fold trained `epochs` epochs and each later fold `best_epoch + 1`."""
+        epoch), times its folds for a bagged network. A network's first fold trained `epochs` epochs and each
+        later fold `best_epoch + 1`."""
         folds = max(self.folds, 1)
         if self.kind == "nn" and self.epochs and self.best_epoch is not None:
             refit_epochs = self.best_epoch + 1
-            return self.fit_seconds * refit_epochs / (self.epochs + (folds - 1) * refit_epochs)
+            one = self.fit_seconds * refit_epochs / (self.epochs + (folds - 1) * refit_epochs)
+            return one * folds if self.bagged else one
         return self.fit_seconds / folds
 
     def with_run(self, run_id: str) -> TrialRecord:

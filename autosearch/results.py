@@ -27,6 +27,7 @@ from autosearch.progress import Progress
 from autosearch.records import State, TrialRecord
 from autosearch.stopping import REFIT_FACTOR, REPORT_SECONDS, Stop
 from autosearch.summary import Candidate, RunSummary
+from autosearch.trial_runner import train_bag
 
 
 @dataclass(frozen=True)
@@ -62,8 +63,10 @@ class Refitted:
 
 
 def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int) -> Refitted:
-    """Refit candidates on train+validation and predict the test samples once (a network trains for its best
-    epoch count; over several folds, their mean). A candidate whose refit fails is left out, with why."""
+    """Refit candidates on train+validation and predict the test samples once. A baseline, and a network
+    scored on a holdout, is fitted on all of those samples (a network for its best epoch count); a network
+    scored by cross-validation is its fold models again, averaged (`trial_runner.train_bag`). A candidate
+    whose refit fails is left out, with why."""
     split = prep.split
     problem, preprocessor = make_problem(split.train + split.val, split.test, prep.profile, prep.codec,
                                          prep.metric, seed)
@@ -74,9 +77,15 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int) -> Refit
             state, error, fit_seconds = fitted.state, fitted.error, fitted.fit_seconds
         else:
             from autosearch.training import predict_network, train_network
-            result = train_network(record.params, prep.space(record.family), problem,
-                                   seed=seed + (record.number or 0), epochs=record.best_epoch + 1)
-            state, error, fit_seconds, model = result.state, result.error, result.fit_seconds, result.model
+            space, trial_seed = prep.space(record.family), seed + (record.number or 0)
+            if record.bagged:
+                model, fit_seconds, error = train_bag(space, record.params, problem,
+                                                      prep.folds.splits[:record.folds], seed=trial_seed,
+                                                      epochs=record.best_epoch + 1)
+                state = State.COMPLETE if model is not None else State.FAILED
+            else:
+                result = train_network(record.params, space, problem, seed=trial_seed, epochs=record.best_epoch + 1)
+                state, error, fit_seconds, model = result.state, result.error, result.fit_seconds, result.model
             output = predict_network(model, problem, record.family, record.params) if model is not None else None
         seconds += fit_seconds
         if state is not State.COMPLETE:

@@ -19,7 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from autosearch.errors import describe
-from autosearch.problem import Folds
+from autosearch.problem import Folds, Problem
 from autosearch.processes import worker_id
 from autosearch.progress import Progress
 from autosearch.records import State, TrialRecord
@@ -108,6 +108,30 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
     score = record.val_score if folds.k == 1 else folds.score(oof)
     return Trained(dataclasses.replace(record, val_score=score, fit_seconds=seconds, folds=done, note=note), oof,
                    True)
+
+
+def train_bag(space: SearchSpace, params: Mapping[str, Any], problem: Problem, splits: Sequence[tuple], *,
+              seed: int, epochs: int) -> tuple[Any, float, str | None]:
+    """The fold models a trial was scored by, trained again as `train_trial` trained them (the same rows of
+    `problem`'s fit samples, seeds and epoch count), served as one model that averages them (bagging, as
+    AutoGluon serves its models): what is served is what the out-of-fold score measured, not a refit on
+    more rows for an epoch count chosen on fewer. Returns the model (None if a fold failed), the training
+    seconds and the error."""
+    from autosearch.training import Network, average_of
+
+    folds = [problem.fitting_on(fit) for fit, _ in splits]
+    network = Network(params, space, folds[0], seed)
+    models, seconds = [], 0.0
+    for i, fold in enumerate(folds):
+        result = network.train(fold, seed=seed + i * FOLD_SEED, epochs=epochs)
+        seconds += result.fit_seconds
+        if result.state is not State.COMPLETE:
+            return None, seconds, result.error or result.state.value
+        models.append(network.copy())
+    try:
+        return average_of(models), seconds, None
+    except Exception as error:
+        return None, seconds, describe(error)
 
 
 class TrialRunner:

@@ -17,6 +17,7 @@ from autosearch.ensemble import ROUNDS, blend
 from autosearch.prepare import prepare
 from autosearch.progress import Progress
 from autosearch.runs import RunState
+from autosearch.trial_runner import train_bag
 
 pytestmark = pytest.mark.xdist_group("selection")  # one worker computes the module's run once
 
@@ -28,13 +29,13 @@ def diabetes_run(diabetes_csv, tmp_path_factory):
     store = RunState.load(out).trial_store(out)
     records, predictions = {r.name: r for r in store.records()}, store.predictions()
     store.close()
-    folds = prepare(diabetes_csv, make_config(cv_folds=3, output=tmp_path_factory.mktemp("again")),
-                    Progress(quiet=True)).folds  # the same seed: the same folds
-    return result, records, predictions, folds
+    prep = prepare(diabetes_csv, make_config(cv_folds=3, max_epochs=5, output=tmp_path_factory.mktemp("again")),
+                   Progress(quiet=True))  # the same seed: the same folds
+    return result, records, predictions, prep.folds, prep
 
 
 def test_every_candidate_is_scored_on_predictions_of_samples_it_did_not_train_on(diabetes_run):
-    result, records, predictions, folds = diabetes_run
+    result, records, predictions, folds, _ = diabetes_run
     assert folds.k == 3 and sorted(np.concatenate([rows for _, rows in folds.splits])) == list(range(folds.rows))
     # the linear baseline's out-of-fold predictions are scikit-learn's, on the same folds
     ridge = cross_val_predict(Ridge(alpha=1.0), folds.views["vector"], folds.y, cv=list(folds.splits))
@@ -49,7 +50,7 @@ def test_every_candidate_is_scored_on_predictions_of_samples_it_did_not_train_on
 
 
 def test_the_ensemble_is_the_weighted_blend_of_its_members_and_the_bundle_serves_it(diabetes_run, diabetes_csv):
-    result, records, predictions, folds = diabetes_run
+    result, records, predictions, folds, _ = diabetes_run
     ensemble = records["ensemble"]  # on diabetes a blend beats every candidate alone (rmse)
     weights = dict(ensemble.params)
     assert len(weights) >= 2 and sum(weights.values()) == pytest.approx(1.0)
@@ -72,6 +73,29 @@ def test_the_ensemble_is_the_weighted_blend_of_its_members_and_the_bundle_serves
     assert set(board.name[board.test_score.notna()]) == {"ensemble", *(c.name for c in compared)}
 
 
+def test_a_network_is_served_as_the_fold_models_its_out_of_fold_score_measured(diabetes_run):
+    from autosearch.problem import make_problem
+    from autosearch.tasks import network_scores
+    from autosearch.training import predict_rows
+
+    result, records, predictions, folds, prep = diabetes_run
+    net = next(r for r in records.values() if r.kind == "nn" and r.folds == 3)
+    assert net.bagged
+    split = prep.split
+    problem, _ = make_problem(split.train + split.val, split.test, prep.profile, prep.codec, prep.metric, 0)
+    bag, seconds, error = train_bag(prep.space(net.family), net.params, problem, folds.splits,
+                                    seed=net.number, epochs=net.best_epoch + 1)  # as fit refits it (seed 0)
+    assert error is None and seconds > 0
+    view = problem.fit_views["vector"]
+    fold_outputs = []
+    for i, (_, own) in enumerate(folds.splits):  # each fold model again predicts its own samples as it did
+        fold_model = bag.get_layer(f"fold_{i}")
+        assert np.allclose(network_scores(problem.task, predict_rows(fold_model, view[own])),
+                           predictions[net.name][own], atol=1e-3)
+        fold_outputs.append(predict_rows(fold_model, problem.score_views["vector"]))
+    assert np.allclose(predict_rows(bag, problem.score_views["vector"]), np.mean(fold_outputs, axis=0), atol=1e-5)
+
+
 def test_a_time_budget_without_trials_searches_until_it_is_spent(iris_csv, tmp_path, capfd):
     assert make_config(time_budget="2m").trial_cap >= 10**9 and make_config().trial_cap == 20  # no budget: 20
     assert make_config(trials=5, time_budget="2m").trial_cap == 5  # both given: whichever comes first
@@ -84,13 +108,16 @@ def test_a_time_budget_without_trials_searches_until_it_is_spent(iris_csv, tmp_p
     assert result.summary.cut_short is None  # the budget ended it as asked: not "cut short"
 
 
-def test_a_refit_is_expected_to_take_one_fold_at_the_best_epoch_count():
+def test_a_refit_is_expected_to_take_one_fold_at_the_best_epoch_count_or_each_fold_for_a_bag():
     from autosearch.records import State, TrialRecord
 
     # 5 folds: the first trained 30 epochs, the other four 10 each (its best epoch count): 70 epochs in 7 s
     net = TrialRecord("dense-001", "nn", "dense", {}, State.COMPLETE, 0.9, fit_seconds=7.0, epochs=30,
                       best_epoch=9, folds=5)
-    assert net.refit_seconds == pytest.approx(1.0)  # 10 epochs of 0.1 s
+    assert net.bagged and net.refit_seconds == pytest.approx(5.0)  # its 5 fold models: 10 epochs of 0.1 s each
+    held = TrialRecord("dense-001", "nn", "dense", {}, State.COMPLETE, 0.9, fit_seconds=3.0, epochs=30,
+                       best_epoch=9, folds=1)
+    assert not held.bagged and held.refit_seconds == pytest.approx(1.0)  # a holdout's: one model, 10 of 30 epochs
     assert TrialRecord("svm", "baseline", "svm", {}, State.COMPLETE, 0.9, fit_seconds=5.0,
                        folds=5).refit_seconds == pytest.approx(1.0)
 
