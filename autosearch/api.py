@@ -284,7 +284,7 @@ class Sitting:
             shown = format_score(record.val_score) if record.state is State.COMPLETE else f"failed: {record.error}"
             self.progress.say(f"  baseline {family}: val {problem.metric.name} {shown}, {record.fit_seconds:.2f}s")
         for record in records:
-            stop.expect_refit(record.refit_seconds)
+            stop.expect_refit(record, problem.metric.greater_is_better)
         return records
 
     def _ensemble(self, candidates: list[TrialRecord]) -> list[TrialRecord]:
@@ -303,7 +303,7 @@ class Sitting:
         prep, config, stop, progress = self.prep, self.config, self.stop, self.progress
         done = self.store.records("nn")
         for record in done:  # trials of earlier sittings: their refit must fit the budget too
-            stop.expect_refit(record.refit_seconds)
+            stop.expect_refit(record, prep.metric.greater_is_better)
         families = " / ".join(s.family for s in prep.spaces)
         cap = f"up to {config.trial_cap} trials" if config.capped else "trials until the budget is spent"
         progress.say(f"searching {families} networks with {self.engine.describe()}: {cap}"

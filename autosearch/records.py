@@ -43,14 +43,18 @@ class TrialRecord:
 
     @property
     def refit_seconds(self) -> float:
-        """What refitting this candidate would take: one fold's training time (a network's up to its best
-        epoch), times its folds for a bagged network. A network's first fold trained `epochs` epochs and each
-        later fold `best_epoch + 1`."""
+        """What refitting this candidate would take: its fold models for a bagged network, else one fold's
+        training time (a network's up to its best epoch)."""
+        return self.one_fit_seconds * (self.folds if self.bagged else 1)
+
+    @property
+    def one_fit_seconds(self) -> float:
+        """One fold's training time, a network's for `best_epoch + 1` epochs (its first fold trained `epochs`
+        epochs and each later fold `best_epoch + 1`): what one refit on all samples takes."""
         folds = max(self.folds, 1)
         if self.kind == "nn" and self.epochs and self.best_epoch is not None:
             refit_epochs = self.best_epoch + 1
-            one = self.fit_seconds * refit_epochs / (self.epochs + (folds - 1) * refit_epochs)
-            return one * folds if self.bagged else one
+            return self.fit_seconds * refit_epochs / (self.epochs + (folds - 1) * refit_epochs)
         return self.fit_seconds / folds
 
     def with_run(self, run_id: str) -> TrialRecord:

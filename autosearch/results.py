@@ -62,11 +62,11 @@ class Refitted:
         return self.problem.score(blend(self.outputs, weights))
 
 
-def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int) -> Refitted:
+def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int, bag: bool = True) -> Refitted:
     """Refit candidates on train+validation and predict the test samples once. A baseline, and a network
     scored on a holdout, is fitted on all of those samples (a network for its best epoch count); a network
-    scored by cross-validation is its fold models again, averaged (`trial_runner.train_bag`). A candidate
-    whose refit fails is left out, with why."""
+    scored by cross-validation is its fold models again, averaged (`trial_runner.train_bag`), unless `bag` is
+    False (no time for them). A candidate whose refit fails is left out, with why."""
     split = prep.split
     problem, preprocessor = make_problem(split.train + split.val, split.test, prep.profile, prep.codec,
                                          prep.metric, seed)
@@ -78,7 +78,7 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int) -> Refit
         else:
             from autosearch.training import predict_network, train_network
             space, trial_seed = prep.space(record.family), seed + (record.number or 0)
-            if record.bagged:
+            if bag and record.bagged:
                 model, fit_seconds, error = train_bag(space, record.params, problem,
                                                       prep.folds.splits[:record.folds], seed=trial_seed,
                                                       epochs=record.best_epoch + 1)
@@ -109,7 +109,7 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     win = winner(records, metric)
     if win is None:
         raise AutosearchError("no candidate completed, not even the baselines; check the data")
-    if win.kind == "ensemble" and not stop.fits(_refit_seconds(by_name[n] for n in win.params)):
+    if win.kind == "ensemble" and not stop.fits(_refit_seconds((by_name[n] for n in win.params), bag=False)):
         progress.say("the ensemble's members cannot all be refitted in the time left: the best single candidate "
                      "is the pick")
         records = [r for r in records if r.kind != "ensemble"]
@@ -125,8 +125,11 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     progress.say(f"refitting {_describe(win, weights)} on train+validation"
                  + (f", and {', '.join(n for n in names if n not in weights)} to compare" if len(names) > len(weights)
                     else "") + ", and scoring them once on test")
+    bag = stop.fits(_refit_seconds(by_name[n] for n in names))
+    if not bag and any(by_name[n].bagged for n in names):
+        progress.say("no time left to train the networks' fold models again: they are refitted on all samples")
     mark = time.monotonic()
-    refitted = refit([by_name[n] for n in names], prep, config.seed)
+    refitted = refit([by_name[n] for n in names], prep, config.seed, bag=bag)
     for name, error in refitted.failed.items():
         progress.say(f"refitting {name} on train+validation failed ({error})")
     if any(n in refitted.failed for n in weights):  # the pick cannot be served: the best single one that can
@@ -183,8 +186,8 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     return FitResult(output, bundle, leaderboard, win, metric.name, test_score, summary, tracker.parent_id)
 
 
-def _refit_seconds(records) -> float:
-    return sum(REFIT_FACTOR * r.refit_seconds for r in records)
+def _refit_seconds(records, bag: bool = True) -> float:
+    return sum(REFIT_FACTOR * (r.refit_seconds if bag else r.one_fit_seconds) for r in records)
 
 
 def _describe(win: TrialRecord, weights: Mapping[str, float]) -> str:

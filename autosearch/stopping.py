@@ -15,7 +15,8 @@ from typing import Callable, Iterator
 FINISH_SECONDS = 5.0  # kept back for writing the bundle, the leaderboard, the report and MLflow artifacts
 REPORT_SECONDS = 2.0  # the report's plots (iris, 2 CPU cores: ~1.5 s): skipped when less is left of the budget
 REFIT_FACTOR = 1.25  # a refit trains on train+validation: ~25 % more data than a trial's fold
-REFITS = 3  # the slowest candidates' refits kept back: a typical ensemble's members, the best network
+REFITS = 3  # the slowest refits among the best candidates are kept back: a typical ensemble's members…
+POOL = 5  # …among the 5 best so far (a candidate far behind is not refitted; a slow one used to hold back time)
 
 
 class Stop:
@@ -28,7 +29,7 @@ class Stop:
     def __init__(self, budget_end: float | None = None):
         self.budget_end = budget_end  # time.monotonic() by which everything must be written
         self.reserve = FINISH_SECONDS  # grows with the slowest candidates seen (see `expect_refit`)
-        self._refits: list[float] = []
+        self._candidates: list[tuple[float, float]] = []  # (merit: higher is better, refit seconds)
         self.wind_down = 0.0  # what the engine takes to end its trials and let go of its workers
         self.signal_name: str | None = None
         self._halt: Callable[[], None] | None = None
@@ -57,11 +58,17 @@ class Stop:
         """When training must end so that refitting and writing still fit in the budget."""
         return None if self.budget_end is None else self.budget_end - self.reserve - self.wind_down
 
-    def expect_refit(self, seconds: float) -> None:
-        """Refitting a candidate would take about `seconds` (one fold's fit): if it is picked, in the ensemble
-        or compared on test, that refit must fit in the budget too."""
-        self._refits = sorted([*self._refits, seconds])[-REFITS:]
-        self.reserve = FINISH_SECONDS + REFIT_FACTOR * sum(self._refits)
+    def expect_refit(self, record, greater_is_better: bool) -> None:
+        """Refitting a completed candidate (a `TrialRecord`) would take about its `refit_seconds`: if it is
+        picked, in the ensemble or compared on test, that refit must fit in the budget too. Kept back: the
+        `REFITS` slowest refits among the `POOL` best candidates so far (one that did not complete is never
+        refitted)."""
+        score = record.val_score
+        if record.state.value != "complete" or score is None or score != score:
+            return
+        self._candidates.append((score if greater_is_better else -score, record.refit_seconds))
+        best = sorted(self._candidates, key=lambda c: c[0], reverse=True)[:POOL]
+        self.reserve = FINISH_SECONDS + REFIT_FACTOR * sum(sorted(s for _, s in best)[-REFITS:])
 
     def left(self) -> float:
         """Seconds until the budget ends (infinite without one)."""

@@ -176,7 +176,7 @@ class TrialRunner:
         record = record.with_run(started.run_id)
         if counted:
             self.store.save(record, predictions)
-            self.stop.expect_refit(record.refit_seconds)
+            self.stop.expect_refit(record, self.problem.metric.greater_is_better)
         self.progress.trial_finished(record, counted, study_done=self.store.count())
         return record if counted else None
 

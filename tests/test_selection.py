@@ -122,6 +122,29 @@ def test_a_refit_is_expected_to_take_one_fold_at_the_best_epoch_count_or_each_fo
                        folds=5).refit_seconds == pytest.approx(1.0)
 
 
+def test_the_budget_keeps_back_the_refits_of_the_best_candidates_only():
+    from autosearch.records import State, TrialRecord
+    from autosearch.stopping import FINISH_SECONDS, REFIT_FACTOR, Stop
+
+    def candidate(name, score, seconds, state=State.COMPLETE):
+        return TrialRecord(name, "baseline", "svm", {}, state, score, fit_seconds=seconds)
+
+    stop = Stop(budget_end=time.monotonic() + 100)
+    stop.expect_refit(candidate("slow-but-first", 0.9, 20.0), greater_is_better=True)
+    assert stop.reserve == pytest.approx(FINISH_SECONDS + REFIT_FACTOR * 20.0)
+    for i in range(5):  # five better candidates: the first falls out of the 5 best, and its refit with it
+        stop.expect_refit(candidate(f"good-{i}", 0.95 + i / 100, 1.0 + i), greater_is_better=True)
+    stop.expect_refit(candidate("far-behind", 0.5, 60.0), greater_is_better=True)  # never refitted
+    stop.expect_refit(candidate("failed", None, 90.0, State.FAILED), greater_is_better=True)
+    assert stop.reserve == pytest.approx(FINISH_SECONDS + REFIT_FACTOR * (5.0 + 4.0 + 3.0))  # 3 slowest of the 5 best
+
+    errors = Stop(budget_end=time.monotonic() + 100)  # rmse: lower is better
+    errors.expect_refit(candidate("worse", 30.0, 50.0), greater_is_better=False)
+    for i in range(5):
+        errors.expect_refit(candidate(f"better-{i}", 10.0, 1.0), greater_is_better=False)
+    assert errors.reserve == pytest.approx(FINISH_SECONDS + REFIT_FACTOR * 3.0)
+
+
 def test_a_log1p_target_encodes_values_the_choice_never_saw():
     import pandas as pd
 
