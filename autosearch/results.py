@@ -8,7 +8,7 @@ import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -62,11 +62,12 @@ class Refitted:
         return self.problem.score(blend(self.outputs, weights))
 
 
-def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int, bag: bool = True) -> Refitted:
+def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
+          bag: Collection[str] | None = None) -> Refitted:
     """Refit candidates on train+validation and predict the test samples once. A baseline, and a network
     scored on a holdout, is fitted on all of those samples (a network for its best epoch count); a network
-    scored by cross-validation is its fold models again, averaged (`trial_runner.train_bag`), unless `bag` is
-    False (no time for them). A candidate whose refit fails is left out, with why."""
+    scored by cross-validation is its fold models again, averaged (`trial_runner.train_bag`), unless `bag` names
+    the ones to bag (others: no time for their fold models). A candidate whose refit fails is left out, with why."""
     split = prep.split
     problem, preprocessor = make_problem(split.train + split.val, split.test, prep.profile, prep.codec,
                                          prep.metric, seed)
@@ -78,7 +79,7 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int, bag: boo
         else:
             from autosearch.training import predict_network, train_network
             space, trial_seed = prep.space(record.family), seed + (record.number or 0)
-            if bag and record.bagged:
+            if record.bagged and (bag is None or record.name in bag):
                 model, fit_seconds, error = train_bag(space, record.params, problem,
                                                       prep.folds.splits[:record.folds], seed=trial_seed,
                                                       epochs=record.best_epoch + 1)
@@ -115,19 +116,20 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
         records = [r for r in records if r.kind != "ensemble"]
         win = winner(records, metric)
     weights = dict(win.params) if win.kind == "ensemble" else {win.name: 1.0}
-    names = list(weights)
+    names = sorted(weights, key=weights.get, reverse=True)
     best = []
     for candidate in (best_of(records, metric, "nn"), best_of(records, metric, "baseline")):
         if candidate is not None and (candidate.name in names or stop.fits(
-                _refit_seconds(by_name[n] for n in [*names, candidate.name]))):
+                _refit_seconds((by_name[n] for n in [*names, candidate.name]), bag=False))):
             best.append(candidate)
             names += [] if candidate.name in names else [candidate.name]
     progress.say(f"refitting {_describe(win, weights)} on train+validation"
                  + (f", and {', '.join(n for n in names if n not in weights)} to compare" if len(names) > len(weights)
                     else "") + ", and scoring them once on test")
-    bag = stop.fits(_refit_seconds(by_name[n] for n in names))
-    if not bag and any(by_name[n].bagged for n in names):
-        progress.say("no time left to train the networks' fold models again: they are refitted on all samples")
+    bag = _bagged_in_time([by_name[n] for n in names], stop)
+    single = [n for n in names if by_name[n].bagged and n not in bag]
+    if single:
+        progress.say(f"no time left to train the fold models of {', '.join(single)} again: refitted on all samples")
     mark = time.monotonic()
     refitted = refit([by_name[n] for n in names], prep, config.seed, bag=bag)
     for name, error in refitted.failed.items():
@@ -184,6 +186,18 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     progress.say(f"report: {output / report.REPORT_FILE}")
     progress.say(f"dashboard: autosearch ui {output}")
     return FitResult(output, bundle, leaderboard, win, metric.name, test_score, summary, tracker.parent_id)
+
+
+def _bagged_in_time(candidates: Sequence[TrialRecord], stop: Stop) -> set[str]:
+    """The networks among `candidates` (most important first) whose fold models can be trained again in the time
+    left, after one refit of every candidate is counted: bagged in that order while time allows."""
+    planned, bagged = _refit_seconds(candidates, bag=False), set()
+    for record in candidates:
+        extra = REFIT_FACTOR * (record.refit_seconds - record.one_fit_seconds)
+        if record.bagged and stop.fits(planned + extra):
+            bagged.add(record.name)
+            planned += extra
+    return bagged
 
 
 def _refit_seconds(records, bag: bool = True) -> float:

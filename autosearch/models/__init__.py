@@ -19,7 +19,8 @@ from autosearch.tasks import Head
 TRAINING_PARAMS = frozenset({"optimizer", "learning_rate", "momentum", "weight_decay", "schedule", "batch_size",
                              "loss", "label_smoothing", "class_weight"})
 DENSE_PARAMS = frozenset({"layers", "units", "activation", "dropout", "l2", "batch_norm", "kernel_initializer"})
-TABULAR_PARAMS = frozenset({"embedding", "frequencies", "embedding_dim", "frequency_scale", "ensemble_size"})
+TABULAR_PARAMS = frozenset({"clip_inputs", "embedding", "frequencies", "embedding_dim", "frequency_scale",
+                            "ensemble_size"})
 CONV_PARAMS = frozenset({"blocks", "filters", "kernel_size", "conv_type", "activation", "batch_norm", "dropout",
                          "l2", "pooling", "dense_units"})
 RNN_PARAMS = frozenset({"cell", "layers", "units", "bidirectional", "dropout", "recurrent_dropout",

@@ -1,6 +1,7 @@
 """MLPs for vectors (tabular data): the first family to search (SEED_NOTES §2).
 
-Plain stacked Dense layers, optionally in today's tabular recipe (TabM, RealMLP): numeric features embedded
+Plain stacked Dense layers, optionally in today's tabular recipe (TabM, RealMLP): inputs clipped smoothly to
+±3 standard deviations (`clip_inputs`), numeric features embedded
 periodically (`embedding: periodic`) and a BatchEnsemble of `ensemble_size` members sharing the hidden layers
 (`ensemble_size` > 1), see `models.layers`. With `embedding: none` and `ensemble_size: 1` it is a plain MLP.
 """
@@ -12,7 +13,7 @@ from typing import Any, Mapping
 import keras
 
 from autosearch.models.heads import add_head, regularizer
-from autosearch.models.layers import EnsembleHead, EnsembleInput, EnsembleMean, PeriodicEmbedding
+from autosearch.models.layers import EnsembleHead, EnsembleInput, EnsembleMean, PeriodicEmbedding, SmoothClip
 from autosearch.tasks import Head
 
 
@@ -46,7 +47,7 @@ def build_dense(params: Mapping[str, Any], input_shape: tuple[int, ...], head: H
     (None, 3)
     """
     inputs = keras.Input(shape=input_shape, name="features")
-    x = inputs
+    x = SmoothClip()(inputs) if params.get("clip_inputs", False) else inputs
     if params.get("embedding", "none") == "periodic":
         x = PeriodicEmbedding(int(params.get("frequencies", 16)), int(params.get("embedding_dim", 16)),
                               float(params.get("frequency_scale", 0.1)))(x)

@@ -1,5 +1,6 @@
 """Small Keras layers (backend-neutral, `keras.ops` only) for the tabular recipe of TabM and RealMLP.
 
+- `SmoothClip`: standardised inputs bounded smoothly to ±3 (RealMLP), so outliers are not extrapolated.
 - `PeriodicEmbedding`: each number becomes a vector before the MLP — cos/sin of learned frequencies, then
   a per-feature linear map and ReLU ("PLR", Gorishniy et al., NeurIPS 2022). Networks see the shape of a
   feature's effect (thresholds, periodic patterns) instead of one weight per feature.
@@ -52,6 +53,28 @@ class PeriodicEmbedding(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "frequencies": self.frequencies, "dim": self.dim, "sigma": self.sigma}
+
+
+@keras.saving.register_keras_serializable(package="autosearch")
+class SmoothClip(keras.layers.Layer):
+    """x / sqrt(1 + (x / limit)²): the identity near 0, never beyond ±`limit` (RealMLP's input clipping). A
+    standardised feature far outside the training range (a house 6 standard deviations larger than the rest)
+    then reads like the largest ones seen, instead of being extrapolated linearly.
+
+    >>> import numpy as np
+    >>> [round(float(v), 2) for v in SmoothClip()(np.array([0.5, 3.0, 100.0], "float32"))]
+    [0.49, 2.12, 3.0]
+    """
+
+    def __init__(self, limit: float = 3.0, **kwargs):
+        super().__init__(**kwargs)
+        self.limit = float(limit)
+
+    def call(self, x):
+        return x / ops.sqrt(1.0 + ops.square(x / self.limit))
+
+    def get_config(self):
+        return {**super().get_config(), "limit": self.limit}
 
 
 @keras.saving.register_keras_serializable(package="autosearch")
