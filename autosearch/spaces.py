@@ -309,7 +309,7 @@ def spaces_for(kind: str, user: tuple[SearchSpace, ...] = ()) -> tuple[SearchSpa
     spaces = user or tuple(load_space(family=f) for f in families)
     for space in spaces:
         if FAMILIES[space.family].view not in spec.views:  # a dense net reads flattened images, a convnet no table
-            suited = ", ".join(families)
+            suited = " or ".join(families)
             raise AutosearchError(f"space file '{space.source}' searches {space.family} networks, which cannot "
                                   f"read {kind} data; use a {suited} space")
     if len({s.family for s in spaces}) < len(spaces):

@@ -47,6 +47,9 @@ def run_label(params: Mapping[str, Any]) -> str:
     'bi-gru 48 rmsprop lr=0.0023'
     >>> run_label({"blocks": 3, "filters": 32, "conv_type": "separable", "kernel_size": 5})
     'separable 3x32 k5'
+    >>> run_label({"ensemble_size": 16, "layers": 2, "units": 128, "activation": "relu", "optimizer": "adamw",
+    ...           "learning_rate": 0.002})
+    '16 members 2x128 relu adamw lr=0.002'
     """
     words = [str(params[key]) for key in ("architecture",) if key in params]
     if "cell" in params:
@@ -54,8 +57,12 @@ def run_label(params: Mapping[str, Any]) -> str:
     if params.get("conv_type", "conv") != "conv":
         words.append(str(params["conv_type"]))
     units = [str(params[f"units_{i}"]) for i in range(int(params.get("layers", 0))) if f"units_{i}" in params]
+    if "ensemble_size" in params:
+        words.append(f"{params['ensemble_size']} members")
     if units:
         words.append("-".join(units))
+    elif "units" in params and "layers" in params:
+        words.append(f"{params['layers']}x{params['units']}")
     if "blocks" in params and "filters" in params:
         words.append(f"{params['blocks']}x{params['filters']}" + (f" k{params['kernel_size']}"
                                                                   if "kernel_size" in params else ""))

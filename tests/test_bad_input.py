@@ -157,7 +157,7 @@ def test_image_kind_on_a_table(five_class_csv):
 def test_space_family_that_cannot_read_the_data(five_class_csv):
     from autosearch.spaces import default_space_path
     assert_clean_error(run_cli("fit", five_class_csv, "--space", default_space_path("conv2d")),
-                       "searches conv2d networks, which cannot read tabular data", "use a dense space")
+                       "searches conv2d networks, which cannot read tabular data", "use a dense or tabm space")
 
 
 def test_image_folder_without_class_subfolders(tmp_path):

@@ -65,7 +65,7 @@ def test_cli_fit_then_predict_binary(breast_cancer_csv, tmp_path):
         assert child.data.tags["autosearch.family"]
         assert child.info.status in ("FINISHED", "KILLED", "FAILED")
     trial = next(c for c in children if c.data.tags["autosearch.kind"] == "trial"
-                 and c.data.tags["autosearch.state"] == "complete")
+                 and c.data.tags["autosearch.state"] == "complete" and c.data.tags["autosearch.family"] == "dense")
     assert {"layers", "units_0", "activation", "dropout", "l2", "batch_norm", "optimizer", "learning_rate",
             "batch_size"} <= set(trial.data.params)
     curve = client.get_metric_history(trial.info.run_id, "epoch_val_score")  # the first fold's epochs

@@ -21,7 +21,7 @@ import autosearch
 from autosearch.errors import AutosearchError
 from autosearch.spaces import load_space
 
-SPACE_NAMES = {s.name for s in load_space(family="dense").params}
+SPACE_NAMES = {s.name for family in ("dense", "tabm") for s in load_space(family=family).params}  # tables
 
 
 @pytest.fixture(autouse=True)

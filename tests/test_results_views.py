@@ -137,8 +137,9 @@ def test_trial_runs_are_named_after_their_family_and_key_params(iris_run):
     for run in trials:
         params = run.data.params
         name = run.info.run_name
-        assert name.startswith("dense-") and params["optimizer"] in name and params["activation"] in name
-        assert f"lr={float(params['learning_rate']):.2g}" in name and params["units_0"] in name
+        assert name.startswith(("dense-", "tabm-")) and params["optimizer"] in name and params["activation"] in name
+        assert f"lr={float(params['learning_rate']):.2g}" in name
+        assert params["units_0"] in name if name.startswith("dense-") else f"{params['ensemble_size']} members" in name
     assert client.get_run(summary["mlflow_run_id"]).data.tags["mlflow.note.content"]  # the run's description
 
 
