@@ -130,9 +130,9 @@ class Bundle:
             path = folder / m["file"]
             if m["kind"] == "nn":
                 from autosearch.models import load_keras
-                load_keras()
+                keras = load_keras()
                 import autosearch.models.layers  # noqa: F401  registers the custom layers a model may hold
-                model = load_keras().saving.load_model(path, compile=False)
+                model = keras.saving.load_model(path, compile=False)
             else:
                 model = joblib.load(path)
             members.append(Member(m["name"], m["kind"], m["family"], m["params"], m["weight"], model))

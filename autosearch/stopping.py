@@ -12,6 +12,8 @@ import time
 from contextlib import contextmanager
 from typing import Callable, Iterator
 
+from autosearch.records import State, TrialRecord
+
 FINISH_SECONDS = 5.0  # kept back for writing the bundle, the leaderboard, the report and MLflow artifacts
 REPORT_SECONDS = 2.0  # the report's plots (iris, 2 CPU cores: ~1.5 s): skipped when less is left of the budget
 REFIT_FACTOR = 1.25  # a refit trains on train+validation: ~25 % more data than a trial's fold
@@ -58,13 +60,13 @@ class Stop:
         """When training must end so that refitting and writing still fit in the budget."""
         return None if self.budget_end is None else self.budget_end - self.reserve - self.wind_down
 
-    def expect_refit(self, record, greater_is_better: bool) -> None:
+    def expect_refit(self, record: TrialRecord, greater_is_better: bool) -> None:
         """Refitting a completed candidate (a `TrialRecord`) would take about its `refit_seconds`: if it is
         picked, in the ensemble or compared on test, that refit must fit in the budget too. Kept back: the
         `REFITS` slowest refits among the `POOL` best candidates so far (one that did not complete is never
         refitted)."""
         score = record.val_score
-        if record.state.value != "complete" or score is None or score != score:
+        if record.state is not State.COMPLETE or score is None or score != score:
             return
         self._candidates.append((score if greater_is_better else -score, record.refit_seconds))
         best = sorted(self._candidates, key=lambda c: c[0], reverse=True)[:POOL]

@@ -23,7 +23,7 @@ from autosearch.problem import Problem
 from autosearch.records import State, TrialRecord
 from autosearch.spaces import SearchSpace
 from autosearch.stopping import Stop
-from autosearch.tasks import head_for, network_scores
+from autosearch.tasks import Head, head_for, network_scores
 
 PREDICT_BATCH = 4096
 
@@ -166,7 +166,7 @@ def make_optimizer(params: Mapping[str, Any], steps: int = 1) -> keras.optimizer
     return keras.optimizers.get({"class_name": name, "config": config})
 
 
-def make_loss(head, params: Mapping[str, Any]) -> keras.losses.Loss:
+def make_loss(head: Head, params: Mapping[str, Any]) -> keras.losses.Loss:
     """The head's loss, with the trial's label smoothing for classification (the huber loss works on the
     standardised target: squared within 1 standard deviation, linear beyond)."""
     smoothing = float(params.get("label_smoothing", 0.0)) if head.loss.endswith("crossentropy") else 0.0

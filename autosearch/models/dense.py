@@ -1,9 +1,9 @@
 """MLPs for vectors (tabular data): the first family to search (SEED_NOTES §2).
 
-Plain stacked Dense layers, optionally in today's tabular recipe (TabM, RealMLP): inputs clipped smoothly to
-±3 standard deviations (`clip_inputs`), numeric features embedded
-periodically (`embedding: periodic`) and a BatchEnsemble of `ensemble_size` members sharing the hidden layers
-(`ensemble_size` > 1), see `models.layers`. With `embedding: none` and `ensemble_size: 1` it is a plain MLP.
+Plain stacked Dense layers (the `dense` family), or today's tabular recipe (the `tabm` family; TabM, RealMLP):
+inputs clipped smoothly to ±3 standard deviations (`clip_inputs`), numbers embedded periodically
+(`embedding: periodic`) and a BatchEnsemble of `ensemble_size` members sharing the hidden layers, see
+`models.layers`. Without those options it is a plain MLP.
 """
 
 from __future__ import annotations
