@@ -181,14 +181,36 @@ def class_weights(params: Mapping[str, Any], problem: Problem) -> dict[int, floa
     return {int(c): float(w) for c, w in zip(present, weights)}
 
 
+class AfterWarmup(keras.callbacks.Callback):
+    """An engine's per-epoch callbacks (pruning, a scheduler's reports), told of epochs from `start` on only:
+    no trial is pruned on scores from before its network could have learnt anything."""
+
+    def __init__(self, callbacks: Sequence[keras.callbacks.Callback], start: int):
+        super().__init__()
+        self.callbacks, self.start = list(callbacks), start
+
+    def set_model(self, model) -> None:
+        super().set_model(model)
+        for callback in self.callbacks:
+            callback.set_model(model)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch >= self.start:
+            for callback in self.callbacks:
+                callback.on_epoch_end(epoch, logs)
+
+
 def _callbacks(problem: Problem, space: SearchSpace, scorer: EpochScorer | None,
-               extra: Sequence[keras.callbacks.Callback], stopper: Stopper | None) -> list:
-    """In order: score the epoch, stop on NaN, stop early on the score, the engine's own, the sweep's stop."""
+               extra: Sequence[keras.callbacks.Callback], stopper: Stopper | None, warmup: int) -> list:
+    """In order: score the epoch, stop on NaN, stop early on the score (not before `warmup` epochs), the
+    engine's own (from then on too), the sweep's stop."""
     found: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
     if scorer is not None:
         found = [scorer, *found, keras.callbacks.EarlyStopping(
-            monitor="val_score", mode=problem.metric.mode, patience=space.patience, restore_best_weights=True)]
-    return found + list(extra) + ([stopper] if stopper else [])
+            monitor="val_score", mode=problem.metric.mode, patience=space.patience, restore_best_weights=True,
+            start_from_epoch=warmup)]
+    found += [AfterWarmup(extra, warmup)] if warmup and extra else list(extra)
+    return found + ([stopper] if stopper else [])
 
 
 class Network:
@@ -205,13 +227,14 @@ class Network:
         set_precision()  # clear_session resets the dtype policy (and it is per thread; Ray trains in a new one)
         keras.utils.set_random_seed(seed)
         self.params, self.space, self.view = params, space, input_view(space.family, params)
-        self.model, self.error, self._start = None, None, None
+        self.model, self.error, self._start, self.warmup = None, None, None, 0
         try:
             head = head_for(problem.task, problem.codec.n_outputs, params.get("loss"))
             self.loss = make_loss(head, params)
             self.model = build_model(space.family, params, problem.fit_views[self.view].shape[1:], head,
                                      problem.vocabulary_size)
             batches = math.ceil(len(problem.y_fit) / int(params.get("batch_size", 32)))
+            self.warmup = space.warmup_epochs(batches)
             self.model.compile(optimizer=make_optimizer(params, batches * space.max_epochs), loss=self.loss)
             # Built eagerly, the optimizer's slots cost ~0.3 s less than when built while tracing step one.
             self.model.optimizer.build(self.model.trainable_variables)
@@ -253,7 +276,7 @@ class Network:
                 **training_feed(problem.fit_views[self.view], problem.y_fit, int(self.params.get("batch_size", 32)),
                                 seed),
                 epochs=epochs or self.space.max_epochs, class_weight=class_weights(self.params, problem),
-                callbacks=_callbacks(problem, self.space, scorer, callbacks, stopper), verbose=0,
+                callbacks=_callbacks(problem, self.space, scorer, callbacks, stopper, self.warmup), verbose=0,
             )
             fit_seconds = time.perf_counter() - started
             curves = scorer.curves if scorer else {"loss": [float(v) for v in history.history.get("loss", [])]}
@@ -267,9 +290,11 @@ class Network:
                 return TrainResult(self.model, State.COMPLETE, None, fit_seconds, len(curves["loss"]) - 1, curves,
                                    stopped=stopped)
             scores = np.asarray(curves["val_score"], dtype=float)
-            if not np.isfinite(scores).any():
+            # the weights early stopping kept: the best epoch from the warm-up on (the last, if it never ended)
+            considered = scores[self.warmup:] if len(scores) > self.warmup else scores[-1:]
+            if not np.isfinite(considered).any():
                 raise FloatingPointError("validation score is NaN: the network's outputs are not finite")
-            best = problem.metric.best_index(scores)
+            best = len(scores) - len(considered) + problem.metric.best_index(considered)
             return TrainResult(self.model, State.COMPLETE, float(scores[best]), fit_seconds, best, curves,
                                stopped=stopped)
         except prune_signals:

@@ -4,8 +4,8 @@
 
 Runs `autosearch fit` with the default spaces at the same wall-clock budget on:
 - digits (scikit-learn, 1,797 8x8 images, 10 classes) as an image array: conv2d;
-- BasicMotions (UEA, 80 series of 100 steps x 6 channels, 4 classes; tests/data): rnn / conv1d;
-- GunPoint (UCR, 200 series of 150 steps, 2 classes; tests/data): rnn / conv1d;
+- BasicMotions (UEA, 80 series of 100 steps x 6 channels, 4 classes; tests/data): the series families;
+- GunPoint (UCR, 200 series of 150 steps, 2 classes; tests/data): the series families;
 - chatterbot-corpus dialogues (661 documents, 5 topics; needs `pip install chatterbot-corpus`): text;
 and prints, per set, the best network's and the best baseline's validation score, the winner and its
 test score, and how many trials ran.

@@ -38,10 +38,13 @@ folder = save_bundle(out / "model", preprocessor=preprocessor, codec=prep.codec,
                      members=[Member("dense-000", "nn", "dense", params, 1.0, trained.model)])
 predictions = Bundle.load(folder).predict(prep.split.test.features)
 
-# Every other family: rnn and conv1d through a search; conv2d (augmented, separable) and the text
-# architectures trained directly.
+# Every other family: fcn and inception through a search; the other series families, conv2d (augmented,
+# separable) and the text architectures trained directly.
 sequences = autosearch.fit(sys.argv[3], trials=2, max_epochs=2, cv_folds=2, quiet=True, output=out / "sequences")
 other = {}
+series = prepare(sys.argv[3], make_config(max_epochs=2, holdout=True), Progress(quiet=True))
+for family in ("resnet1d", "rnn", "conv1d"):
+    other[family] = train_network({}, series.space(family), series.problem, seed=0).state.value
 images = prepare(sys.argv[4], make_config(max_epochs=2), Progress(quiet=True))
 other["conv2d"] = train_network({"augment": True, "conv_type": "separable", "blocks": 2}, images.space("conv2d"),
                                 images.problem, seed=0).state.value
@@ -71,6 +74,7 @@ def test_every_family_searches_trains_and_predicts_on_jax(iris_csv, basic_motion
     assert report["backend"] == "jax"
     assert report["state"] == "complete" and report["val_score"] > 0.7  # iris: 0.33 by chance
     assert set(report["labels"]) <= {"setosa", "versicolor", "virginica"}
-    assert sorted(report["sequence_trials"]) == [["conv1d", "complete"], ["rnn", "complete"]]
-    assert report["other"] == {"conv2d": "complete", "text-conv1d": "complete", "text-rnn": "complete",
+    assert sorted(report["sequence_trials"]) == [["fcn", "complete"], ["inception", "complete"]]
+    assert report["other"] == {"resnet1d": "complete", "rnn": "complete", "conv1d": "complete",
+                               "conv2d": "complete", "text-conv1d": "complete", "text-rnn": "complete",
                                "text-bag_of_ngrams": "complete"}

@@ -108,15 +108,19 @@ def test_image_folder_with_class_subfolders(digits_folder, tmp_path):
     assert (preds.prediction.astype(str) == "3").mean() > 0.5  # every baseline but the dummy reads digits well
 
 
-def test_multivariate_sequences_search_rnn_and_conv1d(basic_motions_npz, tmp_path):
-    result = autosearch.fit(basic_motions_npz, trials=2, output=tmp_path / "out", **TINY)
-    assert result.summary.kind == "sequence" and result.summary.families == ["rnn", "conv1d"]
+def test_multivariate_sequences_search_the_series_families(basic_motions_npz, tmp_path):
+    result = autosearch.fit(basic_motions_npz, trials=5, output=tmp_path / "out", **TINY)
+    families = ["fcn", "inception", "resnet1d", "rnn", "conv1d"]
+    assert result.summary.kind == "sequence" and result.summary.families == families
     assert result.summary.rows["test"] == 40  # the archive's own test split (X_test, y_test)
     nets = result.leaderboard[result.leaderboard.kind == "nn"].sort_values("name")
-    assert list(nets.family) == ["conv1d", "rnn"]  # each family's defaults are enqueued: rnn first
-    assert ("trial", "rnn") in families_logged(result) and ("trial", "conv1d") in families_logged(result)
-    rnn = json.loads(nets[nets.family == "rnn"].params.iloc[0])
-    assert rnn["cell"] == "gru" and {"units_0", "bidirectional", "recurrent_dropout"} <= set(rnn)
+    # each family's defaults are enqueued, in the kind's order
+    assert sorted(nets.name) == sorted(f"{f}-{i:03d}" for i, f in enumerate(families))
+    assert set(nets.state) == {"complete"}
+    assert all(("trial", f) in families_logged(result) for f in families)
+    params = {row.family: json.loads(row.params) for row in nets.itertuples()}
+    assert params["fcn"]["filters"] == 128 and params["inception"]["kernel_size"] == 40
+    assert params["rnn"]["cell"] == "gru" and {"units_0", "bidirectional", "recurrent_dropout"} <= set(params["rnn"])
 
 
 def test_nan_padded_steps_become_zeros_with_an_observed_feature(japanese_vowels_npz):
@@ -154,7 +158,7 @@ def test_nan_padded_sequences_train_networks_and_baselines(japanese_vowels_npz, 
     assert result.summary.kind == "sequence" and board.state.eq("complete").all()
     chance = 1 / 9
     nets = board[board.kind == "nn"]
-    assert set(nets.family) == {"rnn", "conv1d"} and (nets.val_score > 3 * chance).all()  # not at chance
+    assert set(nets.family) == {"fcn", "inception"} and (nets.val_score > 3 * chance).all()  # not at chance
     assert board.loc["linear", "val_score"] > 0.8  # imputed, the padded vectors suit the baselines
     arrays = np.load(japanese_vowels_npz)
     np.savez(tmp_path / "unseen.npz", X=arrays["X_test"])

@@ -25,6 +25,7 @@ CONV_PARAMS = frozenset({"blocks", "filters", "kernel_size", "conv_type", "activ
                          "l2", "pooling", "dense_units"})
 RNN_PARAMS = frozenset({"cell", "layers", "units", "bidirectional", "dropout", "recurrent_dropout",
                         "dense_units", "activation"})
+SERIES_PARAMS = frozenset({"filters", "blocks", "depth", "kernel_size", "bottleneck", "activation", "dropout", "l2"})
 TEXT_PARAMS = frozenset({"architecture", "embedding_dim"}) | DENSE_PARAMS | CONV_PARAMS | RNN_PARAMS
 
 
@@ -43,11 +44,12 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("conv2d", CONV_PARAMS | {"augment"} | TRAINING_PARAMS, "image"),
     Family("conv1d", CONV_PARAMS | TRAINING_PARAMS, "sequence"),
     Family("rnn", RNN_PARAMS | TRAINING_PARAMS, "sequence"),
+    Family("fcn", SERIES_PARAMS | TRAINING_PARAMS, "sequence"),
+    Family("resnet1d", SERIES_PARAMS | TRAINING_PARAMS, "sequence"),
+    Family("inception", SERIES_PARAMS | TRAINING_PARAMS, "sequence"),
     Family("text", TEXT_PARAMS | TRAINING_PARAMS, "text"),
 )}
 FAMILY_PARAMS = {name: f.params for name, f in FAMILIES.items()}
-
-
 
 
 def input_view(family: str, params: Mapping[str, Any]) -> str:
@@ -67,6 +69,9 @@ def build_model(family: str, params: Mapping[str, Any], input_shape: tuple[int, 
     if family in ("conv1d", "conv2d"):
         from autosearch.models import conv
         return getattr(conv, f"build_{family}")(params, input_shape, head)
+    if family in ("fcn", "resnet1d", "inception"):
+        from autosearch.models.series import build_series
+        return build_series(family, params, input_shape, head)
     if family == "rnn":
         from autosearch.models.rnn import build_rnn
         return build_rnn(params, input_shape, head)

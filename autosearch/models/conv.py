@@ -11,6 +11,7 @@ from typing import Any, Mapping
 import keras
 
 from autosearch.models.heads import add_top, regularizer
+from autosearch.models.layers import batch_norm
 from autosearch.tasks import Head
 
 LAYERS = {
@@ -24,16 +25,16 @@ LAYERS = {
 def conv_stack(x, params: Mapping[str, Any], rank: int):
     """`blocks` convolution blocks; a block pools only while every spatial side is at least 2."""
     kind = LAYERS[rank]
-    batch_norm = bool(params.get("batch_norm", False))
+    normalise = bool(params.get("batch_norm", False))
     dropout = float(params.get("dropout", 0.0))
     separable = params.get("conv_type", "conv") == "separable"
     conv = kind["separable" if separable else "conv"]
     weight_decay = {"pointwise_regularizer" if separable else "kernel_regularizer": regularizer(params)}
     for i in range(int(params.get("blocks", 2))):
         x = conv(int(params.get("filters", 32)) * 2 ** i, int(params.get("kernel_size", 3)), padding="same",
-                 use_bias=not batch_norm, **weight_decay)(x)
-        if batch_norm:
-            x = keras.layers.BatchNormalization()(x)
+                 use_bias=not normalise, **weight_decay)(x)
+        if normalise:
+            x = batch_norm()(x)
         x = keras.layers.Activation(params.get("activation", "relu"))(x)
         if min(x.shape[1:-1]) >= 2:
             x = kind["pool"](2)(x)

@@ -13,24 +13,31 @@ from typing import Any, Mapping
 import keras
 
 from autosearch.models.heads import add_head, regularizer
-from autosearch.models.layers import EnsembleHead, EnsembleInput, EnsembleMean, PeriodicEmbedding, SmoothClip
+from autosearch.models.layers import (
+    EnsembleHead,
+    EnsembleInput,
+    EnsembleMean,
+    PeriodicEmbedding,
+    SmoothClip,
+    batch_norm,
+)
 from autosearch.tasks import Head
 
 
 def dense_stack(x, params: Mapping[str, Any]):
     """Dense → [BatchNorm] → activation → [Dropout], `layers` times (units per layer: `units_<i>`).
     Works on (batch, features) and on a BatchEnsemble's (batch, members, features)."""
-    batch_norm = bool(params.get("batch_norm", False))
+    normalise = bool(params.get("batch_norm", False))
     dropout = float(params.get("dropout", 0.0))
     for i in range(int(params.get("layers", 1))):
         x = keras.layers.Dense(
             int(params.get(f"units_{i}", params.get("units", 64))),
-            use_bias=not batch_norm,
+            use_bias=not normalise,
             kernel_initializer=params.get("kernel_initializer", "glorot_uniform"),
             kernel_regularizer=regularizer(params),
         )(x)
-        if batch_norm:
-            x = keras.layers.BatchNormalization()(x)
+        if normalise:
+            x = batch_norm()(x)
         x = keras.layers.Activation(params.get("activation", "relu"))(x)
         if dropout > 0:
             x = keras.layers.Dropout(dropout)(x)

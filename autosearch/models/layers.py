@@ -1,4 +1,5 @@
-"""Small Keras layers (backend-neutral, `keras.ops` only) for the tabular recipe of TabM and RealMLP.
+"""Small Keras layers (backend-neutral, `keras.ops` only): the tabular recipe of TabM and RealMLP, the
+padding mask of the series networks, and batch normalisation as every family uses it (`batch_norm`).
 
 - `SmoothClip`: standardised inputs bounded smoothly to ±3 (RealMLP), so outliers are not extrapolated.
 - `PeriodicEmbedding`: each number becomes a vector before the MLP — cos/sin of learned frequencies, then
@@ -9,6 +10,8 @@
   adapter; the hidden layers are shared; each member has its own output layer. Members train as k models
   on the same batches (the loss is the mean of the members' losses, `MemberLoss`); predictions are the
   mean of the members' outputs (probabilities for classification).
+- `StepMask`, `MaskSteps`: which steps of a padded series are real, and features zeroed on the others
+  (`models.series` keeps padding out of every layer and out of the average).
 
 Registered as serializable, so a saved bundle loads them with `safe_mode` (importing this module first).
 """
@@ -19,6 +22,16 @@ import math
 
 import keras
 from keras import ops
+
+BN_MOMENTUM = 0.9
+
+
+def batch_norm() -> keras.layers.BatchNormalization:
+    """Batch normalisation as every family uses it: momentum 0.9 (PyTorch's default) instead of Keras's 0.99.
+    On small data an epoch is a few batches, and with 0.99 the moving statistics used at prediction still
+    lagged the trained ones after 100 epochs (FCN on GunPoint's 50 series: training accuracy 1.0, prediction
+    on the same series 0.48; with 0.9, 0.99 on the test series)."""
+    return keras.layers.BatchNormalization(momentum=BN_MOMENTUM)
 
 
 @keras.saving.register_keras_serializable(package="autosearch")
@@ -75,6 +88,47 @@ class SmoothClip(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "limit": self.limit}
+
+
+@keras.saving.register_keras_serializable(package="autosearch")
+class StepMask(keras.layers.Layer):
+    """(batch, steps, features) → (batch, steps) booleans: True where a step has any non-zero feature.
+
+    Preprocessing makes a padded step all zeros, and a real one never is when a set has padding (its
+    ``observed`` feature is 1): the rule of Keras's ``Masking(0.0)``, as a tensor a pooling layer can take.
+
+    >>> import numpy as np
+    >>> StepMask()(np.array([[[1.0, 0.0], [0.0, 0.0]]], "float32")).numpy().tolist()
+    [[True, False]]
+    """
+
+    def call(self, x):
+        return ops.any(ops.not_equal(x, 0.0), axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return tuple(input_shape[:2])
+
+    def compute_output_spec(self, x):
+        return keras.KerasTensor(tuple(x.shape[:2]), dtype="bool")
+
+
+@keras.saving.register_keras_serializable(package="autosearch")
+class MaskSteps(keras.layers.Layer):
+    """[(batch, steps, channels), (batch, steps) booleans] → the first with padded steps zeroed: what a
+    convolution then reads there is what it reads past the series' end, so padding of any length changes
+    nothing.
+
+    >>> import numpy as np
+    >>> MaskSteps()([np.ones((1, 2, 1), "float32"), np.array([[True, False]])]).numpy().ravel().tolist()
+    [1.0, 0.0]
+    """
+
+    def call(self, inputs):
+        x, mask = inputs
+        return x * ops.expand_dims(ops.cast(mask, x.dtype), -1)
+
+    def compute_output_shape(self, input_shapes):
+        return tuple(input_shapes[0])
 
 
 @keras.saving.register_keras_serializable(package="autosearch")
