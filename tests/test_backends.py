@@ -38,14 +38,16 @@ folder = save_bundle(out / "model", preprocessor=preprocessor, codec=prep.codec,
                      members=[Member("dense-000", "nn", "dense", params, 1.0, trained.model)])
 predictions = Bundle.load(folder).predict(prep.split.test.features)
 
-# Every other family: fcn and inception through a search; the other series families, conv2d (augmented,
-# separable) and the text architectures trained directly.
+# Every other family: fcn and inception through a search; the other series families, resnet2d and conv2d
+# (augmented; separable) and the text architectures trained directly.
 sequences = autosearch.fit(sys.argv[3], trials=2, max_epochs=2, cv_folds=2, quiet=True, output=out / "sequences")
 other = {}
 series = prepare(sys.argv[3], make_config(max_epochs=2, holdout=True), Progress(quiet=True))
 for family in ("resnet1d", "rnn", "conv1d"):
     other[family] = train_network({}, series.space(family), series.problem, seed=0).state.value
 images = prepare(sys.argv[4], make_config(max_epochs=2), Progress(quiet=True))
+other["resnet2d"] = train_network({"flip": True, "contrast": True, "stages": 2}, images.space("resnet2d"),
+                                  images.problem, seed=0).state.value
 other["conv2d"] = train_network({"augment": True, "conv_type": "separable", "blocks": 2}, images.space("conv2d"),
                                 images.problem, seed=0).state.value
 text = prepare(sys.argv[5], make_config(max_epochs=2), Progress(quiet=True))
@@ -76,5 +78,6 @@ def test_every_family_searches_trains_and_predicts_on_jax(iris_csv, basic_motion
     assert set(report["labels"]) <= {"setosa", "versicolor", "virginica"}
     assert sorted(report["sequence_trials"]) == [["fcn", "complete"], ["inception", "complete"]]
     assert report["other"] == {"resnet1d": "complete", "rnn": "complete", "conv1d": "complete",
-                               "conv2d": "complete", "text-conv1d": "complete", "text-rnn": "complete",
+                               "resnet2d": "complete", "conv2d": "complete", "text-conv1d": "complete",
+                               "text-rnn": "complete",
                                "text-bag_of_ngrams": "complete"}

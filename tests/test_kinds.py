@@ -82,15 +82,18 @@ def test_bad_npz_files_say_what_is_wrong(tmp_path):
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
 
 
-def test_images_from_npz_search_conv2d_and_predict(digits_npz, tmp_path):
+def test_images_from_npz_search_resnet2d_then_conv2d_and_predict(digits_npz, tmp_path):
     result = autosearch.fit(digits_npz, trials=2, output=tmp_path / "out", **TINY)
-    assert result.summary.kind == "image" and result.summary.families == ["conv2d"]
+    assert result.summary.kind == "image" and result.summary.families == ["resnet2d", "conv2d"]
     assert result.summary.profile["sample_shape"] == [8, 8, 1]
     assert families_logged(result) == sorted([("baseline", f) for f in ("dummy", "linear", "svm",
                                                                          "gradient_boosting")]
-                                             + [("trial", "conv2d")] * 2)
-    params = json.loads(result.leaderboard[result.leaderboard.kind == "nn"].params.iloc[0])
-    assert {"blocks", "filters", "kernel_size", "conv_type", "pooling", "augment"} <= set(params)
+                                             + [("trial", "conv2d"), ("trial", "resnet2d")])
+    nets = result.leaderboard[result.leaderboard.kind == "nn"].set_index("family")
+    assert {"blocks", "filters", "kernel_size", "conv_type", "pooling", "augment"} <= set(
+        json.loads(nets.loc["conv2d", "params"]))
+    resnet = json.loads(nets.loc["resnet2d", "params"])
+    assert resnet["augment"] is True and resnet["flip"] is False and resnet["stages"] == 3
     new = tmp_path / "new.npz"
     np.savez(new, X=np.load(digits_npz)["X"][:5])
     preds = autosearch.predict(result.bundle_path, new)

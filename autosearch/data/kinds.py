@@ -148,7 +148,7 @@ def _documents(profile):
 
 KINDS: dict[DataKind, KindSpec] = {spec.kind: spec for spec in (
     KindSpec(DataKind.TABULAR, (2, 3, 4), _table, frozenset({"vector"}), ("dense", "tabm"), "vector"),
-    KindSpec(DataKind.IMAGE, (3, 4), _arrays, frozenset({"image", "vector"}), ("conv2d",), "vector",
+    KindSpec(DataKind.IMAGE, (3, 4), _arrays, frozenset({"image", "vector"}), ("resnet2d", "conv2d"), "vector",
              as_array=as_image_array),
     KindSpec(DataKind.SEQUENCE, (2, 3), _arrays, frozenset({"sequence", "vector"}),
              ("fcn", "inception", "resnet1d", "rnn", "conv1d"), "vector",

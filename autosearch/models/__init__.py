@@ -25,6 +25,8 @@ CONV_PARAMS = frozenset({"blocks", "filters", "kernel_size", "conv_type", "activ
                          "l2", "pooling", "dense_units"})
 RNN_PARAMS = frozenset({"cell", "layers", "units", "bidirectional", "dropout", "recurrent_dropout",
                         "dense_units", "activation"})
+RESNET2D_PARAMS = frozenset({"filters", "stages", "blocks", "augment", "shift", "flip", "contrast", "activation",
+                             "dropout", "l2"})
 SERIES_PARAMS = frozenset({"filters", "blocks", "depth", "kernel_size", "bottleneck", "activation", "dropout", "l2"})
 TEXT_PARAMS = frozenset({"architecture", "embedding_dim"}) | DENSE_PARAMS | CONV_PARAMS | RNN_PARAMS
 
@@ -42,6 +44,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("dense", DENSE_PARAMS | TABULAR_PARAMS | TRAINING_PARAMS, "vector"),
     Family("tabm", DENSE_PARAMS | TABULAR_PARAMS | TRAINING_PARAMS, "vector"),  # the same builder, TabM's space
     Family("conv2d", CONV_PARAMS | {"augment"} | TRAINING_PARAMS, "image"),
+    Family("resnet2d", RESNET2D_PARAMS | TRAINING_PARAMS, "image"),
     Family("conv1d", CONV_PARAMS | TRAINING_PARAMS, "sequence"),
     Family("rnn", RNN_PARAMS | TRAINING_PARAMS, "sequence"),
     Family("fcn", SERIES_PARAMS | TRAINING_PARAMS, "sequence"),
@@ -69,6 +72,9 @@ def build_model(family: str, params: Mapping[str, Any], input_shape: tuple[int, 
     if family in ("conv1d", "conv2d"):
         from autosearch.models import conv
         return getattr(conv, f"build_{family}")(params, input_shape, head)
+    if family == "resnet2d":
+        from autosearch.models.resnet2d import build_resnet2d
+        return build_resnet2d(params, input_shape, head)
     if family in ("fcn", "resnet1d", "inception"):
         from autosearch.models.series import build_series
         return build_series(family, params, input_shape, head)
