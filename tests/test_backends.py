@@ -51,6 +51,7 @@ other["resnet2d"] = train_network({"flip": True, "contrast": True, "stages": 2},
 other["conv2d"] = train_network({"augment": True, "conv_type": "separable", "blocks": 2}, images.space("conv2d"),
                                 images.problem, seed=0).state.value
 text = prepare(sys.argv[5], make_config(max_epochs=2), Progress(quiet=True))
+other["tfidf"] = train_network({"layers": 1, "dropout": 0.2}, text.space("tfidf"), text.problem, seed=0).state.value
 for architecture in ("conv1d", "rnn", "bag_of_ngrams"):
     other[f"text-{architecture}"] = train_network({"architecture": architecture}, text.space("text"),
                                                   text.problem, seed=0).state.value
@@ -78,6 +79,6 @@ def test_every_family_searches_trains_and_predicts_on_jax(iris_csv, basic_motion
     assert set(report["labels"]) <= {"setosa", "versicolor", "virginica"}
     assert sorted(report["sequence_trials"]) == [["fcn", "complete"], ["inception", "complete"]]
     assert report["other"] == {"resnet1d": "complete", "rnn": "complete", "conv1d": "complete",
-                               "resnet2d": "complete", "conv2d": "complete", "text-conv1d": "complete",
-                               "text-rnn": "complete",
+                               "resnet2d": "complete", "conv2d": "complete", "tfidf": "complete",
+                               "text-conv1d": "complete", "text-rnn": "complete",
                                "text-bag_of_ngrams": "complete"}

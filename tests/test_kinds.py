@@ -177,13 +177,16 @@ def test_univariate_series_as_a_wide_table_are_sequences(gunpoint_npz, tmp_path)
     assert prof.kind is DataKind.SEQUENCE and data.features.shape == (50, 150, 1)
 
 
-def test_text_searches_the_text_space_and_tfidf_baselines(topics_csv, tmp_path):
+def test_text_searches_tfidf_then_text_networks_and_tfidf_baselines(topics_csv, tmp_path):
     result = autosearch.fit(topics_csv, trials=2, output=tmp_path / "out", **TINY)
-    assert result.summary.kind == "text" and result.summary.families == ["text"]
+    assert result.summary.kind == "text" and result.summary.families == ["tfidf", "text"]
     assert families_logged(result) == sorted([("baseline", f) for f in ("dummy", "linear", "svm")]
-                                             + [("trial", "text")] * 2)
-    first = json.loads(result.leaderboard.set_index("name").loc["text-000", "params"])
-    assert first["architecture"] == "conv1d" and "embedding_dim" in first  # the domain notes' first choice
+                                             + [("trial", "text"), ("trial", "tfidf")])
+    board = result.leaderboard.set_index("name")
+    assert json.loads(board.loc["tfidf-000", "params"])["layers"] == 0  # first: a linear model of TF-IDF
+    second = json.loads(board.loc["text-001", "params"])
+    assert second["architecture"] == "conv1d" and "embedding_dim" in second  # the domain notes' first choice
+    assert board.loc["tfidf-000", "val_score"] > 0.7  # two epochs of a linear model read the topics
     best_baseline = result.summary.best_baseline
     assert best_baseline.name in ("linear", "svm") and best_baseline.val_score > 0.7
     preds = autosearch.predict(result.bundle_path, pd.DataFrame({"text": ["What is a python list comprehension?",

@@ -34,7 +34,7 @@ class KindSpec:
     kind: DataKind
     array_ndims: tuple[int, ...]  # dimensions of an .npz's X (samples first) that `--kind` may read as it
     preprocessor: Callable[[Any], Any]  # profile -> its unfitted preprocessor (preprocessing.py)
-    views: frozenset[str]  # the views that preprocessor makes ("text" stands for the token and n-gram views)
+    views: frozenset[str]  # the views that preprocessor makes ("text": the token or n-gram view, per trial)
     families: tuple[str, ...]  # network families searched on it, the domain notes' first choice first
     baseline_view: str  # the view the classical baselines read
     baselines: tuple[str, ...] = ("dummy", "linear", "svm", "gradient_boosting")
@@ -153,6 +153,6 @@ KINDS: dict[DataKind, KindSpec] = {spec.kind: spec for spec in (
     KindSpec(DataKind.SEQUENCE, (2, 3), _arrays, frozenset({"sequence", "vector"}),
              ("fcn", "inception", "resnet1d", "rnn", "conv1d"), "vector",
              as_array=as_sequence_array),
-    KindSpec(DataKind.TEXT, (1,), _documents, frozenset({"text"}), ("text",), "tfidf",
+    KindSpec(DataKind.TEXT, (1,), _documents, frozenset({"text", "ngrams"}), ("tfidf", "text"), "tfidf",
              baselines=("dummy", "linear", "svm"), sparse=True),
 )}
