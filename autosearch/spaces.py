@@ -114,7 +114,7 @@ def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
     if family not in FAMILY_PARAMS:
         raise fail(f"family '{family}' is unknown; use one of {', '.join(FAMILY_PARAMS)}")
     training = dict(TRAINING_KEYS, **(data.get("training") or {}))
-    if set(training) - set(TRAINING_KEYS) or not all(isinstance(v, int) and v >= (key != "min_steps")
+    if set(training) - set(TRAINING_KEYS) or not all(type(v) is int and v >= (key != "min_steps")
                                                       for key, v in training.items()):
         raise fail("'training:' takes positive integers for max_epochs and patience, and a non-negative min_steps")
     specs: list[ParamSpec] = []

@@ -70,9 +70,12 @@ class EpochScorer(keras.callbacks.Callback):
         logs = logs if logs is not None else {}
         raw = predict_rows(self.model, self.x_score)
         logs["val_loss"] = float(keras.ops.convert_to_numpy(self.loss(self.problem.y_score, raw)))
-        logs["val_score"] = self.problem.score(network_scores(self.problem.task, raw))
+        score = self.problem.score(network_scores(self.problem.task, raw))
+        logs["val_score"] = score
         for key in self.curves:
             self.curves[key].append(float(logs.get(key, math.nan)))
+        if not math.isfinite(score):  # to early stopping, the worst score (NaN would become its best)
+            logs["val_score"] = -math.inf if self.problem.metric.greater_is_better else math.inf
 
 
 class Stopper(keras.callbacks.Callback):
@@ -183,7 +186,9 @@ def class_weights(params: Mapping[str, Any], problem: Problem) -> dict[int, floa
 
 class AfterWarmup(keras.callbacks.Callback):
     """An engine's per-epoch callbacks (pruning, a scheduler's reports), told of epochs from `start` on only:
-    no trial is pruned on scores from before its network could have learnt anything."""
+    no trial is pruned on scores from before its network could have learnt anything. A callback with
+    ``reports_warmup = True`` hears of the earlier epochs too, with ``warming_up`` set in their logs (Ray's
+    reports: a scheduler's epochs must be the network's, and its rungs must not see warm-up scores)."""
 
     def __init__(self, callbacks: Sequence[keras.callbacks.Callback], start: int):
         super().__init__()
@@ -195,9 +200,12 @@ class AfterWarmup(keras.callbacks.Callback):
             callback.set_model(model)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if epoch >= self.start:
-            for callback in self.callbacks:
+        warming_up = epoch < self.start
+        for callback in self.callbacks:
+            if not warming_up:
                 callback.on_epoch_end(epoch, logs)
+            elif getattr(callback, "reports_warmup", False):
+                callback.on_epoch_end(epoch, {**(logs or {}), "warming_up": True})
 
 
 def _callbacks(problem: Problem, space: SearchSpace, scorer: EpochScorer | None,

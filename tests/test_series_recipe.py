@@ -20,7 +20,7 @@ SMALL = {"filters": 4, "blocks": 2, "depth": 3, "kernel_size": 10, "bottleneck":
 
 
 @pytest.mark.parametrize("family", list(BLOCKS))
-def test_padding_does_not_change_a_series_prediction(family, japanese_vowels_npz):
+def test_padding_does_not_change_a_series_prediction(family, japanese_vowels_npz, tmp_path):
     """A 7-29 step recording padded to 29 steps or to 60 is the same recording: the network must say so."""
     data = np.load(japanese_vowels_npz)
     x = np.nan_to_num(data["X"][:8]).astype("float32")
@@ -33,6 +33,10 @@ def test_padding_does_not_change_a_series_prediction(family, japanese_vowels_npz
     short, long = model.predict_on_batch(x), model.predict_on_batch(longer)
     assert np.allclose(short, long, atol=1e-5)
     assert not np.allclose(short, short[::-1], atol=1e-3)  # and the recordings do differ
+    path = tmp_path / f"{family}.keras"  # the mask reaches the pooling by keyword: it must survive saving
+    model.save(path)
+    loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
+    assert np.allclose(loaded.predict_on_batch(longer), long, atol=1e-6)
 
 
 def _defaults(family: str, task: str) -> dict:
@@ -61,3 +65,24 @@ def test_fcn_defaults_learn_gunpoint_and_predict_as_they_trained(gunpoint_npz):
         return float(((model.predict_on_batch(inputs)[:, 0] > 0.5) == truth).mean())
     assert accuracy(x, y) >= 0.95
     assert accuracy(x_test, y_test) >= 0.9
+
+
+def test_engine_callbacks_hear_of_warm_up_epochs_only_if_they_ask():
+    """Optuna's pruning callback is not told of warm-up epochs (it would prune on them); Ray's reports are,
+    flagged, so the scheduler's epochs stay the network's."""
+    from autosearch.training import AfterWarmup
+
+    class Heard(keras.callbacks.Callback):
+        def __init__(self, reports_warmup: bool):
+            super().__init__()
+            self.reports_warmup, self.epochs = reports_warmup, []
+
+        def on_epoch_end(self, epoch, logs=None):
+            self.epochs.append((epoch, bool((logs or {}).get("warming_up"))))
+
+    pruner, reporter = Heard(False), Heard(True)
+    gate = AfterWarmup([pruner, reporter], start=2)
+    for epoch in range(4):
+        gate.on_epoch_end(epoch, {"val_score": 0.5})
+    assert pruner.epochs == [(2, False), (3, False)]
+    assert reporter.epochs == [(0, True), (1, True), (2, False), (3, False)]

@@ -43,9 +43,15 @@ def train(config: dict, folds: Folds, spaces: tuple, seed: int) -> None:
     from autosearch.trial_runner import train_trial
 
     class Report(keras.callbacks.Callback):
+        """Every epoch's score: `score` for the trial's record, `val_score` for the scheduler (NaN while the
+        network warms up, which ASHA neither prunes nor counts in its rungs)."""
+        reports_warmup = True
+
         def on_epoch_end(self, epoch, logs=None):
             logs = logs or {}
-            tune.report({"epoch": epoch + 1, "val_score": float(logs.get("val_score", float("nan")))})
+            score = float(logs.get("val_score", float("nan")))
+            tune.report({"epoch": epoch + 1, "score": score,
+                         "val_score": float("nan") if logs.get("warming_up") else score})
 
     if not _FROZEN:  # once per worker (actors are reused from trial to trial)
         freeze_heap()
@@ -184,7 +190,7 @@ class _Logger(_Unpicklable, Callback):
 
     def on_trial_result(self, iteration, trials, trial, result, **info):
         if "record" not in result:
-            self.trials[trial.trial_id].scores.append(result.get("val_score", float("nan")))
+            self.trials[trial.trial_id].scores.append(result.get("score", result.get("val_score", float("nan"))))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
         flight = self.trials[trial.trial_id]

@@ -145,6 +145,10 @@ class SublinearNorm(keras.layers.Layer):
     [0.0, 1.0, 0.0]
     """
 
+    def __init__(self, **kwargs):
+        kwargs.setdefault("dtype", "float32")  # float16's smallest step would make an empty document 0/0
+        super().__init__(**kwargs)
+
     def call(self, x):
         x = ops.log1p(ops.maximum(x, 0.0))
         return x / ops.maximum(ops.sqrt(ops.sum(ops.square(x), axis=-1, keepdims=True)), 1e-12)

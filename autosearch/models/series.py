@@ -10,9 +10,10 @@
 
 All keep the series' length (no pooling along time) and end in global average pooling, then the head. A
 padded step (all zeros: preprocessing.py) is kept out: every layer's output is zeroed there (`MaskSteps`),
-so a convolution reads padding as it reads the space past the series' end, and the average is over the
-observed steps only. Batch normalisation as `layers.batch_norm` (momentum 0.9: a few dozen series make an
-epoch of 2-4 batches). No early stop or pruning before 100 optimizer steps (`min_steps` in their space files).
+so a convolution reads padding as it reads the space past the series' end, and batch statistics and the
+final average are over the observed steps only. Batch normalisation as `layers.batch_norm` (momentum 0.9: a
+few dozen series make an epoch of 2-4 batches). No early stop or pruning before 100 optimizer steps
+(`min_steps` in their space files).
 """
 
 from __future__ import annotations
@@ -31,26 +32,26 @@ def activate(x, mask, params: Mapping[str, Any]):
     return MaskSteps()([keras.layers.Activation(params.get("activation", "relu"))(x), mask])
 
 
-def conv_norm(x, filters: int, kernel: int, params: Mapping[str, Any]):
-    """Conv1D ('same' length, no bias) → BatchNorm."""
+def conv_norm(x, filters: int, kernel: int, params: Mapping[str, Any], mask):
+    """Conv1D ('same' length, no bias) → BatchNorm (statistics over observed steps)."""
     x = keras.layers.Conv1D(filters, kernel, padding="same", use_bias=False,
                             kernel_regularizer=regularizer(params))(x)
-    return batch_norm()(x)
+    return batch_norm()(x, mask=mask)
 
 
 def shortcut(x, residual, mask, params: Mapping[str, Any]):
     """`x` + the block's input (projected by a 1×1 convolution to `x`'s width when it differs), activated."""
     if residual.shape[-1] != x.shape[-1]:
-        residual = conv_norm(residual, x.shape[-1], 1, params)
+        residual = conv_norm(residual, x.shape[-1], 1, params, mask)
     else:
-        residual = batch_norm()(residual)
+        residual = batch_norm()(residual, mask=mask)
     return activate(keras.layers.Add()([x, residual]), mask, params)
 
 
 def fcn_blocks(x, mask, params: Mapping[str, Any]):
     width = int(params.get("filters", 128))
     for filters, kernel in ((width, 8), (2 * width, 5), (width, 3)):
-        x = activate(conv_norm(x, filters, kernel, params), mask, params)
+        x = activate(conv_norm(x, filters, kernel, params, mask), mask, params)
     return x
 
 
@@ -59,8 +60,8 @@ def resnet_blocks(x, mask, params: Mapping[str, Any]):
     for i in range(int(params.get("blocks", 3))):
         filters, block_input = width * (1 if i == 0 else 2), x
         for kernel in (8, 5):
-            x = activate(conv_norm(x, filters, kernel, params), mask, params)
-        x = shortcut(conv_norm(x, filters, 3, params), block_input, mask, params)
+            x = activate(conv_norm(x, filters, kernel, params, mask), mask, params)
+        x = shortcut(conv_norm(x, filters, 3, params, mask), block_input, mask, params)
     return x
 
 
@@ -86,7 +87,7 @@ def inception_blocks(x, mask, params: Mapping[str, Any]):
                                         kernel_regularizer=regularizer(params))(narrow) for k in kernels]
         pooled = keras.layers.MaxPooling1D(3, strides=1, padding="same")(x)
         branches.append(keras.layers.Conv1D(filters, 1, padding="same", use_bias=False)(pooled))
-        x = activate(batch_norm()(keras.layers.Concatenate()(branches)),
+        x = activate(batch_norm()(keras.layers.Concatenate()(branches), mask=mask),
                      mask, params)
         if i % 3 == 2:
             x = block_input = shortcut(x, block_input, mask, params)
