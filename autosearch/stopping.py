@@ -100,8 +100,10 @@ class Stop:
                 raise KeyboardInterrupt
             self.signal_name = signal.Signals(number).name
             self._fire()
-            announce(f"{self.signal_name}: stopping after the current step to write results "
-                     "(press Ctrl-C again to abort at once)")
+            # Said from a thread: the signal may land while this (main) thread is inside a write to stderr, and
+            # writing again from the handler raised "reentrant call inside BufferedWriter" (a traceback, exit 1).
+            threading.Thread(target=announce, args=(f"{self.signal_name}: stopping after the current step to write "
+                                                    "results (press Ctrl-C again to abort at once)",)).start()
 
         previous = {s: signal.signal(s, handle) for s in (signal.SIGINT, signal.SIGTERM)}
         try:
