@@ -31,6 +31,7 @@ MAX_TOKENS = 20000  # vocabulary of the token view
 MAX_NGRAMS = 10000  # vocabulary of the n-gram view, which is dense (samples x n-grams floats)…
 NGRAM_VIEW_FLOATS = 250_000_000  # …so fewer n-grams for large corpora: the view stays under ~1 GB
 SEQUENCE_LENGTH = (8, 300)  # bounds on the token view's length (the 95th percentile of document lengths)
+NUMERIC_BINS = 48  # quantile bins per numeric column for piecewise-linear embeddings (TabM's default)
 
 Views = dict[str, Any]
 
@@ -50,9 +51,26 @@ def _documents(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
     return frame[list(columns)].fillna("").astype(str).agg(" ".join, axis=1).to_numpy()
 
 
+def quantile_edges(X: np.ndarray, bins: int = NUMERIC_BINS) -> list[list[float]]:
+    """Per column, the distinct edges of `bins` equal-count bins, each edge a value the column takes: fewer
+    bins where values repeat (a 0/1 column has one bin, a constant column none), as piecewise-linear
+    embeddings read them (`models.layers.PiecewiseLinearEmbedding`).
+
+    >>> quantile_edges(np.array([[0.0, 1.0], [1.0, 1.0], [2.0, 1.0], [3.0, 1.0], [4.0, 1.0]]), bins=2)
+    [[0.0, 2.0, 4.0], [1.0]]
+    """
+    quantiles = np.linspace(0.0, 1.0, bins + 1)
+    return [np.unique(np.quantile(column, quantiles, method="inverted_cdf")).tolist() for column in X.T]
+
+
 class TableFeatures(BaseEstimator, TransformerMixin):
     """Numeric: median imputation with missing-indicators, standard scaling. Categorical: one-hot.
-    Free text: TF-IDF of words and word pairs."""
+    Free text: TF-IDF of words and word pairs.
+
+    The vector view starts with the numeric columns (in `numeric_bins_`'s order: one list of bin edges per
+    column, fitted on these rows), then their missing-indicators, the one-hot and the TF-IDF columns: what
+    networks embed number by number is the first `len(numeric_bins_)` columns (`model_facts_`).
+    """
 
     def __init__(self, numeric=(), categorical=(), text=()):
         self.numeric, self.categorical, self.text = numeric, categorical, text
@@ -71,7 +89,15 @@ class TableFeatures(BaseEstimator, TransformerMixin):
         parts += [(f"text_{col}", Pipeline([("fill", FunctionTransformer(_fill_text)), ("tfidf", TfidfVectorizer(
             max_features=TEXT_COLUMN_FEATURES, ngram_range=(1, 2), sublinear_tf=True))]), col) for col in self.text]
         self.columns_ = ColumnTransformer(parts, sparse_threshold=0.0).fit(X)
+        # the numeric columns that made it to the view: all-missing ones are dropped (none fitted: no columns)
+        statistics = getattr(self.columns_.named_transformers_["numeric"].named_steps["impute"], "statistics_", [])
+        kept = int((~np.isnan(np.asarray(statistics, dtype=float))).sum())
+        self.numeric_bins_ = quantile_edges(self.transform(X)["vector"][:, :kept]) if kept else []
         return self
+
+    @property
+    def model_facts_(self) -> dict[str, Any]:
+        return {"numeric_bins": self.numeric_bins_}
 
     def transform(self, X: pd.DataFrame) -> Views:
         return {"vector": np.asarray(self.columns_.transform(X), dtype=np.float32)}
@@ -131,6 +157,10 @@ class TextFeatures(BaseEstimator, TransformerMixin):
         self.tfidf_ = TfidfVectorizer(ngram_range=(1, 2), sublinear_tf=True).fit(docs)
         self.vocabulary_size_ = self.tokens_.vocabulary_size()
         return self
+
+    @property
+    def model_facts_(self) -> dict[str, Any]:
+        return {"vocabulary_size": self.vocabulary_size_}
 
     def transform(self, X: pd.DataFrame) -> Views:
         from autosearch.models import load_keras

@@ -3,8 +3,8 @@ score every candidate on every development sample (cross-validation), or on a ho
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass, field, replace
+from typing import Any, Mapping
 
 import numpy as np
 
@@ -36,7 +36,7 @@ class Problem:
     truth: np.ndarray  # in the scoring space (TargetCodec.truth)
     class_ratio: float | None
     seed: int
-    vocabulary_size: int | None = None  # text: the token view's vocabulary
+    facts: Mapping[str, Any] = field(default_factory=dict)  # what models are built from (`model_facts`)
 
     def fitting_on(self, rows: Rows) -> Problem:
         """The same problem, fitted on some of its fit samples only (one fold's share of them)."""
@@ -61,6 +61,12 @@ class Problem:
         return self.metric(self.truth, self.codec.scores(output), self.task)
 
 
+def model_facts(preprocessor) -> dict[str, Any]:
+    """What a fitted preprocessor tells the model builders beyond the views' shapes: a text vocabulary's
+    size, a table's numeric columns and their bin edges (`models.build_model`)."""
+    return dict(getattr(preprocessor, "model_facts_", {}))
+
+
 def build_preprocessor(profile: Profile):
     """The unfitted preprocessor of the profile's kind of data (data/kinds.py)."""
     return KINDS[profile.kind].preprocessor(profile)
@@ -75,7 +81,7 @@ def make_problem(fit: Dataset, score: Dataset, profile: Profile, codec: TargetCo
         fit_views=preprocessor.transform(fit.features), y_fit=codec.encode(fit.target),
         score_views=preprocessor.transform(score.features), y_score=codec.encode(score.target),
         truth=codec.truth(score.target), class_ratio=codec.class_ratio(fit.target), seed=seed,
-        vocabulary_size=getattr(preprocessor, "vocabulary_size_", None),
+        facts=model_facts(preprocessor),
     )
     return problem, preprocessor
 
@@ -151,5 +157,5 @@ def make_folds(dev: Dataset, splits: tuple[tuple[Rows, Rows], ...], fit_rows: Ro
     first = Problem(task=profile.task, kind=profile.kind, metric=metric, codec=codec, fit_views=_take(views, fit),
                     y_fit=y[fit], score_views=_take(views, score), y_score=y[score], truth=truth[score],
                     class_ratio=codec.class_ratio(dev.target), seed=seed,
-                    vocabulary_size=getattr(preprocessor, "vocabulary_size_", None))
+                    facts=model_facts(preprocessor))
     return Folds(views, y, truth, splits, first), preprocessor

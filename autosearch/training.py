@@ -240,7 +240,7 @@ class Network:
             head = head_for(problem.task, problem.codec.n_outputs, params.get("loss"))
             self.loss = make_loss(head, params)
             self.model = build_model(space.family, params, problem.fit_views[self.view].shape[1:], head,
-                                     problem.vocabulary_size)
+                                     problem.facts)
             batches = math.ceil(len(problem.y_fit) / int(params.get("batch_size", 32)))
             self.warmup = space.warmup_epochs(batches)
             self.model.compile(optimizer=make_optimizer(params, batches * space.max_epochs), loss=self.loss)

@@ -1,6 +1,10 @@
-"""Each network family's first trial (its space file's defaults) alone, on the shipped series sets and digits.
+"""Each network family's first trial (its space file's defaults) alone, on the benchmark's sets.
 
     python scripts/bench_families.py [--seed 0] [--sets gunpoint basic_motions japanese_vowels digits]
+        [--families tabm] [--set tabm.embedding=piecewise ...]
+
+Sets are `scripts/benchmark.py`'s (series, digits, tables, topics; the series and digits by default).
+`--set family.param=value` changes a default (the first trial) of a family's space, to compare recipes.
 
 For every family the data's kind searches, runs `autosearch fit --space <family>.yaml --trials 1 --holdout`
 (one network trained with early stopping on the validation split, refitted on train+validation) and prints
@@ -13,57 +17,81 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 import tempfile
 from pathlib import Path
 
-import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
-SETS = ("gunpoint", "basic_motions", "japanese_vowels", "digits")
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from benchmark import suite  # noqa: E402  the benchmark's sets and splits
+
+SETS = ("gunpoint", "basic_motions", "japanese_vowels", "digits_images")
+KIND = {"table": "tabular", "image": "image", "sequence": "sequence", "text": "text"}
 
 
-def dataset(name: str, work: Path) -> Path:
-    if name != "digits":
-        return ROOT / "tests" / "data" / f"{name}.npz"
-    from sklearn.datasets import load_digits
-    from sklearn.model_selection import train_test_split
+def space_file(family: str, changes: dict[str, str], work: Path) -> Path:
+    """The family's space file, or a copy of it with some defaults changed."""
+    from autosearch.spaces import default_space_path
 
-    digits = load_digits()  # the benchmark's split of it: 75 % to search on, 25 % test
-    X, X_test, y, y_test = train_test_split(digits.images.astype(np.float32), digits.target, test_size=0.25,
-                                            random_state=0, stratify=digits.target)
-    np.savez(work / "digits.npz", X=X, y=y, X_test=X_test, y_test=y_test)
-    return work / "digits.npz"
+    path = default_space_path(family)
+    if not changes:
+        return path
+    space = yaml.safe_load(path.read_text())
+    for key, value in changes.items():
+        value = yaml.safe_load(value)
+        entry = space["params"].get(key)
+        if isinstance(entry, dict):
+            entry["default"] = value
+        else:
+            space["params"][key] = value
+    out = work / f"{family}-{'-'.join(f'{k}={v}' for k, v in changes.items())}.yaml"
+    out.write_text(yaml.safe_dump(space))
+    return out
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS))
+    parser.add_argument("--sets", nargs="+", choices=list(suite()), default=list(SETS))
+    parser.add_argument("--families", nargs="+", help="only these families (default: all of the data's kind)")
+    parser.add_argument("--set", action="append", default=[], metavar="FAMILY.PARAM=VALUE",
+                        help="a changed default, e.g. tabm.embedding=piecewise (repeatable)")
     args = parser.parse_args()
+    changes: dict[str, dict[str, str]] = {}
+    for item in args.set:
+        name, value = item.split("=", 1)
+        family, key = name.split(".", 1)
+        changes.setdefault(family, {})[key] = value
     work = Path(tempfile.mkdtemp(prefix="bench-families-"))
     os.environ.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{work / 'mlflow.db'}")
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     import autosearch
     from autosearch.data.kinds import KINDS, DataKind
-    from autosearch.spaces import default_space_path
 
-    print("| set | family | val | test | epochs | s/epoch |")
-    print("|---|---|---|---|---|---|")
+    print("| set | family | changed | val | test | epochs | s/epoch |")
+    print("|---|---|---|---|---|---|---|")
     for name in args.sets:
-        path = dataset(name, work)
-        kind = DataKind.IMAGE if name == "digits" else DataKind.SEQUENCE
-        for family in KINDS[kind].families:
-            out = work / f"{name}-{family}"
-            result = autosearch.fit(path, space=default_space_path(family), trials=1, holdout=True,
-                                    seed=args.seed, quiet=True, output=out)
+        data = suite()[name]()
+        files = data.files(work)
+        for family in KINDS[DataKind(KIND[data.kind])].families:
+            if args.families and family not in args.families:
+                continue
+            changed = changes.get(family, {})
+            label = " ".join(f"{k}={v}" for k, v in changed.items())
+            out = work / f"{name}-{family}-{len(list(work.iterdir()))}"
+            result = autosearch.fit(files["data"], target=files.get("target"), test=files.get("test"),
+                                    metric=data.metric, space=space_file(family, changed, work), trials=1,
+                                    holdout=True, seed=args.seed, quiet=True, output=out)
             nn = result.summary.as_dict()["best_nn"]
             if nn is None:
-                print(f"| {name} | {family} | failed | | | |", flush=True)
+                print(f"| {name} | {family} | {label} | failed | | | |", flush=True)
                 continue
             test = nn.get("test_score")
             test = autosearch.test_candidate(out, nn["name"]) if test is None else test
             row = result.leaderboard.set_index("name").loc[nn["name"]]
-            print(f"| {name} | {family} | {nn['val_score']:.4f} | {test:.4f} | {int(row.epochs)} | "
+            print(f"| {name} | {family} | {label} | {nn['val_score']:.4f} | {test:.4f} | {int(row.epochs)} | "
                   f"{row.fit_seconds / max(row.epochs, 1):.3f} |", flush=True)
 
 

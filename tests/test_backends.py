@@ -28,7 +28,7 @@ data, out = sys.argv[1], Path(sys.argv[2])
 # A network trained on this backend, saved as a bundle and served back.
 prep = prepare(data, make_config(target="species", max_epochs=30, holdout=True), Progress(quiet=True))
 params = {"layers": 2, "units_0": 32, "units_1": 16, "batch_norm": True, "dropout": 0.1, "l2": 1e-4,
-          "learning_rate": 0.01, "embedding": "periodic", "embedding_dim": 4, "ensemble_size": 4,
+          "learning_rate": 0.01, "embedding": "piecewise", "embedding_dim": 4, "ensemble_size": 4,
           "optimizer": "adamw", "weight_decay": 1e-3, "schedule": "cosine", "label_smoothing": 0.1,
           "clip_inputs": True}  # TabM and RealMLP's recipe
 trained = train_network(params, prep.space("dense"), prep.problem, seed=0)
@@ -41,7 +41,8 @@ predictions = Bundle.load(folder).predict(prep.split.test.features)
 # Every other family: fcn and inception through a search; the other series families, resnet2d and conv2d
 # (augmented; separable) and the text architectures trained directly.
 sequences = autosearch.fit(sys.argv[3], trials=2, max_epochs=2, cv_folds=2, quiet=True, output=out / "sequences")
-other = {}
+other = {"tabm-periodic": train_network({"embedding": "periodic", "embedding_dim": 4}, prep.space("tabm"),
+                                       prep.problem, seed=0).state.value}
 series = prepare(sys.argv[3], make_config(max_epochs=2, holdout=True), Progress(quiet=True))
 for family in ("resnet1d", "rnn", "conv1d"):
     other[family] = train_network({}, series.space(family), series.problem, seed=0).state.value
@@ -78,7 +79,7 @@ def test_every_family_searches_trains_and_predicts_on_jax(iris_csv, basic_motion
     assert report["state"] == "complete" and report["val_score"] > 0.7  # iris: 0.33 by chance
     assert set(report["labels"]) <= {"setosa", "versicolor", "virginica"}
     assert sorted(report["sequence_trials"]) == [["fcn", "complete"], ["inception", "complete"]]
-    assert report["other"] == {"resnet1d": "complete", "rnn": "complete", "conv1d": "complete",
-                               "resnet2d": "complete", "conv2d": "complete", "tfidf": "complete",
+    assert report["other"] == {"tabm-periodic": "complete", "resnet1d": "complete", "rnn": "complete",
+                               "conv1d": "complete", "resnet2d": "complete", "conv2d": "complete", "tfidf": "complete",
                                "text-conv1d": "complete", "text-rnn": "complete",
                                "text-bag_of_ngrams": "complete"}

@@ -1,10 +1,12 @@
 """The tabular recipe's pieces (models.layers, training's optimizer and loss): a BatchEnsemble whose members
-train on their own losses and predict as their mean, periodic embeddings, AdamW with a cosine schedule, label
+train on their own losses and predict as their mean, piecewise-linear and periodic embeddings of a table's
+numeric columns, AdamW with a cosine schedule, label
 smoothing, and a saved model that loads under Keras' safe mode. Real Keras on tiny arrays."""
 
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from autosearch.models import load_keras
@@ -13,7 +15,8 @@ from autosearch.tasks import Task, head_for
 keras = load_keras()
 
 from autosearch.models.dense import build_dense  # noqa: E402  (after Keras is loaded quietly)
-from autosearch.models.layers import MemberLoss  # noqa: E402
+from autosearch.models.layers import MemberLoss, PiecewiseLinearEmbedding  # noqa: E402
+from autosearch.preprocessing import TableFeatures, quantile_edges  # noqa: E402
 from autosearch.training import make_loss, make_optimizer  # noqa: E402
 
 TABM = {"layers": 2, "units": 16, "embedding": "periodic", "embedding_dim": 4, "frequencies": 3,
@@ -80,14 +83,19 @@ def test_adamw_decays_weights_and_the_cosine_schedule_reaches_zero_at_the_last_s
     assert float(as_numpy(constant.learning_rate)) == pytest.approx(0.02)
 
 
-def test_the_periodic_embedding_learns_a_threshold_a_linear_model_cannot(tmp_path):
+EMBEDDINGS = {"periodic": {"embedding": "periodic", "embedding_dim": 8, "frequencies": 8, "frequency_scale": 0.5},
+              "piecewise": {"embedding": "piecewise", "embedding_dim": 8, "clip_inputs": True}}
+
+
+@pytest.mark.parametrize("embedding", list(EMBEDDINGS))
+def test_an_embedded_number_learns_a_threshold_a_linear_model_cannot(tmp_path, embedding):
     """y = 1 where |x| < 0.5: no single weight per feature separates it; an embedded number does."""
     x = np.linspace(-2, 2, 400, dtype="float32").reshape(-1, 1)
     y = (np.abs(x[:, 0]) < 0.5).astype("float32")
     head = head_for(Task.BINARY, 2)
     keras.utils.set_random_seed(0)
-    embedded = build_dense({"layers": 0, "embedding": "periodic", "embedding_dim": 8, "frequencies": 8,
-                            "frequency_scale": 0.5, "ensemble_size": 4}, (1,), head)
+    embedded = build_dense({"layers": 0, "ensemble_size": 4, **EMBEDDINGS[embedding]}, (1,), head,
+                           numeric_bins=quantile_edges(x, bins=8))
     embedded.compile(optimizer=keras.optimizers.Adam(0.02), loss=make_loss(head, {}))
     embedded.fit(x, y, epochs=60, batch_size=64, verbose=0)
     accuracy = ((as_numpy(embedded.predict_on_batch(x))[:, 0] > 0.5) == y).mean()
@@ -97,3 +105,24 @@ def test_the_periodic_embedding_learns_a_threshold_a_linear_model_cannot(tmp_pat
     embedded.save(path)
     loaded = keras.saving.load_model(path, compile=False, safe_mode=True)
     assert np.allclose(as_numpy(loaded.predict_on_batch(x)), as_numpy(embedded.predict_on_batch(x)), atol=1e-6)
+
+
+def test_a_tables_numbers_are_embedded_on_bins_of_the_training_rows_and_other_columns_pass_through():
+    train = pd.DataFrame({"size": [1.0, 2.0, 3.0, 4.0, 100.0, np.nan], "empty": [np.nan] * 6, "flag": [0, 1] * 3,
+                          "colour": list("rgbrgb")})
+    features = TableFeatures(numeric=("size", "empty", "flag"), categorical=("colour",)).fit(train)
+    vector = features.transform(train)["vector"]
+    bins = features.model_facts_["numeric_bins"]
+    assert len(bins) == 2  # size and flag; the all-missing column is dropped
+    assert len(bins[1]) == 2  # a 0/1 column: one bin
+    assert bins[0][0] == pytest.approx(vector[:, 0].min()) and bins[0][-1] == pytest.approx(vector[:, 0].max())
+    assert vector.shape[1] == 2 + 2 + 3  # size, flag, missing-indicators of size and empty, one-hot colour
+
+    test = pd.DataFrame({"size": [1000.0], "empty": [1.0], "flag": [1], "colour": ["g"]})
+    assert features.transform(test)["vector"][0, 0] > bins[0][-1]  # new rows do not move the bins
+    model = build_dense({"layers": 1, "units": 4, "embedding": "piecewise", "embedding_dim": 3},
+                        (vector.shape[1],), head_for(Task.REGRESSION, 1), numeric_bins=bins)
+    embedding = next(layer for layer in model.layers if isinstance(layer, PiecewiseLinearEmbedding))
+    assert embedding.compute_output_shape((None, 7)) == (None, 2 * 3 + 5)  # the indicator and one-hot as they are
+    out = as_numpy(embedding(vector))
+    assert np.array_equal(out[:, 6:], vector[:, 2:])

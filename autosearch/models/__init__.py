@@ -66,11 +66,13 @@ def input_view(family: str, params: Mapping[str, Any]) -> str:
 
 
 def build_model(family: str, params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
-                vocabulary_size: int | None = None):
-    """An uncompiled Keras model of `family` for inputs of `input_shape` (without the batch axis)."""
+                facts: Mapping[str, Any] | None = None):
+    """An uncompiled Keras model of `family` for inputs of `input_shape` (without the batch axis); `facts`
+    are the fitted preprocessing's (`problem.model_facts`)."""
+    facts = facts or {}
     if family in ("dense", "tabm"):
         from autosearch.models.dense import build_dense
-        return build_dense(params, input_shape, head)
+        return build_dense(params, input_shape, head, facts.get("numeric_bins"))
     if family in ("conv1d", "conv2d"):
         from autosearch.models import conv
         return getattr(conv, f"build_{family}")(params, input_shape, head)
@@ -88,7 +90,7 @@ def build_model(family: str, params: Mapping[str, Any], input_shape: tuple[int, 
         return build_tfidf(params, input_shape, head)
     if family == "text":
         from autosearch.models.text import build_text
-        return build_text(params, input_shape, head, vocabulary_size or 20000)
+        return build_text(params, input_shape, head, facts.get("vocabulary_size") or 20000)
     raise ValueError(f"no builder for family '{family}'")
 
 

@@ -1,9 +1,10 @@
 """MLPs for vectors (tabular data): the first family to search (SEED_NOTES §2).
 
 Plain stacked Dense layers (the `dense` family), or today's tabular recipe (the `tabm` family; TabM, RealMLP):
-inputs clipped smoothly to ±3 standard deviations (`clip_inputs`), numbers embedded periodically
-(`embedding: periodic`) and a BatchEnsemble of `ensemble_size` members sharing the hidden layers, see
-`models.layers`. Without those options it is a plain MLP.
+inputs clipped smoothly to ±3 standard deviations (`clip_inputs`), a table's numbers embedded
+piecewise-linearly or periodically (`embedding: piecewise | periodic`; the other columns pass through) and a
+BatchEnsemble of `ensemble_size` members sharing the hidden layers, see `models.layers`. Without those options
+it is a plain MLP.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from autosearch.models.layers import (
     EnsembleInput,
     EnsembleMean,
     PeriodicEmbedding,
+    PiecewiseLinearEmbedding,
     SmoothClip,
     batch_norm,
 )
@@ -44,7 +46,26 @@ def dense_stack(x, params: Mapping[str, Any]):
     return x
 
 
-def build_dense(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head) -> keras.Model:
+def embed_numbers(x, params: Mapping[str, Any], numeric_bins: list[list[float]] | None):
+    """The `embedding` of a table's numeric columns (`numeric_bins`: their bin edges, the first columns of the
+    vector view); without a table's facts, periodic embeddings take every column."""
+    embedding = params.get("embedding", "none")
+    if embedding == "none" or numeric_bins == []:
+        return x
+    dim = int(params.get("embedding_dim", 16))
+    if embedding == "piecewise":
+        if numeric_bins is None:
+            raise ValueError("piecewise-linear embeddings need a table's numeric columns; use embedding: none "
+                             "or periodic for this data")
+        return PiecewiseLinearEmbedding(numeric_bins, dim)(x)
+    if embedding == "periodic":
+        return PeriodicEmbedding(int(params.get("frequencies", 16)), dim, float(params.get("frequency_scale", 0.1)),
+                                 numeric=None if numeric_bins is None else len(numeric_bins))(x)
+    raise ValueError(f"unknown embedding '{embedding}': use none, piecewise or periodic")
+
+
+def build_dense(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
+                numeric_bins: list[list[float]] | None = None) -> keras.Model:
     """
     >>> from autosearch.tasks import Task, head_for
     >>> build_dense({"layers": 2, "units_0": 8, "units_1": 4}, (5,), head_for(Task.BINARY, 2)).output_shape
@@ -52,12 +73,18 @@ def build_dense(params: Mapping[str, Any], input_shape: tuple[int, ...], head: H
     >>> build_dense({"layers": 1, "units_0": 8, "embedding": "periodic", "ensemble_size": 4}, (5,),
     ...             head_for(Task.MULTICLASS, 3)).output_shape
     (None, 3)
+    >>> build_dense({"layers": 1, "embedding": "piecewise", "ensemble_size": 4}, (5,),
+    ...             head_for(Task.REGRESSION, 1), numeric_bins=[[0.0, 1.0], [-1.0, 0.0, 1.0]]).output_shape
+    (None, 1)
     """
     inputs = keras.Input(shape=input_shape, name="features")
-    x = SmoothClip()(inputs) if params.get("clip_inputs", False) else inputs
-    if params.get("embedding", "none") == "periodic":
-        x = PeriodicEmbedding(int(params.get("frequencies", 16)), int(params.get("embedding_dim", 16)),
-                              float(params.get("frequency_scale", 0.1)))(x)
+    x = inputs
+    if params.get("clip_inputs", False):
+        clip = SmoothClip()
+        x = clip(inputs)
+        if numeric_bins:  # the bins as the clipped numbers fall in them (clipping keeps their order)
+            numeric_bins = [clip.bound(column) for column in numeric_bins]
+    x = embed_numbers(x, params, numeric_bins)
     members = int(params.get("ensemble_size", 1))
     if members <= 1:
         return keras.Model(inputs, add_head(dense_stack(x, params), head), name="dense")

@@ -3,9 +3,10 @@ padding mask of the series networks, the scaling of n-gram TF-IDF, and batch nor
 uses it (`batch_norm`).
 
 - `SmoothClip`: standardised inputs bounded smoothly to ±3 (RealMLP), so outliers are not extrapolated.
-- `PeriodicEmbedding`: each number becomes a vector before the MLP — cos/sin of learned frequencies, then
-  a per-feature linear map and ReLU ("PLR", Gorishniy et al., NeurIPS 2022). Networks see the shape of a
-  feature's effect (thresholds, periodic patterns) instead of one weight per feature.
+- `PiecewiseLinearEmbedding`, `PeriodicEmbedding`: each number becomes a vector before the MLP — its
+  piecewise-linear encoding over quantile bins, or cos/sin of learned frequencies, then a per-feature
+  linear map (Gorishniy et al., NeurIPS 2022). Networks see the shape of a feature's effect (thresholds,
+  bends, periodic patterns) instead of one weight per feature.
 - `EnsembleInput`, `EnsembleHead`, `EnsembleMean`: a BatchEnsemble of k members in one network ("TabM-mini",
   Gorishniy et al., ICLR 2025). The input is copied k times and each copy scaled by its member's own
   adapter; the hidden layers are shared; each member has its own output layer. Members train as k models
@@ -36,13 +37,46 @@ def batch_norm() -> keras.layers.BatchNormalization:
     return keras.layers.BatchNormalization(momentum=BN_MOMENTUM)
 
 
+class NumericEmbedding(keras.layers.Layer):
+    """(batch, features) → (batch, numeric × dim + features − numeric): each of the first `numeric` columns
+    (a table's numbers, `preprocessing.TableFeatures`; all columns when `numeric` is None) becomes a vector
+    of `dim` (`embed`, by subclasses), the other columns (missing-indicators, one-hot) pass through."""
+
+    dim: int
+
+    def __init__(self, numeric: int | None = None, **kwargs):
+        super().__init__(**kwargs)
+        self.numeric = None if numeric is None else int(numeric)
+
+    def _split(self, features: int) -> int:
+        return features if self.numeric is None else min(self.numeric, features)
+
+    def embed(self, x):  # (batch, n) → (batch, n, dim)
+        raise NotImplementedError
+
+    def call(self, x):
+        n = self._split(x.shape[-1])
+        embedded = self.embed(x[:, :n] if n < x.shape[-1] else x)
+        flat = ops.reshape(embedded, (-1, n * self.dim))
+        return ops.concatenate([flat, x[:, n:]], axis=-1) if n < x.shape[-1] else flat
+
+    def compute_output_shape(self, input_shape):
+        features = int(input_shape[-1])
+        return (input_shape[0], features + self._split(features) * (self.dim - 1))
+
+    def get_config(self):
+        return {**super().get_config(), "numeric": self.numeric}
+
+
 @keras.saving.register_keras_serializable(package="autosearch")
-class PeriodicEmbedding(keras.layers.Layer):
-    """(batch, features) → (batch, features × dim).
+class PeriodicEmbedding(NumericEmbedding):
+    """Numbers → cos/sin of learned frequencies → a per-feature linear map → ReLU ("PLR").
 
     >>> import numpy as np
     >>> tuple(PeriodicEmbedding(frequencies=4, dim=3)(np.zeros((2, 5), "float32")).shape)
     (2, 15)
+    >>> tuple(PeriodicEmbedding(frequencies=4, dim=3, numeric=2)(np.zeros((2, 5), "float32")).shape)  # 2×3 + 3
+    (2, 9)
     """
 
     def __init__(self, frequencies: int = 16, dim: int = 16, sigma: float = 0.1, **kwargs):
@@ -50,24 +84,82 @@ class PeriodicEmbedding(keras.layers.Layer):
         self.frequencies, self.dim, self.sigma = int(frequencies), int(dim), float(sigma)
 
     def build(self, input_shape):
-        n = int(input_shape[-1])
+        n = self._split(int(input_shape[-1]))
         self.frequency = self.add_weight(shape=(n, self.frequencies), name="frequency",
                                          initializer=keras.initializers.RandomNormal(stddev=self.sigma))
         self.kernel = self.add_weight(shape=(n, 2 * self.frequencies, self.dim), name="kernel",
                                       initializer="glorot_uniform")
         self.bias = self.add_weight(shape=(n, self.dim), name="bias", initializer="zeros")
 
-    def call(self, x):
+    def embed(self, x):
         angles = 2 * math.pi * ops.expand_dims(x, -1) * self.frequency  # (batch, features, frequencies)
         waves = ops.concatenate([ops.cos(angles), ops.sin(angles)], axis=-1)
-        embedded = ops.relu(ops.einsum("bnf,nfd->bnd", waves, self.kernel) + self.bias)
-        return ops.reshape(embedded, (-1, embedded.shape[1] * self.dim))
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], int(input_shape[-1]) * self.dim)
+        return ops.relu(ops.einsum("bnf,nfd->bnd", waves, self.kernel) + self.bias)
 
     def get_config(self):
         return {**super().get_config(), "frequencies": self.frequencies, "dim": self.dim, "sigma": self.sigma}
+
+
+@keras.saving.register_keras_serializable(package="autosearch")
+class PiecewiseLinearEmbedding(NumericEmbedding):
+    """Numbers → piecewise-linear encoding over quantile bins → a per-feature linear map (TabM's "†" models;
+    Gorishniy et al., NeurIPS 2022, version B of their reference code).
+
+    A number in bin t of its column encodes as 1 for the bins below t, its position inside bin t (0–1) and
+    0 above; below the first edge and above the last the encoding extends linearly. The embedding is a
+    per-feature linear term x·w + b plus a linear map of that encoding, initialised to zero, so training
+    starts from a linear embedding and learns a feature's thresholds and bends from there. `edges` are each
+    numeric column's bin edges, fitted on the training rows (`preprocessing.quantile_edges`).
+
+    >>> import numpy as np
+    >>> layer = PiecewiseLinearEmbedding([[0.0, 1.0, 2.0], [5.0]], dim=4)
+    >>> tuple(layer(np.zeros((3, 4), "float32")).shape)  # 2 numbers × 4 + 2 passed through
+    (3, 10)
+    >>> layer.encode(np.array([[-1.0, 5.0], [0.5, 5.0], [3.0, 5.0]], "float32")).numpy()[:, 0].tolist()
+    [[-1.0, 0.0], [0.5, 0.0], [1.0, 2.0]]
+    """
+
+    def __init__(self, edges, dim: int = 16, activation: bool = False, **kwargs):
+        kwargs.setdefault("numeric", len(edges))
+        super().__init__(**kwargs)
+        self.edges = [[float(e) for e in column] for column in edges]
+        self.dim, self.activation = int(dim), bool(activation)
+
+    def build(self, input_shape):
+        import numpy as np
+
+        n, bins = len(self.edges), max(1, max((len(e) - 1 for e in self.edges), default=1))
+        left, width = np.zeros((n, bins), "float32"), np.ones((n, bins), "float32")
+        lower, upper = np.zeros((n, bins), "float32"), np.zeros((n, bins), "float32")  # 0 and 0: unused bin
+        for i, column in enumerate(self.edges):
+            m = len(column) - 1
+            if m < 1:
+                continue
+            left[i, :m] = column[:-1]
+            width[i, :m] = np.diff(column)
+            upper[i, :m] = 1.0
+            lower[i, 0], upper[i, m - 1] = -np.inf, np.inf  # the ends extend linearly
+        for name, value in (("left", left), ("width", width), ("lower", lower), ("upper", upper)):
+            setattr(self, name, self.add_weight(shape=(n, bins), name=name, trainable=False,
+                                                initializer=keras.initializers.Constant(value)))
+        limit = 1.0 / math.sqrt(self.dim)
+        self.weight = self.add_weight(shape=(n, self.dim), name="weight",
+                                      initializer=keras.initializers.RandomUniform(-limit, limit))
+        self.bias = self.add_weight(shape=(n, self.dim), name="bias",
+                                    initializer=keras.initializers.RandomUniform(-limit, limit))
+        self.kernel = self.add_weight(shape=(n, bins, self.dim), name="kernel", initializer="zeros")
+
+    def encode(self, x):  # (batch, n) → (batch, n, bins)
+        position = (ops.expand_dims(x, -1) - self.left) / self.width
+        return ops.minimum(ops.maximum(position, self.lower), self.upper)
+
+    def embed(self, x):
+        out = ops.expand_dims(x, -1) * self.weight + self.bias + ops.einsum("bnt,ntd->bnd", self.encode(x),
+                                                                            self.kernel)
+        return ops.relu(out) if self.activation else out
+
+    def get_config(self):
+        return {**super().get_config(), "edges": self.edges, "dim": self.dim, "activation": self.activation}
 
 
 @keras.saving.register_keras_serializable(package="autosearch")
@@ -87,6 +179,10 @@ class SmoothClip(keras.layers.Layer):
 
     def call(self, x):
         return x / ops.sqrt(1.0 + ops.square(x / self.limit))
+
+    def bound(self, values: list[float]) -> list[float]:
+        """The same function on plain numbers (bin edges of the inputs it clips)."""
+        return [v / math.sqrt(1.0 + (v / self.limit) ** 2) for v in values]
 
     def get_config(self):
         return {**super().get_config(), "limit": self.limit}
