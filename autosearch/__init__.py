@@ -11,7 +11,8 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
-__all__ = ["fit", "predict", "resume", "test_candidate", "AutosearchError"]
+__all__ = ["fit", "predict", "resume", "test_candidate", "load", "AutoSearchClassifier", "AutoSearchRegressor",
+           "AutosearchError"]
 
 from autosearch.errors import AutosearchError  # noqa: E402
 
@@ -21,4 +22,7 @@ def __getattr__(name: str):
     if name in ("fit", "predict", "resume", "test_candidate"):
         from autosearch import api
         return getattr(api, name)
+    if name in ("load", "AutoSearchClassifier", "AutoSearchRegressor"):
+        from autosearch import estimator
+        return getattr(estimator, name)
     raise AttributeError(name)

@@ -145,14 +145,25 @@ class Bundle:
 
     def predict(self, data: str | Path | pd.DataFrame) -> pd.DataFrame:
         """Predictions for each sample: `prediction`, plus `proba_<class>` columns for classification
-        (and a `file` column first for a folder of images)."""
+        (and a `file` column first for a folder of images); a DataFrame's index is kept, so they join back."""
+        raw, scores = self._scored(data)
+        predictions = self.codec.decode(scores)
+        if raw.files:
+            predictions.insert(0, "file", list(raw.files))
+        if isinstance(data, pd.DataFrame):
+            predictions.index = data.index
+        return predictions
+
+    def scores(self, data: str | Path | pd.DataFrame) -> np.ndarray:
+        """The blend's outputs in the scoring space, what the run's metric reads (`metrics.py`): class
+        probabilities, or regression values in the target's units."""
+        return self._scored(data)[1]
+
+    def _scored(self, data) -> tuple[RawData, np.ndarray]:
         prof = self.profile
         raw = (RawData("data", frame=data) if isinstance(data, pd.DataFrame)
                else load_data(data, labelled=False, image_size=prof.image_size, color_mode=prof.color_mode))
         views = self.preprocessor.transform(shape_features(raw, prof))
         output = blend({m.name: m.output(views, prof, self.codec.n_outputs) for m in self.members},
                        {m.name: m.weight for m in self.members})
-        predictions = self.codec.decode(self.codec.scores(output))
-        if raw.files:
-            predictions.insert(0, "file", list(raw.files))
-        return predictions
+        return raw, self.codec.scores(output)

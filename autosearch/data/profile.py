@@ -47,6 +47,7 @@ class Profile:
     categorical: tuple[str, ...] = ()
     text: tuple[str, ...] = ()
     dropped: tuple[tuple[str, str], ...] = ()  # (column, why)
+    columns: tuple[str, ...] = ()  # tables: the feature columns in the data's order, dropped ones too
     sample_shape: tuple[int, ...] = ()  # arrays: one sample's shape as models see it
     image_size: tuple[int, int] | None = None  # image folders: what every image is resized to
     color_mode: str | None = None
@@ -369,7 +370,7 @@ def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: lis
         numeric, text, categorical = (), text + categorical, ()  # every non-numeric column is read as text
     return Profile(**facts, kind=data_kind, kind_reason=kind_reason, n_columns=features.shape[1] + len(
         facts["targets"]), numeric=numeric, categorical=categorical, text=text, dropped=dropped,
-        sample_shape=(len(numeric), 1) if data_kind is DataKind.SEQUENCE else ())
+        columns=tuple(features.columns), sample_shape=(len(numeric), 1) if data_kind is DataKind.SEQUENCE else ())
 
 
 def _array_profile(raw: RawData, kind: str, facts: dict) -> Profile:
