@@ -64,7 +64,8 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     raw = read(data)
     output = output_folder(config.output, raw.name)
     prof, dataset, test, notes = profile(raw, config.targets, config.task, config.kind)
-    progress.say(f"target: {', '.join(prof.targets)} ({prof.target_reason})")
+    (progress.warn if prof.target_guessed else progress.say)(f"target: {', '.join(prof.targets)} "
+                                                             f"({prof.target_reason})")
     progress.say(f"task: {prof.task.value} ({prof.task_reason})")
     progress.say(f"kind: {prof.kind.value} ({prof.kind_reason})")
     if config.test is not None:

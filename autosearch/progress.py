@@ -11,6 +11,7 @@ from typing import Iterator
 
 import pandas as pd
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.progress import Progress as RichProgress
 
@@ -41,6 +42,12 @@ class Progress:
     def say(self, text: str) -> None:
         if not self.quiet:
             self.console.print(text, markup=False, soft_wrap=True)
+
+    def warn(self, text: str) -> None:
+        """A line the user must not miss (a guessed target, a pick no better than chance): set apart, in
+        bold where the terminal has colour."""
+        if not self.quiet:
+            self.console.print(f"[bold yellow]warning:[/] {escape(text)}", soft_wrap=True)
 
     @contextmanager
     def search(self, trials: int | None, deadline: float | None, metric: Metric, reference: TrialRecord | None,
@@ -142,6 +149,8 @@ def print_result(result) -> None:
                   soft_wrap=True)
     console.print(f"MLflow: experiment '{s.mlflow_experiment}', run {s.mlflow_run_id} at {s.tracking_uri}",
                   markup=False, soft_wrap=True)
+    for warning in s.warnings:  # last, where the eye lands when the run ends
+        console.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True)
 
 
 def print_sweep(summary: pd.DataFrame) -> None:

@@ -329,6 +329,7 @@ def _html(folder: Path, summary: RunSummary, figures: list[Figure]) -> str:
         note = f"<figcaption>{e(figure.note)}</figcaption>" if figure.png else ""
         parts.append(f"<figure id=\"{figure.name}\"><h3>{e(figure.title)}</h3>{body}{note}</figure>")
     cut = f"<p class=\"cut\">The search was cut short: {e(summary.cut_short)}.</p>" if summary.cut_short else ""
+    cut += "".join(f"<p class=\"cut\">Warning: {e(w)}.</p>" for w in summary.warnings)
     verdict = _verdict(summary)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>autosearch report: {e(summary.data)}</title>

@@ -17,6 +17,7 @@ from autosearch import report
 from autosearch.baselines import fit_baseline
 from autosearch.bundle import Bundle, Member, save_bundle
 from autosearch.config import RunConfig
+from autosearch.data.profile import GUESSED
 from autosearch.ensemble import blend
 from autosearch.errors import AutosearchError, describe
 from autosearch.files import write_atomic
@@ -159,7 +160,10 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     _save_predictions(output / report.PREDICTIONS_FILE, refitted.problem.truth,
                       prep.codec.scores(blend(refitted.outputs, weights)), prep.codec.classes_)
     timings["total"] = time.monotonic() - started
-    summary = _summary(records, win, test_scores, prep, tracker, cut_short, timings)
+    warnings = cautions(records, win, prep)
+    for warning in warnings:
+        progress.warn(warning)
+    summary = _summary(records, win, test_scores, prep, tracker, cut_short, timings, warnings)
     files, folders = [output / "leaderboard.csv", summary.save(output)], {"model": bundle}
     if stop.left() < REPORT_SECONDS:
         progress.say(f"report not written: the time budget is spent; `autosearch report {output}` writes it")
@@ -210,8 +214,35 @@ def _describe(win: TrialRecord, weights: Mapping[str, float]) -> str:
     return "the winner, an ensemble of " + ", ".join(f"{n} ({w:.2f})" for n, w in weights.items())
 
 
+CLEAR_GAIN = 0.01  # a pick must beat the dummy baseline's validation score by 1 % of it to be "clearly better"
+
+
+def cautions(records: Sequence[TrialRecord], win: TrialRecord, prep: Prepared) -> list[str]:
+    """What the user must not miss about a finished search: a target taken by position, and a pick that is
+    not clearly better than the dummy baseline on validation (the features may not predict the target, or
+    the target is the wrong column)."""
+    prof, metric = prep.profile, prep.metric
+    found = [f"the target '{prof.targets[0]}' was guessed ({prof.target_reason.removeprefix(GUESSED).strip()})"] \
+        if prof.target_guessed else []
+    dummy = next((r for r in records if r.kind == "baseline" and r.family == "dummy"
+                  and r.state is State.COMPLETE and r.val_score is not None), None)
+    if dummy is not None and win.name != dummy.name:
+        margin = CLEAR_GAIN * max(abs(dummy.val_score), 0.01)
+        bar = dummy.val_score + (margin if metric.greater_is_better else -margin)
+        if not metric.better(win.val_score, bar):
+            found.append(f"the pick {win.name} (validation {metric.name} {win.val_score:.4f}) is not clearly better "
+                         f"than the dummy baseline, which ignores the features ({dummy.val_score:.4f}): the features "
+                         f"may not predict '{', '.join(prof.targets)}'"
+                         + ("; check the guessed target" if prof.target_guessed else ""))
+    elif dummy is not None:
+        found.append(f"the dummy baseline, which ignores the features, is the pick: nothing predicts "
+                     f"'{', '.join(prof.targets)}' better than its {metric.name} {dummy.val_score:.4f}"
+                     + ("; check the guessed target" if prof.target_guessed else ""))
+    return found
+
+
 def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[str, float], prep: Prepared,
-             tracker, cut_short: str | None, timings: dict[str, float]) -> RunSummary:
+             tracker, cut_short: str | None, timings: dict[str, float], warnings: list[str]) -> RunSummary:
     """summary.json: what scripts read (see README)."""
     prof, metric = prep.profile, prep.metric
     return RunSummary(
@@ -231,6 +262,7 @@ def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[
         mlflow_run_id=tracker.parent_id, mlflow_experiment=tracker.experiment, tracking_uri=tracker.tracking_uri,
         output_dir=str(prep.output.resolve()), bundle=str((prep.output / "model").resolve()),
         cut_short=cut_short, seconds={k: round(v, 2) for k, v in timings.items()}, folds=prep.folds.k,
+        warnings=warnings,
     )
 
 

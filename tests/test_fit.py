@@ -53,6 +53,7 @@ def test_cli_fit_then_predict_binary(breast_cancer_csv, tmp_path):
     assert summary["task"] == "binary" and summary["target"] == "diagnosis"
     assert summary["winner"]["name"] == board.iloc[0]["name"]
     assert summary["test_score"] > 0.85  # every baseline but the dummy does far better on this set
+    assert summary["warnings"] == [] and "warning" not in done.stderr + done.stdout  # a sound run warns nothing
 
     client, parent, children = runs_of(summary["mlflow_run_id"])
     assert parent.data.tags["autosearch.task"] == "binary" and parent.data.params["target"] == "diagnosis"
@@ -84,6 +85,24 @@ def test_cli_fit_then_predict_binary(breast_cancer_csv, tmp_path):
     assert set(preds.prediction) <= {"benign", "malignant"}
     assert np.allclose(preds.proba_benign + preds.proba_malignant, 1.0)
     assert (preds.prediction == rows.diagnosis).mean() > 0.85
+
+
+def test_a_guessed_target_and_a_pick_no_better_than_the_dummy_are_warned_about(tmp_path, capsys):
+    """No --target, no column named like one: the last column is taken, and said to be a guess, with the
+    columns that could have been meant; a target the features do not predict gets a pick no better than the
+    dummy, and a warning in the terminal, the summary and the report."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=300), "colour": rng.choice(["red", "blue", "green"], 300),
+                          "b": rng.normal(size=300), "noise": rng.normal(size=300)})
+    frame.to_csv(tmp_path / "noise.csv", index=False)
+    result = autosearch.fit(tmp_path / "noise.csv", **{**TINY, "quiet": False}, output=tmp_path / "run")
+    said = capsys.readouterr().err
+    assert "warning: target: noise (guessed:" in said and "could be the target too: colour" in said
+    warnings = result.summary.warnings
+    assert len(warnings) == 2 and warnings[0].startswith("the target 'noise' was guessed")
+    assert "dummy baseline, which ignores the features" in warnings[1]  # beaten by no one, or not clearly
+    assert all(w in said for w in warnings)
+    assert "Warning: the target &#x27;noise&#x27; was guessed" in (tmp_path / "run" / "report.html").read_text()
 
 
 def test_multiclass_with_categoricals_missing_values_and_a_test_file(iris_csv, tmp_path):

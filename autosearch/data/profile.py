@@ -26,6 +26,7 @@ from autosearch.errors import AutosearchError
 from autosearch.tasks import Task
 
 TARGET_NAMES = ("target", "label", "class", "y")
+GUESSED = "guessed:"  # how a target reason starts when the target was taken by position: said as a warning
 LABEL_SEPARATOR = "|"
 MAX_INTEGER_CLASSES = 20  # integer targets with more distinct values are quantities (regression)
 _ID_NAME = re.compile(r"(^|[_\s-])id$|^id[_\s-]|^index$|^unnamed: ?0$", re.IGNORECASE)
@@ -55,6 +56,11 @@ class Profile:
     @property
     def features(self) -> tuple[str, ...]:
         return self.numeric + self.categorical + self.text
+
+    @property
+    def target_guessed(self) -> bool:
+        """Whether the target was taken by position, with nothing to say it is the target."""
+        return self.target_reason.startswith(GUESSED)
 
     def as_dict(self) -> dict:
         """JSON-ready: tuples as lists, enums as their values."""
@@ -87,9 +93,20 @@ def choose_targets(frame: pd.DataFrame, requested: tuple[str, ...]) -> tuple[tup
     if frame.shape[1] < 2:
         raise AutosearchError("the data has a single column; it needs feature columns and a target column")
     last = frame.columns[-1]
+    others = [c for c in frame.columns[:-1] if _could_be_target(frame[c])][:5]
     return (last,), (
-        f"no --target given and no column named {'/'.join(TARGET_NAMES)}: using the last column, '{last}'"
+        f"{GUESSED} no --target given and no column named {'/'.join(TARGET_NAMES)}: using the last column, '{last}'"
+        + (f"; columns that could be the target too: {', '.join(map(str, others))}" if others else "")
+        + "; pass --target NAME to choose"
     )
+
+
+def _could_be_target(s: pd.Series) -> bool:
+    """A column a user may have meant as the target: a few classes, as text or whole numbers."""
+    values = s.dropna()
+    if ptypes.is_float_dtype(values) and not (values % 1 == 0).all():
+        return False
+    return 2 <= values.nunique() <= MAX_INTEGER_CLASSES
 
 
 def _is_label_set_column(s: pd.Series) -> bool:
