@@ -210,7 +210,7 @@ class Sitting:
                                   tracker.tracking_uri, tracker.experiment)
             self.state.save(prep.output)
         if self.state.parent_run_id is None:
-            tracker.start_parent(prep.output.name, _run_params(config, prep, sha256, self.engine), _run_tags(prep))
+            tracker.start_parent(_parent_name(prep), _run_params(config, prep, sha256, self.engine), _run_tags(prep))
             self.state.parent_run_id = tracker.parent_id
             self.store.set(PARENT_RUN_ID, tracker.parent_id)
         else:
@@ -328,9 +328,16 @@ def _run_params(config: RunConfig, prep: Prepared, sha256: str, engine) -> dict:
     }
 
 
+def _parent_name(prep: Prepared) -> str:
+    """The parent run's name in the runs table: the data, the target and when, e.g.
+    "penguins.csv → species 2026-11-30 16:05" (two fits of one file on different targets read apart)."""
+    return f"{prep.name} → {', '.join(prep.profile.targets)} {time.strftime('%Y-%m-%d %H:%M')}"
+
+
 def _run_tags(prep: Prepared) -> dict[str, str]:
     prof = prep.profile
     return {
+        "autosearch.output": str(prep.output.resolve()),
         "autosearch.task": prof.task.value, "autosearch.task_reason": prof.task_reason,
         "autosearch.kind_reason": prof.kind_reason, "autosearch.target_reason": prof.target_reason,
         "autosearch.metric_reason": prep.metric_reason, "autosearch.command": " ".join(sys.argv),

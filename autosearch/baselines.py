@@ -6,6 +6,7 @@ Fitted on the same rows and preprocessing as the networks, scored with the same 
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import time
 from typing import Any
 
@@ -70,9 +71,33 @@ def _positive(proba: np.ndarray, classes: np.ndarray) -> np.ndarray:
     return proba[:, hits[0]] if len(hits) else np.zeros(len(proba))
 
 
-def _scalar_params(estimator: BaseEstimator) -> dict[str, Any]:
-    return {k: v for k, v in estimator.get_params(deep=True).items()
-            if v is None or isinstance(v, (bool, int, float, str))}
+def meaningful_params(estimator: BaseEstimator) -> dict[str, Any]:
+    """What a baseline is, in a few parameters: its estimator (wrappers included) and the settings that differ
+    from scikit-learn's defaults, without the seed — not `get_params`' dozens of defaults, which crowded the
+    MLflow runs table with columns such as `estimator__break_ties`.
+
+    >>> meaningful_params(CalibratedClassifierCV(SVC(kernel="rbf", class_weight="balanced", random_state=0)))
+    {'model': 'CalibratedClassifierCV(SVC)', 'estimator__class_weight': 'balanced'}
+    """
+    params: dict[str, Any] = {"model": _model_name(estimator)}
+
+    def walk(est: BaseEstimator, prefix: str) -> None:
+        defaults = {k: p.default for k, p in inspect.signature(type(est).__init__).parameters.items()}
+        for key, value in est.get_params(deep=False).items():
+            if isinstance(value, BaseEstimator):
+                walk(value, f"{prefix}{key}__")
+            elif key != "random_state" and isinstance(value, (bool, int, float, str, type(None))) \
+                    and (key not in defaults or defaults[key] is inspect.Parameter.empty or value != defaults[key]):
+                params[prefix + key] = value
+
+    walk(estimator, "")
+    return params
+
+
+def _model_name(estimator: BaseEstimator) -> str:
+    inner = [v for v in estimator.get_params(deep=False).values() if isinstance(v, BaseEstimator)]
+    name = type(estimator).__name__
+    return f"{name}({', '.join(_model_name(i) for i in inner)})" if inner else name
 
 
 def fit_baseline(family: str, problem: Problem, messages: list[str] | None = None
@@ -81,7 +106,7 @@ def fit_baseline(family: str, problem: Problem, messages: list[str] | None = Non
     estimator and its output on the score rows (training space) unless it failed."""
     sparse = problem.spec.sparse
     estimator = make_estimator(family, problem.task, problem.imbalanced, problem.seed, sparse)
-    params = _scalar_params(estimator)
+    params = meaningful_params(estimator)
     view = problem.spec.baseline_view
     x, y = problem.fit_views[view], problem.y_fit
     cap = MAX_ROWS.get(family) if not (sparse and family == "svm") else None

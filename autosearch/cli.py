@@ -178,8 +178,8 @@ def ui(
     """Open MLflow's dashboard on the runs: prints the URL, serves until Ctrl-C."""
     try:
         from autosearch.ui import serve, store_of
-        uri, _ = store_of(folder)
-        code = serve(uri, host, port, lambda text: typer.echo(text, err=True))
+        uri, experiment = store_of(folder)
+        code = serve(uri, host, port, lambda text: typer.echo(text, err=True), experiment)
     except AutosearchError as error:
         _fail(error)
     raise typer.Exit(code)

@@ -21,7 +21,10 @@ from mlflow.exceptions import MlflowException
 from autosearch.errors import AutosearchError, describe
 from autosearch.records import State, TrialRecord
 
-RUN_STATUS = {State.COMPLETE: "FINISHED", State.PRUNED: "KILLED", State.FAILED: "FAILED"}
+# A pruned trial ended as the pruner asked: FINISHED, named "… (pruned)" and tagged autosearch.state=pruned,
+# so that the runs table does not show it with the red cross of a failed one.
+RUN_STATUS = {State.COMPLETE: "FINISHED", State.PRUNED: "FINISHED", State.FAILED: "FAILED"}
+PRUNED_SUFFIX = " (pruned)"
 CANDIDATE_KINDS = {"nn": "trial", "baseline": "baseline", "ensemble": "ensemble"}  # the autosearch.kind tag
 PARENT_ID_TAG = "mlflow.parentRunId"
 MAX_PARAM_CHARS = 6000
@@ -88,6 +91,26 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
         reason = getattr(e, "reason", e)
         raise AutosearchError(f"cannot reach the MLflow tracking server at {uri} ({reason}); start it "
                               "(mlflow server --host 127.0.0.1 --port 5000) or pass another --tracking-uri") from None
+
+
+def experiment_runs_url(base: str, experiment_id: str) -> str:
+    """The experiment's runs table under a dashboard at `base` (MLflow 3's root opens on its overview page).
+
+    >>> experiment_runs_url("http://127.0.0.1:5000/", "3")
+    'http://127.0.0.1:5000/#/experiments/3/runs'
+    """
+    return f"{base.rstrip('/')}/#/experiments/{experiment_id}/runs"
+
+
+def experiment_id(tracking_uri: str, experiment: str | None) -> str | None:
+    """The id of the experiment named `experiment` in the store, if there is one."""
+    if not experiment:
+        return None
+    try:
+        found = MlflowClient(tracking_uri).get_experiment_by_name(experiment)
+    except MlflowException:
+        return None
+    return found.experiment_id if found else None
 
 
 class Tracker:
@@ -168,6 +191,9 @@ class Tracker:
         if record.worker:
             tags.append(RunTag("autosearch.worker", record.worker))
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
+        if record.state is State.PRUNED:
+            name = self.client.get_run(run_id).info.run_name or record.name
+            self.client.update_run(run_id, name=name + PRUNED_SUFFIX)
         self.client.set_terminated(run_id, RUN_STATUS[record.state])
 
     def log_candidate(self, record: TrialRecord) -> TrialRecord:

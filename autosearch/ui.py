@@ -31,10 +31,19 @@ def command(uri: str, host: str, port: int) -> list[str]:
     return [sys.executable, "-m", "mlflow", "ui", "--backend-store-uri", uri, "--host", host, "--port", str(port)]
 
 
-def serve(uri: str, host: str, port: int, announce) -> int:
-    """Run the MLflow UI in the foreground until Ctrl-C or SIGTERM; returns its exit code."""
+def runs_page(base: str, uri: str, experiment: str | None) -> str:
+    """Where a browser shows the runs: the experiment's runs table when the store has it, else `base`."""
+    from autosearch.tracking import experiment_id, experiment_runs_url
+
+    found = experiment_id(uri, experiment)
+    return experiment_runs_url(base, found) if found else base
+
+
+def serve(uri: str, host: str, port: int, announce, experiment: str | None = None) -> int:
+    """Run the MLflow UI in the foreground until Ctrl-C or SIGTERM; returns its exit code. It announces the
+    experiment's runs table when given one."""
     if uri.startswith(("http://", "https://")):
-        announce(f"the runs are on a tracking server: open {uri}")
+        announce(f"the runs are on a tracking server: open {runs_page(uri, uri, experiment)}")
         return 0
     with socket.socket() as probe:
         try:
@@ -42,7 +51,7 @@ def serve(uri: str, host: str, port: int, announce) -> int:
         except OSError as e:
             raise AutosearchError(f"cannot serve on {host}:{port} ({e.strerror}); pass another --port") from None
     server = subprocess.Popen(command(uri, host, port))
-    announce(f"MLflow UI on {uri}: http://{host}:{port} (Ctrl-C stops it)")
+    announce(f"MLflow UI on {uri}: {runs_page(f'http://{host}:{port}', uri, experiment)} (Ctrl-C stops it)")
 
     asked = []
 

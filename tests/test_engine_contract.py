@@ -36,7 +36,7 @@ CASES = {"optuna": ("optuna", {}), "ray": ("ray", {"concurrency": 2}),
          **{f"keras-tuner-{t}": ("keras-tuner", {"tuner": t}) for t in ("hyperband", "bayesian", "random")}}
 ONE_PER_ENGINE = ["optuna", "keras-tuner-random", "ray"]
 assert {CASES[c][0] for c in ONE_PER_ENGINE} == set(ENGINES), "a registered engine is missing from the suite"
-STATUS = {"complete": "FINISHED", "pruned": "KILLED", "failed": "FAILED"}
+STATUS = {"complete": "FINISHED", "pruned": "FINISHED", "failed": "FAILED"}  # pruned: by name and tag
 
 # Some trials fail (an unknown activation), some barely learn (a learning rate of 1e-6): engines that prune
 # have trials to prune.
@@ -75,7 +75,8 @@ def mlflow_children(out: Path) -> tuple[list, list]:
     client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
     experiment = client.get_experiment_by_name(state["experiment"])
     runs = client.search_runs([experiment.experiment_id], max_results=1000)
-    parents = [r for r in runs if r.data.tags.get("autosearch.kind") == "fit" and r.info.run_name == out.name]
+    parents = [r for r in runs if r.data.tags.get("autosearch.kind") == "fit"
+               and r.data.tags.get("autosearch.output") == str(out.resolve())]
     ids = {p.info.run_id for p in parents}
     return parents, [r for r in runs if r.data.tags.get("mlflow.parentRunId") in ids]
 
@@ -145,6 +146,7 @@ def test_same_space_same_logged_parameters_layout_and_records(case, iris_csv, tm
     for record in records:
         run = by_run[record.mlflow_run_id]
         assert run.info.run_name.split()[0] == record.name and run.data.tags["autosearch.state"] == record.state.value
+        assert run.info.run_name.endswith(" (pruned)") == (record.state.value == "pruned")  # apart from failed
     assert [r.family for r in stored(result.output_dir, "baseline")] == ["dummy", "linear", "svm", "gradient_boosting"]
     board = result.leaderboard
     assert sorted(board[board.kind == "nn"].name) == sorted(r.name for r in records)

@@ -64,7 +64,11 @@ def test_cli_fit_then_predict_binary(breast_cancer_csv, tmp_path):
     assert kinds == ["baseline"] * 4 + ensembles + ["trial"] * 3
     for child in children:
         assert child.data.tags["autosearch.family"]
-        assert child.info.status in ("FINISHED", "KILLED", "FAILED")
+        assert child.info.status in ("FINISHED", "FAILED")
+    assert parent.info.run_name.startswith("breast_cancer → diagnosis 20")  # the data, the target, when
+    svm = next(c for c in children if c.data.tags["autosearch.family"] == "svm")
+    assert svm.data.params["model"] == "CalibratedClassifierCV(SVC)"  # what it is, not get_params' defaults
+    assert len(svm.data.params) <= 4 and "estimator__break_ties" not in svm.data.params
     trial = next(c for c in children if c.data.tags["autosearch.kind"] == "trial"
                  and c.data.tags["autosearch.state"] == "complete" and c.data.tags["autosearch.family"] == "dense")
     assert {"layers", "units_0", "activation", "dropout", "l2", "batch_norm", "optimizer", "learning_rate",

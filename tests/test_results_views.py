@@ -180,6 +180,6 @@ def test_ui_serves_the_runs_over_http_and_stops_cleanly(iris_run):
         server.send_signal(signal.SIGTERM)
         code = server.wait(timeout=30)
     assert code == 0, server.stderr.read()[-2000:]
-    assert f"http://127.0.0.1:{port}" in server.stderr.read()
+    assert f"http://127.0.0.1:{port}/#/experiments/{experiment_id}/runs" in server.stderr.read()  # the runs table
     with socket.socket() as s:  # nothing left listening
         assert s.connect_ex(("127.0.0.1", port)) != 0

@@ -34,7 +34,9 @@ def test_a_trial_stopped_from_outside_is_pruned_or_kept_at_its_best_epoch(runner
     client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
     pruned = runner.stopped(runner.start("dense", {"layers": 1}, 0), [0.5, 0.6])  # a scheduler stopped it
     assert pruned.state is State.PRUNED and pruned.epochs == 2
-    assert client.get_run(pruned.mlflow_run_id).info.status == "KILLED"
+    run = client.get_run(pruned.mlflow_run_id)
+    assert run.info.status == "FINISHED" and run.info.run_name.endswith(" (pruned)")
+    assert run.data.tags["autosearch.state"] == "pruned"  # told apart from a complete trial by name and tag
 
     runner.stop.signal_name = "SIGINT"  # the run is stopping: the trial keeps its best epoch so far
     kept = runner.stopped(runner.start("dense", {"layers": 1}, 1), [0.5, 0.9, 0.7])
