@@ -272,8 +272,11 @@ class Sitting:
         stop, problem = self.stop, self.prep.problem
         records = self.store.records("baseline")
         fitted = {r.family for r in records}
-        for family in problem.spec.baselines:
-            if family in fitted or stop.requested:
+        todo = [f for f in problem.spec.baselines if f not in fitted]
+        if todo:
+            self.progress.say(f"fitting the baselines: {', '.join(todo)}")
+        for family in todo:
+            if stop.requested:
                 continue
             notes: list[str] = []
             record, predictions = cross_validate(family, self.prep.folds, notes)

@@ -21,14 +21,45 @@ from autosearch.engines.base import flag_of
 from autosearch.errors import AutosearchError
 
 STARTED: float | None = None
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Find the best model for a dataset: searched neural networks ranked against classical "
                        "baselines, tracked in MLflow.")
+
+
+def _version(asked: bool) -> None:
+    if asked:
+        from autosearch import __version__
+        typer.echo(f"autosearch {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(version: bool = typer.Option(False, "--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")) -> None:
+    """The options before a command: --version (and typer's shell completion)."""
 
 
 def _fail(error: AutosearchError) -> None:
     typer.echo(f"error: {error}", err=True)
     raise typer.Exit(2)
+
+
+METAVARS = {bool: "", int: "N", float: "X", str: "TEXT", Path: "PATH"}  # flags take no value
+
+
+def _metavars(command):
+    """Plain placeholders (PATH, N, TEXT; none for a flag) where an option names none, instead of typer's
+    type names (`<list[str]>`, `<bool>`)."""
+    hints = typing.get_type_hints(command)
+    for name, param in inspect.signature(command).parameters.items():
+        info = param.default
+        if isinstance(info, typer.models.ParameterInfo) and info.metavar is None:
+            kind = hints.get(name, param.annotation)
+            while typing.get_args(kind):  # Optional[X] and list[X]: X
+                kind = next(a for a in typing.get_args(kind) if a is not type(None))
+            info.metavar = METAVARS.get(kind, "TEXT") if not isinstance(info, typer.models.ArgumentInfo) \
+                else name.upper()
+    return command
 
 
 def _with_engine_options(command):
@@ -47,22 +78,28 @@ def _with_engine_options(command):
 
 
 @app.command()
+@_metavars
 @_with_engine_options
 def fit(
     data: Path = typer.Argument(..., help="CSV/TSV/Parquet table, .npz with arrays X and y (and optionally "
                                 "X_test, y_test), or a folder of images with one subfolder per class."),
-    target: Optional[list[str]] = typer.Option(None, "--target", "-t", help="Target column; repeat for several "
-                                               "(multilabel 0/1 columns or multi-output regression)."),
+    target: Optional[list[str]] = typer.Option(None, "--target", "-t", metavar="COLUMN", help="Target column; repeat "
+                                               "for several (multilabel 0/1 columns or multi-output regression)."),
     test: Optional[Path] = typer.Option(None, help="Separate held-out file used as the test split."),
-    task: str = typer.Option("auto", help="auto|binary|multiclass|multilabel|regression"),
-    kind: str = typer.Option("auto", help="auto|tabular|image|sequence|text: the kind of data (inferred if auto)."),
+    task: str = typer.Option("auto", metavar="TASK", help="auto (inferred from the target), binary, multiclass, "
+                             "multilabel or regression."),
+    kind: str = typer.Option("auto", metavar="KIND", help="The kind of data: auto (inferred), tabular, image, "
+                             "sequence or text."),
     trials: Optional[int] = typer.Option(None, help="Number of network trials (default: 20; with --time-budget "
                                          "and no --trials, as many as the budget allows)."),
-    time_budget: Optional[str] = typer.Option(None, help="Wall-clock budget for the whole fit, e.g. 90s, 20m, 8h."),
-    space: Optional[list[Path]] = typer.Option(None, help="Search-space YAML file; repeat it to search the family "
-                                               "among several (default: the packaged spaces for the kind of data)."),
-    metric: Optional[str] = typer.Option(None, help="Selection metric: accuracy, balanced_accuracy, roc_auc, "
-                                         "f1_macro, log_loss, rmse, mae, r2 (default: chosen from the task)."),
+    time_budget: Optional[str] = typer.Option(None, metavar="DURATION", help="Wall-clock budget for the whole fit, "
+                                         "e.g. 90s, 20m, 8h."),
+    space: Optional[list[Path]] = typer.Option(None, metavar="FILE", help="Search-space YAML file; repeat it to search "
+                                               "the family among several (default: the packaged spaces for the kind "
+                                               "of data)."),
+    metric: Optional[str] = typer.Option(None, metavar="METRIC", help="Selection metric: accuracy, "
+                                         "balanced_accuracy, roc_auc, f1_macro, log_loss, rmse, mae, r2 (default: "
+                                         "chosen from the task)."),
     output: Optional[Path] = typer.Option(None, help="Folder for results (default: a new one under "
                                           "./autosearch-runs/)."),
     experiment: Optional[str] = typer.Option(None, help="MLflow experiment (default: the data file's name)."),
@@ -78,7 +115,7 @@ def fit(
                                           "by several processes, e.g. postgresql://… (default: SQLite in the "
                                           "output folder)."),
     study: Optional[str] = typer.Option(None, help="The search's name in --storage (default: autosearch)."),
-    engine: str = typer.Option(DEFAULT_ENGINE, help="Search engine: " + "; ".join(
+    engine: str = typer.Option(DEFAULT_ENGINE, metavar="ENGINE", help="Search engine: " + "; ".join(
         f"{name} ({engine.summary})" for name, engine in ENGINES.items()) + ". Its own options follow."),
     mixed_precision: bool = typer.Option(False, "--mixed-precision", help="Train in float16 with float32 "
                                          "weights (faster on recent GPUs)."),
@@ -102,10 +139,11 @@ def fit(
 
 
 @app.command()
+@_metavars
 def resume(
     folder: Path = typer.Argument(..., help="The output folder of an interrupted (or finished) fit."),
     trials: Optional[int] = typer.Option(None, help="Total trials for the run (default: as first asked)."),
-    time_budget: Optional[str] = typer.Option(None, help="Budget for this sitting, e.g. 8h."),
+    time_budget: Optional[str] = typer.Option(None, metavar="DURATION", help="Budget for this sitting, e.g. 8h."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final leaderboard."),
 ) -> None:
     """Continue a fit where it stopped: finished trials and baselines are kept, lost trials run again."""
@@ -118,6 +156,7 @@ def resume(
 
 
 @app.command()
+@_metavars
 def sweep(
     file: Path = typer.Argument(..., help="Sweep file (YAML): datasets x search spaces x engines, with budgets."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the summary table."),
@@ -136,6 +175,7 @@ def sweep(
 
 
 @app.command()
+@_metavars
 def report(folder: Path = typer.Argument(..., help="The output folder of a fit.")) -> None:
     """(Re)write the run's self-contained HTML report and its PNG plots, and log them on the MLflow run."""
     try:
@@ -146,6 +186,7 @@ def report(folder: Path = typer.Argument(..., help="The output folder of a fit."
 
 
 @app.command()
+@_metavars
 def leaderboard(
     folder: Path = typer.Argument(..., help="The output folder of a fit."),
     as_json: bool = typer.Option(False, "--json", help="Print JSON for scripts: metric, winner, test score and "
@@ -160,6 +201,10 @@ def leaderboard(
     if as_json:
         import json
         rows = json.loads(board.to_json(orient="records"))  # NaN becomes null
+        for row in rows:  # as objects and numbers, not the CSV's text
+            row["params"] = json.loads(row["params"]) if isinstance(row.get("params"), str) else row.get("params")
+            for key in ("rank", "epochs", "folds"):
+                row[key] = None if row.get(key) is None else int(row[key])
         typer.echo(json.dumps({"metric": summary.metric, "greater_is_better": summary.greater_is_better,
                                "winner": summary.winner.name, "test_score": summary.test_score,
                                "leaderboard": rows}, indent=2))
@@ -169,6 +214,7 @@ def leaderboard(
 
 
 @app.command()
+@_metavars
 def ui(
     folder: Optional[Path] = typer.Argument(None, help="A run folder: serve the store it used (default: "
                                             "$MLFLOW_TRACKING_URI, else ./mlflow.db)."),
@@ -192,6 +238,7 @@ def _print(result) -> None:
 
 
 @app.command()
+@_metavars
 def predict(
     model_dir: Path = typer.Argument(..., help="The model/ folder written by `autosearch fit`."),
     data: Path = typer.Argument(..., help="Data in the form the model was fitted on: a table with the same "

@@ -168,6 +168,7 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     if stop.left() < REPORT_SECONDS:
         progress.say(f"report not written: the time budget is spent; `autosearch report {output}` writes it")
     else:
+        progress.say("writing the report")
         try:
             from autosearch.tracking import read_curves
             files.append(report.write(output, summary, records,

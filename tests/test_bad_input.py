@@ -188,3 +188,23 @@ def test_bad_sweep_files(tmp_path, text, message):
 
 def test_missing_sweep_file(tmp_path):
     assert_clean_error(run_cli("sweep", tmp_path / "none.yaml"), "sweep file", "does not exist")
+
+
+@pytest.mark.parametrize("command", ["fit", "resume", "sweep", "report", "leaderboard", "ui", "predict"])
+def test_help_names_values_plainly_and_shows_choices_in_full_at_80_columns(command):
+    shown = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "80"}, terminal_width=80)
+    assert shown.exit_code == 0, shown.output
+    options = shown.output.split("Options:")[1]
+    assert not any(t in options for t in ("<int>", "<str>", "<bool>", "<path>", "list[")), options
+    assert max(len(line) for line in shown.output.splitlines()) <= 80
+    if command == "fit":
+        assert "--target COLUMN" in options and "--holdout " in options  # a flag takes no value
+        assert "binary, multiclass," in options and "multilabel or regression" in options
+
+
+def test_version_and_shell_completion():
+    from autosearch import __version__
+
+    shown = CliRunner().invoke(app, ["--version"])
+    assert shown.exit_code == 0 and shown.output.strip() == f"autosearch {__version__}"
+    assert "--install-completion" in CliRunner().invoke(app, ["--help"]).output

@@ -120,6 +120,9 @@ def test_leaderboard_prints_a_table_and_json(iris_run):
     assert [r["name"] for r in rows] == list(board.name)
     scored = {r["name"] for r in rows if r["test_score"] is not None}  # the pick, best network, best baseline
     assert 1 <= len(scored) <= 3 and rows[0]["name"] in scored
+    assert [r["rank"] for r in rows if r["state"] == "complete"] == list(range(1, 1 + sum(board.state == "complete")))
+    assert all(isinstance(r["params"], dict) for r in rows)  # objects, not the CSV's JSON text
+    assert any(r["params"].get("model") for r in rows if r["kind"] == "baseline")
 
     missing = subprocess.run([sys.executable, "-m", "autosearch", "leaderboard", str(iris_run.parent)],
                              capture_output=True, text=True, timeout=60)
