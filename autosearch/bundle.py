@@ -143,7 +143,7 @@ class Bundle:
     def profile(self) -> Profile:
         return Profile.from_dict(self.meta["profile"])
 
-    def predict(self, data: str | Path | pd.DataFrame) -> pd.DataFrame:
+    def predict(self, data: str | Path | pd.DataFrame | np.ndarray) -> pd.DataFrame:
         """Predictions for each sample: `prediction`, plus `proba_<class>` columns for classification
         (and a `file` column first for a folder of images); a DataFrame's index is kept, so they join back."""
         raw, scores = self._scored(data)
@@ -161,8 +161,12 @@ class Bundle:
 
     def _scored(self, data) -> tuple[RawData, np.ndarray]:
         prof = self.profile
-        raw = (RawData("data", frame=data) if isinstance(data, pd.DataFrame)
-               else load_data(data, labelled=False, image_size=prof.image_size, color_mode=prof.color_mode))
+        if isinstance(data, pd.DataFrame):
+            raw = RawData("data", frame=data)
+        elif isinstance(data, np.ndarray):  # images or series as an array, shaped like the training samples
+            raw = RawData("data", X=data)
+        else:
+            raw = load_data(data, labelled=False, image_size=prof.image_size, color_mode=prof.color_mode)
         views = self.preprocessor.transform(shape_features(raw, prof))
         output = blend({m.name: m.output(views, prof, self.codec.n_outputs) for m in self.members},
                        {m.name: m.weight for m in self.members})

@@ -101,11 +101,12 @@ class _AutoSearch(BaseEstimator):
         return frame.sort_values("importance", ascending=False)
 
     def _table(self, X) -> pd.DataFrame:
-        """X as the fitted model reads it: columns by name (a DataFrame) or by position (an array)."""
+        """X as the fitted model reads it: columns by name (a DataFrame: the model's must be among them) or by
+        position (an array: as many as were fitted)."""
         check_is_fitted(self, "best_model_")
         columns = list(getattr(self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)]))
         features = _features(X, columns)
-        if features.shape[1] != self.n_features_in_:
+        if not isinstance(X, pd.DataFrame) and features.shape[1] != self.n_features_in_:  # a frame: by name
             raise ValueError(f"X has {features.shape[1]} features, but {type(self).__name__} is expecting "
                              f"{self.n_features_in_} features as input")
         return features.reset_index(drop=True)
@@ -161,17 +162,22 @@ def load(run_dir: str | Path) -> AutoSearchClassifier | AutoSearchRegressor:
     if not (run_dir / "model").is_dir():
         raise AutosearchError(f"'{run_dir}' holds no fitted model (no model/ folder); pass the output folder "
                               "of a finished fit")
-    bundle = Bundle.load(run_dir / "model")
     state = RunState.load(run_dir)
     config = RunConfig.from_dict(state.config) if state is not None else None
-    classifier = bundle.profile.task.value != "regression"
     options = {} if config is None else {
         "time_budget": config.time_budget, "trials": config.trials, "metric": config.metric,
         "cv_folds": config.cv_folds, "holdout": config.holdout, "max_epochs": config.max_epochs,
         "seed": config.seed, "engine": config.engine, "output": config.output, "quiet": config.quiet}
-    estimator = (AutoSearchClassifier if classifier else AutoSearchRegressor)(**options)
     leaderboard = pd.read_csv(run_dir / "leaderboard.csv") if (run_dir / "leaderboard.csv").is_file() else None
-    estimator._fitted(run_dir, bundle, leaderboard)
+    return estimator_of(Bundle.load(run_dir / "model"), run_dir, leaderboard, **options)
+
+
+def estimator_of(bundle, run_dir: Path | None = None, leaderboard: pd.DataFrame | None = None,
+                 **options) -> AutoSearchClassifier | AutoSearchRegressor:
+    """A fitted estimator serving `bundle` (a loaded or just-saved `bundle.Bundle`)."""
+    classifier = bundle.profile.task.value != "regression"
+    estimator = (AutoSearchClassifier if classifier else AutoSearchRegressor)(**options)
+    estimator._fitted(Path(run_dir or Path(bundle.folder).parent), bundle, leaderboard)
     names = list(bundle.profile.columns)  # the data's feature columns, in order (none: an .npz's arrays)
     estimator.n_features_in_ = len(names) or bundle.profile.n_columns
     if names and names != [f"x{i}" for i in range(len(names))]:

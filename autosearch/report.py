@@ -296,6 +296,77 @@ def _verdict(summary: RunSummary) -> str:
     return text
 
 
+def _table(header: Sequence[str], rows: Sequence[Sequence], css: str = "facts") -> str:
+    e = html.escape
+    head = "".join(f"<th>{e(str(h))}</th>" for h in header)
+    body = "".join("<tr>" + "".join(f"<td>{e(str(v))}</td>" for v in row) + "</tr>" for row in rows)
+    return f"<table class=\"{css}\"><tr>{head}</tr>{body}</table>"
+
+
+def _winner_section(summary: RunSummary) -> str:
+    """The winner's hyperparameters (an ensemble's: its members and weights)."""
+    winner = summary.winner
+    if not winner.params:
+        return ""
+    if winner.kind == "ensemble":
+        rows = [(name, f"{weight:.3f}") for name, weight in winner.params.items()]
+        return "<h2>The winner's members</h2>" + _table(("member", "weight"), rows)
+    rows = [(k, f"{v:.4g}" if isinstance(v, float) else v) for k, v in sorted(winner.params.items())]
+    return f"<h2>The winner's hyperparameters ({html.escape(winner.name)})</h2>" + _table(("parameter", "value"), rows)
+
+
+def _columns_section(profile: dict) -> str:
+    """What each column of a table was taken as (numeric, categorical, free text) or why it was dropped."""
+    roles = {**{c: "numeric" for c in profile.get("numeric", [])},
+             **{c: "categorical" for c in profile.get("categorical", [])},
+             **{c: "free text" for c in profile.get("text", [])},
+             **{c: f"dropped: {why}" for c, why in (profile.get("dropped") or {}).items()}}
+    columns = profile.get("columns") or []
+    if not columns:
+        return ""
+    rows = [(c, roles.get(c, "not used")) for c in columns]
+    return "<h2>Columns</h2>" + _table(("column", "taken as"), rows)
+
+
+def _per_class_section(folder: Path, summary: RunSummary) -> str:
+    """Precision, recall and F1 of each class (each label) on the test split."""
+    from sklearn.metrics import classification_report
+
+    path = folder / PREDICTIONS_FILE
+    if summary.task == "regression" or not path.exists():
+        return ""
+    with np.load(path, allow_pickle=False) as saved:
+        truth, scores, classes = saved["truth"], saved["scores"], [str(c) for c in saved["classes"]]
+    predicted = (scores >= 0.5).astype(int) if summary.task == "multilabel" else scores.argmax(axis=1)
+    labels = None if summary.task == "multilabel" else list(range(len(classes)))
+    found = classification_report(truth, predicted, labels=labels, target_names=classes, output_dict=True,
+                                  zero_division=0)
+    rows = [(c, f"{found[c]['precision']:.3f}", f"{found[c]['recall']:.3f}", f"{found[c]['f1-score']:.3f}",
+             int(found[c]["support"])) for c in classes if c in found]
+    return "<h2>Per class, on the test split</h2>" + _table(("class", "precision", "recall", "F1", "samples"), rows)
+
+
+def _served_section(summary: RunSummary) -> str:
+    """The pick as served: its size, its prediction time, the columns it relies on."""
+    model = summary.model or {}
+    if not model:
+        return ""
+    facts = [("size on disk", f"{model['size_mb']:.2f} MB")]
+    if "predict_seconds_per_1000" in model:
+        facts.append(("prediction time", f"{model['predict_seconds_per_1000']:.3f} s per 1,000 samples (in one "
+                      "process, after a first call; 2 CPU cores or what the run had)"))
+    if model.get("note"):
+        facts.append(("note", model["note"]))
+    text = "<h2>The model as served</h2>" + _table(("", ""), facts)
+    if model.get("feature_importance"):
+        rows = [(f["feature"], f"{f['importance']:.4f}", f"{f['std']:.4f}") for f in model["feature_importance"]]
+        text += ("<h3>Feature importance (permutation, test split)</h3><p>How much the test "
+                 f"{html.escape(summary.metric)} gets worse when one column's values are shuffled (scikit-learn's "
+                 "permutation importance, 3 shuffles); near 0: the model does not rely on it.</p>"
+                 + _table(("column", "drop", "std"), rows))
+    return text
+
+
 def _html(folder: Path, summary: RunSummary, figures: list[Figure]) -> str:
     board = pd.read_csv(folder / "leaderboard.csv")
     e = html.escape
@@ -328,6 +399,8 @@ def _html(folder: Path, summary: RunSummary, figures: list[Figure]) -> str:
                 else f"<p class=\"missing\">{e(figure.note)}</p>")
         note = f"<figcaption>{e(figure.note)}</figcaption>" if figure.png else ""
         parts.append(f"<figure id=\"{figure.name}\"><h3>{e(figure.title)}</h3>{body}{note}</figure>")
+    details = _winner_section(summary) + _columns_section(profile) + _per_class_section(folder, summary) \
+        + _served_section(summary)
     cut = f"<p class=\"cut\">The search was cut short: {e(summary.cut_short)}.</p>" if summary.cut_short else ""
     cut += "".join(f"<p class=\"cut\">Warning: {e(w)}.</p>" for w in summary.warnings)
     verdict = _verdict(summary)
@@ -340,6 +413,7 @@ def _html(folder: Path, summary: RunSummary, figures: list[Figure]) -> str:
 <h2>Leaderboard</h2><p>Ranked on {e(_ranked_on(summary))}; the winner (green) was refitted on train+validation
 and scored once on the test split, as were the best network and the best baseline, to compare.</p>
 <table class="leaderboard"><tr>{''.join(f'<th>{e(c)}</th>' for c in shown.columns)}</tr>{rows}</table>
+{details}
 <h2>Plots</h2>{''.join(parts)}
 <p style="color:#888">MLflow run {e(summary.mlflow_run_id)} in experiment {e(summary.mlflow_experiment)}
 at {e(summary.tracking_uri)}.</p>

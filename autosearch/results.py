@@ -21,6 +21,7 @@ from autosearch.data.profile import GUESSED
 from autosearch.ensemble import blend
 from autosearch.errors import AutosearchError, describe
 from autosearch.files import write_atomic
+from autosearch.inspection import inspect_model
 from autosearch.leaderboard import best_of, to_frame, winner
 from autosearch.prepare import Prepared
 from autosearch.problem import Problem, make_problem
@@ -159,11 +160,17 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     write_atomic(output / "leaderboard.csv", leaderboard.to_csv(index=False))
     _save_predictions(output / report.PREDICTIONS_FILE, refitted.problem.truth,
                       prep.codec.scores(blend(refitted.outputs, weights)), prep.codec.classes_)
+    model = {}
+    if stop.fits(INSPECT_SECONDS):  # the pick as served: in memory, as `Bundle.load` would give it back
+        mark = time.monotonic()
+        served = Bundle(bundle, meta, refitted.preprocessor, prep.codec, members)
+        model = inspect_model(served, prep.split.test, metric, config.seed, stop.left())
+        timings["inspect"] = time.monotonic() - mark
     timings["total"] = time.monotonic() - started
     warnings = cautions(records, win, prep)
     for warning in warnings:
         progress.warn(warning)
-    summary = _summary(records, win, test_scores, prep, tracker, cut_short, timings, warnings)
+    summary = _summary(records, win, test_scores, prep, tracker, cut_short, timings, warnings, model)
     files, folders = [output / "leaderboard.csv", summary.save(output)], {"model": bundle}
     if stop.left() < REPORT_SECONDS:
         progress.say(f"report not written: the time budget is spent; `autosearch report {output}` writes it")
@@ -215,6 +222,7 @@ def _describe(win: TrialRecord, weights: Mapping[str, float]) -> str:
     return "the winner, an ensemble of " + ", ".join(f"{n} ({w:.2f})" for n, w in weights.items())
 
 
+INSPECT_SECONDS = 10.0  # what measuring the saved pick (size, prediction time) may need of the budget
 CLEAR_GAIN = 0.01  # a pick must beat the dummy baseline's validation score by 1 % of it to be "clearly better"
 
 
@@ -243,7 +251,8 @@ def cautions(records: Sequence[TrialRecord], win: TrialRecord, prep: Prepared) -
 
 
 def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[str, float], prep: Prepared,
-             tracker, cut_short: str | None, timings: dict[str, float], warnings: list[str]) -> RunSummary:
+             tracker, cut_short: str | None, timings: dict[str, float], warnings: list[str],
+             model: Mapping[str, Any]) -> RunSummary:
     """summary.json: what scripts read (see README)."""
     prof, metric = prep.profile, prep.metric
     return RunSummary(
@@ -263,7 +272,7 @@ def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[
         mlflow_run_id=tracker.parent_id, mlflow_experiment=tracker.experiment, tracking_uri=tracker.tracking_uri,
         output_dir=str(prep.output.resolve()), bundle=str((prep.output / "model").resolve()),
         cut_short=cut_short, seconds={k: round(v, 2) for k, v in timings.items()}, folds=prep.folds.k,
-        warnings=warnings,
+        warnings=warnings, model=model,
     )
 
 

@@ -71,6 +71,7 @@ class RunSummary:
     bundle: str
     cut_short: str | None = None  # why the search ended early (a signal, the budget), if it did
     warnings: list[str] = field(default_factory=list)  # what the user must not miss (`results.cautions`)
+    model: Mapping[str, Any] = field(default_factory=dict)  # the pick as served (`inspection.inspect_model`)
     seconds: Mapping[str, float] = field(default_factory=dict)  # where the wall time went
     folds: int = 1  # cross-validation folds that scored the candidates (val_score is out-of-fold); 1: holdout
 

@@ -3,6 +3,7 @@ terminal leaderboard, the MLflow dashboard served by `autosearch ui`, and readab
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import re
@@ -96,6 +97,22 @@ def test_report_renders_its_plots_in_headless_chromium(iris_run, tmp_path):
     logged = {a.path for a in client.list_artifacts(summary["mlflow_run_id"], "report")}
     assert {f"report/{name}.png" for name in expected} <= logged  # the MLflow UI shows the same plots
     assert "report.html" in {a.path for a in client.list_artifacts(summary["mlflow_run_id"])}
+
+
+def test_the_report_shows_the_winner_the_columns_per_class_scores_and_the_model_as_served(iris_run):
+    summary = json.loads((iris_run / "summary.json").read_text())
+    page = (iris_run / "report.html").read_text()
+    heading = "members" if summary["winner"]["kind"] == "ensemble" else "hyperparameters"
+    assert f"<h2>The winner's {heading}" in page
+    assert all(f"<td>{html.escape(str(k))}</td>" in page for k in summary["winner"]["params"])
+    assert "<td>sepal length (cm)</td><td>numeric</td>" in page  # what each column was taken as
+    assert "<td>field_site</td><td>categorical</td>" in page
+    assert "<h2>Per class, on the test split</h2>" in page and "<td>virginica</td>" in page
+    model = summary["model"]
+    assert model["size_mb"] > 0 and model["predict_seconds_per_1000"] > 0
+    importance = model["feature_importance"]  # iris: the petals separate the species, the sepals barely
+    assert len(importance) == 5 and importance[0]["feature"].startswith("petal")
+    assert "Feature importance (permutation, test split)" in page
 
 
 def test_report_command_rewrites_the_report(iris_run):

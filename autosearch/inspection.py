@@ -1,0 +1,68 @@
+"""What the saved pick costs and relies on, measured on the test split once it is saved: its size on disk, the
+time it takes to predict 1,000 samples, and (tables) how much the test score drops when one column's values
+are shuffled (scikit-learn's `permutation_importance`). `summary.json` keeps them as `model`; the report
+shows them. Nothing here chooses anything: the test split is scored, never selected on.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from autosearch.bundle import Bundle
+from autosearch.data.dataset import Dataset
+from autosearch.errors import describe
+from autosearch.metrics import Metric
+
+IMPORTANCE_REPEATS = 3  # shuffles per column
+IMPORTANCE_SECONDS = 60.0  # at most this long on importance, and a fifth of the budget left
+TOP_FEATURES = 30  # the most important columns kept in summary.json
+
+
+def inspect_model(bundle: Bundle, test: Dataset, metric: Metric, seed: int, seconds_left: float) -> dict[str, Any]:
+    """The bundle's size and prediction time on `test` (warm: its graphs are traced by a first call), and
+    the permutation importance of a table's columns where it fits in `seconds_left`; with a `note` on what
+    was left out and why."""
+    size = sum(f.stat().st_size for f in Path(bundle.folder).rglob("*") if f.is_file())
+    facts: dict[str, Any] = {"size_mb": round(size / 1e6, 3)}
+    try:
+        bundle.predict(test.features)  # traces the networks' graphs: not what a served model pays per call
+        started = time.perf_counter()
+        bundle.predict(test.features)
+        seconds = time.perf_counter() - started
+    except Exception as error:  # the results stand without these numbers
+        return {**facts, "note": f"prediction time not measured: {describe(error)}"}
+    facts["predict_seconds_per_1000"] = round(seconds / len(test) * 1000, 4)
+    if not isinstance(test.features, pd.DataFrame) or bundle.profile.kind.value != "tabular":
+        return facts
+    columns = test.features.shape[1]
+    needed = seconds * (1 + IMPORTANCE_REPEATS * columns)
+    if needed > min(IMPORTANCE_SECONDS, 0.2 * seconds_left):
+        return {**facts, "note": f"feature importance left out: {columns} columns would take ~{needed:.0f} s"}
+    facts["feature_importance"] = permutation_importances(bundle, test, metric, seed)[:TOP_FEATURES]
+    return facts
+
+
+def permutation_importances(bundle: Bundle, test: Dataset, metric: Metric, seed: int) -> list[dict[str, Any]]:
+    """Per column, most important first: the mean drop of the test score (in the metric's units, positive
+    when shuffling the column hurts) and its standard deviation over the shuffles."""
+    from sklearn.inspection import permutation_importance
+
+    from autosearch.estimator import estimator_of
+
+    truth = bundle.codec.truth(test.target)
+    sign = 1.0 if metric.greater_is_better else -1.0
+
+    def score(estimator, X, rows):
+        return sign * metric(truth[rows], estimator.best_model_.scores(X), bundle.profile.task)
+
+    positions = np.arange(len(test))  # permutation_importance hands the scorer these rows (all of them)
+    found = permutation_importance(estimator_of(bundle), test.features, positions, scoring=score,
+                                   n_repeats=IMPORTANCE_REPEATS, random_state=seed)
+    ranked = np.argsort(-found.importances_mean)
+    return [{"feature": str(test.features.columns[i]), "importance": round(float(found.importances_mean[i]), 6),
+             "std": round(float(found.importances_std[i]), 6)} for i in ranked]
