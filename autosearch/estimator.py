@@ -100,10 +100,12 @@ class _AutoSearch(BaseEstimator):
                              index=pd.Index(list(names), name="feature"))
         return frame.sort_values("importance", ascending=False)
 
-    def _table(self, X) -> pd.DataFrame:
+    def _table(self, X) -> pd.DataFrame | np.ndarray:
         """X as the fitted model reads it: columns by name (a DataFrame: the model's must be among them) or by
         position (an array: as many as were fitted)."""
         check_is_fitted(self, "best_model_")
+        if self.best_model_.profile.kind.value in ("image", "sequence"):  # a run on arrays: samples as they are
+            return np.asarray(X)
         columns = list(getattr(self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)]))
         features = _features(X, columns)
         if not isinstance(X, pd.DataFrame) and features.shape[1] != self.n_features_in_:  # a frame: by name
