@@ -13,13 +13,14 @@ A single candidate is a bundle of one member of weight 1; an ensemble's members 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import platform
 import shutil
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import joblib
 import numpy as np
@@ -70,28 +71,38 @@ class Member:
         from autosearch.data.kinds import KINDS
         return estimator_output(self.model, views[KINDS[profile.kind].baseline_view], profile.task, n_outputs)
 
-    def describe(self) -> dict[str, Any]:
+    def describe(self, folder: str = "members") -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "family": self.family, "params": self.params,
-                "weight": self.weight, "file": f"{MEMBERS}/{self.file}"}
+                "weight": self.weight, "file": f"{folder}/{self.file}"}
+
+    def save(self, folder: Path) -> None:
+        if self.kind == "nn":
+            self.model.save(folder / self.file)
+        else:
+            joblib.dump(self.model, folder / self.file)
 
 
 MEMBERS = "members"
+COMPARED = "compared"  # the best network and baseline beside the pick, refitted the same way, not served
 
 
 def save_bundle(folder: Path, *, preprocessor, codec: TargetCodec, members: list[Member],
-                meta: dict[str, Any]) -> Path:
-    """Write the bundle to `folder` atomically: a half-written bundle never sits at that path."""
+                meta: dict[str, Any], compared: Sequence[Member] = ()) -> Path:
+    """Write the bundle to `folder` atomically: a half-written bundle never sits at that path. `compared`:
+    candidates kept to score beside the pick on new data (`Bundle.compared`), never part of its predictions."""
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     (partial / MEMBERS).mkdir(parents=True)
     joblib.dump(preprocessor, partial / "preprocessor.joblib")
     joblib.dump(codec, partial / "target.joblib")
     for member in members:
-        if member.kind == "nn":
-            member.model.save(partial / MEMBERS / member.file)
-        else:
-            joblib.dump(member.model, partial / MEMBERS / member.file)
-    meta = {**meta, "members": [m.describe() for m in members], "versions": versions()}
+        member.save(partial / MEMBERS)
+    if compared:
+        (partial / COMPARED).mkdir()
+    for member in compared:
+        member.save(partial / COMPARED)
+    meta = {**meta, "members": [m.describe() for m in members],
+            "compared": [m.describe(COMPARED) for m in compared], "versions": versions()}
     (partial / "metadata.json").write_text(json.dumps(meta, indent=2, default=str))
     if folder.exists():  # a resumed run replaces its earlier bundle
         old = folder.with_name(folder.name + ".old")
@@ -102,6 +113,18 @@ def save_bundle(folder: Path, *, preprocessor, codec: TargetCodec, members: list
     else:
         partial.rename(folder)
     return folder
+
+
+def _load_member(folder: Path, m: dict[str, Any]) -> Member:
+    path = folder / m["file"]
+    if m["kind"] == "nn":
+        from autosearch.models import load_keras
+        keras = load_keras()
+        import autosearch.models.layers  # noqa: F401  registers the custom layers a model may hold
+        model = keras.saving.load_model(path, compile=False)
+    else:
+        model = joblib.load(path)
+    return Member(m["name"], m["kind"], m["family"], m["params"], m["weight"], model)
 
 
 @dataclass
@@ -125,19 +148,15 @@ class Bundle:
         if "members" not in meta:
             raise AutosearchError(f"'{folder}' was written by an earlier autosearch (one model, no members); "
                                   "refit it with this version: autosearch fit (or resume) writes a new one")
-        members = []
-        for m in meta["members"]:
-            path = folder / m["file"]
-            if m["kind"] == "nn":
-                from autosearch.models import load_keras
-                keras = load_keras()
-                import autosearch.models.layers  # noqa: F401  registers the custom layers a model may hold
-                model = keras.saving.load_model(path, compile=False)
-            else:
-                model = joblib.load(path)
-            members.append(Member(m["name"], m["kind"], m["family"], m["params"], m["weight"], model))
+        members = [_load_member(folder, m) for m in meta["members"]]
         return cls(folder, meta, joblib.load(folder / "preprocessor.joblib"),
                    joblib.load(folder / "target.joblib"), members)
+
+    def compared(self) -> dict[str, Bundle]:
+        """The best network and baseline saved beside the pick (those that are not its members), each as a
+        bundle of its own on the same preprocessing: what `AutoSearch*.leaderboard(X, y)` scores."""
+        return {m["name"]: dataclasses.replace(self, members=[_load_member(self.folder, {**m, "weight": 1.0})])
+                for m in self.meta.get("compared", [])}
 
     @property
     def profile(self) -> Profile:

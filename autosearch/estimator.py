@@ -89,6 +89,27 @@ class _AutoSearch(BaseEstimator):
                 continue
         return found
 
+    def leaderboard(self, X=None, y=None) -> pd.DataFrame:
+        """The run's leaderboard; given (X, y), also `score`: the run's metric on them for the pick and the
+        best network and baseline saved beside it (AutoGluon's `leaderboard(test_data)`), best first."""
+        check_is_fitted(self, "best_model_")
+        if X is None:
+            return self.leaderboard_
+        from autosearch.metrics import METRICS
+
+        features = self._table(X)
+        bundle = self.best_model_
+        name = bundle.meta.get("metric")
+        metric = METRICS[name]
+        truth = bundle.codec.truth(_targets(y, len(features), pd.Index([])).set_axis(self.targets_, axis=1))
+        scored = {bundle.meta["winner"]["name"]: bundle, **bundle.compared()}
+        rows = [{"name": n, "pick": n == bundle.meta["winner"]["name"],
+                 "score": float(metric(truth, b.scores(features), bundle.profile.task))} for n, b in scored.items()]
+        frame = pd.DataFrame(rows).merge(self.leaderboard_[["name", "kind", "family", "val_score"]], on="name",
+                                         how="left") if self.leaderboard_ is not None else pd.DataFrame(rows)
+        frame = frame.sort_values("score", ascending=not metric.greater_is_better, ignore_index=True)
+        return frame.rename(columns={"score": name})
+
     def feature_importance(self, X, y, n_repeats: int = 5, seed: int = 0) -> pd.DataFrame:
         """How much `score` (accuracy or R²) drops when a feature's values are shuffled (scikit-learn's
         `permutation_importance`), most important first: `importance` (the mean drop) and `std`."""

@@ -155,8 +155,10 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
             "classes": [str(c) for c in prep.codec.classes_], "metric": metric.name, "profile": prof.as_dict(),
             "winner": dataclasses.asdict(Candidate.of(win, with_params=True)), "test_score": test_score,
             "mlflow_run_id": tracker.parent_id}
+    compared = [Member(b.name, b.kind, b.family, dict(b.params), 1.0, refitted.models[b.name]) for b in best
+                if b.name not in weights and b.name in refitted.models]
     bundle = save_bundle(output / "model", preprocessor=refitted.preprocessor, codec=prep.codec, members=members,
-                         meta=meta)
+                         meta=meta, compared=compared)
     write_atomic(output / "leaderboard.csv", leaderboard.to_csv(index=False))
     _save_predictions(output / report.PREDICTIONS_FILE, refitted.problem.truth,
                       prep.codec.scores(blend(refitted.outputs, weights)), prep.codec.classes_)

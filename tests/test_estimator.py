@@ -51,6 +51,16 @@ def test_a_classifier_fits_arrays_predicts_labels_and_probabilities_and_loads_ba
     scores = model.evaluate(X[1::2], y[1::2])
     assert list(scores)[0] == "accuracy" and scores["accuracy"] == pytest.approx(model.score(X[1::2], y[1::2]))
     assert {"balanced_accuracy", "f1_macro", "log_loss", "roc_auc"} <= set(scores)
+    board = model.leaderboard(X[1::2], y[1::2])  # the pick, the best network and baseline on new data
+    assert board["pick"].sum() == 1 and board.loc[board["pick"], "accuracy"].iloc[0] == pytest.approx(
+        scores["accuracy"])
+    assert set(board.columns) >= {"name", "kind", "family", "val_score", "accuracy"}
+    members = {m["name"] for m in model.best_model_.meta["members"]}
+    lb = model.leaderboard_[model.leaderboard_.state == "complete"]
+    for kind in ("nn", "baseline"):  # the best of each is in the pick, or scored beside it
+        best = lb[lb.kind == kind].iloc[0]["name"]
+        assert best in members or best in set(board.name), (best, board)
+    assert model.leaderboard() is model.leaderboard_
     importance = model.feature_importance(X[1::2], y[1::2], n_repeats=3)
     assert importance.index[0] in ("x2", "x3")  # a petal's length or width: sepals barely separate the species
     assert importance["importance"].iloc[0] > 0.1
