@@ -28,7 +28,7 @@ from autosearch.prepare import Prepared, prepare
 from autosearch.progress import Progress, format_score
 from autosearch.records import State, TrialRecord
 from autosearch.results import FitResult, finish
-from autosearch.runs import DEFAULT_STUDY, FolderLock, RunState, default_storage, fingerprint
+from autosearch.runs import DEFAULT_STUDY, FolderLock, RunState, default_storage, fingerprint, spaces_fingerprint
 from autosearch.stopping import Stop
 from autosearch.summary import RunSummary
 from autosearch.trial_runner import TrialRunner
@@ -141,7 +141,7 @@ def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     state = RunState.load(prep.output)
     sha256 = fingerprint(data)
     if state is not None:
-        state.check_same_search(config, sha256, prep.output)
+        state.check_same_search(config, sha256, prep.output, spaces_fingerprint(prep.spaces))
 
     from autosearch.tracking import Tracker  # MLflow is slow to import: only once the input is known good
     tracker = Tracker(config.tracking_uri or (state.tracking_uri if state else None),
@@ -207,7 +207,8 @@ class Sitting:
         if self.state is None:  # written first: from here on a crash leaves a folder that resumes
             path = None if isinstance(data, pd.DataFrame) else str(Path(data).resolve())
             self.state = RunState(config.as_dict(), path, sha256, self.storage, self.study_name,
-                                  tracker.tracking_uri, tracker.experiment)
+                                  tracker.tracking_uri, tracker.experiment,
+                                  spaces_sha256=spaces_fingerprint(prep.spaces))
             self.state.save(prep.output)
         if self.state.parent_run_id is None:
             tracker.start_parent(_parent_name(prep), _run_params(config, prep, sha256, self.engine), _run_tags(prep))

@@ -133,7 +133,7 @@ def fit(
                              study=study, engine=engine, mixed_precision=mixed_precision, quiet=quiet,
                              **engine_options)
         from autosearch.api import run_fit
-        _print(run_fit(data, config, started=STARTED))
+        _print(run_fit(data, config, started=STARTED), quiet)
     except AutosearchError as error:
         _fail(error)
 
@@ -150,7 +150,7 @@ def resume(
     try:
         from autosearch.api import resume as run_resume
         changes = {k: v for k, v in {"trials": trials, "time_budget": time_budget}.items() if v is not None}
-        _print(run_resume(folder, started=STARTED, quiet=quiet, **changes))
+        _print(run_resume(folder, started=STARTED, quiet=quiet, **changes), quiet)
     except AutosearchError as error:
         _fail(error)
 
@@ -231,10 +231,10 @@ def ui(
     raise typer.Exit(code)
 
 
-def _print(result) -> None:
+def _print(result, quiet: bool) -> None:
     if result is not None:  # None: a worker, whose chief prints the results
         from autosearch.progress import print_result
-        print_result(result)
+        print_result(result, warnings=quiet)  # not quiet: the progress lines said them
 
 
 @app.command()

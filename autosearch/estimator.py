@@ -46,9 +46,13 @@ class _AutoSearch(BaseEstimator):
         from autosearch.bundle import Bundle
         from autosearch.config import make_config
 
+        for fitted in ("feature_names_in_", "classes_"):  # of an earlier fit
+            self.__dict__.pop(fitted, None)
         features = _features(X).reset_index(drop=True)  # rows pair with y's by position
         targets = _targets(y, len(features), features.columns)
         options = {k: v for k, v in self.get_params().items() if v is not None}
+        if not isinstance(X, pd.DataFrame):  # x0…xN columns: vectors, not one series per row (data/kinds.py)
+            options["kind"] = "tabular"
         result = run_fit(pd.concat([features, targets], axis=1),
                          make_config(target=list(targets.columns), task=self._task(targets), **options))
         if result is None:  # only a worker of a shared study gets none; an estimator's run is its own
@@ -69,6 +73,13 @@ class _AutoSearch(BaseEstimator):
     def _task(self, targets: pd.DataFrame) -> str:
         raise NotImplementedError
 
+    def _truth(self, y, rows: int) -> np.ndarray:
+        """y in the scoring space: a frame's target columns by name, else by position."""
+        frame = _targets(y, rows, pd.Index([]))
+        if not set(self.targets_) <= set(frame.columns):
+            frame = frame.set_axis(self.targets_, axis=1)
+        return self.best_model_.codec.truth(frame[self.targets_])
+
     def evaluate(self, X, y) -> dict[str, float]:
         """The run's selection metric on (X, y) first, then every other metric of its task (`metrics.py`),
         as AutoGluon's `evaluate` gives them; one undefined on these samples is left out."""
@@ -77,7 +88,7 @@ class _AutoSearch(BaseEstimator):
         features = self._table(X)  # first: it checks the estimator is fitted
         bundle = self.best_model_
         scores = bundle.scores(features)
-        truth = bundle.codec.truth(_targets(y, len(scores), pd.Index([])).set_axis(self.targets_, axis=1))
+        truth = self._truth(y, len(scores))
         task = bundle.profile.task
         chosen = bundle.meta.get("metric")
         names = [chosen] + sorted(n for n, m in METRICS.items() if task in m.tasks and n != chosen)
@@ -101,10 +112,10 @@ class _AutoSearch(BaseEstimator):
         bundle = self.best_model_
         name = bundle.meta.get("metric")
         metric = METRICS[name]
-        truth = bundle.codec.truth(_targets(y, len(features), pd.Index([])).set_axis(self.targets_, axis=1))
+        truth = self._truth(y, len(features))
         scored = {bundle.meta["winner"]["name"]: bundle, **bundle.compared()}
-        rows = [{"name": n, "pick": n == bundle.meta["winner"]["name"],
-                 "score": float(metric(truth, b.scores(features), bundle.profile.task))} for n, b in scored.items()]
+        rows = [{"name": n, "pick": n == bundle.meta["winner"]["name"], "score": _score(metric, truth, b, features)}
+                for n, b in scored.items()]
         frame = pd.DataFrame(rows).merge(self.leaderboard_[["name", "kind", "family", "val_score"]], on="name",
                                          how="left") if self.leaderboard_ is not None else pd.DataFrame(rows)
         frame = frame.sort_values("score", ascending=not metric.greater_is_better, ignore_index=True)
@@ -116,7 +127,8 @@ class _AutoSearch(BaseEstimator):
         from sklearn.inspection import permutation_importance
 
         found = permutation_importance(self, X, y, n_repeats=n_repeats, random_state=seed)
-        names = getattr(self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)])
+        names = X.columns if isinstance(X, pd.DataFrame) else \
+            getattr(self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)])
         frame = pd.DataFrame({"importance": found.importances_mean, "std": found.importances_std},
                              index=pd.Index(list(names), name="feature"))
         return frame.sort_values("importance", ascending=False)
@@ -125,8 +137,8 @@ class _AutoSearch(BaseEstimator):
         """X as the fitted model reads it: columns by name (a DataFrame: the model's must be among them) or by
         position (an array: as many as were fitted)."""
         check_is_fitted(self, "best_model_")
-        if self.best_model_.profile.kind.value in ("image", "sequence"):  # a run on arrays: samples as they are
-            return np.asarray(X)
+        if self.best_model_.profile.kind.value in ("image", "sequence") and not isinstance(X, pd.DataFrame):
+            return np.asarray(X)  # images or series as arrays: samples as they are
         columns = list(getattr(self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)]))
         features = _features(X, columns)
         if not isinstance(X, pd.DataFrame) and features.shape[1] != self.n_features_in_:  # a frame: by name
@@ -190,7 +202,7 @@ def load(run_dir: str | Path) -> AutoSearchClassifier | AutoSearchRegressor:
     options = {} if config is None else {
         "time_budget": config.time_budget, "trials": config.trials, "metric": config.metric,
         "cv_folds": config.cv_folds, "holdout": config.holdout, "max_epochs": config.max_epochs,
-        "seed": config.seed, "engine": config.engine, "output": config.output, "quiet": config.quiet}
+        "seed": config.seed, "engine": config.engine, "quiet": config.quiet}  # a refit writes a run of its own
     leaderboard = pd.read_csv(run_dir / "leaderboard.csv") if (run_dir / "leaderboard.csv").is_file() else None
     return estimator_of(Bundle.load(run_dir / "model"), run_dir, leaderboard, **options)
 
@@ -202,10 +214,18 @@ def estimator_of(bundle, run_dir: Path | None = None, leaderboard: pd.DataFrame 
     estimator = (AutoSearchClassifier if classifier else AutoSearchRegressor)(**options)
     estimator._fitted(Path(run_dir or Path(bundle.folder).parent), bundle, leaderboard)
     names = list(bundle.profile.columns)  # the data's feature columns, in order (none: an .npz's arrays)
-    estimator.n_features_in_ = len(names) or bundle.profile.n_columns
+    estimator.n_features_in_ = len(names) or len(bundle.profile.features) or bundle.profile.n_columns
     if names and names != [f"x{i}" for i in range(len(names))]:
         estimator.feature_names_in_ = np.asarray(names, dtype=object)
     return estimator
+
+
+def _score(metric, truth: np.ndarray, bundle, features) -> float:
+    """The metric of `bundle` on the samples; NaN where it is undefined on them (ROC AUC with one class)."""
+    try:
+        return float(metric(truth, bundle.scores(features), bundle.profile.task))
+    except ValueError:
+        return float("nan")
 
 
 def _features(X, columns: list[str] | None = None) -> pd.DataFrame:

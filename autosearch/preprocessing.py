@@ -32,6 +32,7 @@ MAX_NGRAMS = 10000  # vocabulary of the n-gram view, which is dense (samples x n
 NGRAM_VIEW_FLOATS = 250_000_000  # …so fewer n-grams for large corpora: the view stays under ~1 GB
 SEQUENCE_LENGTH = (8, 300)  # bounds on the token view's length (the 95th percentile of document lengths)
 NUMERIC_BINS = 48  # quantile bins per numeric column for piecewise-linear embeddings (TabM's default)
+BIN_ROWS = 100_000  # rows their edges are computed from
 
 Views = dict[str, Any]
 
@@ -90,9 +91,13 @@ class TableFeatures(BaseEstimator, TransformerMixin):
             max_features=TEXT_COLUMN_FEATURES, ngram_range=(1, 2), sublinear_tf=True))]), col) for col in self.text]
         self.columns_ = ColumnTransformer(parts, sparse_threshold=0.0).fit(X)
         # the numeric columns that made it to the view: all-missing ones are dropped (none fitted: no columns)
-        statistics = getattr(self.columns_.named_transformers_["numeric"].named_steps["impute"], "statistics_", [])
+        numeric = self.columns_.named_transformers_["numeric"]
+        statistics = getattr(numeric.named_steps["impute"], "statistics_", [])
         kept = int((~np.isnan(np.asarray(statistics, dtype=float))).sum())
-        self.numeric_bins_ = quantile_edges(self.transform(X)["vector"][:, :kept]) if kept else []
+        self.numeric_bins_ = []
+        if kept:  # bins of the scaled values, from at most BIN_ROWS rows (quantiles settle long before)
+            rows = X.iloc[np.random.default_rng(0).permutation(len(X))[:BIN_ROWS]]
+            self.numeric_bins_ = quantile_edges(numeric.transform(rows[list(self.numeric)])[:, :kept])
         return self
 
     @property

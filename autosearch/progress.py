@@ -138,8 +138,9 @@ def print_leaderboard(board: pd.DataFrame, metric: str, winner: str) -> None:
     console.print(table)
 
 
-def print_result(result) -> None:
-    """The leaderboard, then where everything went."""
+def print_result(result, warnings: bool = True) -> None:
+    """The leaderboard, then where everything went, then the run's warnings (`warnings`: unless the progress
+    lines said them already)."""
     print_leaderboard(result.leaderboard, result.metric, result.winner.name)
     console = Console(highlight=False)
     s = result.summary
@@ -149,7 +150,7 @@ def print_result(result) -> None:
                   soft_wrap=True)
     console.print(f"MLflow: experiment '{s.mlflow_experiment}', run {s.mlflow_run_id} at {s.tracking_uri}",
                   markup=False, soft_wrap=True)
-    for warning in s.warnings:  # last, where the eye lands when the run ends
+    for warning in s.warnings if warnings else ():  # last, where the eye lands when the run ends
         console.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True)
 
 

@@ -354,7 +354,7 @@ def _served_section(summary: RunSummary) -> str:
     facts = [("size on disk", f"{model['size_mb']:.2f} MB")]
     if "predict_seconds_per_1000" in model:
         facts.append(("prediction time", f"{model['predict_seconds_per_1000']:.3f} s per 1,000 samples (in one "
-                      "process, after a first call; 2 CPU cores or what the run had)"))
+                      "process, after a first call, on the machine of the run)"))
     if model.get("note"):
         facts.append(("note", model["note"]))
     text = "<h2>The model as served</h2>" + _table(("", ""), facts)

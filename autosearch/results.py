@@ -225,21 +225,21 @@ def _describe(win: TrialRecord, weights: Mapping[str, float]) -> str:
 
 
 INSPECT_SECONDS = 10.0  # what measuring the saved pick (size, prediction time) may need of the budget
-CLEAR_GAIN = 0.01  # a pick must beat the dummy baseline's validation score by 1 % of it to be "clearly better"
+CLEAR_GAIN = 0.01  # "clearly better" than the dummy: by 0.01 of a score, or 1 % of an error
 
 
 def cautions(records: Sequence[TrialRecord], win: TrialRecord, prep: Prepared) -> list[str]:
     """What the user must not miss about a finished search: a target taken by position, and a pick that is
-    not clearly better than the dummy baseline on validation (the features may not predict the target, or
-    the target is the wrong column)."""
+    not clearly better than the dummy baseline on validation (by CLEAR_GAIN: the features may not predict
+    the target, or the target is the wrong column)."""
     prof, metric = prep.profile, prep.metric
     found = [f"the target '{prof.targets[0]}' was guessed ({prof.target_reason.removeprefix(GUESSED).strip()})"] \
         if prof.target_guessed else []
     dummy = next((r for r in records if r.kind == "baseline" and r.family == "dummy"
                   and r.state is State.COMPLETE and r.val_score is not None), None)
     if dummy is not None and win.name != dummy.name:
-        margin = CLEAR_GAIN * max(abs(dummy.val_score), 0.01)
-        bar = dummy.val_score + (margin if metric.greater_is_better else -margin)
+        # scores (accuracy, AUC, F1, R²) are on a 0–1 scale: 0.01 more; errors (RMSE, log loss): 1 % less
+        bar = dummy.val_score + CLEAR_GAIN if metric.greater_is_better else dummy.val_score * (1 - CLEAR_GAIN)
         if not metric.better(win.val_score, bar):
             found.append(f"the pick {win.name} (validation {metric.name} {win.val_score:.4f}) is not clearly better "
                          f"than the dummy baseline, which ignores the features ({dummy.val_score:.4f}): the features "

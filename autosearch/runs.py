@@ -32,7 +32,9 @@ from autosearch.processes import worker_id
 RUN_FILE = "run.json"
 STUDY_FILE = "study.db"
 LOCK_FILE = ".lock"
-FORMAT = 3  # 3: cross-validated candidates with stored out-of-fold predictions; 2: one holdout; 1: baselines
+# 4: piecewise embeddings in tabm's space, periodic ones on numeric columns only, spaces fingerprinted;
+# 3: cross-validated candidates with stored out-of-fold predictions; 2: one holdout; 1: baselines
+FORMAT = 4
 #             kept here and trials in the engine's study
 DEFAULT_STUDY = "autosearch"
 # Settings a resumed run may change: how many trials in all, this sitting's budget, how chatty (and the
@@ -76,6 +78,7 @@ class RunState:
     status: str = "running"  # running | finished | cut_short
     format: int = FORMAT
     updated: str = ""
+    spaces_sha256: str | None = None  # the search spaces it began with (`spaces_fingerprint`)
 
     def save(self, folder: Path) -> None:
         self.updated = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -103,11 +106,16 @@ class RunState:
                                   "--output") from None
         return state
 
-    def check_same_search(self, config: RunConfig, sha256: str, folder: Path) -> None:
-        """Refuse to continue a run with a different search: only RESUMABLE settings may change."""
+    def check_same_search(self, config: RunConfig, sha256: str, folder: Path, spaces_sha256: str) -> None:
+        """Refuse to continue a run with a different search: only RESUMABLE settings may change, and the
+        search spaces must be the ones it began with (Optuna refuses new choices for a parameter it has seen;
+        a trial would be refitted with another network than the one scored)."""
         if self.format != FORMAT:  # its results, report and model stay readable
             raise AutosearchError(f"'{folder}' holds a run of an earlier autosearch (run format {self.format}, "
                                   f"this one continues format {FORMAT}); pass a new --output to search again")
+        if self.spaces_sha256 not in (None, spaces_sha256):
+            raise AutosearchError(f"the search spaces of the run in '{folder}' have changed since it began (a space "
+                                  "file edited, or autosearch upgraded); pass a new --output to search again")
         if sha256 != self.data_sha256:
             raise AutosearchError(f"'{folder}' holds a run on other data (its SHA-256 differs); pass a new "
                                   "--output, or the same data to resume")
@@ -118,6 +126,14 @@ class RunState:
             shown = ", ".join(f"{k} {before.get(k)!r} → {asked[k]!r}" for k in changed)
             raise AutosearchError(f"'{folder}' holds a run with other settings ({shown}); pass a new --output, "
                                   f"or `autosearch resume {folder}` to continue it as it was")
+
+
+def spaces_fingerprint(spaces) -> str:
+    """A digest of the search spaces (`spaces.SearchSpace`) as a run searches them."""
+    # what is searched, not where the file lies (a run folder may move to another machine)
+    text = json.dumps([{k: v for k, v in dataclasses.asdict(s).items() if k != "source"} for s in spaces],
+                      sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def default_storage(folder: Path) -> str:

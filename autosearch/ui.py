@@ -33,8 +33,12 @@ def command(uri: str, host: str, port: int) -> list[str]:
 
 def runs_page(base: str, uri: str, experiment: str | None) -> str:
     """Where a browser shows the runs: the experiment's runs table when the store has it, else `base`."""
-    from autosearch.tracking import experiment_id, experiment_runs_url
+    from autosearch.tracking import check_reachable, experiment_id, experiment_runs_url
 
+    try:
+        check_reachable(uri)  # a server that does not answer: MLflow would retry for minutes
+    except AutosearchError:
+        return base
     found = experiment_id(uri, experiment)
     return experiment_runs_url(base, found) if found else base
 

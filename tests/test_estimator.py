@@ -102,3 +102,14 @@ def test_bundle_predictions_keep_the_index_of_the_frame_they_were_given(tmp_path
     joined = new.join(predictions)  # joins back to the rows it was asked about
     assert joined["prediction"].tolist() == list(model.predict(new))
     assert isinstance(pd.Series(model.predict(new)).iloc[0], (int, np.integer))  # labels keep their type
+
+
+def test_an_array_of_many_columns_is_a_table_not_a_series(tmp_path):
+    """x0…x29 look like the steps of one series per row (data/kinds.py); an estimator's array is vectors."""
+    from sklearn.datasets import load_breast_cancer
+
+    X, y = load_breast_cancer(return_X_y=True)
+    model = AutoSearchClassifier(**FAST, output=tmp_path / "run").fit(X[:300], y[:300])
+    assert model.best_model_.profile.kind.value == "tabular"
+    assert set(model.leaderboard_[model.leaderboard_.kind == "nn"].family) <= {"dense", "tabm"}
+    assert model.score(X[300:], y[300:]) > 0.85

@@ -45,6 +45,22 @@ def test_a_different_search_in_the_same_folder_is_refused(breast_cancer_csv, iri
                        engine="keras-tuner")
 
 
+def test_a_run_whose_search_space_changed_is_refused(breast_cancer_csv, tmp_path):
+    """A space file edited (or autosearch upgraded) between sittings: Optuna refuses new choices for a parameter
+    it has seen, and a trial would be refitted with another network than the one scored."""
+    import autosearch
+
+    space = tmp_path / "dense.yaml"
+    space.write_text((Path(__file__).parents[1] / "search_spaces" / "dense.yaml").read_text())
+    out = tmp_path / "run"
+    autosearch.fit(breast_cancer_csv, target="diagnosis", trials=1, max_epochs=1, quiet=True, output=out,
+                   space=space)
+    space.write_text(space.read_text().replace("default: relu", "default: tanh", 1))
+    with pytest.raises(autosearch.AutosearchError, match="search spaces of the run .* have changed"):
+        autosearch.fit(breast_cancer_csv, target="diagnosis", trials=2, max_epochs=1, quiet=True, output=out,
+                       space=space)
+
+
 def test_sweep_runs_every_entry_even_when_one_fails(breast_cancer_csv, tmp_path):
     (tmp_path / "broken.csv").write_text("a,b,target\n")  # header only
     sweep = tmp_path / "sweep.yaml"

@@ -121,6 +121,7 @@ class PiecewiseLinearEmbedding(NumericEmbedding):
 
     def __init__(self, edges, dim: int = 16, activation: bool = False, **kwargs):
         kwargs.setdefault("numeric", len(edges))
+        kwargs.setdefault("dtype", "float32")  # float16 would merge close edges and overflow the end bins
         super().__init__(**kwargs)
         self.edges = [[float(e) for e in column] for column in edges]
         self.dim, self.activation = int(dim), bool(activation)
@@ -136,7 +137,7 @@ class PiecewiseLinearEmbedding(NumericEmbedding):
             if m < 1:
                 continue
             left[i, :m] = column[:-1]
-            width[i, :m] = np.diff(column)
+            width[i, :m] = np.maximum(np.diff(column), 1e-6)
             upper[i, :m] = 1.0
             lower[i, 0], upper[i, m - 1] = -np.inf, np.inf  # the ends extend linearly
         for name, value in (("left", left), ("width", width), ("lower", lower), ("upper", upper)):
