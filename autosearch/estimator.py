@@ -1,8 +1,8 @@
 """scikit-learn estimators around `fit`: `AutoSearchClassifier` and `AutoSearchRegressor`.
 
-    >>> from autosearch import AutoSearchClassifier                         # doctest: +SKIP
-    >>> model = AutoSearchClassifier(time_budget="2m").fit(X_train, y_train)  # doctest: +SKIP
-    >>> model.predict(X_test), model.leaderboard_                           # doctest: +SKIP
+    from autosearch import AutoSearchClassifier
+    model = AutoSearchClassifier(time_budget="2m").fit(X_train, y_train)
+    model.predict(X_test), model.leaderboard_
 
 A fit is one autosearch run (a run folder, `run_dir_`, logged to MLflow as the CLI's are) on a table built
 from `X` (a DataFrame, or a 2-D array whose columns become x0, x1, …) and `y`; its winner, refitted on all

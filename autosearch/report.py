@@ -316,7 +316,8 @@ def _winner_section(summary: RunSummary) -> str:
 
 
 def _columns_section(profile: dict) -> str:
-    """What each column of a table was taken as (numeric, categorical, free text) or why it was dropped."""
+    """What each column of a table was taken as (numeric, categorical, free text) or why it was dropped, and
+    how many of its values are missing."""
     roles = {**{c: "numeric" for c in profile.get("numeric", [])},
              **{c: "categorical" for c in profile.get("categorical", [])},
              **{c: "free text" for c in profile.get("text", [])},
@@ -324,8 +325,9 @@ def _columns_section(profile: dict) -> str:
     columns = profile.get("columns") or []
     if not columns:
         return ""
-    rows = [(c, roles.get(c, "not used")) for c in columns]
-    return "<h2>Columns</h2>" + _table(("column", "taken as"), rows)
+    missing = profile.get("missing") or {}
+    rows = [(c, roles.get(c, "not used"), missing.get(c, 0)) for c in columns]
+    return "<h2>Columns</h2>" + _table(("column", "taken as", "missing values"), rows)
 
 
 def _per_class_section(folder: Path, summary: RunSummary) -> str:

@@ -105,7 +105,7 @@ def test_the_report_shows_the_winner_the_columns_per_class_scores_and_the_model_
     heading = "members" if summary["winner"]["kind"] == "ensemble" else "hyperparameters"
     assert f"<h2>The winner's {heading}" in page
     assert all(f"<td>{html.escape(str(k))}</td>" in page for k in summary["winner"]["params"])
-    assert "<td>sepal length (cm)</td><td>numeric</td>" in page  # what each column was taken as
+    assert "<td>sepal length (cm)</td><td>numeric</td><td>10</td>" in page  # taken as; missing values
     assert "<td>field_site</td><td>categorical</td>" in page
     assert "<h2>Per class, on the test split</h2>" in page and "<td>virginica</td>" in page
     model = summary["model"]

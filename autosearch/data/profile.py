@@ -49,6 +49,7 @@ class Profile:
     text: tuple[str, ...] = ()
     dropped: tuple[tuple[str, str], ...] = ()  # (column, why)
     columns: tuple[str, ...] = ()  # tables: the feature columns in the data's order, dropped ones too
+    missing: tuple[tuple[str, int], ...] = ()  # tables: (column, missing values) where any are missing
     sample_shape: tuple[int, ...] = ()  # arrays: one sample's shape as models see it
     image_size: tuple[int, int] | None = None  # image folders: what every image is resized to
     color_mode: str | None = None
@@ -65,14 +66,15 @@ class Profile:
     def as_dict(self) -> dict:
         """JSON-ready: tuples as lists, enums as their values."""
         data = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-        data.update(task=self.task.value, kind=self.kind.value, dropped=dict(self.dropped))
+        data.update(task=self.task.value, kind=self.kind.value, dropped=dict(self.dropped), missing=dict(self.missing))
         return data
 
     @classmethod
     def from_dict(cls, data: dict) -> Profile:
         tuples = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         tuples.update(task=Task(data["task"]), kind=DataKind(data["kind"]),
-                      dropped=tuple(data.get("dropped", {}).items()))
+                      dropped=tuple(data.get("dropped", {}).items()),
+                      missing=tuple(data.get("missing", {}).items()))
         return cls(**tuples)
 
 
@@ -387,7 +389,8 @@ def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: lis
         numeric, text, categorical = (), text + categorical, ()  # every non-numeric column is read as text
     return Profile(**facts, kind=data_kind, kind_reason=kind_reason, n_columns=features.shape[1] + len(
         facts["targets"]), numeric=numeric, categorical=categorical, text=text, dropped=dropped,
-        columns=tuple(features.columns), sample_shape=(len(numeric), 1) if data_kind is DataKind.SEQUENCE else ())
+        columns=tuple(features.columns), missing=tuple((str(c), int(n)) for c, n in features.isna().sum().items() if n),
+        sample_shape=(len(numeric), 1) if data_kind is DataKind.SEQUENCE else ())
 
 
 def _array_profile(raw: RawData, kind: str, facts: dict) -> Profile:
