@@ -27,6 +27,7 @@ from autosearch.models import precision
 from autosearch.prepare import Prepared, prepare
 from autosearch.progress import Progress, format_score
 from autosearch.records import State, TrialRecord
+from autosearch.redact import redact
 from autosearch.results import FitResult, finish
 from autosearch.runs import DEFAULT_STUDY, FolderLock, RunState, default_storage, fingerprint, spaces_fingerprint
 from autosearch.stopping import Stop
@@ -77,8 +78,9 @@ def report(folder: str | Path) -> Path:
     summary = RunSummary.load(folder)
     state = RunState.load(folder)
     records = _records(folder, state) if state is not None else []  # without run.json: no Optuna views
-    page = reports.write(folder, summary, records, lambda run_ids: read_curves(summary.tracking_uri, run_ids))
-    log_report(summary.tracking_uri, summary.mlflow_run_id, page, folder / reports.IMAGES_FOLDER)
+    uri = state.tracking_uri if state is not None and state.tracking_uri else summary.tracking_uri  # unredacted
+    page = reports.write(folder, summary, records, lambda run_ids: read_curves(uri, run_ids))
+    log_report(uri, summary.mlflow_run_id, page, folder / reports.IMAGES_FOLDER)
     return page
 
 
@@ -344,7 +346,7 @@ def _run_tags(prep: Prepared) -> dict[str, str]:
         "autosearch.output": str(prep.output.resolve()),
         "autosearch.task": prof.task.value, "autosearch.task_reason": prof.task_reason,
         "autosearch.kind_reason": prof.kind_reason, "autosearch.target_reason": prof.target_reason,
-        "autosearch.metric_reason": prep.metric_reason, "autosearch.command": " ".join(sys.argv),
+        "autosearch.metric_reason": prep.metric_reason, "autosearch.command": redact(" ".join(sys.argv)),
         "autosearch.versions": " ".join(f"{k}={v}" for k, v in versions().items()),
     }
 

@@ -17,6 +17,7 @@ from rich.progress import Progress as RichProgress
 
 from autosearch.metrics import Metric
 from autosearch.records import State, TrialRecord
+from autosearch.redact import redact
 
 WIDE = 160  # columns for output that goes to a file or pipe
 
@@ -148,7 +149,7 @@ def print_result(result, warnings: bool = True) -> None:
                   f"{format_score(result.test_score)}", markup=False)
     console.print(f"model: {result.bundle_path}   summary: {result.output_dir / 'summary.json'}", markup=False,
                   soft_wrap=True)
-    console.print(f"MLflow: experiment '{s.mlflow_experiment}', run {s.mlflow_run_id} at {s.tracking_uri}",
+    console.print(f"MLflow: experiment '{s.mlflow_experiment}', run {s.mlflow_run_id} at {redact(s.tracking_uri)}",
                   markup=False, soft_wrap=True)
     for warning in s.warnings if warnings else ():  # last, where the eye lands when the run ends
         console.print(f"[bold yellow]warning:[/] {escape(warning)}", soft_wrap=True)

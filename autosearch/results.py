@@ -27,6 +27,7 @@ from autosearch.prepare import Prepared
 from autosearch.problem import Problem, make_problem
 from autosearch.progress import Progress
 from autosearch.records import State, TrialRecord
+from autosearch.redact import redact
 from autosearch.stopping import REFIT_FACTOR, REPORT_SECONDS, Stop
 from autosearch.summary import Candidate, RunSummary
 from autosearch.trial_runner import train_bag
@@ -271,7 +272,8 @@ def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[
         trial_fit_seconds=round(sum(r.fit_seconds for r in records if r.kind == "nn"), 2),
         profile=prof.as_dict(), families=[s.family for s in prep.spaces], spaces=[s.as_dict() for s in prep.spaces],
         rows={"train": len(prep.split.train), "validation": len(prep.split.val), "test": len(prep.split.test)},
-        mlflow_run_id=tracker.parent_id, mlflow_experiment=tracker.experiment, tracking_uri=tracker.tracking_uri,
+        mlflow_run_id=tracker.parent_id, mlflow_experiment=tracker.experiment,
+        tracking_uri=redact(tracker.tracking_uri),  # run.json keeps it whole, to reconnect
         output_dir=str(prep.output.resolve()), bundle=str((prep.output / "model").resolve()),
         cut_short=cut_short, seconds={k: round(v, 2) for k, v in timings.items()}, folds=prep.folds.k,
         warnings=warnings, model=model,

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from pathlib import Path
 from typing import Any, Mapping
@@ -20,6 +21,7 @@ from mlflow.exceptions import MlflowException
 
 from autosearch.errors import AutosearchError, describe
 from autosearch.records import State, TrialRecord
+from autosearch.redact import redact
 
 # A pruned trial ended as the pruner asked: FINISHED, named "… (pruned)" and tagged autosearch.state=pruned,
 # so that the runs table does not show it with the red cross of a failed one.
@@ -83,13 +85,15 @@ def check_reachable(uri: str, timeout: float = 5.0) -> None:
     """
     if not uri.startswith(("http://", "https://")):
         return
+    parts = urllib.parse.urlsplit(uri)  # urllib reads no user:password@ in a URL; any answer will do here
+    bare = parts._replace(netloc=parts.netloc.rsplit("@", 1)[-1]).geturl()
     try:
-        urllib.request.urlopen(f"{uri.rstrip('/')}/health", timeout=timeout).close()
+        urllib.request.urlopen(f"{bare.rstrip('/')}/health", timeout=timeout).close()
     except urllib.error.HTTPError:
         return
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise AutosearchError(f"cannot reach the MLflow tracking server at {uri} ({reason}); start it "
+        raise AutosearchError(f"cannot reach the MLflow tracking server at {redact(uri)} ({reason}); start it "
                               "(mlflow server --host 127.0.0.1 --port 5000) or pass another --tracking-uri") from None
 
 
@@ -124,7 +128,7 @@ class Tracker:
             found = self.client.get_experiment_by_name(experiment)
             self.experiment_id = found.experiment_id if found else self.client.create_experiment(experiment)
         except MlflowException as e:
-            raise AutosearchError(f"MLflow at {self.tracking_uri} refused the experiment '{experiment}' "
+            raise AutosearchError(f"MLflow at {redact(self.tracking_uri)} refused the experiment '{experiment}' "
                                   f"({describe(e, 300)}); check --tracking-uri and --experiment") from None
         self.experiment = experiment
         self.parent_id: str | None = None

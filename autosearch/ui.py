@@ -10,17 +10,19 @@ import sys
 from pathlib import Path
 
 from autosearch.errors import AutosearchError
+from autosearch.redact import redact
 
 
 def store_of(folder: Path | None) -> tuple[str, str | None]:
     """The tracking URI (and experiment) of a run folder, else of this environment (MLFLOW_TRACKING_URI or
     the local default store in the current folder)."""
     if folder is not None:
-        for name in ("summary.json", "run.json"):
+        for name in ("run.json", "summary.json"):  # run.json keeps the URI with its credentials
             path = folder / name
             if path.exists():
                 data = json.loads(path.read_text())
-                return data["tracking_uri"], data.get("mlflow_experiment") or data.get("experiment")
+                if data.get("tracking_uri"):
+                    return data["tracking_uri"], data.get("mlflow_experiment") or data.get("experiment")
         raise AutosearchError(f"'{folder}' is not a run folder (no run.json); pass the --output folder of a fit")
     import mlflow
 
@@ -47,7 +49,7 @@ def serve(uri: str, host: str, port: int, announce, experiment: str | None = Non
     """Run the MLflow UI in the foreground until Ctrl-C or SIGTERM; returns its exit code. It announces the
     experiment's runs table when given one."""
     if uri.startswith(("http://", "https://")):
-        announce(f"the runs are on a tracking server: open {runs_page(uri, uri, experiment)}")
+        announce(f"the runs are on a tracking server: open {redact(runs_page(uri, uri, experiment))}")
         return 0
     with socket.socket() as probe:
         try:
@@ -55,7 +57,7 @@ def serve(uri: str, host: str, port: int, announce, experiment: str | None = Non
         except OSError as e:
             raise AutosearchError(f"cannot serve on {host}:{port} ({e.strerror}); pass another --port") from None
     server = subprocess.Popen(command(uri, host, port))
-    announce(f"MLflow UI on {uri}: {runs_page(f'http://{host}:{port}', uri, experiment)} (Ctrl-C stops it)")
+    announce(f"MLflow UI on {redact(uri)}: {runs_page(f'http://{host}:{port}', uri, experiment)} (Ctrl-C stops it)")
 
     asked = []
 

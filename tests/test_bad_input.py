@@ -146,6 +146,16 @@ def test_unreachable_tracking_server_fails_fast_and_writes_nothing(five_class_cs
     assert not out.exists()
 
 
+def test_a_password_in_a_tracking_uri_is_never_printed(five_class_csv, tmp_path):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = run_cli("fit", five_class_csv, "--tracking-uri", f"http://ann:s3cret@127.0.0.1:{port}",
+                     "--output", tmp_path / "out")
+    assert_clean_error(result, "cannot reach the MLflow tracking server at http://ann:***@127.0.0.1")
+    assert "s3cret" not in result.output
+
+
 def test_unknown_kind(five_class_csv):
     assert_clean_error(run_cli("fit", five_class_csv, "--kind", "video"), "--kind 'video' is unknown")
 
