@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 import subprocess
 import sys
@@ -218,3 +219,18 @@ def test_version_and_shell_completion():
     shown = CliRunner().invoke(app, ["--version"])
     assert shown.exit_code == 0 and shown.output.strip() == f"autosearch {__version__}"
     assert "--install-completion" in CliRunner().invoke(app, ["--help"]).output
+
+
+def test_infinite_values_are_missing_values_at_fit_and_predict(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=120), "b": rng.normal(size=120)})
+    frame["label"] = np.where(frame.a > 0, "up", "down")
+    frame.loc[[3, 40], "b"] = [np.inf, -np.inf]
+    frame.to_csv(tmp_path / "inf.csv", index=False)
+    out = tmp_path / "out"
+    fitted = run_cli("fit", tmp_path / "inf.csv", "--trials", "1", "--max-epochs", "1", "--holdout", "--output", out)
+    assert fitted.exit_code == 0, fitted.output
+    assert "column 'b' holds 2 infinite values: they are treated as missing" in fitted.output
+    predicted = run_cli("predict", out / "model", tmp_path / "inf.csv")
+    assert predicted.exit_code == 0 and "Traceback" not in predicted.output
+    assert len(pd.read_csv(io.StringIO(predicted.output.split("wrote")[0]))) == 120

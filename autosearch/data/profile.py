@@ -331,10 +331,9 @@ def shape_features(raw: RawData, prof: Profile, test: bool = False) -> pd.DataFr
     X = raw.X_test if test else raw.X
     if prof.kind is DataKind.TEXT:
         return pd.DataFrame({"text": np.asarray(X).astype(str)})
+    X = _finite(np.asarray(X, dtype=np.float32))
     if prof.kind is DataKind.TABULAR:
-        flat = np.asarray(X, dtype=np.float32).reshape(len(X), -1)
-        return pd.DataFrame(flat, columns=list(prof.numeric))
-    X = np.asarray(X, dtype=np.float32)
+        return pd.DataFrame(X.reshape(len(X), -1), columns=list(prof.numeric))
     X = KINDS[prof.kind].as_array(X)
     if X.shape[1:] != prof.sample_shape:
         raise AutosearchError(f"samples have shape {X.shape[1:]} but the model takes {prof.sample_shape}; "
@@ -342,8 +341,13 @@ def shape_features(raw: RawData, prof: Profile, test: bool = False) -> pd.DataFr
     return X
 
 
+def _finite(X: np.ndarray) -> np.ndarray:
+    """Infinite values as missing (NaN), as tables' are."""
+    return np.where(np.isinf(X), np.nan, X).astype(X.dtype) if np.isinf(X).any() else X
+
+
 def _numeric(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
-    """Numeric feature columns as numbers; refuses text where a number belongs."""
+    """Numeric feature columns as numbers, infinite values as missing; refuses text where a number belongs."""
     for col in columns:
         if not ptypes.is_numeric_dtype(frame[col]):
             parsed = pd.to_numeric(frame[col], errors="coerce")
@@ -352,6 +356,8 @@ def _numeric(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
                 raise AutosearchError(f"column '{col}' must be numeric but holds '{bad.iloc[0]}'; "
                                       "fix or blank those values")
             frame = frame.assign(**{col: parsed})
+        if np.isinf(frame[col].to_numpy(dtype=np.float64, na_value=np.nan)).any():  # ±inf: missing, as said at fit
+            frame = frame.assign(**{col: frame[col].replace([np.inf, -np.inf], np.nan)})
     return frame
 
 
@@ -380,6 +386,11 @@ def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto",
 def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: list[str]) -> Profile:
     numeric, categorical, text, dropped = feature_roles(features)
     messages += [f"dropped feature '{col}': {why}" for col, why in dropped]
+    for col in numeric:
+        infinite = int(np.isinf(pd.to_numeric(features[col], errors="coerce").to_numpy(dtype=np.float64,
+                                                                                      na_value=np.nan)).sum())
+        if infinite:
+            messages.append(f"column '{col}' holds {infinite} infinite values: they are treated as missing")
     if not numeric + categorical + text:
         raise AutosearchError("no usable feature columns remain besides the target; add feature columns")
     data_kind, kind_reason = _table_kind(features[list(numeric + categorical + text)], text, kind)
