@@ -234,3 +234,15 @@ def test_infinite_values_are_missing_values_at_fit_and_predict(tmp_path):
     predicted = run_cli("predict", out / "model", tmp_path / "inf.csv")
     assert predicted.exit_code == 0 and "Traceback" not in predicted.output
     assert len(pd.read_csv(io.StringIO(predicted.output.split("wrote")[0]))) == 120
+
+
+def test_a_column_named_twice_is_said_not_renamed_silently(tmp_path):
+    from autosearch.data.load import load_data
+    from autosearch.data.profile import profile
+
+    path = tmp_path / "twice.csv"
+    path.write_text("size,size,label\n" + "".join(f"{i},{i % 3},{'ab'[i % 2]}\n" for i in range(30)))
+    raw = load_data(path)
+    assert list(raw.frame.columns) == ["size", "size.1", "label"]  # pandas' renaming, kept
+    notes = profile(raw, ("label",))[3]
+    assert "column 'size' appears 2 times in the header: read as 'size', 'size.1'; rename them" in notes[0]

@@ -42,6 +42,20 @@ def load_table(path: str | Path) -> pd.DataFrame:
     return frame
 
 
+def duplicate_headers(path: Path) -> tuple[str, ...]:
+    """For a CSV/TSV whose header names a column twice, what pandas read it as ('x', 'x.1'), to be said."""
+    if path.suffix.lower() not in (".csv", ".tsv"):
+        return ()
+    import csv
+
+    with open(path, newline="", encoding="utf-8", errors="replace") as f:
+        header = next(csv.reader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ","), [])
+    counts = pd.Series(header).value_counts()
+    return tuple(f"column '{name}' appears {n} times in the header: read as '{name}', "
+                 + ", ".join(f"'{name}.{i}'" for i in range(1, n)) + "; rename them to say which is which"
+                 for name, n in counts[counts > 1].items())
+
+
 @dataclass(frozen=True, eq=False)
 class RawData:
     """What a file or folder holds, before any interpretation: a table, or arrays (.npz, image folder)."""
@@ -53,6 +67,7 @@ class RawData:
     X_test: np.ndarray | None = None
     y_test: np.ndarray | None = None
     files: tuple[str, ...] = ()  # image folders: the file behind each sample
+    notes: tuple[str, ...] = ()  # what reading it changed, to tell the user (duplicate column names)
     image_size: tuple[int, int] | None = None
     color_mode: str | None = None
 
@@ -75,7 +90,7 @@ def load_data(path: str | Path, labelled: bool = True, image_size=None, color_mo
                        image_size=size, color_mode=mode)
     if path.suffix.lower() == ".npz":
         return _load_npz(path, labelled)
-    return RawData(path.stem, frame=load_table(path))
+    return RawData(path.stem, frame=load_table(path), notes=duplicate_headers(path))
 
 
 def _load_npz(path: Path, labelled: bool) -> RawData:

@@ -364,7 +364,7 @@ def _numeric(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
 def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto",
             kind: str = "auto") -> tuple[Profile, Dataset, Dataset | None, list[str]]:
     """Profile `raw`: the profile, the samples that have a target, the .npz's own test samples, messages."""
-    messages: list[str] = []
+    messages: list[str] = list(raw.notes)
     y, target_reason = _targets(raw, targets)
     keep = _check_targets(y)
     if not keep.all():
