@@ -35,6 +35,16 @@ def timed(command: list[str], repeats: int, cwd: Path) -> float:
     return statistics.median(times)
 
 
+def warm_median(call, repeats: int) -> float:
+    """The median time of `call` in this process, already warmed up."""
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
 def thousand_rows(run: Path, work: Path):
     """1,000 samples of the run's own data (repeated): as given to `predict` (a frame or an array), as the
     estimator takes them (features only), and as a file for the CLI."""
@@ -84,21 +94,12 @@ def main() -> None:
     started = time.perf_counter()
     bundle.predict(rows)
     numbers["first `predict` on 1,000 rows after loading"] = time.perf_counter() - started
-    warm = []
-    for _ in range(args.repeats):
-        started = time.perf_counter()
-        bundle.predict(rows)
-        warm.append(time.perf_counter() - started)
-    numbers["`predict` on 1,000 rows (warm)"] = statistics.median(warm)
+    numbers["`predict` on 1,000 rows (warm)"] = warm_median(lambda: bundle.predict(rows), args.repeats)
     if features is not None:  # the estimators take tables (2-D arrays or frames)
         estimator = autosearch.load(run)
         estimator.predict(features)
-        warm = []
-        for _ in range(args.repeats):
-            started = time.perf_counter()
-            estimator.predict(features)
-            warm.append(time.perf_counter() - started)
-        numbers["estimator `predict` on 1,000 rows (warm)"] = statistics.median(warm)
+        numbers["estimator `predict` on 1,000 rows (warm)"] = warm_median(lambda: estimator.predict(features),
+                                                                          args.repeats)
 
     winner = bundle.meta["winner"]
     print(f"model: {winner['name']} ({winner['kind']}, {len(bundle.members)} member(s)) from {run}\n")
