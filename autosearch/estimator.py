@@ -92,13 +92,8 @@ class _AutoSearch(BaseEstimator):
         task = bundle.profile.task
         chosen = bundle.meta.get("metric")
         names = [chosen] + sorted(n for n, m in METRICS.items() if task in m.tasks and n != chosen)
-        found = {}
-        for name in names:
-            try:
-                found[name] = float(METRICS[name](truth, scores, task))
-            except ValueError:  # not defined on these samples (ROC AUC where one class is absent)
-                continue
-        return found
+        found = {name: _score(METRICS[name], truth, scores, task) for name in names}
+        return {name: value for name, value in found.items() if not np.isnan(value)}
 
     def leaderboard(self, X=None, y=None) -> pd.DataFrame:
         """The run's leaderboard; given (X, y), also `score`: the run's metric on them for the pick and the
@@ -114,19 +109,30 @@ class _AutoSearch(BaseEstimator):
         metric = METRICS[name]
         truth = self._truth(y, len(features))
         scored = {bundle.meta["winner"]["name"]: bundle, **bundle.compared()}
-        rows = [{"name": n, "pick": n == bundle.meta["winner"]["name"], "score": _score(metric, truth, b, features)}
-                for n, b in scored.items()]
+        rows = [{"name": n, "pick": n == bundle.meta["winner"]["name"],
+                 "score": _score(metric, truth, b.scores(features), bundle.profile.task)} for n, b in scored.items()]
         frame = pd.DataFrame(rows).merge(self.leaderboard_[["name", "kind", "family", "val_score"]], on="name",
                                          how="left") if self.leaderboard_ is not None else pd.DataFrame(rows)
         frame = frame.sort_values("score", ascending=not metric.greater_is_better, ignore_index=True)
         return frame.rename(columns={"score": name})
 
-    def feature_importance(self, X, y, n_repeats: int = 5, seed: int = 0) -> pd.DataFrame:
-        """How much `score` (accuracy or R²) drops when a feature's values are shuffled (scikit-learn's
-        `permutation_importance`), most important first: `importance` (the mean drop) and `std`."""
+    def feature_importance(self, X, y, n_repeats: int = 5, seed: int = 0, metric: str | None = None) -> pd.DataFrame:
+        """How much the score drops when a feature's values are shuffled (scikit-learn's
+        `permutation_importance`), most important first: `importance` (the mean drop, in the metric's units)
+        and `std`. The score is `score`'s (accuracy or R²), or `metric` (one of `metrics.py`'s)."""
         from sklearn.inspection import permutation_importance
 
-        found = permutation_importance(self, X, y, n_repeats=n_repeats, random_state=seed)
+        scoring = None
+        if metric is not None:
+            from autosearch.metrics import METRICS
+
+            chosen, sign = METRICS[metric], 1.0 if METRICS[metric].greater_is_better else -1.0
+
+            def scoring(estimator, X, y):
+                scores = estimator.best_model_.scores(estimator._table(X))
+                return sign * chosen(estimator._truth(y, len(scores)), scores, estimator.best_model_.profile.task)
+
+        found = permutation_importance(self, X, y, scoring=scoring, n_repeats=n_repeats, random_state=seed)
         names = X.columns if isinstance(X, pd.DataFrame) else \
             getattr(self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)])
         frame = pd.DataFrame({"importance": found.importances_mean, "std": found.importances_std},
@@ -220,10 +226,10 @@ def estimator_of(bundle, run_dir: Path | None = None, leaderboard: pd.DataFrame 
     return estimator
 
 
-def _score(metric, truth: np.ndarray, bundle, features) -> float:
-    """The metric of `bundle` on the samples; NaN where it is undefined on them (ROC AUC with one class)."""
+def _score(metric, truth: np.ndarray, scores: np.ndarray, task) -> float:
+    """The metric of the scores; NaN where it is undefined on these samples (ROC AUC with one class)."""
     try:
-        return float(metric(truth, bundle.scores(features), bundle.profile.task))
+        return float(metric(truth, scores, task))
     except ValueError:
         return float("nan")
 

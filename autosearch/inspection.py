@@ -57,19 +57,9 @@ def inspect_model(bundle: Bundle, test: Dataset, metric: Metric, seed: int, seco
 def permutation_importances(bundle: Bundle, test: Dataset, metric: Metric, seed: int) -> list[dict[str, Any]]:
     """Per column, most important first: the mean drop of the test score (in the metric's units, positive
     when shuffling the column hurts) and its standard deviation over the shuffles."""
-    from sklearn.inspection import permutation_importance
-
     from autosearch.estimator import estimator_of
 
-    truth = bundle.codec.truth(test.target)
-    sign = 1.0 if metric.greater_is_better else -1.0
-
-    def score(estimator, X, rows):
-        return sign * metric(truth[rows], estimator.best_model_.scores(X), bundle.profile.task)
-
-    positions = np.arange(len(test))  # permutation_importance hands the scorer these rows (all of them)
-    found = permutation_importance(estimator_of(bundle), test.features, positions, scoring=score,
-                                   n_repeats=IMPORTANCE_REPEATS, random_state=seed)
-    ranked = np.argsort(-found.importances_mean)
-    return [{"feature": str(test.features.columns[i]), "importance": round(float(found.importances_mean[i]), 6),
-             "std": round(float(found.importances_std[i]), 6)} for i in ranked]
+    found = estimator_of(bundle).feature_importance(test.features, test.target, n_repeats=IMPORTANCE_REPEATS,
+                                                    seed=seed, metric=metric.name)
+    return [{"feature": str(name), "importance": round(float(row["importance"]), 6), "std": round(float(row["std"]), 6)}
+            for name, row in found.iterrows()]
