@@ -128,9 +128,11 @@ def _records(folder: Path, state: RunState) -> list[TrialRecord]:
         store.close()
 
 
-def predict(model_dir: str | Path, data: str | Path | pd.DataFrame) -> pd.DataFrame:
-    """Predictions of a saved bundle for the samples of `data` (in any form `fit` takes)."""
-    return Bundle.load(model_dir).predict(data)
+def predict(model: str | Path, data: str | Path | pd.DataFrame, tracking_uri: str | None = None) -> pd.DataFrame:
+    """Predictions of a saved model for the samples of `data` (in any form `fit` takes). `model`: a bundle
+    folder (`model/` in a fit's output), or an MLflow model URI (`models:/NAME@champion`, `runs:/ID/model`) read
+    from `tracking_uri` (default: MLflow's)."""
+    return Bundle.load(model, tracking_uri).predict(data)
 
 
 def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progress | None = None,
@@ -244,7 +246,7 @@ class Sitting:
             short = stop.signal_name or (config.capped and len(trials) < config.trial_cap)  # a budget alone: done
             cut_short = stop.why if stop.requested and short else None
             result = finish(baselines + trials + ensemble, prep, config, self.tracker, self.progress, self.started,
-                            timings, stop, cut_short)
+                            timings, stop, cut_short, self.state.data_sha256)
         except BaseException as error:  # the run stays resumable; its parent run says it did not finish
             self.tracker.abort_parent("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
             raise

@@ -82,6 +82,17 @@ class Member:
             joblib.dump(self.model, folder / self.file)
 
 
+MODEL_URI_SCHEMES = ("models:/", "runs:/")  # MLflow's: the bundle inside a logged model (`mlflow_model.py`)
+
+
+def is_model_uri(text: str | Path) -> bool:
+    """
+    >>> is_model_uri("models:/penguins@champion"), is_model_uri("runs:/0a1b/model"), is_model_uri("out/model")
+    (True, True, False)
+    """
+    return isinstance(text, str) and text.startswith(MODEL_URI_SCHEMES)
+
+
 MEMBERS = "members"
 COMPARED = "compared"  # the best network and baseline beside the pick, refitted the same way, not served
 
@@ -138,7 +149,12 @@ class Bundle:
     members: list[Member]
 
     @classmethod
-    def load(cls, folder: str | Path) -> Bundle:
+    def load(cls, folder: str | Path, tracking_uri: str | None = None) -> Bundle:
+        """The bundle in `folder`, or in the autosearch model at an MLflow model URI (`models:/NAME@champion`,
+        `models:/NAME/3`, `runs:/<run id>/model`) of the store at `tracking_uri` (default: MLflow's)."""
+        if is_model_uri(folder):
+            from autosearch.mlflow_model import load_bundle
+            return load_bundle(folder, tracking_uri)
         folder = Path(folder)
         meta_path = folder / "metadata.json"
         if not meta_path.is_file():

@@ -119,6 +119,9 @@ def fit(
         f"{name} ({engine.summary})" for name, engine in ENGINES.items()) + ". Its own options follow."),
     mixed_precision: bool = typer.Option(False, "--mixed-precision", help="Train in float16 with float32 "
                                          "weights (faster on recent GPUs)."),
+    register: Optional[str] = typer.Option(None, metavar="NAME", help="Register the pick in MLflow's model "
+                                           "registry as a new version of NAME, with the alias champion (when it "
+                                           "beats the champion on the same data) or challenger."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final leaderboard."),
     **engine_options,  # each registered engine's own flags, added to the signature by `_with_engine_options`
 ) -> None:
@@ -130,7 +133,8 @@ def fit(
                              space=space, metric=metric, output=output, experiment=experiment,
                              tracking_uri=tracking_uri, seed=seed, max_epochs=max_epochs, cv_folds=cv_folds,
                              holdout=holdout, storage=storage,
-                             study=study, engine=engine, mixed_precision=mixed_precision, quiet=quiet,
+                             study=study, engine=engine, mixed_precision=mixed_precision, register=register,
+                             quiet=quiet,
                              **engine_options)
         from autosearch.api import run_fit
         _print(run_fit(data, config, started=STARTED), quiet)
@@ -240,16 +244,20 @@ def _print(result, quiet: bool) -> None:
 @app.command()
 @_metavars
 def predict(
-    model_dir: Path = typer.Argument(..., help="The model/ folder written by `autosearch fit`."),
+    model: str = typer.Argument(..., metavar="MODEL", help="The model/ folder written by `autosearch fit`, or "
+                                "an MLflow model URI: models:/NAME@champion, models:/NAME/VERSION, "
+                                "runs:/RUN_ID/model."),
     data: Path = typer.Argument(..., help="Data in the form the model was fitted on: a table with the same "
                                 "feature columns, an .npz with X, or a folder of images."),
     output: Optional[Path] = typer.Option(None, "--output", "-o", help="Write predictions here (CSV); "
                                           "default: standard output."),
+    tracking_uri: Optional[str] = typer.Option(None, help="The MLflow store a model URI is read from (default: "
+                                               "$MLFLOW_TRACKING_URI, else the local store in this folder)."),
 ) -> None:
     """Predict with a saved model: a `prediction` column, and `proba_<class>` columns for classifiers."""
     try:
         from autosearch.api import predict as run_predict
-        predictions = run_predict(model_dir, data)
+        predictions = run_predict(model, data, tracking_uri=tracking_uri)
     except AutosearchError as error:
         _fail(error)
     if output is None:
@@ -263,6 +271,7 @@ def main() -> None:
     global STARTED
     STARTED = time.monotonic()  # --time-budget counts from here: imports included
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # its database set-up notes are not the user's concern
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # nor its bars copying a model's files
     try:
         app()
         code = 0

@@ -65,6 +65,7 @@ class RunConfig:
     engine: str = DEFAULT_ENGINE
     engine_options: EngineOptions | None = None  # the engine's own settings (default: its defaults)
     mixed_precision: bool = False  # float16 compute, float32 weights and outputs (for GPUs)
+    register: str | None = None  # register the pick in MLflow's model registry under this name
     quiet: bool = False
 
     def __post_init__(self) -> None:
@@ -80,6 +81,8 @@ class RunConfig:
             raise AutosearchError(f"--cv-folds must be at least 2, got {self.cv_folds}; or pass --holdout")
         if self.cv_folds is not None and self.holdout:
             raise AutosearchError("--cv-folds and --holdout contradict each other; give one of them")
+        if self.register is not None and not self.register.strip():
+            raise AutosearchError("--register needs a model name, e.g. --register penguins-species")
         if self.seed < 0:
             raise AutosearchError(f"--seed must be a non-negative integer, got {self.seed}")
         engine = engine_class(self.engine)

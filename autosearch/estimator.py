@@ -83,17 +83,12 @@ class _AutoSearch(BaseEstimator):
     def evaluate(self, X, y) -> dict[str, float]:
         """The run's selection metric on (X, y) first, then every other metric of its task (`metrics.py`),
         as AutoGluon's `evaluate` gives them; one undefined on these samples is left out."""
-        from autosearch.metrics import METRICS
+        from autosearch.metrics import every_score
 
         features = self._table(X)  # first: it checks the estimator is fitted
         bundle = self.best_model_
         scores = bundle.scores(features)
-        truth = self._truth(y, len(scores))
-        task = bundle.profile.task
-        chosen = bundle.meta.get("metric")
-        names = [chosen] + sorted(n for n, m in METRICS.items() if task in m.tasks and n != chosen)
-        found = {name: _score(METRICS[name], truth, scores, task) for name in names}
-        return {name: value for name, value in found.items() if not np.isnan(value)}
+        return every_score(self._truth(y, len(scores)), scores, bundle.profile.task, bundle.meta.get("metric"))
 
     def leaderboard(self, X=None, y=None) -> pd.DataFrame:
         """The run's leaderboard; given (X, y), also `score`: the run's metric on them for the pick and the
@@ -193,12 +188,16 @@ class AutoSearchRegressor(RegressorMixin, _AutoSearch):
         return out[:, 0] if out.shape[1] == 1 else out
 
 
-def load(run_dir: str | Path) -> AutoSearchClassifier | AutoSearchRegressor:
-    """The fitted estimator of the run in `run_dir` (a `fit`'s output folder, from the CLI or Python)."""
-    from autosearch.bundle import Bundle
+def load(run_dir: str | Path, tracking_uri: str | None = None) -> AutoSearchClassifier | AutoSearchRegressor:
+    """The fitted estimator of the run in `run_dir` (a `fit`'s output folder, from the CLI or Python), or of
+    the model at an MLflow model URI (`models:/NAME@champion`, `runs:/<run id>/model`) in the store at
+    `tracking_uri` (default: MLflow's)."""
+    from autosearch.bundle import Bundle, is_model_uri
     from autosearch.config import RunConfig
     from autosearch.runs import RunState
 
+    if is_model_uri(run_dir):
+        return estimator_of(Bundle.load(run_dir, tracking_uri))
     run_dir = Path(run_dir)
     if not (run_dir / "model").is_dir():
         raise AutosearchError(f"'{run_dir}' holds no fitted model (no model/ folder); pass the output folder "

@@ -92,6 +92,21 @@ _ALL = [
 ]
 METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
 
+
+
+def every_score(truth: np.ndarray, scores: np.ndarray, task: Task, first: str | None = None) -> dict[str, float]:
+    """Every metric of `task` on (truth, scores), `first` (the run's metric) first; a metric undefined on these
+    samples (ROC AUC with one class present) is left out."""
+    names = ([first] if first else []) + sorted(n for n, m in METRICS.items() if task in m.tasks and n != first)
+    found = {}
+    for name in names:
+        try:
+            found[name] = METRICS[name](truth, scores, task)
+        except ValueError:
+            continue
+    return {name: value for name, value in found.items() if not np.isnan(value)}
+
+
 # Smallest/largest class count below which accuracy is flattered by the majority class.
 SKEW_RATIO = 0.5
 

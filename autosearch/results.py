@@ -23,6 +23,7 @@ from autosearch.errors import AutosearchError, describe
 from autosearch.files import write_atomic
 from autosearch.inspection import inspect_model
 from autosearch.leaderboard import best_of, to_frame, winner
+from autosearch.metrics import every_score
 from autosearch.prepare import Prepared
 from autosearch.problem import Problem, make_problem
 from autosearch.progress import Progress
@@ -100,7 +101,8 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
 
 
 def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracker, progress: Progress,
-           started: float, timings: dict[str, float], stop: Stop, cut_short: str | None = None) -> FitResult:
+           started: float, timings: dict[str, float], stop: Stop, cut_short: str | None = None,
+           data_sha256: str = "") -> FitResult:
     """Refit the pick (a candidate, or the ensemble's members) and the best network and baseline, score them
     once on test, save the bundle and the leaderboard, close the parent run.
 
@@ -161,20 +163,24 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     bundle = save_bundle(output / "model", preprocessor=refitted.preprocessor, codec=prep.codec, members=members,
                          meta=meta, compared=compared)
     write_atomic(output / "leaderboard.csv", leaderboard.to_csv(index=False))
-    _save_predictions(output / report.PREDICTIONS_FILE, refitted.problem.truth,
-                      prep.codec.scores(blend(refitted.outputs, weights)), prep.codec.classes_)
+    scores = prep.codec.scores(blend(refitted.outputs, weights))
+    _save_predictions(output / report.PREDICTIONS_FILE, refitted.problem.truth, scores, prep.codec.classes_)
     model = {}
     if stop.fits(INSPECT_SECONDS):  # the pick as served: in memory, as `Bundle.load` would give it back
         mark = time.monotonic()
         served = Bundle(bundle, meta, refitted.preprocessor, prep.codec, members)
         model = inspect_model(served, prep.split.test, metric, config.seed, stop.left())
         timings["inspect"] = time.monotonic() - mark
+    mark = time.monotonic()
+    logged = _log_model(bundle, prep, config, tracker, progress, scores, refitted.problem.truth, win,
+                        test_scores, best_of(records, metric, "baseline"), data_sha256)
+    timings["mlflow_model"] = time.monotonic() - mark
     timings["total"] = time.monotonic() - started
     warnings = cautions(records, win, prep)
     for warning in warnings:
         progress.warn(warning)
-    summary = _summary(records, win, test_scores, prep, tracker, cut_short, timings, warnings, model)
-    files, folders = [output / "leaderboard.csv", summary.save(output)], {"model": bundle}
+    summary = _summary(records, win, test_scores, prep, tracker, cut_short, timings, warnings, model, logged)
+    files, folders = [output / "leaderboard.csv", summary.save(output)], {}
     if stop.left() < REPORT_SECONDS:
         progress.say(f"report not written: the time budget is spent; `autosearch report {output}` writes it")
     else:
@@ -201,6 +207,50 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     progress.say(f"report: {output / report.REPORT_FILE}")
     progress.say(f"dashboard: autosearch ui {output}")
     return FitResult(output, bundle, leaderboard, win, metric.name, test_score, summary, tracker.parent_id)
+
+
+def _log_model(bundle: Path, prep: Prepared, config: RunConfig, tracker, progress: Progress, scores: np.ndarray,
+               truth: np.ndarray, win: TrialRecord, test_scores: Mapping[str, float],
+               best_baseline: TrialRecord | None, data_sha256: str) -> dict[str, Any]:
+    """Log the saved pick as the parent run's MLflow Model and, with --register, register it (`mlflow_model.py`);
+    returns what summary.json says of it. A failure is said and leaves the run's results standing."""
+    from autosearch import mlflow_model
+
+    metric, test = prep.metric, prep.split.test
+    example = test.take(np.arange(min(mlflow_model.EXAMPLE_ROWS, len(test))))
+    try:
+        logged = mlflow_model.log_pick(
+            tracker.tracking_uri, tracker.parent_id, bundle, prep.split.train.features, example.features,
+            prep.codec.decode(scores[:len(example)]), every_score(truth, scores, prep.profile.task, metric.name),
+            tags={"autosearch.winner": win.name, "autosearch.family": win.family})
+    except Exception as error:
+        progress.warn(f"the pick was not logged as an MLflow Model ({describe(error)}); it is saved in {bundle}")
+        return {}
+    found = {"uri": logged.run_uri, "model_id": logged.model_id, "seconds": round(logged.seconds, 2)}
+    progress.say(f"MLflow model: {logged.run_uri}")
+    if not config.register:
+        return found
+    validation = f"{prep.folds.k}-fold" if prep.folds.k > 1 else "holdout"
+    facts = {"autosearch.task": prep.profile.task.value, "autosearch.metric": metric.name,
+             "autosearch.val_score": win.val_score, "autosearch.test_score": test_scores[win.name],
+             "autosearch.winner": win.name, "autosearch.data_sha256": data_sha256,
+             "autosearch.validation": f"{validation} seed {config.seed}",
+             "autosearch.output": str(prep.output.resolve())}
+    if best_baseline is not None:
+        facts.update({"autosearch.best_baseline": best_baseline.name,
+                      "autosearch.best_baseline_val_score": best_baseline.val_score,
+                      "autosearch.best_baseline_test_score": test_scores.get(best_baseline.name)})
+    try:
+        registered = mlflow_model.register(
+            tracker.tracking_uri, config.register, logged, tracker.parent_id, facts, metric.greater_is_better,
+            description=f"{win.name} ({win.family}): validation {metric.name} {win.val_score:.4f}, "
+                        f"test {test_scores[win.name]:.4f}")
+    except AutosearchError as error:
+        progress.warn(str(error))
+        return found
+    progress.say(f"registered as version {registered.version} of '{registered.name}', alias {registered.alias} "
+                 f"({registered.why}): {registered.uri}")
+    return {**found, "registered": dataclasses.asdict(registered) | {"uri": registered.uri}}
 
 
 def _bagged_in_time(candidates: Sequence[TrialRecord], stop: Stop) -> set[str]:
@@ -255,7 +305,7 @@ def cautions(records: Sequence[TrialRecord], win: TrialRecord, prep: Prepared) -
 
 def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[str, float], prep: Prepared,
              tracker, cut_short: str | None, timings: dict[str, float], warnings: list[str],
-             model: Mapping[str, Any]) -> RunSummary:
+             model: Mapping[str, Any], mlflow_model: Mapping[str, Any]) -> RunSummary:
     """summary.json: what scripts read (see README)."""
     prof, metric = prep.profile, prep.metric
     return RunSummary(
@@ -276,7 +326,7 @@ def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[
         tracking_uri=redact(tracker.tracking_uri),  # run.json keeps it whole, to reconnect
         output_dir=str(prep.output.resolve()), bundle=str((prep.output / "model").resolve()),
         cut_short=cut_short, seconds={k: round(v, 2) for k, v in timings.items()}, folds=prep.folds.k,
-        warnings=warnings, model=model,
+        warnings=warnings, model=model, mlflow_model=mlflow_model,
     )
 
 

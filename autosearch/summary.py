@@ -72,6 +72,7 @@ class RunSummary:
     cut_short: str | None = None  # why the search ended early (a signal, the budget), if it did
     warnings: list[str] = field(default_factory=list)  # what the user must not miss (`results.cautions`)
     model: Mapping[str, Any] = field(default_factory=dict)  # the pick as served (`inspection.inspect_model`)
+    mlflow_model: Mapping[str, Any] = field(default_factory=dict)  # its MLflow Model: uri, model_id, registered
     seconds: Mapping[str, float] = field(default_factory=dict)  # where the wall time went
     folds: int = 1  # cross-validation folds that scored the candidates (val_score is out-of-fold); 1: holdout
 

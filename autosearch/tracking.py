@@ -1,7 +1,7 @@
 """MLflow bookkeeping: one parent run per `fit`, one nested run per candidate.
 
-The only module that imports MLflow. Uses MlflowClient (no global active run), so trials
-logged from anywhere land under the parent run they name.
+With `mlflow_model.py` (the pick as an MLflow Model), the only module that imports MLflow. Uses MlflowClient (no
+global active run), so trials logged from anywhere land under the parent run they name.
 """
 
 from __future__ import annotations

@@ -57,8 +57,8 @@ def test_cli_fit_then_predict_binary(breast_cancer_csv, tmp_path):
 
     client, parent, children = runs_of(summary["mlflow_run_id"])
     assert parent.data.tags["autosearch.task"] == "binary" and parent.data.params["target"] == "diagnosis"
-    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"leaderboard.csv", "summary.json",
-                                                                          "model"}
+    assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"leaderboard.csv", "summary.json"}
+    assert summary["mlflow_model"]["uri"] == f"runs:/{parent.info.run_id}/model"  # the pick, as an MLflow Model
     kinds = sorted(c.data.tags["autosearch.kind"] for c in children)
     ensembles = ["ensemble"] * int((board.kind == "ensemble").any())  # one, where a blend beat every candidate
     assert kinds == ["baseline"] * 4 + ensembles + ["trial"] * 3

@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
@@ -75,5 +76,8 @@ def test_fit_logs_to_a_tracking_server(mlflow_server, iris_csv, tmp_path):
     kinds = sorted(c.data.tags["autosearch.kind"] for c in children if c.data.tags["autosearch.kind"] != "ensemble")
     assert kinds == ["baseline"] * 4 + ["trial"]
     artifacts = {a.path for a in client.list_artifacts(result.mlflow_run_id)}
-    assert {"leaderboard.csv", "summary.json", "model"} <= artifacts
-    assert "model/metadata.json" in {a.path for a in client.list_artifacts(result.mlflow_run_id, "model")}
+    assert {"leaderboard.csv", "summary.json"} <= artifacts
+    model = client.get_logged_model(result.summary.mlflow_model["model_id"])  # the pick, through the server
+    assert model.source_run_id == result.mlflow_run_id
+    served = autosearch.predict(f"runs:/{result.mlflow_run_id}/model", iris_csv, tracking_uri=mlflow_server)
+    pd.testing.assert_frame_equal(served, autosearch.predict(result.bundle_path, iris_csv))
