@@ -189,7 +189,8 @@ class Sitting:
         setup = SearchSetup(prep.output, url, self.study_name, prep.spaces, prep.folds, seed)
         self.engine = engine_class(config.engine)(config.engine_options, setup)
         stop.wind_down = self.engine.wind_down_seconds
-        self.runner = TrialRunner(prep.folds, prep.spaces, seed, stop, tracker, self.store, progress)
+        self.runner = TrialRunner(prep.folds, prep.spaces, seed, stop, tracker, self.store, progress,
+                                  system_metrics=config.system_metrics)
 
     def run(self, data, sha256: str) -> FitResult | None:
         if not self.leads and not self.engine.shares_search:
@@ -333,6 +334,7 @@ def _run_params(config: RunConfig, prep: Prepared, sha256: str, engine) -> dict:
         "time_budget_s": config.time_budget, "families": ",".join(s.family for s in prep.spaces),
         "spaces": ",".join(s.source for s in prep.spaces), "max_epochs": max(s.max_epochs for s in prep.spaces),
         "engine": config.engine, **engine.params(), "mixed_precision": config.mixed_precision,
+        "system_metrics": config.system_metrics,
     }
 
 

@@ -66,6 +66,7 @@ class RunConfig:
     engine_options: EngineOptions | None = None  # the engine's own settings (default: its defaults)
     mixed_precision: bool = False  # float16 compute, float32 weights and outputs (for GPUs)
     register: str | None = None  # register the pick in MLflow's model registry under this name
+    system_metrics: bool = False  # log CPU, memory and GPU use on each trial's MLflow run
     quiet: bool = False
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ model's artifact), so `mlflow.pyfunc.load_model` and `mlflow models serve` give 
 
 from __future__ import annotations
 
+import os
 import time
 import warnings
 from contextlib import contextmanager
@@ -31,6 +32,7 @@ EXAMPLE_ROWS = 5  # the input example kept with the model (the dashboard shows i
 SCHEMA_ROWS = 10_000  # the rows the signature is inferred from: enough to see which columns miss values
 SERVED_WITH = ("autosearch", "mlflow", "keras", "tensorflow", "scikit-learn", "numpy", "pandas")
 CHAMPION, CHALLENGER = "champion", "challenger"
+TRACKING_VARIABLE = "MLFLOW_TRACKING_URI"
 # What a registered version records to be compared with the champion (`choose_alias`): the same data (file
 # SHA-256) scored the same way (metric, folds and seed fix which samples score which candidate).
 SAME_SEARCH = ("autosearch.metric", "autosearch.data_sha256", "autosearch.validation")
@@ -38,15 +40,24 @@ SAME_SEARCH = ("autosearch.metric", "autosearch.data_sha256", "autosearch.valida
 
 @contextmanager
 def _tracking(uri: str | None) -> Iterator[None]:
-    """MLflow's model functions read the process-wide tracking URI: set it to `uri` for a while (None: leave it),
-    then unset it again, so that $MLFLOW_TRACKING_URI still counts (MLflow's own helper for that)."""
+    """MLflow's model functions read the process-wide tracking URI: set it to `uri` for a while (None: leave it
+    as it is), then put back both MLflow's setting and $MLFLOW_TRACKING_URI, which `set_tracking_uri` also
+    writes (and deletes when unset)."""
     if uri is None:
         yield
         return
-    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+    from mlflow.tracking._tracking_service import utils
 
-    with _use_tracking_uri(uri):
+    setting, variable = utils._tracking_uri, os.environ.get(TRACKING_VARIABLE)
+    mlflow.set_tracking_uri(uri)
+    try:
         yield
+    finally:
+        mlflow.set_tracking_uri(setting)
+        if variable is None:
+            os.environ.pop(TRACKING_VARIABLE, None)
+        else:
+            os.environ[TRACKING_VARIABLE] = variable
 
 
 def requirements() -> list[str]:

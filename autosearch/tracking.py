@@ -11,8 +11,9 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Iterator, Mapping
 
 import mlflow
 from mlflow import MlflowClient
@@ -30,6 +31,7 @@ PRUNED_SUFFIX = " (pruned)"
 CANDIDATE_KINDS = {"nn": "trial", "baseline": "baseline", "ensemble": "ensemble"}  # the autosearch.kind tag
 PARENT_ID_TAG = "mlflow.parentRunId"
 MAX_PARAM_CHARS = 6000
+SYSTEM_METRICS_SECONDS = 5.0  # between two samples of a trial's CPU, memory and GPU use (--system-metrics)
 
 
 def _params(values: Mapping[str, Any]) -> list[Param]:
@@ -149,6 +151,24 @@ class Tracker:
         """Log under another process's parent run (a worker sharing its run)."""
         self.parent_id = run_id
         self.experiment_id = self.client.get_run(run_id).info.experiment_id
+
+    @contextmanager
+    def system_metrics(self, run_id: str | None) -> Iterator[None]:
+        """While the block runs, MLflow's monitor logs CPU, memory, disk, network and (with NVIDIA's or AMD's
+        library) GPU use on `run_id` as `system/…` metrics every SYSTEM_METRICS_SECONDS
+        ($MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL to change); nothing when `run_id` is None."""
+        if run_id is None:
+            yield
+            return
+        from mlflow.system_metrics.system_metrics_monitor import SystemMetricsMonitor
+
+        monitor = SystemMetricsMonitor(run_id, sampling_interval=SYSTEM_METRICS_SECONDS,
+                                       tracking_uri=self.tracking_uri)
+        monitor.start()
+        try:
+            yield
+        finally:
+            monitor.finish()
 
     def fail_run(self, run_id: str, error: str) -> None:
         """Close a candidate's run whose process died before it could."""

@@ -138,9 +138,10 @@ class TrialRunner:
     """Runs, logs and stores the network trials of one process's sitting, for any engine."""
 
     def __init__(self, folds: Folds, spaces: Sequence[SearchSpace], seed: int, stop: Stop, tracker,
-                 store: TrialStore, progress: Progress):
+                 store: TrialStore, progress: Progress, system_metrics: bool = False):
         self.folds, self.problem, self.spaces, self.seed = folds, folds.first, tuple(spaces), seed
         self.stop, self.tracker, self.store, self.progress = stop, tracker, store, progress
+        self.system_metrics = system_metrics  # MLflow's monitor on the trial's run while it trains here
 
     def space(self, family: str) -> SearchSpace:
         return next(s for s in self.spaces if s.family == family)
@@ -155,9 +156,10 @@ class TrialRunner:
     def train(self, started: Started, *, callbacks: Sequence = (), prune_signals: tuple = (),
               max_epochs: int | None = None) -> TrialRecord | None:
         """Train a started trial in this process and finish it (see `finish`)."""
-        trained = train_trial(self.space(started.family), started.params, self.folds,
-                              seed=self.seed + started.number, stop=self.stop, callbacks=callbacks,
-                              prune_signals=prune_signals, max_epochs=max_epochs)
+        with self.tracker.system_metrics(started.run_id if self.system_metrics else None):
+            trained = train_trial(self.space(started.family), started.params, self.folds,
+                                  seed=self.seed + started.number, stop=self.stop, callbacks=callbacks,
+                                  prune_signals=prune_signals, max_epochs=max_epochs)
         record = dataclasses.replace(trained.record, worker=worker_id())
         return self.finish(started, record, trained.counts, trained.predictions)
 

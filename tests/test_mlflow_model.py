@@ -164,3 +164,26 @@ def test_choose_alias_compares_only_the_same_search():
     assert choose_alias(facts, {**facts, "autosearch.validation": "holdout seed 0"}, True, "4")[0] == CHALLENGER
     assert choose_alias(facts, {**facts, "autosearch.metric": "roc_auc", "autosearch.val_score": "0.5"}, True,
                         "4")[0] == CHALLENGER
+
+
+def test_system_metrics_are_logged_on_trial_runs(iris_csv, tmp_path, monkeypatch):
+    monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")  # MLflow's setting: samples in a short trial
+    result = autosearch.fit(iris_csv, target="species", trials=1, max_epochs=3, cv_folds=2, quiet=True,
+                            output=tmp_path / "out", system_metrics=True)
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    trial = client.search_runs([client.get_run(result.mlflow_run_id).info.experiment_id],
+                               filter_string=f"tags.`mlflow.parentRunId` = '{result.mlflow_run_id}' "
+                                             "and tags.`autosearch.kind` = 'trial'")[0]
+    assert trial.data.metrics["system/cpu_utilization_percentage"] >= 0
+    assert trial.data.metrics["system/system_memory_usage_megabytes"] > 0
+    assert client.get_run(result.mlflow_run_id).data.params["system_metrics"] == "True"
+
+
+def test_a_store_used_for_the_model_leaves_the_process_tracking_uri_as_it_was(tmp_path):
+    from autosearch.mlflow_model import _tracking
+
+    before = os.environ["MLFLOW_TRACKING_URI"]
+    elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"
+    with _tracking(elsewhere):
+        assert mlflow.get_tracking_uri() == elsewhere
+    assert os.environ["MLFLOW_TRACKING_URI"] == before and mlflow.get_tracking_uri() == before
