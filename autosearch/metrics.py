@@ -74,7 +74,9 @@ def _log_loss(y, out, task):
     if task is Task.MULTILABEL:
         p = np.clip(out, 1e-7, 1 - 1e-7)
         return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p)))
-    return skm.log_loss(y, out, labels=np.arange(out.shape[1]))
+    p = np.asarray(out, dtype=np.float64)  # float32 outputs sum to 1 only within float32's precision, which
+    p = p / p.sum(axis=1, keepdims=True)    # scikit-learn's check of the rows' sums warns about
+    return skm.log_loss(y, p, labels=np.arange(out.shape[1]))
 
 
 _ALL = [
