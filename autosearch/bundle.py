@@ -3,12 +3,13 @@
 Layout of ``model/``::
 
     metadata.json       task, kind, targets, classes, the data profile (input schema), metric, scores, versions,
-                        and the members: name, kind, family, parameters, weight, file
-    preprocessor.joblib the fitted preprocessing (every member reads its views)
-    target.joblib       the fitted TargetCodec (labels, scaling)
-    members/<name>.keras | members/<name>.joblib   each member: a network or a scikit-learn estimator
+                        the members (name, kind, family, parameters, weight, file), and every other file's SHA-256
+    preprocessor.skops  the fitted preprocessing (every member reads its views)
+    target.skops        the fitted TargetCodec (labels, scaling)
+    members/<name>.keras | members/<name>.skops   each member: a network or a scikit-learn estimator
 
-A single candidate is a bundle of one member of weight 1; an ensemble's members are blended by weight.
+A single candidate is a bundle of one member of weight 1; an ensemble's members are blended by weight. Nothing in
+it is a pickle: `safe_files.py` writes and checks the skops files, Keras reads its own in safe mode.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any, Sequence
 
-import joblib
 import numpy as np
 import pandas as pd
 
+from autosearch import safe_files
 from autosearch.data.load import RawData, load_data
 from autosearch.data.profile import Profile, shape_features
 from autosearch.ensemble import blend
@@ -60,7 +61,7 @@ class Member:
 
     @property
     def file(self) -> str:
-        return f"{self.name}.keras" if self.kind == "nn" else f"{self.name}.joblib"
+        return f"{self.name}.keras" if self.kind == "nn" else f"{self.name}{safe_files.SKOPS_SUFFIX}"
 
     def output(self, views: dict, profile: Profile, n_outputs: int) -> np.ndarray:
         """Its output (training space) for the preprocessed samples."""
@@ -79,7 +80,7 @@ class Member:
         if self.kind == "nn":
             self.model.save(folder / self.file)
         else:
-            joblib.dump(self.model, folder / self.file)
+            safe_files.dump(self.model, folder / self.file)
 
 
 MODEL_URI_SCHEMES = ("models:/", "runs:/")  # MLflow's: the bundle inside a logged model (`mlflow_model.py`)
@@ -93,6 +94,9 @@ def is_model_uri(text: str | Path) -> bool:
     return isinstance(text, str) and text.startswith(MODEL_URI_SCHEMES)
 
 
+FORMAT = 2  # 2: skops files and SHA-256s; 1: pickles (refused: loading one can run code)
+META = "metadata.json"
+PREPROCESSOR, CODEC = "preprocessor.skops", "target.skops"
 MEMBERS = "members"
 COMPARED = "compared"  # the best network and baseline beside the pick, refitted the same way, not served
 
@@ -104,17 +108,18 @@ def save_bundle(folder: Path, *, preprocessor, codec: TargetCodec, members: list
     partial = folder.with_name(folder.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     (partial / MEMBERS).mkdir(parents=True)
-    joblib.dump(preprocessor, partial / "preprocessor.joblib")
-    joblib.dump(codec, partial / "target.joblib")
+    safe_files.dump(preprocessor, partial / PREPROCESSOR)
+    safe_files.dump(codec, partial / CODEC)
     for member in members:
         member.save(partial / MEMBERS)
     if compared:
         (partial / COMPARED).mkdir()
     for member in compared:
         member.save(partial / COMPARED)
-    meta = {**meta, "members": [m.describe() for m in members],
-            "compared": [m.describe(COMPARED) for m in compared], "versions": versions()}
-    (partial / "metadata.json").write_text(json.dumps(meta, indent=2, default=str))
+    meta = {**meta, "format": FORMAT, "members": [m.describe() for m in members],
+            "compared": [m.describe(COMPARED) for m in compared], "versions": versions(),
+            "files": safe_files.checksums(partial, skip=META)}
+    (partial / META).write_text(json.dumps(meta, indent=2, default=str))
     if folder.exists():  # a resumed run replaces its earlier bundle
         old = folder.with_name(folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -132,9 +137,13 @@ def _load_member(folder: Path, m: dict[str, Any]) -> Member:
         from autosearch.models import load_keras
         keras = load_keras()
         import autosearch.models.layers  # noqa: F401  registers the custom layers a model may hold
-        model = keras.saving.load_model(path, compile=False)
+        try:
+            model = keras.saving.load_model(path, compile=False, safe_mode=True)  # safe mode: no code from it
+        except Exception as error:
+            raise AutosearchError(f"'{path}' cannot be read as a Keras model ({type(error).__name__}); refit the "
+                                  "model with this version of autosearch") from None
     else:
-        model = joblib.load(path)
+        model = safe_files.load(path)
     return Member(m["name"], m["kind"], m["family"], m["params"], m["weight"], model)
 
 
@@ -156,17 +165,22 @@ class Bundle:
             from autosearch.mlflow_model import load_bundle
             return load_bundle(folder, tracking_uri)
         folder = Path(folder)
-        meta_path = folder / "metadata.json"
+        meta_path = folder / META
         if not meta_path.is_file():
-            raise AutosearchError(f"'{folder}' is not a model bundle (no metadata.json); pass the model/ folder "
+            raise AutosearchError(f"'{folder}' is not a model bundle (no {META}); pass the model/ folder "
                                   "that `autosearch fit` wrote")
-        meta = json.loads(meta_path.read_text())
-        if "members" not in meta:
-            raise AutosearchError(f"'{folder}' was written by an earlier autosearch (one model, no members); "
-                                  "refit it with this version: autosearch fit (or resume) writes a new one")
+        try:
+            meta = json.loads(meta_path.read_text())
+        except (ValueError, UnicodeDecodeError):
+            raise AutosearchError(f"'{meta_path}' is damaged (not JSON); copy the model folder again, or refit "
+                                  "the model") from None
+        if not isinstance(meta, dict) or meta.get("format", 1) < FORMAT or "files" not in meta:
+            raise AutosearchError(f"'{folder}' was saved by an earlier autosearch, in pickle files that can run "
+                                  "code when loaded; refit it with this version (autosearch fit), which saves "
+                                  "none")
+        safe_files.verify(folder, meta["files"])  # before anything in it is read
         members = [_load_member(folder, m) for m in meta["members"]]
-        return cls(folder, meta, joblib.load(folder / "preprocessor.joblib"),
-                   joblib.load(folder / "target.joblib"), members)
+        return cls(folder, meta, safe_files.load(folder / PREPROCESSOR), safe_files.load(folder / CODEC), members)
 
     def compared(self) -> dict[str, Bundle]:
         """The best network and baseline saved beside the pick (those that are not its members), each as a

@@ -139,6 +139,27 @@ class ArrayFeatures(BaseEstimator, TransformerMixin):
         return {self.view: scaled, "vector": scaled.reshape(len(X), -1)}
 
 
+VECTORIZER_SETTINGS = ("max_tokens", "output_mode", "output_sequence_length", "ngrams")
+
+
+def _vectorizer_state(layer) -> dict[str, Any]:
+    settings = layer.get_config()
+    idf = None
+    if settings["output_mode"] == "tf_idf":  # the weights of its vocabulary's terms, after the out-of-vocabulary's
+        from autosearch.models import load_keras
+        idf = load_keras().ops.convert_to_numpy(layer._lookup_layer.idf_weights_const)[1:]
+    return {"settings": {k: settings[k] for k in VECTORIZER_SETTINGS},
+            "vocabulary": [str(t) for t in layer.get_vocabulary(include_special_tokens=False)], "idf": idf}
+
+
+def _vectorizer(state: dict[str, Any]):
+    from autosearch.models import load_keras
+
+    layer = load_keras().layers.TextVectorization(**state["settings"])
+    layer.set_vocabulary(state["vocabulary"], idf_weights=state["idf"])
+    return layer
+
+
 class TextFeatures(BaseEstimator, TransformerMixin):
     """Documents as word ids and as n-gram TF-IDF (Keras TextVectorization), and as sparse TF-IDF
     (scikit-learn) for the classical baselines. Vocabularies come from the training documents only."""
@@ -166,6 +187,19 @@ class TextFeatures(BaseEstimator, TransformerMixin):
     @property
     def model_facts_(self) -> dict[str, Any]:
         return {"vocabulary_size": self.vocabulary_size_}
+
+    VECTORIZERS = ("tokens_", "ngrams_")
+
+    def __getstate__(self) -> dict:
+        """The Keras TextVectorization layers as their settings, vocabulary and IDF weights (strings, numbers and
+        an array), so the fitted preprocessing is saved without pickles (`safe_files.py`); `__setstate__` builds
+        them again."""
+        state = super().__getstate__()
+        return {**state, **{name: _vectorizer_state(state[name]) for name in self.VECTORIZERS if name in state}}
+
+    def __setstate__(self, state: dict) -> None:
+        built = {name: _vectorizer(state[name]) for name in self.VECTORIZERS if isinstance(state.get(name), dict)}
+        super().__setstate__({**state, **built})
 
     def transform(self, X: pd.DataFrame) -> Views:
         from autosearch.models import load_keras

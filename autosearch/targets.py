@@ -33,6 +33,10 @@ class TargetCodec:
         self.targets = targets
         self.transform = transform
 
+    def __setstate__(self, state: dict) -> None:
+        """skops (`safe_files.py`) gives the task, a string-valued Enum, back as its string."""
+        self.__dict__.update(state, task=Task(state["task"]))
+
     @property
     def _label_sets(self) -> bool:
         return self.task is Task.MULTILABEL and len(self.targets) == 1
