@@ -213,13 +213,18 @@ class Sitting:
             path = None if isinstance(data, pd.DataFrame) else str(Path(data).resolve())
             self.state = RunState(config.as_dict(), path, sha256, self.storage, self.study_name,
                                   tracker.tracking_uri, tracker.experiment,
-                                  spaces_sha256=spaces_fingerprint(prep.spaces))
+                                  spaces_sha256=spaces_fingerprint(prep.spaces), folder=str(prep.output.resolve()))
             self.state.save(prep.output)
         if self.state.parent_run_id is None:
             tracker.start_parent(_parent_name(prep), _run_params(config, prep, sha256, self.engine), _run_tags(prep))
             self.state.parent_run_id = tracker.parent_id
             self.store.set(PARENT_RUN_ID, tracker.parent_id)
         else:
+            moved = self.state.check_place(prep.output)
+            self.state.check_trials(self.store.count(), prep.output)
+            if moved:
+                self.progress.say(moved)
+            self.state.folder = str(prep.output.resolve())
             tracker.resume_parent(self.state.parent_run_id)
             self.progress.say(f"resuming the run in {prep.output}: {self.store.count()} {_of(config)} trials done")
             self.engine.recover(self.runner)
@@ -252,6 +257,7 @@ class Sitting:
             self.tracker.abort_parent("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
             raise
         self.state.status = "cut_short" if cut_short else "finished"
+        self.state.trials_done = self.store.count()
         self.state.save(prep.output)
         if cut_short:
             self.progress.say(f"sweep cut short ({cut_short}) after {len(trials)} {_of(config)} trials; "

@@ -79,6 +79,8 @@ class RunState:
     format: int = FORMAT
     updated: str = ""
     spaces_sha256: str | None = None  # the search spaces it began with (`spaces_fingerprint`)
+    folder: str | None = None  # where the run last sat (absolute): a copy elsewhere is told from a move
+    trials_done: int | None = None  # trials in the run's database when its last sitting ended
 
     def save(self, folder: Path) -> None:
         self.updated = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -105,6 +107,34 @@ class RunState:
             raise AutosearchError(f"'{path}' is damaged ({e}); move the folder aside and start a new "
                                   "--output") from None
         return state
+
+    def check_place(self, folder: Path) -> str | None:
+        """Refuse a copy of a run folder, which would continue the original's MLflow parent run (and add its
+        trials there); say so when the folder has moved (the caller records the new place). A copy is told
+        from a move by the original: still there, holding the same run."""
+        here = str(folder.resolve())
+        if self.folder in (None, here):
+            return None
+        original = Path(self.folder)
+        try:
+            other = RunState.load(original)
+        except (AutosearchError, OSError):
+            other = None
+        if other is not None and other.parent_run_id == self.parent_run_id:
+            raise AutosearchError(f"'{folder}' is a copy of the run in '{original}' (both continue one MLflow run); "
+                                  f"resume '{original}', move the folder instead of copying it, or pass a new "
+                                  "--output to search again")
+        return f"the run moved here from {original}"
+
+    def check_trials(self, found: int, folder: Path) -> None:
+        """Refuse to resume a run whose database holds fewer trials than its last sitting left: its
+        write-ahead log (study.db-wal) was lost, or an older copy replaced it; going on would run and log
+        the lost trials again."""
+        if self.trials_done is not None and found < self.trials_done:
+            raise AutosearchError(f"the database of the run in '{folder}' holds {found} of the {self.trials_done} "
+                                  "trials its last sitting left (study.db-wal lost, or an older study.db copied in); "
+                                  "copy the run folder again with all its files, or pass a new --output to search "
+                                  "again")
 
     def check_same_search(self, config: RunConfig, sha256: str, folder: Path, spaces_sha256: str) -> None:
         """Refuse to continue a run with a different search: only RESUMABLE settings may change, and the

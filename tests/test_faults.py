@@ -113,3 +113,62 @@ def test_a_damaged_file_with_matching_checksums_is_refused_with_one_line(bundle)
     _rehash(bundle)
     with pytest.raises(AutosearchError, match="target.skops' cannot be read .* the file is damaged"):
         Bundle.load(bundle)
+
+
+def _run(data: Path, out: Path, trials: int) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autosearch", "fit", str(data), "--target", "species", "--trials",
+                           str(trials), "--max-epochs", "1", "--cv-folds", "2", "--output", str(out), "-q"],
+                          capture_output=True, text=True, timeout=300)
+
+
+def _resume(out: Path, trials: int, *flags: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autosearch", "resume", str(out), "--trials", str(trials), *flags],
+                          capture_output=True, text=True, timeout=300)
+
+
+def _children(run_id: str) -> int:
+    from mlflow import MlflowClient
+
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    experiment = client.get_run(run_id).info.experiment_id
+    return len(client.search_runs([experiment], filter_string=f"tags.`mlflow.parentRunId` = '{run_id}'"))
+
+
+def test_a_copied_run_folder_is_refused_and_a_moved_one_resumes(iris_csv, tmp_path):
+    first = tmp_path / "first"
+    assert _run(iris_csv, first, 1).returncode == 0
+    state = json.loads((first / "run.json").read_text())
+    assert state["folder"] == str(first.resolve()) and state["trials_done"] == 1
+    children = _children(state["parent_run_id"])
+
+    copy = Path(shutil.copytree(first, tmp_path / "copy"))
+    done = _resume(copy, 2, "-q")
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+    assert f"is a copy of the run in '{first.resolve()}'" in done.stderr
+    assert _children(state["parent_run_id"]) == children  # nothing was added to the original's MLflow run
+    assert json.loads((first / "run.json").read_text()) == state
+
+    shutil.rmtree(copy)
+    moved = first.rename(tmp_path / "moved")
+    done = _resume(moved, 2)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"the run moved here from {first.resolve()}" in done.stderr
+    after = json.loads((moved / "run.json").read_text())
+    assert after["folder"] == str(moved.resolve()) and after["trials_done"] == 2
+    assert after["parent_run_id"] == state["parent_run_id"]
+
+
+def test_a_run_whose_database_lost_trials_is_refused(iris_csv, tmp_path):
+    out = tmp_path / "run"
+    assert _run(iris_csv, out, 1).returncode == 0
+    older = (out / "study.db").read_bytes()  # the database after one trial (its log folded in at the end)
+    assert _resume(out, 2, "-q").returncode == 0
+    parent = json.loads((out / "run.json").read_text())["parent_run_id"]
+    children = _children(parent)
+    (out / "study.db").write_bytes(older)  # as if the log holding the second trial had been lost
+    for log in ("study.db-wal", "study.db-shm"):
+        (out / log).unlink(missing_ok=True)
+    done = _resume(out, 3, "-q")
+    assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+    assert "holds 1 of the 2 trials its last sitting left" in done.stderr
+    assert _children(parent) == children  # no trial ran again under the same MLflow run
