@@ -18,6 +18,7 @@ import dataclasses
 import json
 import platform
 import shutil
+import warnings
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
@@ -84,6 +85,10 @@ class Member:
 
 
 MODEL_URI_SCHEMES = ("models:/", "runs:/")  # MLflow's: the bundle inside a logged model (`mlflow_model.py`)
+
+
+class UnseenCategoryWarning(UserWarning):
+    """Samples to predict hold a category training never saw (`autosearch predict` prints it as a warning)."""
 
 
 def is_model_uri(text: str | Path) -> bool:
@@ -216,7 +221,14 @@ class Bundle:
             raw = RawData("data", X=data)
         else:
             raw = load_data(data, labelled=False, image_size=prof.image_size, color_mode=prof.color_mode)
-        views = self.preprocessor.transform(shape_features(raw, prof))
+        features = shape_features(raw, prof)
+        for col, values in getattr(self.preprocessor, "unseen", lambda _: {})(features).items():
+            more = f" and {len(values) - 3} more" if len(values) > 3 else ""
+            shown = ", ".join(f"'{v}'" for v in values[:3]) + more
+            warnings.warn(f"column '{col}' holds {len(values)} value(s) never seen in training ({shown}): they are "
+                          "read as an unknown category, so those predictions rest on the other columns",
+                          UnseenCategoryWarning, stacklevel=3)
+        views = self.preprocessor.transform(features)
         output = blend({m.name: m.output(views, prof, self.codec.n_outputs) for m in self.members},
                        {m.name: m.weight for m in self.members})
         return raw, self.codec.scores(output)

@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import typing
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -260,7 +261,13 @@ def predict(
     """Predict with a saved model: a `prediction` column, and `proba_<class>` columns for classifiers."""
     try:
         from autosearch.api import predict as run_predict
-        predictions = run_predict(model, data, tracking_uri=tracking_uri)
+        from autosearch.bundle import UnseenCategoryWarning
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", UnseenCategoryWarning)
+            predictions = run_predict(model, data, tracking_uri=tracking_uri)
+        for warning in caught:
+            if issubclass(warning.category, UnseenCategoryWarning):
+                typer.echo(f"warning: {warning.message}", err=True)
     except AutosearchError as error:
         _fail(error)
     if output is None:

@@ -104,6 +104,19 @@ class TableFeatures(BaseEstimator, TransformerMixin):
     def model_facts_(self) -> dict[str, Any]:
         return {"numeric_bins": self.numeric_bins_}
 
+    def unseen(self, X: pd.DataFrame) -> dict[str, list[str]]:
+        """For each categorical column, the values in X that training never saw (missing ones aside): the
+        encoder reads them as an unknown category."""
+        if not self.categorical:
+            return {}
+        encoder = self.columns_.named_transformers_["categorical"].named_steps["onehot"]
+        found = {}
+        for col, known in zip(self.categorical, encoder.categories_):
+            new = set(_as_text(X[[col]]).iloc[:, 0].dropna()) - set(known)
+            if new:
+                found[col] = sorted(new)
+        return found
+
     def transform(self, X: pd.DataFrame) -> Views:
         return {"vector": np.asarray(self.columns_.transform(X), dtype=np.float32)}
 

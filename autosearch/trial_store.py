@@ -19,7 +19,9 @@ import numpy as np
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from autosearch.errors import AutosearchError, describe
 from autosearch.records import TrialRecord
+from autosearch.redact import redact
 
 METADATA = sa.MetaData()
 RECORDS = sa.Table(
@@ -48,16 +50,35 @@ PARENT_RUN_ID = "parent_run_id"  # the MLflow run every process of the run logs 
 STARTED = "started"  # set once, by the process that started the run
 
 
+# The pip package of a database driver SQLAlchemy looks for (the module it failed to import), for the message.
+DRIVERS = {"psycopg": '"psycopg[binary]"', "psycopg2": "psycopg2-binary", "pymysql": "PyMySQL",
+           "MySQLdb": "mysqlclient"}
+
+
 class TrialStore:
     """The records and shared facts of one search (`study`) in the database at `url`."""
 
     def __init__(self, url: str, study: str):
         self.url, self.study = url, study
         self.sqlite = url.startswith("sqlite")
-        self.engine = sa.create_engine(url, connect_args={"timeout": 60} if self.sqlite else {})
+        try:
+            self.engine = sa.create_engine(url, connect_args={"timeout": 60} if self.sqlite else {})
+        except ImportError as error:  # the dialect's driver is not installed
+            package = DRIVERS.get(getattr(error, "name", None) or "", getattr(error, "name", None) or "its driver")
+            raise AutosearchError(f"--storage {redact(url)} needs a database driver that is not installed ({error}); "
+                                  f"pip install {package}, or use another --storage") from None
+        except (sa.exc.NoSuchModuleError, sa.exc.ArgumentError):
+            raise AutosearchError(f"--storage {redact(url)} is not a database URL; write it like "
+                                  "sqlite:////path/runs.db or postgresql://user@host/db") from None
         if self.sqlite:  # as the Optuna study in the same file: write-ahead log, commits survive a crash
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
-        _retry(lambda: METADATA.create_all(self.engine))  # processes started together race to create them
+        try:
+            _retry(lambda: METADATA.create_all(self.engine))  # processes started together race to create them
+        except sa.exc.DBAPIError as error:
+            fix = ("that its folder exists and can be written" if self.sqlite
+                   else "that it is running and the URL, user and password are right")
+            raise AutosearchError(f"cannot use the database at {redact(url)} ({describe(error, 200)}); check {fix}") \
+                from None
 
     def close(self) -> None:
         """Release the database; SQLite's write-ahead log is folded back into the file (a copy of the run

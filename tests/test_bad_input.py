@@ -246,3 +246,59 @@ def test_a_column_named_twice_is_said_not_renamed_silently(tmp_path):
     assert list(raw.frame.columns) == ["size", "size.1", "label"]  # pandas' renaming, kept
     notes = profile(raw, ("label",))[3]
     assert "column 'size' appears 2 times in the header: read as 'size', 'size.1'; rename them" in notes[0]
+
+
+def test_nested_parquet_columns_are_dropped_as_features_and_refused_as_targets(tmp_path):
+    from autosearch.data.load import load_data
+    from autosearch.data.profile import profile
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=40), "label": np.where(np.arange(40) % 2, "x", "y")})
+    frame["tags"] = [[int(v), 1] for v in np.arange(40) % 3]  # a Parquet list column
+    frame["meta"] = [{"source": "s", "n": int(i)} for i in range(40)]  # a struct column
+    frame.to_parquet(tmp_path / "nested.parquet")
+    prof, _, _, notes = profile(load_data(tmp_path / "nested.parquet"), ("label",))
+    assert prof.numeric == ("a",) and not prof.categorical and not prof.text
+    assert "dropped feature 'tags': holds lists or records (a nested Parquet column): flatten it" in notes[0]
+    assert "dropped feature 'meta'" in notes[1]
+    assert_clean_error(run_cli("fit", tmp_path / "nested.parquet", "--target", "tags"),
+                       "target 'tags' holds lists or records", "--target")
+
+
+def test_a_corrupt_image_among_good_ones_is_named(tmp_path):
+    from PIL import Image
+    for label in ("cat", "dog"):
+        (tmp_path / label).mkdir()
+        for i in range(3):
+            Image.new("L", (8, 8), color=i * 40).save(tmp_path / label / f"{i}.png")
+    good = (tmp_path / "dog" / "0.png").read_bytes()
+    (tmp_path / "dog" / "2.png").write_bytes(good[:40])  # truncated after the first image, which sets the size
+    assert_clean_error(run_cli("fit", tmp_path), "1 image(s)", "2.png", "cannot be read", "remove or replace them")
+
+
+@pytest.mark.parametrize("storage, fragments", [
+    ("postgresql://ann:s3cret@127.0.0.1:1/db", ("needs a database driver that is not installed", "pip install",
+                                               "ann:***@")),
+    ("nosuch://x", ("is not a database URL", "sqlite:///")),
+])
+def test_a_storage_url_without_its_driver_or_dialect(five_class_csv, tmp_path, storage, fragments):
+    result = run_cli("fit", five_class_csv, "--storage", storage, "--output", tmp_path / "out")
+    assert_clean_error(result, *fragments)
+    assert "s3cret" not in result.output
+
+
+def test_a_category_unseen_in_training_is_warned_about_at_predict(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=80), "colour": rng.choice(["red", "blue"], 80)})
+    frame["label"] = np.where(frame.a > 0, "up", "down")
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    out = tmp_path / "out"
+    assert run_cli("fit", tmp_path / "train.csv", "--trials", "1", "--max-epochs", "1", "--holdout",
+                   "--output", out).exit_code == 0
+    frame.loc[[0, 5], "colour"] = ["green", "mauve"]
+    frame.to_csv(tmp_path / "new.csv", index=False)
+    predicted = run_cli("predict", out / "model", tmp_path / "new.csv")
+    assert predicted.exit_code == 0, predicted.output
+    assert "warning: column 'colour' holds 2 value(s) never seen in training ('green', 'mauve')" in predicted.output
+    clean = run_cli("predict", out / "model", tmp_path / "train.csv")
+    assert clean.exit_code == 0 and "warning" not in clean.output

@@ -30,6 +30,17 @@ def image_format(first: Path) -> tuple[tuple[int, int], str]:
     return (max(1, round(height * scale)), max(1, round(width * scale))), mode
 
 
+def _readable(path: Path) -> bool:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            image.load()  # decodes it all: a truncated or damaged file fails here
+        return True
+    except Exception:
+        return False
+
+
 def load_image_folder(folder: Path, labelled: bool, size: tuple[int, int] | None = None,
                       mode: str | None = None) -> tuple[np.ndarray, list[str] | None, list[str], tuple, str]:
     """Images as an (N, H, W, C) float32 array, their class names (if `labelled`), files, size and mode."""
@@ -50,10 +61,17 @@ def load_image_folder(folder: Path, labelled: bool, size: tuple[int, int] | None
         shuffle=False, batch_size=None, verbose=False)
     names = list(dataset.class_names) if labelled else None
     images, labels = [], []
-    for item in dataset.as_numpy_iterator():
-        image, label = item if labelled else (item, None)
-        images.append(image)
-        labels.append(label)
+    try:
+        for item in dataset.as_numpy_iterator():
+            image, label = item if labelled else (item, None)
+            images.append(image)
+            labels.append(label)
+    except Exception as error:  # TensorFlow's decoder met a file it cannot read: say which
+        bad = [p for p in files if not _readable(p)]
+        named = ", ".join(str(p) for p in bad[:3]) + (f" and {len(bad) - 3} more" if len(bad) > 3 else "")
+        raise AutosearchError(f"{len(bad)} image(s) in '{folder}' cannot be read ({named}); remove or replace them"
+                              if bad else f"an image in '{folder}' cannot be decoded "
+                              f"({str(error).strip().splitlines()[0][:200]}); check its images") from None
     X = np.stack(images).astype(np.float32)
     y = [names[i] for i in labels] if labelled else None
     return X, y, [str(p) for p in dataset.file_paths], size, mode

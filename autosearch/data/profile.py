@@ -205,7 +205,7 @@ def feature_roles(X: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...], tu
     numeric, categorical, text, dropped = [], [], [], []
     for col in X.columns:
         s = X[col]
-        if is_free_text(s):
+        if not nested(s) and is_free_text(s):
             text.append(col)
         elif why := _drop_reason(col, s):
             dropped.append((col, why))
@@ -216,7 +216,18 @@ def feature_roles(X: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...], tu
     return tuple(numeric), tuple(categorical), tuple(text), tuple(dropped)
 
 
+def nested(s: pd.Series) -> bool:
+    """Whether a column holds lists, arrays or records (Parquet's list and struct columns).
+
+    >>> nested(pd.Series([[1, 2], [3]])), nested(pd.Series([{"a": 1}, None])), nested(pd.Series(["a", "b"]))
+    (True, True, False)
+    """
+    return s.dtype == object and bool(s.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray))).any())
+
+
 def _drop_reason(name: str, s: pd.Series) -> str | None:
+    if nested(s):
+        return "holds lists or records (a nested Parquet column): flatten it into columns to use it"
     values = s.dropna()
     if values.nunique() <= 1:
         return "constant" if len(values) else "all values missing"
@@ -258,8 +269,11 @@ def _target_frame(y: np.ndarray, name: str = "y") -> pd.DataFrame:
 
 
 def _check_targets(y: pd.DataFrame) -> pd.Series:
-    """Rows that have every target; refuse targets that are empty or single-valued."""
+    """Rows that have every target; refuse targets that are empty, single-valued or nested."""
     for col in y.columns:
+        if nested(y[col]):
+            raise AutosearchError(f"target '{col}' holds lists or records (a nested Parquet column); give a column "
+                                  "of labels or numbers with --target (a set of labels as text: a|b)")
         if y[col].isna().all():
             raise AutosearchError(f"target '{col}' is empty (all values missing); pick another column with --target")
     keep = y.notna().all(axis=1)
