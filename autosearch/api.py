@@ -21,7 +21,7 @@ from autosearch.bundle import Bundle, versions
 from autosearch.config import RunConfig, make_config
 from autosearch.engines.base import SearchSetup, engine_class
 from autosearch.ensemble import ensemble_of
-from autosearch.errors import AutosearchError
+from autosearch.errors import AutosearchError, StorageFault, storage_fault
 from autosearch.leaderboard import best_of
 from autosearch.models import precision
 from autosearch.prepare import Prepared, prepare
@@ -157,6 +157,15 @@ def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
         with stop.on_signals(progress.say), precision(config.mixed_precision):
             sitting = Sitting(config, prep, state, tracker, lock, stop, progress, started, chief)
             return sitting.run(data, sha256)
+    except Exception as error:
+        what = storage_fault(error)
+        if what is None or isinstance(error, AutosearchError):
+            raise
+        if sitting is not None:
+            sitting.interrupted()
+        raise StorageFault(f"{what}: the run stopped, and what it finished is kept; free space or make "
+                           f"'{prep.output}' writable, then continue it with: autosearch resume {prep.output}") \
+            from None
     finally:
         if sitting is not None:
             sitting.store.close()
@@ -205,6 +214,15 @@ class Sitting:
             return self.work()
         self._open_run(data, sha256)
         return self._lead()
+
+    def interrupted(self) -> None:
+        """Say in run.json that this sitting was stopped by a fault (best effort: the disk may be what failed)."""
+        if self.leads and self.state is not None:
+            self.state.status = "interrupted"
+            try:
+                self.state.save(self.prep.output)
+            except OSError:
+                pass
 
     def _open_run(self, data, sha256: str) -> None:
         """run.json and the MLflow parent run: made for a new run, reopened for a resumed one."""

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import inspect
+import logging
 import os
 import sys
 import time
@@ -41,8 +42,9 @@ def _options(version: bool = typer.Option(False, "--version", callback=_version,
 
 
 def _fail(error: AutosearchError) -> None:
+    """One line, and the error's exit code: 2 for bad input, 3 for a storage fault (`errors.py`)."""
     typer.echo(f"error: {error}", err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(error.exit_code)
 
 
 METAVARS = {bool: "", int: "N", float: "X", str: "TEXT", Path: "PATH"}  # flags take no value
@@ -282,6 +284,8 @@ def main() -> None:
     STARTED = time.monotonic()  # --time-budget counts from here: imports included
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # its database set-up notes are not the user's concern
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # nor its bars copying a model's files
+    # MLflow logs a database error with its traceback before raising it; the error, raised, is said in one line
+    logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     try:
         app()
         code = 0

@@ -75,7 +75,7 @@ class RunState:
     tracking_uri: str | None = None
     experiment: str | None = None
     parent_run_id: str | None = None
-    status: str = "running"  # running | finished | cut_short
+    status: str = "running"  # running | finished | cut_short | interrupted (a storage fault stopped it)
     format: int = FORMAT
     updated: str = ""
     spaces_sha256: str | None = None  # the search spaces it began with (`spaces_fingerprint`)

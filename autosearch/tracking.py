@@ -241,8 +241,12 @@ class Tracker:
         self.client.set_terminated(self.parent_id, status)
 
     def abort_parent(self, status: str = "FAILED") -> None:
+        """Close the parent run of a sitting that did not finish; best effort (the store may be what failed)."""
         if self.parent_id:
-            self.client.set_terminated(self.parent_id, status)
+            try:
+                self.client.set_terminated(self.parent_id, status)
+            except Exception:
+                pass
 
 
 CURVES = ("epoch_loss", "epoch_val_loss", "epoch_val_score")

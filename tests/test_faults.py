@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import resource
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -115,10 +117,10 @@ def test_a_damaged_file_with_matching_checksums_is_refused_with_one_line(bundle)
         Bundle.load(bundle)
 
 
-def _run(data: Path, out: Path, trials: int) -> subprocess.CompletedProcess:
+def _run(data: Path, out: Path, trials: int, *flags: str, **options) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "autosearch", "fit", str(data), "--target", "species", "--trials",
-                           str(trials), "--max-epochs", "1", "--cv-folds", "2", "--output", str(out), "-q"],
-                          capture_output=True, text=True, timeout=300)
+                           str(trials), "--max-epochs", "1", "--cv-folds", "2", "--output", str(out), "-q", *flags],
+                          capture_output=True, text=True, timeout=300, **options)
 
 
 def _resume(out: Path, trials: int, *flags: str) -> subprocess.CompletedProcess:
@@ -172,3 +174,26 @@ def test_a_run_whose_database_lost_trials_is_refused(iris_csv, tmp_path):
     assert done.returncode == 2 and "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
     assert "holds 1 of the 2 trials its last sitting left" in done.stderr
     assert _children(parent) == children  # no trial ran again under the same MLflow run
+
+
+def test_a_full_disk_stops_the_run_with_one_line_and_exit_3_and_resume_finishes_it(iris_csv, tmp_path):
+    store = tmp_path / "mlflow.db"
+    uri = ("--tracking-uri", f"sqlite:///{store}")
+    assert _run(iris_csv, tmp_path / "warm", 1, *uri).returncode == 0  # the store's tables exist
+    limit = store.stat().st_size + 20_000  # room for the first few runs' rows: the disk fills mid-search
+
+    def small_disk():  # no file of the process may grow past `limit`: writes fail as on a full disk (EFBIG)
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    out = tmp_path / "out"
+    done = _run(iris_csv, out, 4, *uri, preexec_fn=small_disk)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+    assert done.stderr.startswith("error: a database refused a write") and f"autosearch resume {out}" in done.stderr
+    assert json.loads((out / "run.json").read_text())["status"] == "interrupted"
+
+    resumed = _resume(out, 4, "-q")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    state = json.loads((out / "run.json").read_text())
+    assert state["status"] == "finished" and state["trials_done"] == 4
