@@ -1,0 +1,66 @@
+"""Memory over a long search in one process: the resident set size (RSS) after every trial.
+
+    python scripts/bench_memory.py [--trials 200] [--family dense] [--engine optuna] [--out rss.csv]
+
+Runs `autosearch.fit` in this process on the bundled penguins example (holdout, one epoch per trial: short
+trials, so per-trial leaks show over hundreds of them), reads the RSS when each trial ends, and prints the
+growth per trial after a warm-up (the first WARMUP trials: TensorFlow's kernels and caches fill then), fitted
+by least squares, with the RSS at a few points. Goal (issue 19): at most 0.3 MB per trial after warm-up.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "examples" / "penguins.csv"
+WARMUP = 20
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=200)
+    parser.add_argument("--engine", default="optuna")
+    parser.add_argument("--out", type=Path, help="write trial, seconds, rss_mb as CSV")
+    args = parser.parse_args()
+
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    from autosearch.api import run_fit
+    from autosearch.config import make_config
+    from autosearch.progress import Progress
+
+    process, rows, started = psutil.Process(), [], time.monotonic()
+
+    class Measured(Progress):
+        def trial_finished(self, record, counted=True, study_done=None):
+            super().trial_finished(record, counted, study_done)
+            rows.append((len(rows) + 1, time.monotonic() - started, process.memory_info().rss / 2**20))
+
+    with tempfile.TemporaryDirectory(prefix="bench-memory-") as work:
+        os.chdir(work)
+        config = make_config(target="species", trials=args.trials, max_epochs=1, holdout=True, engine=args.engine,
+                             output=Path(work) / "run", tracking_uri=f"sqlite:///{work}/mlflow.db", quiet=True)
+        run_fit(EXAMPLE, config, Measured(quiet=True))
+
+    trials = np.array([r[0] for r in rows], dtype=float)
+    rss = np.array([r[2] for r in rows])
+    after = trials > WARMUP
+    slope = np.polyfit(trials[after], rss[after], 1)[0] if after.sum() > 2 else float("nan")
+    print(f"{len(rows)} trials in {rows[-1][1]:.0f} s ({args.engine} engine, holdout, 1 epoch each)")
+    print("| trial | RSS (MB) |\n|---|---|")
+    for point in sorted({1, WARMUP, len(rows) // 2, len(rows)}):
+        print(f"| {point} | {rss[point - 1]:.0f} |")
+    print(f"growth after trial {WARMUP}: {slope:.3f} MB per trial (least squares; goal <= 0.3)")
+    if args.out:
+        args.out.write_text("trial,seconds,rss_mb\n" + "".join(f"{t},{s:.2f},{m:.1f}\n" for t, s, m in rows))
+
+
+if __name__ == "__main__":
+    main()
