@@ -219,10 +219,16 @@ class Sitting:
         """Say in run.json that this sitting was stopped by a fault (best effort: the disk may be what failed)."""
         if self.leads and self.state is not None:
             self.state.status = "interrupted"
-            try:
-                self.state.save(self.prep.output)
-            except OSError:
-                pass
+            self._save_count()
+
+    def _save_count(self) -> None:
+        """run.json's count of the trials the database holds (`RunState.check_trials`); best effort when a sitting
+        ends early: the database or the disk may be what failed."""
+        try:
+            self.state.trials_done = self.store.count()
+            self.state.save(self.prep.output)
+        except Exception:
+            pass
 
     def _open_run(self, data, sha256: str) -> None:
         """run.json and the MLflow parent run: made for a new run, reopened for a resumed one."""
@@ -273,6 +279,7 @@ class Sitting:
                             timings, stop, cut_short, self.state.data_sha256)
         except BaseException as error:  # the run stays resumable; its parent run says it did not finish
             self.tracker.abort_parent("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
+            self._save_count()
             raise
         self.state.status = "cut_short" if cut_short else "finished"
         self.state.trials_done = self.store.count()

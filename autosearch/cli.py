@@ -270,6 +270,8 @@ def predict(
         for warning in caught:
             if issubclass(warning.category, UnseenCategoryWarning):
                 typer.echo(f"warning: {warning.message}", err=True)
+            else:  # the libraries' own (a model fitted with another scikit-learn version, say), as Python shows them
+                warnings.showwarning(warning.message, warning.category, warning.filename, warning.lineno)
     except AutosearchError as error:
         _fail(error)
     if output is None:

@@ -25,7 +25,7 @@ FAULTY_ERRNOS = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota
                  errno.EFBIG: "a file reached the size limit", errno.EROFS: "the file system is read-only",
                  errno.EACCES: "permission was denied", errno.EPERM: "the operation was not permitted",
                  errno.EIO: "the disk reported an I/O error"}
-SQLITE_FAULTS = ("database or disk is full", "disk i/o error", "readonly database", "unable to open database file")
+SQLITE_FAULTS = ("database or disk is full", "disk i/o error", "readonly database")
 
 
 def storage_fault(error: BaseException | None) -> str | None:

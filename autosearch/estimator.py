@@ -96,7 +96,7 @@ class _AutoSearch(BaseEstimator):
         check_is_fitted(self, "best_model_")
         if X is None:
             return self.leaderboard_
-        from autosearch.metrics import METRICS
+        from autosearch.metrics import METRICS, score_or_nan
 
         features = self._table(X)
         bundle = self.best_model_
@@ -104,8 +104,9 @@ class _AutoSearch(BaseEstimator):
         metric = METRICS[name]
         truth = self._truth(y, len(features))
         scored = {bundle.meta["winner"]["name"]: bundle, **bundle.compared()}
+        task = bundle.profile.task
         rows = [{"name": n, "pick": n == bundle.meta["winner"]["name"],
-                 "score": _score(metric, truth, b.scores(features), bundle.profile.task)} for n, b in scored.items()]
+                 "score": score_or_nan(metric, truth, b.scores(features), task)} for n, b in scored.items()]
         frame = pd.DataFrame(rows).merge(self.leaderboard_[["name", "kind", "family", "val_score"]], on="name",
                                          how="left") if self.leaderboard_ is not None else pd.DataFrame(rows)
         frame = frame.sort_values("score", ascending=not metric.greater_is_better, ignore_index=True)
@@ -223,14 +224,6 @@ def estimator_of(bundle, run_dir: Path | None = None, leaderboard: pd.DataFrame 
     if names and names != [f"x{i}" for i in range(len(names))]:
         estimator.feature_names_in_ = np.asarray(names, dtype=object)
     return estimator
-
-
-def _score(metric, truth: np.ndarray, scores: np.ndarray, task) -> float:
-    """The metric of the scores; NaN where it is undefined on these samples (ROC AUC with one class)."""
-    try:
-        return float(metric(truth, scores, task))
-    except ValueError:
-        return float("nan")
 
 
 def _features(X, columns: list[str] | None = None) -> pd.DataFrame:

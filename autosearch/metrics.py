@@ -100,13 +100,16 @@ def every_score(truth: np.ndarray, scores: np.ndarray, task: Task, first: str | 
     """Every metric of `task` on (truth, scores), `first` (the run's metric) first; a metric undefined on these
     samples (ROC AUC with one class present) is left out."""
     names = ([first] if first else []) + sorted(n for n, m in METRICS.items() if task in m.tasks and n != first)
-    found = {}
-    for name in names:
-        try:
-            found[name] = METRICS[name](truth, scores, task)
-        except ValueError:
-            continue
+    found = {name: score_or_nan(METRICS[name], truth, scores, task) for name in names}
     return {name: value for name, value in found.items() if not np.isnan(value)}
+
+
+def score_or_nan(metric: Metric, truth: np.ndarray, scores: np.ndarray, task: Task) -> float:
+    """The metric of the scores; NaN where it is undefined on these samples (ROC AUC with one class)."""
+    try:
+        return float(metric(truth, scores, task))
+    except ValueError:
+        return float("nan")
 
 
 # Smallest/largest class count below which accuracy is flattered by the majority class.

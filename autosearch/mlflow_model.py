@@ -30,12 +30,16 @@ MODEL_NAME = "model"  # runs:/<parent run id>/model
 CODE = Path(__file__).with_name("pyfunc_model.py")
 EXAMPLE_ROWS = 5  # the input example kept with the model (the dashboard shows it; `serve` can check it)
 SCHEMA_ROWS = 10_000  # the rows the signature is inferred from: enough to see which columns miss values
-SERVED_WITH = ("autosearch", "mlflow", "keras", "tensorflow", "scikit-learn", "numpy", "pandas")
+# Pinned in the model's requirements.txt: the libraries it loads with. Not autosearch itself: the name on PyPI is
+# another project's, so the model is served where autosearch is installed (README, "Serve it").
+SERVED_WITH = ("mlflow", "keras", "tensorflow", "scikit-learn", "skops", "scipy", "numpy", "pandas")
 CHAMPION, CHALLENGER = "champion", "challenger"
 TRACKING_VARIABLE = "MLFLOW_TRACKING_URI"
 # What a registered version records to be compared with the champion (`choose_alias`): the same data (file
-# SHA-256) scored the same way (metric, folds and seed fix which samples score which candidate).
-SAME_SEARCH = ("autosearch.metric", "autosearch.data_sha256", "autosearch.validation")
+# SHA-256), target and task, scored the same way (metric; the test split held out, and the folds and seed, fix
+# which samples score which candidate).
+SAME_SEARCH = ("autosearch.metric", "autosearch.data_sha256", "autosearch.targets", "autosearch.task",
+               "autosearch.test", "autosearch.validation")
 
 
 @contextmanager
@@ -189,19 +193,31 @@ def _exists(client: MlflowClient, name: str) -> bool:
 
 def load_bundle(uri: str, tracking_uri: str | None = None) -> Bundle:
     """The bundle inside the autosearch model at an MLflow model URI (`models:/NAME@alias`, `models:/NAME/3`,
-    `runs:/<run id>/model`), from the tracking store of `tracking_uri` (default: MLflow's)."""
+    `runs:/<run id>/model`), from the tracking store of `tracking_uri` (default: MLflow's). The model's files
+    are downloaded and its bundle read as a folder's, with the same checks; none of the model's code runs
+    (`mlflow.pyfunc.load_model` would run its python_model.py)."""
     with _tracking(tracking_uri):
         where = redact(mlflow.get_tracking_uri())
         try:
-            model = mlflow.pyfunc.load_model(uri)
+            local = Path(mlflow.artifacts.download_artifacts(artifact_uri=uri))
         except (MlflowException, OSError) as error:
             raise AutosearchError(f"cannot load {uri} from MLflow at {where} ({describe(error, 300)}); check the "
                                   "name and alias or version (the dashboard's Models page) and --tracking-uri") \
                 from None
-    try:
-        bundle = getattr(model.unwrap_python_model(), "bundle", None)
-    except MlflowException:  # another flavour than pyfunc's PythonModel
-        bundle = None
-    if not isinstance(bundle, Bundle):
+    bundle = _bundle_path(local)
+    if bundle is None:
         raise AutosearchError(f"{uri} is not a model autosearch logged; predict with mlflow.pyfunc.load_model")
-    return bundle
+    return Bundle.load(bundle)
+
+
+def _bundle_path(model: Path) -> Path | None:
+    """The bundle folder of a downloaded autosearch model (its pyfunc flavour's `bundle` artifact), if it is one."""
+    import yaml
+
+    try:
+        flavour = yaml.safe_load((model / "MLmodel").read_text())["flavors"]["python_function"]
+        path = model / flavour["artifacts"]["bundle"]["path"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
+    ours = Path(str(flavour.get("model_code_path", ""))).name == CODE.name  # logged from pyfunc_model.py
+    return path if ours and path.is_dir() else None

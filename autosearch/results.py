@@ -215,6 +215,7 @@ def _log_model(bundle: Path, prep: Prepared, config: RunConfig, tracker, progres
     """Log the saved pick as the parent run's MLflow Model and, with --register, register it (`mlflow_model.py`);
     returns what summary.json says of it. A failure is said and leaves the run's results standing."""
     from autosearch import mlflow_model
+    from autosearch.runs import fingerprint
 
     metric, test = prep.metric, prep.split.test
     example = test.take(np.arange(min(mlflow_model.EXAMPLE_ROWS, len(test))))
@@ -234,6 +235,8 @@ def _log_model(bundle: Path, prep: Prepared, config: RunConfig, tracker, progres
     facts = {"autosearch.task": prep.profile.task.value, "autosearch.metric": metric.name,
              "autosearch.val_score": win.val_score, "autosearch.test_score": test_scores[win.name],
              "autosearch.winner": win.name, "autosearch.data_sha256": data_sha256,
+             "autosearch.targets": ",".join(prep.profile.targets),
+             "autosearch.test": f"--test {fingerprint(config.test)}" if config.test else "held out of the data",
              "autosearch.validation": f"{validation} seed {config.seed}",
              "autosearch.output": str(prep.output.resolve())}
     if best_baseline is not None:

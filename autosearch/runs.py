@@ -16,6 +16,7 @@ import dataclasses
 import fcntl
 import hashlib
 import json
+import os
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -39,7 +40,7 @@ FORMAT = 4
 DEFAULT_STUDY = "autosearch"
 # Settings a resumed run may change: how many trials in all, this sitting's budget, how chatty (and the
 # engine's own `resumable` options: where and on what the trials run).
-RESUMABLE = frozenset({"trials", "time_budget", "quiet", "output"})
+RESUMABLE = frozenset({"trials", "time_budget", "quiet", "output", "register", "system_metrics"})
 
 
 def resumable(config: RunConfig) -> frozenset[str]:
@@ -116,6 +117,8 @@ class RunState:
         if self.folder in (None, here):
             return None
         original = Path(self.folder)
+        if original.exists() and os.path.samefile(original, folder):  # one folder by two paths (a mount, a case)
+            return None
         try:
             other = RunState.load(original)
         except (AutosearchError, OSError):

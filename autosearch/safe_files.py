@@ -3,25 +3,29 @@ when every type they name is one a bundle holds; and a SHA-256 of every file, ch
 
 A pickle runs whatever code its file names when it is loaded, so a model folder someone shares could run a
 command on `autosearch predict`. skops' format names the types it holds and builds them without running code
-from the file; `load` refuses one that names a type outside TRUSTED_PACKAGES' classes and the few functions
-the preprocessing uses (TRUSTED_FUNCTIONS), before building anything. Keras models stay `.keras` files, read
+from the file; `load` refuses one that names any type outside skops' own trusted ones and the closed list
+TRUSTED, before importing or building anything. Keras models stay `.keras` files, read
 with Keras' `safe_mode` (no code from the file either).
 """
 
 from __future__ import annotations
 
 import hashlib
-import importlib
-import inspect
 from pathlib import Path
 from typing import Any, Mapping
 
 from autosearch.errors import AutosearchError
 
 SKOPS_SUFFIX = ".skops"
-TRUSTED_PACKAGES = ("sklearn", "numpy", "scipy", "autosearch")  # their classes; never their functions, but:
-TRUSTED_FUNCTIONS = frozenset({  # the functions a fitted preprocessing names (FunctionTransformer's)
-    "autosearch.preprocessing._as_text", "autosearch.preprocessing._fill_text", "autosearch.targets._log1p",
+# Every type a bundle's skops files name beyond skops' own trusted scikit-learn and NumPy types, and nothing else:
+# the preprocessing, the target codec, their functions, and the internals of the baselines (listed by dumping
+# every baseline family for every task, and every preprocessing; a test checks each kind's bundle loads).
+TRUSTED = frozenset({
+    "autosearch.preprocessing.ArrayFeatures", "autosearch.preprocessing.TableFeatures",
+    "autosearch.preprocessing.TextFeatures", "autosearch.preprocessing._as_text",
+    "autosearch.preprocessing._fill_text", "autosearch.targets.TargetCodec", "autosearch.targets._log1p",
+    "numpy.dtype", "sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
 })
 CHUNK = 1 << 20
 
@@ -32,42 +36,25 @@ def dump(obj: Any, path: Path) -> None:
     skops.io.dump(obj, path)
 
 
-def _trusted(name: str) -> bool:
-    """Whether a type named in a skops file may be built: a class of TRUSTED_PACKAGES, or one of
-    TRUSTED_FUNCTIONS (importing the module it names, which must be in one of those packages).
-
-    >>> _trusted("sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor"), _trusted("numpy.dtype")
-    (True, True)
-    >>> _trusted("os.system"), _trusted("builtins.eval"), _trusted("numpy.load"), _trusted("sklearn.nothing.Here")
-    (False, False, False, False)
-    """
-    if name in TRUSTED_FUNCTIONS:
-        return True
-    module, _, attribute = name.rpartition(".")
-    if module.split(".")[0] not in TRUSTED_PACKAGES:
-        return False
-    try:
-        found = getattr(importlib.import_module(module), attribute, None)
-    except ImportError:
-        return False
-    return inspect.isclass(found)
-
-
 def load(path: Path) -> Any:
-    """The object in a skops file `dump` wrote; an AutosearchError if it names a type a bundle never holds."""
+    """The object in a skops file `dump` wrote; an AutosearchError if the file names a type outside skops'
+    trusted ones and TRUSTED (nothing is imported or built before that check), or cannot be read."""
     import skops.io
 
     try:
-        untrusted = skops.io.get_untrusted_types(file=path)
-        refused = [name for name in untrusted if not _trusted(name)]
-        if refused:
-            raise AutosearchError(f"'{path}' names types a model never holds ({', '.join(refused[:3])}): it was "
-                                  "changed after autosearch wrote it; do not load it, refit the model")
-        return skops.io.load(path, trusted=untrusted)
-    except AutosearchError:
-        raise
+        data = path.read_bytes()  # read once: what is checked is what is loaded
+        untrusted = skops.io.get_untrusted_types(data=data)
     except Exception as error:
         raise AutosearchError(f"'{path}' cannot be read ({type(error).__name__}): the file is damaged; refit the "
+                              "model, or copy its folder again") from None
+    refused = sorted(set(untrusted) - TRUSTED)
+    if refused:
+        raise AutosearchError(f"'{path}' names types a model never holds ({', '.join(refused[:3])}): it was "
+                              "changed after autosearch wrote it; do not load it, refit the model")
+    try:
+        return skops.io.loads(data, trusted=untrusted)
+    except Exception as error:
+        raise AutosearchError(f"'{path}' cannot be read ({type(error).__name__}: {str(error)[:120]}); refit the "
                               "model, or copy its folder again") from None
 
 

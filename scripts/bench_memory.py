@@ -1,6 +1,6 @@
 """Memory over a long search in one process: the resident set size (RSS) after every trial.
 
-    python scripts/bench_memory.py [--trials 200] [--family dense] [--engine optuna] [--out rss.csv]
+    python scripts/bench_memory.py [--trials 200] [--engine optuna] [--out rss.csv]
 
 Runs `autosearch.fit` in this process on the bundled penguins example (holdout, one epoch per trial: short
 trials, so per-trial leaks show over hundreds of them), reads the RSS when each trial ends, and prints the
@@ -30,6 +30,9 @@ def main() -> None:
     parser.add_argument("--engine", default="optuna")
     parser.add_argument("--out", type=Path, help="write trial, seconds, rss_mb as CSV")
     args = parser.parse_args()
+    if args.trials <= WARMUP + 2:
+        parser.error(f"--trials must be more than {WARMUP + 2}: the growth is fitted after {WARMUP} warm-up trials")
+    out = args.out.resolve() if args.out else None  # before the search changes the working folder
 
     os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
     from autosearch.api import run_fit
@@ -43,11 +46,18 @@ def main() -> None:
             super().trial_finished(record, counted, study_done)
             rows.append((len(rows) + 1, time.monotonic() - started, process.memory_info().rss / 2**20))
 
+    home = Path.cwd()
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as work:
         os.chdir(work)
-        config = make_config(target="species", trials=args.trials, max_epochs=1, holdout=True, engine=args.engine,
-                             output=Path(work) / "run", tracking_uri=f"sqlite:///{work}/mlflow.db", quiet=True)
-        run_fit(EXAMPLE, config, Measured(quiet=True))
+        try:
+            config = make_config(target="species", trials=args.trials, max_epochs=1, holdout=True,
+                                 engine=args.engine, output=Path(work) / "run",
+                                 tracking_uri=f"sqlite:///{work}/mlflow.db", quiet=True)
+            run_fit(EXAMPLE, config, Measured(quiet=True))
+        finally:
+            os.chdir(home)
+    if len(rows) <= WARMUP + 2:
+        raise SystemExit(f"only {len(rows)} trials finished: too few to fit the growth after {WARMUP}")
 
     trials = np.array([r[0] for r in rows], dtype=float)
     rss = np.array([r[2] for r in rows])
@@ -58,8 +68,8 @@ def main() -> None:
     for point in sorted({1, WARMUP, len(rows) // 2, len(rows)}):
         print(f"| {point} | {rss[point - 1]:.0f} |")
     print(f"growth after trial {WARMUP}: {slope:.3f} MB per trial (least squares; goal <= 0.3)")
-    if args.out:
-        args.out.write_text("trial,seconds,rss_mb\n" + "".join(f"{t},{s:.2f},{m:.1f}\n" for t, s, m in rows))
+    if out:
+        out.write_text("trial,seconds,rss_mb\n" + "".join(f"{t},{s:.2f},{m:.1f}\n" for t, s, m in rows))
 
 
 if __name__ == "__main__":

@@ -261,6 +261,9 @@ def test_nested_parquet_columns_are_dropped_as_features_and_refused_as_targets(t
     assert prof.numeric == ("a",) and not prof.categorical and not prof.text
     assert "dropped feature 'tags': holds lists or records (a nested Parquet column): flatten it" in notes[0]
     assert "dropped feature 'meta'" in notes[1]
+    frame[["tags", "meta", "a", "label"]].rename(columns={"label": "outcome"}).to_parquet(tmp_path / "guess.parquet")
+    guessed = profile(load_data(tmp_path / "guess.parquet"))[0]  # no --target: the last column, others looked over
+    assert guessed.targets == ("outcome",) and guessed.target_guessed
     assert_clean_error(run_cli("fit", tmp_path / "nested.parquet", "--target", "tags"),
                        "target 'tags' holds lists or records", "--target")
 

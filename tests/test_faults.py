@@ -11,6 +11,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -88,6 +89,25 @@ def test_a_skops_file_naming_a_foreign_function_is_refused_even_with_matching_ch
     with pytest.raises(AutosearchError, match=r"names types a model never holds \(.*system"):
         Bundle.load(bundle)
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("module, name", [("subprocess", "Popen"), ("numpy", "memmap"),
+                                          ("autosearch.__main__", "main")])
+def test_a_skops_file_naming_a_class_a_model_never_holds_is_refused_before_it_is_imported(bundle, module, name):
+    """A class that builds something harmful from the file's arguments (a process, a file opened for writing), or
+    a module whose import runs code, named in place of the target codec: refused from the list of types alone."""
+    path = bundle / "target.skops"
+    with zipfile.ZipFile(path) as archive:
+        files = {info.filename: archive.read(info) for info in archive.infolist()}
+    schema = json.loads(files["schema.json"])
+    assert schema["__module__"] == "autosearch.targets" and schema["__class__"] == "TargetCodec"
+    files["schema.json"] = json.dumps({**schema, "__module__": module, "__class__": name}).encode()
+    with zipfile.ZipFile(path, "w") as archive:
+        for filename, data in files.items():
+            archive.writestr(filename, data)
+    _rehash(bundle)
+    with pytest.raises(AutosearchError, match=f"names types a model never holds \\({module}.{name}"):
+        Bundle.load(bundle)
 
 
 @pytest.mark.parametrize("damage", ["flipped byte", "truncated", "missing", "metadata"])

@@ -105,6 +105,8 @@ def choose_targets(frame: pd.DataFrame, requested: tuple[str, ...]) -> tuple[tup
 
 def _could_be_target(s: pd.Series) -> bool:
     """A column a user may have meant as the target: a few classes, as text or whole numbers."""
+    if nested(s):
+        return False
     values = s.dropna()
     if ptypes.is_float_dtype(values) and not (values % 1 == 0).all():
         return False
