@@ -16,7 +16,7 @@ from autosearch.records import State, TrialRecord
 
 # kept back for writing the bundle, the leaderboard, the report and MLflow artifacts, and logging the MLflow Model
 # (0.4-1 s measured, more under load: MLflow loads the model once to check its input example)
-FINISH_SECONDS = 8.0
+FINISH_SECONDS = 10.0
 REPORT_SECONDS = 2.0  # the report's plots (iris, 2 CPU cores: ~1.5 s): skipped when less is left of the budget
 REFIT_FACTOR = 1.25  # a refit trains on train+validation: ~25 % more data than a trial's fold
 REFITS = 3  # the slowest refits among the best candidates are kept back: a typical ensemble's members…

@@ -100,11 +100,11 @@ def test_a_time_budget_without_trials_searches_until_it_is_spent(iris_csv, tmp_p
     assert make_config(time_budget="2m").trial_cap >= 10**9 and make_config().trial_cap == 20  # no budget: 20
     assert make_config(trials=5, time_budget="2m").trial_cap == 5  # both given: whichever comes first
     began = time.monotonic()
-    result = autosearch.fit(iris_csv, target="species", time_budget="25s", max_epochs=1, holdout=True,
+    result = autosearch.fit(iris_csv, target="species", time_budget="30s", max_epochs=1, holdout=True,
                             output=tmp_path / "run")
     wall = time.monotonic() - began
     assert "trials until the budget is spent" in capfd.readouterr().err
-    assert wall <= 25 + 1.0 and sum(result.summary.trials.values()) >= 1
+    assert wall <= 30 + 1.0 and sum(result.summary.trials.values()) >= 1
     assert result.summary.cut_short is None  # the budget ended it as asked: not "cut short"
 
 
