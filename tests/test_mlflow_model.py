@@ -5,11 +5,8 @@ from __future__ import annotations
 
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -18,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from servers import local_server
 
 import autosearch
 from autosearch.mlflow_model import CHALLENGER, CHAMPION, choose_alias
@@ -111,49 +109,22 @@ def _csv(frame: pd.DataFrame, folder: Path) -> Path:
     return folder / "expected.csv"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def test_mlflow_models_serve_answers_with_the_same_predictions(registered, iris_csv, tmp_path):
     uri, result = registered
-    port = _free_port()
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
            "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}  # it starts uvicorn by name
-    log = open(tmp_path / "serve.log", "w")
-    server = subprocess.Popen([sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion",
-                               "--env-manager", "local", "--host", "127.0.0.1", "--port", str(port)],
-                              stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    try:
-        deadline = time.monotonic() + 150
-        while time.monotonic() < deadline and server.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/ping", timeout=2) as answer:
-                    if answer.status == 200:
-                        break
-            except OSError:
-                time.sleep(0.5)
-        else:
-            pytest.fail(f"mlflow models serve did not answer: {(tmp_path / 'serve.log').read_text()[-2000:]}")
+    with local_server([sys.executable, "-m", "mlflow", "models", "serve", "-m", f"models:/{NAME}@champion",
+                       "--env-manager", "local"], "/ping", tmp_path / "serve.log", 150, env) as url:
         rows = pd.read_csv(iris_csv).drop(columns=["species"]).iloc[::10]
         rows.iloc[0, 0] = np.nan  # a missing value is served as autosearch predicts it
         body = {"dataframe_split": json.loads(rows.to_json(orient="split", index=False))}
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/invocations", data=json.dumps(body).encode(),
+        request = urllib.request.Request(f"{url}/invocations", data=json.dumps(body).encode(),
                                          headers={"Content-Type": "application/json"})
         with urllib.request.urlopen(request, timeout=60) as answer:
             served = pd.DataFrame(json.loads(answer.read())["predictions"])
         champion = MlflowClient(uri).get_model_version_by_alias(NAME, CHAMPION)
         expected = autosearch.predict(f"models:/{NAME}/{champion.version}", rows, tracking_uri=uri)
         pd.testing.assert_frame_equal(served, expected.reset_index(drop=True))
-    finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-        log.close()
 
 
 def test_choose_alias_compares_only_the_same_search():

@@ -2,59 +2,23 @@
 
 from __future__ import annotations
 
-import signal
-import socket
-import subprocess
 import sys
-import time
-import urllib.request
-from pathlib import Path
 
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
+from servers import local_server
 
 import autosearch
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):
     root = tmp_path_factory.mktemp("mlflow-server")
-    port = _free_port()
-    log = open(root / "server.log", "w")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root / 'server.db'}", "--artifacts-destination", str(root / "art"),
-         "--workers", "1"],
-        stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2) as response:
-                if response.status == 200:
-                    break
-        except OSError:
-            time.sleep(0.5)
-        if server.poll() is not None:
-            pytest.fail(f"mlflow server exited: {Path(root / 'server.log').read_text()[-2000:]}")
-    else:
-        server.kill()
-        pytest.fail("mlflow server did not answer within 90 s")
-    yield url
-    server.send_signal(signal.SIGTERM)
-    try:
-        server.wait(timeout=15)
-    except subprocess.TimeoutExpired:
-        server.kill()
-    log.close()
+    with local_server([sys.executable, "-m", "mlflow", "server", "--backend-store-uri",
+                       f"sqlite:///{root / 'server.db'}", "--artifacts-destination", str(root / "art"),
+                       "--workers", "1"], "/health", root / "server.log", 90) as url:
+        yield url
 
 
 def test_fit_logs_to_a_tracking_server(mlflow_server, iris_csv, tmp_path):
