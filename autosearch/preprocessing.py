@@ -112,7 +112,7 @@ class TableFeatures(BaseEstimator, TransformerMixin):
         encoder = self.columns_.named_transformers_["categorical"].named_steps["onehot"]
         found = {}
         for col, known in zip(self.categorical, encoder.categories_):
-            new = set(_as_text(X[[col]]).iloc[:, 0].dropna()) - set(known)
+            new = {str(v) for v in X[col].dropna().unique()}.difference(known)  # as text, as `_as_text` reads them
             if new:
                 found[col] = sorted(new)
         return found
