@@ -5,6 +5,8 @@ A fitted preprocessor maps samples to *views*: named arrays, one per representat
 | kind     | views                                                                        |
 | -------- | ---------------------------------------------------------------------------- |
 | tabular  | ``vector`` (imputed, scaled, one-hot; free-text columns as TF-IDF)           |
+|          | ``table``: ``vector`` then one integer code per high-cardinality categorical   |
+|          | column, for networks that embed them (the same array when there are none)     |
 | image    | ``image`` (N, H, W, C) standardised per channel; ``vector`` (flattened)      |
 | sequence | ``sequence`` (N, T, F) standardised per feature, NaN → 0 (+ ``observed``  |
 |          | feature when training series have gaps); ``vector`` (flattened)              |
@@ -23,7 +25,7 @@ from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, StandardScaler
+from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
 
 MAX_CATEGORIES = 20  # one-hot columns per categorical feature; rarer values share an "infrequent" column
 TEXT_COLUMN_FEATURES = 300  # TF-IDF columns per free-text column of a table
@@ -33,6 +35,7 @@ NGRAM_VIEW_FLOATS = 250_000_000  # …so fewer n-grams for large corpora: the vi
 SEQUENCE_LENGTH = (8, 300)  # bounds on the token view's length (the 95th percentile of document lengths)
 NUMERIC_BINS = 48  # quantile bins per numeric column for piecewise-linear embeddings (TabM's default)
 BIN_ROWS = 100_000  # rows their edges are computed from
+MIN_CATEGORY_ROWS = 3  # a high-cardinality column's value rarer than this shares one code with the other rare ones
 
 Views = dict[str, Any]
 
@@ -71,6 +74,12 @@ class TableFeatures(BaseEstimator, TransformerMixin):
     The vector view starts with the numeric columns (in `numeric_bins_`'s order: one list of bin edges per
     column, fitted on these rows), then their missing-indicators, the one-hot and the TF-IDF columns: what
     networks embed number by number is the first `len(numeric_bins_)` columns (`model_facts_`).
+
+    One-hot keeps a column's `MAX_CATEGORIES` most frequent values. A column with more (a high-cardinality
+    one: a neighbourhood, a product model) also gets an integer code per value in the table view, after the
+    vector's columns: 0 for missing and unseen values, one code shared by the rare ones (fewer than
+    `MIN_CATEGORY_ROWS` rows), so a
+    network can learn an embedding of each (`category_sizes_`: the number of codes of each such column).
     """
 
     def __init__(self, numeric=(), categorical=(), text=()):
@@ -98,11 +107,21 @@ class TableFeatures(BaseEstimator, TransformerMixin):
         if kept:  # bins of the scaled values, from at most BIN_ROWS rows (quantiles settle long before)
             rows = X.iloc[np.random.default_rng(0).permutation(len(X))[:BIN_ROWS]]
             self.numeric_bins_ = quantile_edges(numeric.transform(rows[list(self.numeric)])[:, :kept])
+        wide = [col for col in self.categorical if X[col].nunique() > MAX_CATEGORIES]
+        self.codes_ = None
+        self.category_sizes_ = []
+        if wide:
+            self.codes_ = ColumnTransformer([("codes", Pipeline([
+                ("text", FunctionTransformer(_as_text, feature_names_out="one-to-one")),
+                ("ordinal", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
+                                           encoded_missing_value=-1, min_frequency=MIN_CATEGORY_ROWS)),
+            ]), wide)]).fit(X)
+            self.category_sizes_ = (self.codes_.transform(X).max(axis=0).astype(int) + 2).tolist()
         return self
 
     @property
     def model_facts_(self) -> dict[str, Any]:
-        return {"numeric_bins": self.numeric_bins_}
+        return {"numeric_bins": self.numeric_bins_, "category_sizes": getattr(self, "category_sizes_", [])}
 
     def unseen(self, X: pd.DataFrame) -> dict[str, list[str]]:
         """For each categorical column, the values in X that training never saw (missing ones aside): the
@@ -118,7 +137,11 @@ class TableFeatures(BaseEstimator, TransformerMixin):
         return found
 
     def transform(self, X: pd.DataFrame) -> Views:
-        return {"vector": np.asarray(self.columns_.transform(X), dtype=np.float32)}
+        vector = np.asarray(self.columns_.transform(X), dtype=np.float32)
+        if getattr(self, "codes_", None) is None:
+            return {"vector": vector, "table": vector}
+        codes = self.codes_.transform(X) + 1  # 0: missing, unseen or rare
+        return {"vector": vector, "table": np.concatenate([vector, codes.astype(np.float32)], axis=1)}
 
 
 class ArrayFeatures(BaseEstimator, TransformerMixin):

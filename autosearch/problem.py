@@ -54,7 +54,8 @@ class Problem:
     @property
     def context(self) -> dict[str, Any]:
         """Data facts that a search space's `when:` conditions may name."""
-        return {"task": self.task.value, "imbalanced": self.imbalanced}
+        return {"task": self.task.value, "imbalanced": self.imbalanced,
+                "high_cardinality": bool(self.facts.get("category_sizes"))}
 
     def score(self, output: np.ndarray) -> float:
         """The selection metric of a model's output on the score samples."""

@@ -150,6 +150,7 @@ def suite() -> dict[str, callable]:
         "birthwt": lambda: _table("birthwt", "binary", rdataset("MASS", "birthwt", drop=["bwt"]), "low"),
         "japanese_vowels": lambda: _arrays("japanese_vowels", "multiclass", "sequence", *npz("japanese_vowels")),
         "topics": lambda: _table("topics", "multiclass", topics(), "topic", kind="text"),
+        "mpg": lambda: _table("mpg", "regression", rdataset("ggplot2", "mpg"), "hwy"),  # `model`: 38 values
     }
 
 

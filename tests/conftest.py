@@ -144,6 +144,11 @@ def japanese_vowels_npz() -> Path:
 
 
 @pytest.fixture(scope="session")
+def mpg_csv() -> Path:
+    return DATA / "mpg.csv"  # 234 cars; `model` has 38 values (tests/data/README.md)
+
+
+@pytest.fixture(scope="session")
 def gunpoint_npz() -> Path:
     """Univariate sequences: UCR GunPoint, (N, 150), 2 classes; X_test/y_test included."""
     return DATA / "gunpoint.npz"

@@ -19,6 +19,7 @@ from typer.testing import CliRunner
 
 import autosearch
 from autosearch.cli import app
+from autosearch.spaces import default_space_path
 
 TINY = {"trials": 2, "max_epochs": 2, "quiet": True, "cv_folds": 2}  # CV, at its cheapest
 LEADERBOARD_COLUMNS = {"name", "kind", "family", "val_score", "test_score", "fit_seconds"}
@@ -209,3 +210,15 @@ def test_failing_trials_are_recorded_and_the_sweep_goes_on(diabetes_csv, tmp_pat
     failed = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
     assert [c.info.status for c in failed] == ["FAILED", "FAILED"]
     assert all("no_such_activation" in c.data.tags["autosearch.error"] for c in failed)
+
+
+def test_a_high_cardinality_column_is_embedded_by_the_first_tabm_trial(mpg_csv, tmp_path):
+    result = autosearch.fit(mpg_csv, target="hwy", space=default_space_path("tabm"), output=tmp_path / "out",
+                            **{**TINY, "trials": 1})
+    assert result.summary.context["high_cardinality"] is True  # `model`: 38 values
+    net = result.leaderboard[result.leaderboard.kind == "nn"].iloc[0]
+    assert net.state == "complete" and json.loads(net.params)["categories"] == "embed"
+    frame = pd.read_csv(mpg_csv).drop(columns=["hwy"]).head(3).assign(model=["a4", "no such model", None])
+    rmse = autosearch.test_candidate(tmp_path / "out", net["name"])  # built, trained and scored again
+    served = autosearch.predict(result.bundle_path, frame)  # the bundle read back from its files
+    assert np.isfinite(rmse) and np.isfinite(served.prediction).all()

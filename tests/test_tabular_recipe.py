@@ -1,9 +1,11 @@
 """The tabular recipe's pieces (models.layers, training's optimizer and loss): a BatchEnsemble whose members
 train on their own losses and predict as their mean, piecewise-linear and periodic embeddings of a table's
-numeric columns, AdamW with a cosine schedule, label
+numeric columns, embeddings of its high-cardinality categorical columns, AdamW with a cosine schedule, label
 smoothing, and a saved model that loads under Keras' safe mode. Real Keras on tiny arrays."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,7 +17,7 @@ from autosearch.tasks import Task, head_for
 keras = load_keras()
 
 from autosearch.models.dense import build_dense  # noqa: E402  (after Keras is loaded quietly)
-from autosearch.models.layers import MemberLoss, PiecewiseLinearEmbedding  # noqa: E402
+from autosearch.models.layers import CategoryEmbedding, MemberLoss, PiecewiseLinearEmbedding  # noqa: E402
 from autosearch.preprocessing import TableFeatures, quantile_edges  # noqa: E402
 from autosearch.training import make_loss, make_optimizer  # noqa: E402
 
@@ -126,3 +128,67 @@ def test_a_tables_numbers_are_embedded_on_bins_of_the_training_rows_and_other_co
     assert embedding.compute_output_shape((None, 7)) == (None, 2 * 3 + 5)  # the indicator and one-hot as they are
     out = as_numpy(embedding(vector))
     assert np.array_equal(out[:, 6:], vector[:, 2:])
+
+
+MPG = pd.read_csv(Path(__file__).parent / "data" / "mpg.csv")  # 234 cars, 38 models (tests/data/README.md)
+
+
+def test_a_high_cardinality_column_gets_one_code_per_frequent_value_and_zero_for_missing_or_unseen():
+    train = MPG.iloc[:200].copy()
+    train.loc[0, "model"] = np.nan
+    features = TableFeatures(numeric=("displ", "cty"), categorical=("manufacturer", "model", "drv")).fit(train)
+    counts = train["model"].value_counts()
+    assert len(counts) > 20 >= train["manufacturer"].nunique()  # only `model` is wide
+    rare = counts[counts < 3]
+    assert features.model_facts_["category_sizes"] == [1 + (counts >= 3).sum() + (len(rare) > 0)]
+
+    views = features.transform(train)
+    vector, table = views["vector"], views["table"]
+    assert np.array_equal(table[:, :-1], vector) and table.shape[1] == vector.shape[1] + 1
+    codes = pd.Series(table[:, -1], index=train.index)
+    assert codes[0] == 0  # missing
+    by_model = codes[1:].groupby(train["model"][1:]).unique()
+    assert all(len(c) == 1 for c in by_model)  # one code per value
+    frequent = [by_model[m][0] for m in counts.index if counts[m] >= 3]
+    assert len(set(frequent)) == len(frequent) and 0 not in frequent  # distinct, and never the missing code
+    assert len({by_model[m][0] for m in rare.index}) == 1  # the rare values share one code
+    unseen = features.transform(MPG.iloc[[0]].assign(model="a model never seen"))["table"]
+    assert unseen[0, -1] == 0
+
+    narrow = TableFeatures(numeric=("displ",), categorical=("drv",)).fit(train)
+    assert narrow.model_facts_["category_sizes"] == []
+    plain = narrow.transform(train)
+    assert plain["table"] is plain["vector"]  # no codes: the same array, no copy
+
+
+def test_each_column_reads_its_own_embedding_table_and_out_of_range_codes_read_zero():
+    layer = CategoryEmbedding([3, 5], dim=2)
+    out = as_numpy(layer(np.array([[1, 4], [7, -1]], "float32")))
+    table = as_numpy(layer.table)
+    assert np.allclose(out[0], np.concatenate([table[1], table[3 + 4]]))
+    assert np.allclose(out[1], np.concatenate([table[0], table[3 + 0]]))
+
+
+def test_embedded_codes_learn_what_each_car_model_does_where_one_hot_lumps_the_rarer_models(tmp_path):
+    """hwy mileage from the car model alone: one-hot keeps the 20 most frequent of 38 models; the codes keep
+    each model seen 3 times or more, so a linear layer on their embedding fits the other models too."""
+    features = TableFeatures(numeric=(), categorical=("model",)).fit(MPG)
+    views = features.transform(MPG)
+    y = ((MPG["hwy"] - MPG["hwy"].mean()) / MPG["hwy"].std()).to_numpy("float32")
+    top = MPG["model"].value_counts().index[:20]
+    others = ~MPG["model"].isin(top).to_numpy()
+    head = head_for(Task.REGRESSION, 1)
+    errors = {}
+    for name, params, view in (("embed", {"categories": "embed"}, "table"), ("onehot", {}, "vector")):
+        keras.utils.set_random_seed(0)
+        model = build_dense({"layers": 0, **params}, views[view].shape[1:], head,
+                            category_sizes=features.model_facts_["category_sizes"])
+        model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
+        model.fit(views[view], y, epochs=150, batch_size=64, verbose=0)
+        errors[name] = float(np.mean((as_numpy(model.predict_on_batch(views[view]))[others, 0] - y[others]) ** 2))
+        if name == "embed":
+            model.save(tmp_path / "embed.keras")
+            loaded = keras.saving.load_model(tmp_path / "embed.keras", compile=False, safe_mode=True)
+            assert np.allclose(as_numpy(loaded.predict_on_batch(views[view])),
+                               as_numpy(model.predict_on_batch(views[view])), atol=1e-6)
+    assert errors["embed"] < 0.5 * errors["onehot"], errors

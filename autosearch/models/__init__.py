@@ -20,7 +20,7 @@ TRAINING_PARAMS = frozenset({"optimizer", "learning_rate", "momentum", "weight_d
                              "loss", "label_smoothing", "class_weight"})
 DENSE_PARAMS = frozenset({"layers", "units", "activation", "dropout", "l2", "batch_norm", "kernel_initializer"})
 TABULAR_PARAMS = frozenset({"clip_inputs", "embedding", "frequencies", "embedding_dim", "frequency_scale",
-                            "ensemble_size"})
+                            "ensemble_size", "categories"})
 CONV_PARAMS = frozenset({"blocks", "filters", "kernel_size", "conv_type", "activation", "batch_norm", "dropout",
                          "l2", "pooling", "dense_units"})
 RNN_PARAMS = frozenset({"cell", "layers", "units", "bidirectional", "dropout", "recurrent_dropout",
@@ -62,6 +62,8 @@ def input_view(family: str, params: Mapping[str, Any]) -> str:
     if family == "text":
         from autosearch.models.text import text_view
         return text_view(params)
+    if family in ("dense", "tabm") and params.get("categories") == "embed":
+        return "table"  # the vector, then the high-cardinality columns' codes (models.dense)
     return FAMILIES[family].view
 
 
@@ -72,7 +74,7 @@ def build_model(family: str, params: Mapping[str, Any], input_shape: tuple[int, 
     facts = facts or {}
     if family in ("dense", "tabm"):
         from autosearch.models.dense import build_dense
-        return build_dense(params, input_shape, head, facts.get("numeric_bins"))
+        return build_dense(params, input_shape, head, facts.get("numeric_bins"), facts.get("category_sizes"))
     if family in ("conv1d", "conv2d"):
         from autosearch.models import conv
         return getattr(conv, f"build_{family}")(params, input_shape, head)

@@ -2,7 +2,8 @@
 
 Plain stacked Dense layers (the `dense` family), or today's tabular recipe (the `tabm` family; TabM, RealMLP):
 inputs clipped smoothly to ±3 standard deviations (`clip_inputs`), a table's numbers embedded
-piecewise-linearly or periodically (`embedding: piecewise | periodic`; the other columns pass through) and a
+piecewise-linearly or periodically (`embedding: piecewise | periodic`; the other columns pass through), its
+high-cardinality categorical columns embedded from their codes (`categories: embed`, the table view) and a
 BatchEnsemble of `ensemble_size` members sharing the hidden layers, see `models.layers`. Without those options
 it is a plain MLP.
 """
@@ -15,13 +16,16 @@ import keras
 
 from autosearch.models.heads import add_head, regularizer
 from autosearch.models.layers import (
+    CategoryEmbedding,
     EnsembleHead,
     EnsembleInput,
     EnsembleMean,
     PeriodicEmbedding,
     PiecewiseLinearEmbedding,
     SmoothClip,
+    TakeColumns,
     batch_norm,
+    category_dim,
 )
 from autosearch.tasks import Head
 
@@ -65,8 +69,11 @@ def embed_numbers(x, params: Mapping[str, Any], numeric_bins: list[list[float]] 
 
 
 def build_dense(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
-                numeric_bins: list[list[float]] | None = None) -> keras.Model:
-    """
+                numeric_bins: list[list[float]] | None = None,
+                category_sizes: list[int] | None = None) -> keras.Model:
+    """`category_sizes`: with `categories: embed`, the number of codes of each column at the end of the
+    inputs.
+
     >>> from autosearch.tasks import Task, head_for
     >>> build_dense({"layers": 2, "units_0": 8, "units_1": 4}, (5,), head_for(Task.BINARY, 2)).output_shape
     (None, 1)
@@ -76,15 +83,26 @@ def build_dense(params: Mapping[str, Any], input_shape: tuple[int, ...], head: H
     >>> build_dense({"layers": 1, "embedding": "piecewise", "ensemble_size": 4}, (5,),
     ...             head_for(Task.REGRESSION, 1), numeric_bins=[[0.0, 1.0], [-1.0, 0.0, 1.0]]).output_shape
     (None, 1)
+    >>> build_dense({"layers": 1, "categories": "embed", "ensemble_size": 4}, (7,), head_for(Task.BINARY, 2),
+    ...             category_sizes=[30, 25]).output_shape
+    (None, 1)
     """
     inputs = keras.Input(shape=input_shape, name="features")
-    x = inputs
+    x, codes = inputs, None
+    if params.get("categories") == "embed" and category_sizes:  # the table view (models.input_view)
+        width, n = int(input_shape[-1]), len(category_sizes)
+        # float32 whatever the precision policy: float16 holds whole numbers exactly only up to 2,048
+        codes = TakeColumns(width - n, width, dtype="float32")(inputs)
+        codes = CategoryEmbedding(category_sizes, category_dim(category_sizes), dtype="float32")(codes)
+        x = TakeColumns(0, width - n)(inputs)
     if params.get("clip_inputs", False):
         clip = SmoothClip()
-        x = clip(inputs)
+        x = clip(x)
         if numeric_bins:  # the bins as the clipped numbers fall in them (clipping keeps their order)
             numeric_bins = [clip.bound(column) for column in numeric_bins]
     x = embed_numbers(x, params, numeric_bins)
+    if codes is not None:
+        x = keras.layers.Concatenate()([x, codes])
     members = int(params.get("ensemble_size", 1))
     if members <= 1:
         return keras.Model(inputs, add_head(dense_stack(x, params), head), name="dense")

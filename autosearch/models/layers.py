@@ -12,6 +12,9 @@ uses it (`batch_norm`).
   adapter; the hidden layers are shared; each member has its own output layer. Members train as k models
   on the same batches (the loss is the mean of the members' losses, `MemberLoss`); predictions are the
   mean of the members' outputs (probabilities for classification).
+- `TakeColumns`, `CategoryEmbedding`: a table's high-cardinality categorical columns arrive as integer codes
+  after its other columns (`preprocessing.TableFeatures`); each code becomes a learned vector (entity
+  embeddings, Guo & Berkhahn 2016), where one-hot keeps only the most frequent values.
 - `StepMask`, `MaskSteps`: which steps of a padded series are real, and features zeroed on the others
   (`models.series` keeps padding out of every layer and out of the average).
 - `SublinearNorm`: TF-IDF as a linear model wants it (log-scaled, unit length per document).
@@ -187,6 +190,73 @@ class SmoothClip(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "limit": self.limit}
+
+
+@keras.saving.register_keras_serializable(package="autosearch")
+class TakeColumns(keras.layers.Layer):
+    """(batch, features) → (batch, stop − start): the columns from `start` to `stop`.
+
+    >>> import numpy as np
+    >>> ops.convert_to_numpy(TakeColumns(1, 3)(np.arange(8, dtype="float32").reshape(2, 4))).tolist()
+    [[1.0, 2.0], [5.0, 6.0]]
+    """
+
+    def __init__(self, start: int, stop: int, **kwargs):
+        super().__init__(**kwargs)
+        self.start, self.stop = int(start), int(stop)
+
+    def call(self, x):
+        return x[:, self.start:self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], self.stop - self.start)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+@keras.saving.register_keras_serializable(package="autosearch")
+class CategoryEmbedding(keras.layers.Layer):
+    """(batch, columns) of integer codes (as floats) → (batch, columns × dim): column i's code c in
+    0…sizes[i] − 1 becomes row c of that column's own table of `dim`-vectors (one weight matrix holds all
+    tables, one after the other). Codes out of range read as 0, the column's code for missing and unseen.
+
+    >>> import numpy as np
+    >>> layer = CategoryEmbedding([3, 5], dim=4)
+    >>> tuple(layer(np.array([[0, 4], [2, 9]], "float32")).shape)
+    (2, 8)
+    """
+
+    def __init__(self, sizes: list[int], dim: int, **kwargs):
+        super().__init__(**kwargs)
+        self.sizes, self.dim = [int(s) for s in sizes], int(dim)
+        self.offsets = [sum(self.sizes[:i]) for i in range(len(self.sizes))]
+
+    def build(self, input_shape):
+        self.table = self.add_weight(shape=(sum(self.sizes), self.dim), name="table",
+                                     initializer=keras.initializers.RandomNormal(stddev=0.1))
+
+    def call(self, codes):
+        codes = ops.cast(ops.round(codes), "int32")
+        codes = ops.where((codes < 0) | (codes >= ops.array(self.sizes, "int32")), 0, codes)
+        rows = ops.take(self.table, codes + ops.array(self.offsets, "int32"), axis=0)  # (batch, columns, dim)
+        return ops.reshape(rows, (-1, len(self.sizes) * self.dim))
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], len(self.sizes) * self.dim)
+
+    def get_config(self):
+        return {**super().get_config(), "sizes": self.sizes, "dim": self.dim}
+
+
+def category_dim(sizes: list[int], cap: int = 16) -> int:
+    """The width of every column's code vectors: fast.ai's rule of thumb, 1.6 × codes^0.56, for the
+    column with the most codes, at most `cap`.
+
+    >>> category_dim([30]), category_dim([30, 400]), category_dim([5000])
+    (11, 16, 16)
+    """
+    return min(cap, round(1.6 * max(sizes) ** 0.56))
 
 
 @keras.saving.register_keras_serializable(package="autosearch")
