@@ -114,7 +114,7 @@ def test_same_space_same_logged_parameters_layout_and_records(case, iris_csv, tm
     space_file.write_text(SPACE)
     specs = {s.name: s for s in load_space(space_file).params}
     result = autosearch.fit(iris_csv, target="species", trials=8, space=space_file, output=tmp_path / "run",
-                            experiment=f"contract-{case}", seed=1, quiet=True, engine=engine, **options)
+                            experiment=f"contract-{case}", seed=1, cv_folds=2, quiet=True, engine=engine, **options)
 
     client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
     parents, children = mlflow_children(result.output_dir)
@@ -160,7 +160,7 @@ def test_killed_resumed_budgeted_and_interrupted(case, breast_cancer_csv, tmp_pa
     repeated, every sitting writes its results, the budget holds."""
     out, flags = tmp_path / "run", engine_flags(case)
     fit = cli("fit", breast_cancer_csv, "--target", "diagnosis", "--trials", "6", "--max-epochs", "30",
-              "--output", out, "--experiment", f"killed-{case}", *flags)
+              "--cv-folds", "2", "--output", out, "--experiment", f"killed-{case}", *flags)
     first = subprocess.Popen(fit, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def two_done_and_one_running() -> bool:
@@ -230,7 +230,7 @@ def test_two_processes_share_one_search(case, sharing, breast_cancer_csv, tmp_pa
     if sharing.startswith("one --storage"):
         outs = [tmp_path / "first", tmp_path / "second"]
         extra = ("--storage", f"sqlite:///{tmp_path / 'shared.db'}", "--study", "shared-study")
-    fit = ("fit", breast_cancer_csv, "--target", "diagnosis", "--trials", "6", "--max-epochs", "6",
+    fit = ("fit", breast_cancer_csv, "--target", "diagnosis", "--trials", "6", "--max-epochs", "6", "--cv-folds", "2",
            "--experiment", f"shared-{case}", *engine_flags(case), *extra)
     chief = subprocess.Popen(cli(*fit, "--output", outs[0]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)

@@ -24,7 +24,7 @@ def test_same_seed_same_data_same_trial_parameters(breast_cancer_csv, tmp_path):
     params = []
     for name in ("a", "b"):
         result = autosearch.fit(breast_cancer_csv, target="diagnosis", trials=4, max_epochs=2, seed=7,
-                                quiet=True, output=tmp_path / name)
+                                cv_folds=2, quiet=True, output=tmp_path / name)
         nets = result.leaderboard[result.leaderboard.kind == "nn"].sort_values("name")
         params.append(list(nets.params))
     assert params[0] == params[1]
@@ -34,15 +34,15 @@ def test_a_different_search_in_the_same_folder_is_refused(breast_cancer_csv, iri
     import autosearch
 
     out = tmp_path / "run"
-    autosearch.fit(breast_cancer_csv, target="diagnosis", trials=1, max_epochs=1, quiet=True, output=out)
+    autosearch.fit(breast_cancer_csv, target="diagnosis", trials=1, max_epochs=1, cv_folds=2, quiet=True, output=out)
     with pytest.raises(autosearch.AutosearchError, match="holds a run on other data"):
-        autosearch.fit(iris_csv, trials=1, max_epochs=1, quiet=True, output=out)
+        autosearch.fit(iris_csv, trials=1, max_epochs=1, cv_folds=2, quiet=True, output=out)
     with pytest.raises(autosearch.AutosearchError, match="holds a run with other settings"):
-        autosearch.fit(breast_cancer_csv, target="diagnosis", trials=1, max_epochs=1, seed=3, quiet=True,
+        autosearch.fit(breast_cancer_csv, target="diagnosis", trials=1, max_epochs=1, seed=3, cv_folds=2, quiet=True,
                        output=out)
     with pytest.raises(autosearch.AutosearchError, match=r"other settings \(engine 'optuna' → 'keras-tuner'"):
-        autosearch.fit(breast_cancer_csv, target="diagnosis", trials=1, max_epochs=1, quiet=True, output=out,
-                       engine="keras-tuner")
+        autosearch.fit(breast_cancer_csv, target="diagnosis", trials=1, max_epochs=1, cv_folds=2, quiet=True,
+                       output=out, engine="keras-tuner")
 
 
 def test_a_run_whose_search_space_changed_is_refused(breast_cancer_csv, tmp_path):
@@ -53,12 +53,12 @@ def test_a_run_whose_search_space_changed_is_refused(breast_cancer_csv, tmp_path
     space = tmp_path / "dense.yaml"
     space.write_text((Path(__file__).parents[1] / "search_spaces" / "dense.yaml").read_text())
     out = tmp_path / "run"
-    autosearch.fit(breast_cancer_csv, target="diagnosis", trials=1, max_epochs=1, quiet=True, output=out,
+    autosearch.fit(breast_cancer_csv, target="diagnosis", trials=1, max_epochs=1, cv_folds=2, quiet=True, output=out,
                    space=space)
     space.write_text(space.read_text().replace("default: relu", "default: tanh", 1))
     with pytest.raises(autosearch.AutosearchError, match="search spaces of the run .* have changed"):
-        autosearch.fit(breast_cancer_csv, target="diagnosis", trials=2, max_epochs=1, quiet=True, output=out,
-                       space=space)
+        autosearch.fit(breast_cancer_csv, target="diagnosis", trials=2, max_epochs=1, cv_folds=2, quiet=True,
+                       output=out, space=space)
 
 
 def test_sweep_runs_every_entry_even_when_one_fails(breast_cancer_csv, tmp_path):

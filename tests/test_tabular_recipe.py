@@ -184,7 +184,7 @@ def test_embedded_codes_learn_what_each_car_model_does_where_one_hot_lumps_the_r
         model = build_dense({"layers": 0, **params}, views[view].shape[1:], head,
                             category_sizes=features.model_facts_["category_sizes"])
         model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
-        model.fit(views[view], y, epochs=150, batch_size=64, verbose=0)
+        model.fit(views[view], y, epochs=60, batch_size=32, verbose=0)
         errors[name] = float(np.mean((as_numpy(model.predict_on_batch(views[view]))[others, 0] - y[others]) ** 2))
         if name == "embed":
             model.save(tmp_path / "embed.keras")
