@@ -20,6 +20,7 @@ if "PYTEST_XDIST_WORKER" in os.environ:
                        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"})
 
 
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(items) -> None:
     """Under pytest-xdist (`-n 2 --dist loadgroup`), the tests that start Ray run one after another in one
     worker: two Ray clusters at once would fight over the two cores."""

@@ -66,10 +66,14 @@ def chromium() -> str:
     return found
 
 
+pytestmark = pytest.mark.xdist_group("views")  # one worker fits the module's run once
+
+
 @pytest.fixture(scope="module")
 def iris_run(iris_csv, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("views") / "iris-run"
-    fit(iris_csv, target="species", trials=5, max_epochs=3, output=out, experiment="views", seed=3, quiet=True)
+    fit(iris_csv, target="species", trials=5, max_epochs=3, cv_folds=2, output=out, experiment="views", seed=3,
+        quiet=True)
     return out
 
 
