@@ -16,6 +16,9 @@ Per dataset, every system gets the same train/test split (fixed, seeded) and the
 - autosearch-holdout: the same with `--holdout` (one validation split chooses, and the ensemble is selected
   on it); `holdout-single` as above. Together the four rows show what cross-validated selection and the
   ensemble each bring.
+- autosearch-cv3, autosearch-cv8 (only when named in --systems): the same with `--cv-folds 3` or `8`
+  instead of the default 5 (up to 10,000 samples); `cv3-single`, `cv8-single` as above. Fewer folds leave
+  time for more trials, more folds score each one on more rows.
 - kt-random, kt-hyperband: keras-tuner over a dense network space written as keras-tuner's guide writes
   one (1-3 layers of 32-512 units, relu/tanh, optional dropout, log-uniform learning rate), inputs imputed,
   scaled and one-hot encoded by scikit-learn, targets standardised for regression, 20% of train for
@@ -48,10 +51,13 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 SPLIT_SEED = 0  # the same train/test split for every system and repeat
 SYSTEMS = ("autosearch", "autosearch-holdout", "kt-random", "kt-hyperband", "flaml", "autokeras")
+FOLD_SYSTEMS = ("autosearch-cv3", "autosearch-cv8")  # other fold counts than the default 5, asked for by name
 ROWS = ("autosearch", "autosearch-single", "autosearch-nn", "baselines", "autosearch-holdout", "holdout-single",
-        "kt-random", "kt-hyperband", "flaml", "autokeras")
+        "autosearch-cv3", "cv3-single", "autosearch-cv8", "cv8-single", "kt-random", "kt-hyperband", "flaml",
+        "autokeras")
 PEERS = ("baselines", "kt-random", "kt-hyperband", "flaml", "autokeras")
-TEXT_SYSTEMS = ("autosearch", "autosearch-holdout", "flaml")  # the Keras peers here take numbers, not documents
+# the Keras peers here take numbers, not documents
+TEXT_SYSTEMS = ("autosearch", "autosearch-holdout", *FOLD_SYSTEMS, "flaml")
 
 
 # --- the suite ---------------------------------------------------------------------------------------
@@ -156,7 +162,8 @@ def suite() -> dict[str, callable]:
 
 # --- the systems (each runs in a child process) -----------------------------------------------------
 
-def run_autosearch(d: Data, budget: float, seed: int, work: Path, holdout: bool = False) -> dict:
+def run_autosearch(d: Data, budget: float, seed: int, work: Path, holdout: bool = False,
+                   cv_folds: int | None = None) -> dict:
     import mlflow  # noqa: F401  imported before the clock starts, as the peers import theirs
     import optuna  # noqa: F401
 
@@ -169,7 +176,7 @@ def run_autosearch(d: Data, budget: float, seed: int, work: Path, holdout: bool 
     files = d.files(work)
     start, mark = time.time(), time.monotonic()
     result = autosearch.fit(files.pop("data"), **files, metric=d.metric, time_budget=budget, seed=seed,
-                            holdout=holdout, quiet=True, output=work / "run")
+                            holdout=holdout, cv_folds=cv_folds, quiet=True, output=work / "run")
     wall = time.monotonic() - mark
     s = result.summary.as_dict()
     first = _first_mlflow_result(s, start)
@@ -191,6 +198,8 @@ def run_autosearch(d: Data, budget: float, seed: int, work: Path, holdout: bool 
     alone = {**shared, "score": test_score(single), "wall": wall, "pick": single["name"]}  # the pick, no ensemble
     if holdout:
         return {"autosearch-holdout": pick, "holdout-single": alone}
+    if cv_folds:
+        return {f"autosearch-cv{cv_folds}": pick, f"cv{cv_folds}-single": alone}
     return {
         "autosearch": pick,
         "autosearch-single": alone,
@@ -364,7 +373,8 @@ def run_autokeras(d: Data, budget: float, seed: int, work: Path) -> dict:
 def run_one(system: str, dataset: str, budget: float, seed: int, work: Path) -> dict:
     d = suite()[dataset]()
     if system.startswith("autosearch"):
-        return run_autosearch(d, budget, seed, work, holdout=system == "autosearch-holdout")
+        folds = int(system.removeprefix("autosearch-cv")) if system in FOLD_SYSTEMS else None
+        return run_autosearch(d, budget, seed, work, holdout=system == "autosearch-holdout", cv_folds=folds)
     if system.startswith("kt-"):
         return run_keras_tuner(d, budget, seed, work, system.removeprefix("kt-"))
     return {"flaml": run_flaml, "autokeras": run_autokeras}[system](d, budget, seed, work)
@@ -469,7 +479,7 @@ def main() -> None:
     parser.add_argument("--budget", default="2m", help="wall-clock budget per system and dataset: 90s, 2m, …")
     parser.add_argument("--repeats", type=int, default=1, help="seeds 0..N-1; medians are reported")
     parser.add_argument("--datasets", nargs="+", choices=list(suite()), default=list(suite()))
-    parser.add_argument("--systems", nargs="+", choices=SYSTEMS, default=list(SYSTEMS))
+    parser.add_argument("--systems", nargs="+", choices=SYSTEMS + FOLD_SYSTEMS, default=list(SYSTEMS))
     parser.add_argument("--work", type=Path, default=None, help="where runs are kept (default: a temp folder)")
     parser.add_argument("--out", type=Path, default=Path("benchmark.md"))
     parser.add_argument("--reuse", action="store_true",
