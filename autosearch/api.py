@@ -105,14 +105,18 @@ def test_candidate(folder: str | Path, name: str) -> float:
     if state.data is None:
         raise AutosearchError(f"the run in '{folder}' was fitted on a DataFrame; its data cannot be read again")
     config = RunConfig.from_dict({**state.config, "output": str(folder)})
-    records = {r.name: r for r in _records(folder, state) if r.state is State.COMPLETE}
-    if name not in records:
-        raise AutosearchError(f"'{folder}' has no completed candidate named '{name}'; see "
-                              f"`autosearch leaderboard {folder}`")
-    weights = dict(records[name].params) if records[name].kind == "ensemble" else {name: 1.0}
-    prep = prepare(state.data, config, Progress(quiet=True))
-    with precision(config.mixed_precision):  # refitted as it was trained
-        refitted = refit([records[n] for n in weights], prep, config.seed)
+    store = state.trial_store(folder)
+    try:
+        records = {r.name: r for r in store.records() if r.state is State.COMPLETE}
+        if name not in records:
+            raise AutosearchError(f"'{folder}' has no completed candidate named '{name}'; see "
+                                  f"`autosearch leaderboard {folder}`")
+        weights = dict(records[name].params) if records[name].kind == "ensemble" else {name: 1.0}
+        prep = prepare(state.data, config, Progress(quiet=True))
+        with precision(config.mixed_precision):  # refitted as it was trained
+            refitted = refit([records[n] for n in weights], prep, config.seed, fold_models=store.fold_models)
+    finally:
+        store.close()
     if refitted.failed:
         failed, error = next(iter(refitted.failed.items()))
         raise AutosearchError(f"refitting {failed} on train+validation failed ({error})")
@@ -276,7 +280,7 @@ class Sitting:
             short = stop.signal_name or (config.capped and len(trials) < config.trial_cap)  # a budget alone: done
             cut_short = stop.why if stop.requested and short else None
             result = finish(baselines + trials + ensemble, prep, config, self.tracker, self.progress, self.started,
-                            timings, stop, cut_short, self.state.data_sha256)
+                            timings, stop, cut_short, self.state.data_sha256, self.store)
         except BaseException as error:  # the run stays resumable; its parent run says it did not finish
             self.tracker.abort_parent("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
             self._save_count()
@@ -341,9 +345,9 @@ class Sitting:
 
     def _search(self, baselines: list[TrialRecord], lead: bool) -> None:
         prep, config, stop, progress = self.prep, self.config, self.stop, self.progress
-        done = self.store.records("nn")
+        done, kept = self.store.records("nn"), self.store.kept()
         for record in done:  # trials of earlier sittings: their refit must fit the budget too
-            stop.expect_refit(record, prep.metric.greater_is_better)
+            stop.expect_refit(record, prep.metric.greater_is_better, kept=record.name in kept)
         families = " / ".join(s.family for s in prep.spaces)
         cap = f"up to {config.trial_cap} trials" if config.capped else "trials until the budget is spent"
         progress.say(f"searching {families} networks with {self.engine.describe()}: {cap}"

@@ -8,7 +8,7 @@ import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Collection, Mapping, Sequence
+from typing import Any, Callable, Collection, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -29,9 +29,10 @@ from autosearch.problem import Problem, make_problem
 from autosearch.progress import Progress
 from autosearch.records import State, TrialRecord
 from autosearch.redact import redact
-from autosearch.stopping import REFIT_FACTOR, REPORT_SECONDS, Stop
+from autosearch.stopping import KEPT_SECONDS, REFIT_FACTOR, REPORT_SECONDS, Stop
 from autosearch.summary import Candidate, RunSummary
-from autosearch.trial_runner import train_bag
+from autosearch.trial_runner import kept_bag, train_bag
+from autosearch.trial_store import TrialStore
 
 
 @dataclass(frozen=True)
@@ -67,11 +68,12 @@ class Refitted:
 
 
 def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
-          bag: Collection[str] | None = None) -> Refitted:
+          bag: Collection[str] | None = None, fold_models: Callable[[str], list | None] | None = None) -> Refitted:
     """Refit candidates on train+validation and predict the test samples once. A baseline, and a network
     scored on a holdout, is fitted on all of those samples (a network for its best epoch count); a network
-    scored by cross-validation is its fold models again, averaged (`trial_runner.train_bag`), unless `bag` names
-    the ones to bag (others: no time for their fold models). A candidate whose refit fails is left out, with why."""
+    scored by cross-validation is its fold models averaged: those the search kept (`fold_models(name)`, see
+    `TrialStore.keep_fold_models`), else trained again (`trial_runner.train_bag`) where `bag` names it (others: no
+    time for their fold models). A candidate whose refit fails is left out, with why."""
     split = prep.split
     problem, preprocessor = make_problem(split.train + split.val, split.test, prep.profile, prep.codec,
                                          prep.metric, seed)
@@ -83,7 +85,11 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
         else:
             from autosearch.training import predict_network, train_network
             space, trial_seed = prep.space(record.family), seed + (record.number or 0)
-            if record.bagged and (bag is None or record.name in bag):
+            weights = fold_models(record.name) if fold_models and record.bagged else None
+            if weights is not None and len(weights) == record.folds:
+                model, error = kept_bag(space, record.params, problem, weights, seed=trial_seed)
+                state, fit_seconds = State.COMPLETE if model is not None else State.FAILED, 0.0
+            elif record.bagged and (bag is None or record.name in bag):
                 model, fit_seconds, error = train_bag(space, record.params, problem,
                                                       prep.folds.splits[:record.folds], seed=trial_seed,
                                                       epochs=record.best_epoch + 1)
@@ -102,20 +108,22 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
 
 def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracker, progress: Progress,
            started: float, timings: dict[str, float], stop: Stop, cut_short: str | None = None,
-           data_sha256: str = "") -> FitResult:
+           data_sha256: str = "", store: TrialStore | None = None) -> FitResult:
     """Refit the pick (a candidate, or the ensemble's members) and the best network and baseline, score them
     once on test, save the bundle and the leaderboard, close the parent run.
 
     What does not fit in the time budget is left out, and said: an ensemble whose members' refits would not
     fit gives way to the best single candidate; the best network and baseline are refitted for comparison
     only where time is left. `cut_short` says why the search ended early (a signal, the budget), if it did.
+    Networks whose fold models the search kept in `store` are served from them, without training.
     """
     metric, prof, output = prep.metric, prep.profile, prep.output
+    kept = store.kept() if store is not None else set()  # networks whose fold models are built, not trained
     by_name = {r.name: r for r in records}
     win = winner(records, metric)
     if win is None:
         raise AutosearchError("no candidate completed, not even the baselines; check the data")
-    if win.kind == "ensemble" and not stop.fits(_refit_seconds((by_name[n] for n in win.params), bag=False)):
+    if win.kind == "ensemble" and not stop.fits(_refit_seconds((by_name[n] for n in win.params), False, kept)):
         progress.say("the ensemble's members cannot all be refitted in the time left: the best single candidate "
                      "is the pick")
         records = [r for r in records if r.kind != "ensemble"]
@@ -125,18 +133,22 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     best = []
     for candidate in (best_of(records, metric, "nn"), best_of(records, metric, "baseline")):
         if candidate is not None and (candidate.name in names or stop.fits(
-                _refit_seconds((by_name[n] for n in [*names, candidate.name]), bag=False))):
+                _refit_seconds((by_name[n] for n in [*names, candidate.name]), False, kept))):
             best.append(candidate)
             names += [] if candidate.name in names else [candidate.name]
     progress.say(f"refitting {_describe(win, weights)} on train+validation"
                  + (f", and {', '.join(n for n in names if n not in weights)} to compare" if len(names) > len(weights)
                     else "") + ", and scoring them once on test")
-    bag = _bagged_in_time([by_name[n] for n in names], stop)
+    bag = _bagged_in_time([by_name[n] for n in names], stop, kept)
     single = [n for n in names if by_name[n].bagged and n not in bag]
     if single:
         progress.say(f"no time left to train the fold models of {', '.join(single)} again: refitted on all samples")
+    served = [n for n in names if n in kept]
+    if served:
+        progress.say(f"{', '.join(served)}: served as the fold models the search trained, kept")
     mark = time.monotonic()
-    refitted = refit([by_name[n] for n in names], prep, config.seed, bag=bag)
+    refitted = refit([by_name[n] for n in names], prep, config.seed, bag=bag,
+                     fold_models=store.fold_models if kept else None)
     for name, error in refitted.failed.items():
         progress.say(f"refitting {name} on train+validation failed ({error})")
     if any(n in refitted.failed for n in weights):  # the pick cannot be served: the best single one that can
@@ -256,20 +268,23 @@ def _log_model(bundle: Path, prep: Prepared, config: RunConfig, tracker, progres
     return {**found, "registered": dataclasses.asdict(registered) | {"uri": registered.uri}}
 
 
-def _bagged_in_time(candidates: Sequence[TrialRecord], stop: Stop) -> set[str]:
-    """The networks among `candidates` (most important first) whose fold models can be trained again in the time
-    left, after one refit of every candidate is counted: bagged in that order while time allows."""
-    planned, bagged = _refit_seconds(candidates, bag=False), set()
+def _bagged_in_time(candidates: Sequence[TrialRecord], stop: Stop, kept: Collection[str] = ()) -> set[str]:
+    """The networks among `candidates` (most important first) served as their fold models: those `kept` by the
+    search, and those whose fold models can be trained again in the time left, after one refit of every
+    candidate is counted, in that order while time allows."""
+    planned, bagged = _refit_seconds(candidates, False, kept), {r.name for r in candidates if r.name in kept}
     for record in candidates:
         extra = REFIT_FACTOR * (record.refit_seconds - record.one_fit_seconds)
-        if record.bagged and stop.fits(planned + extra):
+        if record.bagged and record.name not in kept and stop.fits(planned + extra):
             bagged.add(record.name)
             planned += extra
     return bagged
 
 
-def _refit_seconds(records, bag: bool = True) -> float:
-    return sum(REFIT_FACTOR * (r.refit_seconds if bag else r.one_fit_seconds) for r in records)
+def _refit_seconds(records, bag: bool = True, kept: Collection[str] = ()) -> float:
+    """What refitting `records` takes: a network whose fold models are `kept` is built, not trained."""
+    return sum(REFIT_FACTOR * (min(KEPT_SECONDS, r.refit_seconds) if r.name in kept
+                               else r.refit_seconds if bag else r.one_fit_seconds) for r in records)
 
 
 def _describe(win: TrialRecord, weights: Mapping[str, float]) -> str:

@@ -21,6 +21,7 @@ REPORT_SECONDS = 2.0  # the report's plots (iris, 2 CPU cores: ~1.5 s): skipped 
 REFIT_FACTOR = 1.25  # a refit trains on train+validation: ~25 % more data than a trial's fold
 REFITS = 3  # the slowest refits among the best candidates are kept back: a typical ensemble's members…
 POOL = 5  # …among the 5 best so far (a candidate far behind is not refitted; a slow one used to hold back time)
+KEPT_SECONDS = 2.0  # building a network's kept fold models and averaging them (trial_runner.kept_bag)
 
 
 class Stop:
@@ -62,15 +63,17 @@ class Stop:
         """When training must end so that refitting and writing still fit in the budget."""
         return None if self.budget_end is None else self.budget_end - self.reserve - self.wind_down
 
-    def expect_refit(self, record: TrialRecord, greater_is_better: bool) -> None:
-        """Refitting a completed candidate (a `TrialRecord`) would take about its `refit_seconds`: if it is
+    def expect_refit(self, record: TrialRecord, greater_is_better: bool, kept: bool = False) -> None:
+        """Refitting a completed candidate (a `TrialRecord`) would take about its `refit_seconds`, or
+        `KEPT_SECONDS` for a network whose fold models are kept (`kept`: built, not trained): if it is
         picked, in the ensemble or compared on test, that refit must fit in the budget too. Kept back: the
         `REFITS` slowest refits among the `POOL` best candidates so far (one that did not complete is never
         refitted)."""
         score = record.val_score
         if record.state is not State.COMPLETE or score is None or score != score:
             return
-        self._candidates.append((score if greater_is_better else -score, record.refit_seconds))
+        seconds = min(KEPT_SECONDS, record.refit_seconds) if kept else record.refit_seconds
+        self._candidates.append((score if greater_is_better else -score, seconds))
         best = sorted(self._candidates, key=lambda c: c[0], reverse=True)[:POOL]
         self.reserve = FINISH_SECONDS + REFIT_FACTOR * sum(sorted(s for _, s in best)[-REFITS:])
 

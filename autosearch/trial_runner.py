@@ -51,14 +51,18 @@ class Started:
 @dataclass(frozen=True, eq=False)
 class Trained:
     """A trial's outcome where it trained: its record (not yet named), its predictions of each fold's own
-    samples (NaN where none), and whether it counts toward the trial total."""
+    samples (NaN where none), whether it counts toward the trial total, and the weights of its fold models
+    (one list of arrays per fold that completed; cross-validated trials only)."""
 
     record: TrialRecord
     predictions: np.ndarray | None
     counts: bool
+    fold_weights: list[list[np.ndarray]] | None = None
 
 
 FOLD_SEED = 100_003  # fold i trains with the trial's seed + i * FOLD_SEED
+KEPT_FOLD_MODELS = 8  # the best networks whose fold models are kept (at least stopping.POOL, the candidates whose
+                      # refits the budget keeps time for; an ensemble's members are nearly always among them)
 
 
 def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, seed: int,
@@ -87,6 +91,7 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
     except Exception as error:  # a failing trial must never end the sweep
         return Trained(dataclasses.replace(record, state=State.FAILED, val_score=None, error=describe(error)),
                        None, True)
+    weights = [network.model.get_weights()]  # the weights that predicted the fold: its best epoch's
     seconds, cut, done = first.fit_seconds, first.stopped, 1
     for i in range(1, folds.k):
         if cut or (stop is not None and stop.requested):
@@ -103,11 +108,12 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
         except Exception as error:
             cut = f"fold {i + 1} failed: {describe(error)}"
             break
+        weights.append(network.model.get_weights())
         done += 1
     note = record.note if done == folds.k else f"cross-validated on {done} of {folds.k} folds ({cut})"
     score = record.val_score if folds.k == 1 else folds.score(oof)
     return Trained(dataclasses.replace(record, val_score=score, fit_seconds=seconds, folds=done, note=note), oof,
-                   True)
+                   True, weights if folds.k > 1 else None)
 
 
 def train_bag(space: SearchSpace, params: Mapping[str, Any], problem: Problem, splits: Sequence[tuple], *,
@@ -132,6 +138,26 @@ def train_bag(space: SearchSpace, params: Mapping[str, Any], problem: Problem, s
         return average_of(models), seconds, None
     except Exception as error:
         return None, seconds, describe(error)
+
+
+def kept_bag(space: SearchSpace, params: Mapping[str, Any], problem: Problem, weights: list[list[np.ndarray]], *,
+             seed: int) -> tuple[Any, str | None]:
+    """The fold models a trial was scored by, built from their kept weights (`TrialStore.keep_fold_models`)
+    instead of trained again, served as one model that averages them: exactly the models whose predictions
+    made its out-of-fold score. Returns the model (None if it cannot be built) and the error."""
+    from autosearch.training import Network, average_of
+
+    network = Network(params, space, problem, seed)
+    if network.model is None:
+        return None, network.error
+    models = []
+    try:
+        for fold in weights:
+            network.model.set_weights(fold)
+            models.append(network.copy())
+        return average_of(models), None
+    except Exception as error:
+        return None, describe(error)
 
 
 class TrialRunner:
@@ -161,26 +187,42 @@ class TrialRunner:
                                   seed=self.seed + started.number, stop=self.stop, callbacks=callbacks,
                                   prune_signals=prune_signals, max_epochs=max_epochs)
         record = dataclasses.replace(trained.record, worker=worker_id())
-        return self.finish(started, record, trained.counts, trained.predictions)
+        return self.finish(started, record, trained.counts, trained.predictions, trained.fold_weights)
 
     def run(self, family: str, params: Mapping[str, Any], number: int, **options) -> TrialRecord | None:
         """`start`, then `train`."""
         return self.train(self.start(family, params, number), **options)
 
     def finish(self, started: Started, record: TrialRecord, counted: bool = True,
-               predictions: np.ndarray | None = None) -> TrialRecord | None:
-        """Log the trial's outcome, close its MLflow run and store its record and out-of-fold predictions.
-        Returns the stored record, or None for a trial that does not count (stopped before its first epoch
-        ended: it runs again)."""
+               predictions: np.ndarray | None = None,
+               fold_weights: list[list[np.ndarray]] | None = None) -> TrialRecord | None:
+        """Log the trial's outcome, close its MLflow run and store its record, out-of-fold predictions and,
+        among the best networks so far, its fold models' weights. Returns the stored record, or None for a
+        trial that does not count (stopped before its first epoch ended: it runs again)."""
         record = dataclasses.replace(record, name=started.name, family=started.family, params=dict(started.params),
                                      number=started.number)
         self.tracker.end_candidate(started.run_id, record)
         record = record.with_run(started.run_id)
         if counted:
             self.store.save(record, predictions)
-            self.stop.expect_refit(record, self.problem.metric.greater_is_better)
+            kept = self._keep(record, fold_weights)
+            self.stop.expect_refit(record, self.problem.metric.greater_is_better, kept=kept)
         self.progress.trial_finished(record, counted, study_done=self.store.count())
         return record if counted else None
+
+    def _keep(self, record: TrialRecord, fold_weights: list[list[np.ndarray]] | None) -> bool:
+        """Keep the fold models of a bagged network that ranks among the `KEPT_FOLD_MODELS` best networks so
+        far (dropping those of one it pushes out); whether it did."""
+        if fold_weights is None or not record.bagged or len(fold_weights) != record.folds:
+            return False
+        sign = 1 if self.problem.metric.greater_is_better else -1
+        ranked = sorted((r for r in self.store.records("nn") if r.bagged and r.val_score == r.val_score),
+                        key=lambda r: sign * r.val_score, reverse=True)
+        best = [r.name for r in ranked[:KEPT_FOLD_MODELS]]
+        if record.name not in best:
+            return False
+        self.store.keep_fold_models(record.name, fold_weights, keep=best)
+        return True
 
     def stopped(self, started: Started, scores: Sequence[float], note: str | None = None) -> TrialRecord | None:
         """Finish a trial ended from outside its training after `scores` (one per epoch): pruned by a

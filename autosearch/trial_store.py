@@ -1,6 +1,6 @@
 """The one place a run's candidates live, whatever the engine: every network trial's and baseline's
-TrialRecord and out-of-fold predictions, and the facts the processes of a run share (which process started
-it, its MLflow parent run).
+TrialRecord and out-of-fold predictions, the fold models of the best cross-validated networks, and the facts
+the processes of a run share (which process started it, its MLflow parent run).
 
 They live in the run's database: the SQLite file in the run folder (beside the Optuna study, for the engines
 that keep one), or the `--storage` database that processes on several machines share. Resuming a run, a
@@ -13,7 +13,7 @@ import io
 import json
 import time
 import zlib
-from typing import Iterator
+from typing import Collection, Iterator
 
 import numpy as np
 import sqlalchemy as sa
@@ -36,6 +36,12 @@ RECORDS = sa.Table(
 )
 PREDICTIONS = sa.Table(  # a candidate's predictions of the development samples, as a compressed .npy
     "autosearch_predictions", METADATA,
+    sa.Column("study", sa.String(512), primary_key=True),
+    sa.Column("name", sa.String(512), primary_key=True),
+    sa.Column("data", sa.LargeBinary, nullable=False),
+)
+FOLD_MODELS = sa.Table(  # the weights of a network's fold models, for the best networks only (`keep_fold_models`)
+    "autosearch_fold_models", METADATA,
     sa.Column("study", sa.String(512), primary_key=True),
     sa.Column("name", sa.String(512), primary_key=True),
     sa.Column("data", sa.LargeBinary, nullable=False),
@@ -127,6 +133,31 @@ class TrialStore:
                 connection.execute(sa.insert(PREDICTIONS).values(study=self.study, name=record.name,
                                                                  data=pack(predictions)))
 
+    def keep_fold_models(self, name: str, weights: list[list[np.ndarray]], keep: Collection[str]) -> None:
+        """Keep the weights of `name`'s fold models (one list of arrays per fold, as Keras' `get_weights`
+        gives them) and drop those of the candidates not in `keep`: serving a network bagged then needs its
+        fold models built, not trained again (`trial_runner.kept_bag`)."""
+        with self.engine.begin() as connection:
+            connection.execute(sa.delete(FOLD_MODELS).where(
+                (FOLD_MODELS.c.study == self.study) & FOLD_MODELS.c.name.not_in([*keep, name])))
+            connection.execute(sa.delete(FOLD_MODELS).where(
+                (FOLD_MODELS.c.study == self.study) & (FOLD_MODELS.c.name == name)))
+            connection.execute(sa.insert(FOLD_MODELS).values(study=self.study, name=name,
+                                                             data=pack_weights(weights)))
+
+    def fold_models(self, name: str) -> list[list[np.ndarray]] | None:
+        """The kept weights of `name`'s fold models, or None."""
+        with self.engine.connect() as connection:
+            data = connection.execute(sa.select(FOLD_MODELS.c.data).where(
+                FOLD_MODELS.c.study == self.study, FOLD_MODELS.c.name == name)).scalar()
+        return None if data is None else unpack_weights(data)
+
+    def kept(self) -> set[str]:
+        """The candidates whose fold models are kept."""
+        with self.engine.connect() as connection:
+            return set(connection.execute(sa.select(FOLD_MODELS.c.name).where(
+                FOLD_MODELS.c.study == self.study)).scalars())
+
     def predictions(self) -> dict[str, np.ndarray]:
         """Every candidate's stored out-of-fold predictions, by name."""
         query = sa.select(PREDICTIONS.c.name, PREDICTIONS.c.data).where(PREDICTIONS.c.study == self.study)
@@ -167,6 +198,27 @@ def pack(array: np.ndarray) -> bytes:
 
 def unpack(data: bytes) -> np.ndarray:
     return np.load(io.BytesIO(zlib.decompress(data)), allow_pickle=False)
+
+
+def pack_weights(weights: list[list[np.ndarray]]) -> bytes:
+    """Fold models' weights as one .npz (no pickles): array `i_j` is fold i's j-th.
+
+    >>> w = [[np.zeros((2, 3)), np.ones(3)], [np.ones((2, 3)), np.zeros(3)]]
+    >>> [[a.shape for a in fold] for fold in unpack_weights(pack_weights(w))]
+    [[(2, 3), (3,)], [(2, 3), (3,)]]
+    """
+    buffer = io.BytesIO()
+    np.savez(buffer, **{f"{i}_{j}": np.asarray(a) for i, fold in enumerate(weights) for j, a in enumerate(fold)})
+    return buffer.getvalue()
+
+
+def unpack_weights(data: bytes) -> list[list[np.ndarray]]:
+    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+        keys = sorted((tuple(map(int, k.split("_"))) for k in arrays.files))
+        folds = [[] for _ in range(max((i for i, _ in keys), default=-1) + 1)]
+        for i, j in keys:
+            folds[i].append(arrays[f"{i}_{j}"])
+    return folds
 
 
 def _sqlite_pragmas(connection, _record) -> None:

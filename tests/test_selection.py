@@ -96,6 +96,50 @@ def test_a_network_is_served_as_the_fold_models_its_out_of_fold_score_measured(d
     assert np.allclose(predict_rows(bag, problem.score_views["vector"]), np.mean(fold_outputs, axis=0), atol=1e-5)
 
 
+def test_the_best_networks_fold_models_are_kept_and_served_without_training(diabetes_run, diabetes_csv):
+    """The fold models a trial trained are the ones its out-of-fold score measured; the search keeps the best
+    networks' (`TrialStore.keep_fold_models`) and `fit` serves them as they are."""
+    from autosearch.problem import make_problem
+    from autosearch.tasks import network_scores
+    from autosearch.training import predict_rows
+    from autosearch.trial_runner import kept_bag
+
+    result, records, predictions, folds, prep = diabetes_run
+    store = RunState.load(result.output_dir).trial_store(result.output_dir)
+    try:
+        nets = {n for n, r in records.items() if r.kind == "nn" and r.bagged}
+        assert nets and store.kept() == nets  # 3 trials: all among the best 8
+        net = records[min(nets)]
+        weights = store.fold_models(net.name)
+    finally:
+        store.close()
+    assert len(weights) == net.folds == 3
+    split = prep.split
+    problem, _ = make_problem(split.train + split.val, split.test, prep.profile, prep.codec, prep.metric, 0)
+    bag, error = kept_bag(prep.space(net.family), net.params, problem, weights, seed=net.number)
+    assert error is None
+    view = problem.fit_views["vector"]
+    for i, (_, own) in enumerate(folds.splits):  # the very models: each predicts its fold as the search scored it
+        assert np.allclose(network_scores(problem.task, predict_rows(bag.get_layer(f"fold_{i}"), view[own])),
+                           predictions[net.name][own], atol=1e-5)
+    served = autosearch.test_candidate(result.output_dir, net.name)
+    assert served == pytest.approx(problem.score(predict_rows(bag, problem.score_views["vector"])), rel=1e-5)
+
+
+def test_fold_models_are_kept_for_the_candidates_named_and_dropped_for_the_others(tmp_path):
+    from autosearch.trial_store import TrialStore
+
+    store = TrialStore(f"sqlite:///{tmp_path / 'store.db'}", "study")
+    w = [[np.full((2, 2), float(i))] for i in range(3)]
+    store.keep_fold_models("a", w, keep=["a"])
+    store.keep_fold_models("b", w, keep=["a", "b"])
+    assert store.kept() == {"a", "b"}
+    store.keep_fold_models("c", w, keep=["c", "b"])  # c pushed a out
+    assert store.kept() == {"b", "c"} and store.fold_models("a") is None
+    assert [fold[0][0, 0] for fold in store.fold_models("c")] == [0.0, 1.0, 2.0]
+    store.close()
+
+
 def test_a_time_budget_without_trials_searches_until_it_is_spent(iris_csv, tmp_path, capfd):
     assert make_config(time_budget="2m").trial_cap >= 10**9 and make_config().trial_cap == 20  # no budget: 20
     assert make_config(trials=5, time_budget="2m").trial_cap == 5  # both given: whichever comes first
@@ -124,7 +168,7 @@ def test_a_refit_is_expected_to_take_one_fold_at_the_best_epoch_count_or_each_fo
 
 def test_the_budget_keeps_back_the_refits_of_the_best_candidates_only():
     from autosearch.records import State, TrialRecord
-    from autosearch.stopping import FINISH_SECONDS, REFIT_FACTOR, Stop
+    from autosearch.stopping import FINISH_SECONDS, KEPT_SECONDS, REFIT_FACTOR, Stop
 
     def candidate(name, score, seconds, state=State.COMPLETE):
         return TrialRecord(name, "baseline", "svm", {}, state, score, fit_seconds=seconds)
@@ -143,6 +187,10 @@ def test_the_budget_keeps_back_the_refits_of_the_best_candidates_only():
     for i in range(5):
         errors.expect_refit(candidate(f"better-{i}", 10.0, 1.0), greater_is_better=False)
     assert errors.reserve == pytest.approx(FINISH_SECONDS + REFIT_FACTOR * 3.0)
+
+    kept = Stop(budget_end=time.monotonic() + 100)  # a network whose fold models are kept is built, not trained
+    kept.expect_refit(candidate("kept", 0.9, 30.0), greater_is_better=True, kept=True)
+    assert kept.reserve == pytest.approx(FINISH_SECONDS + REFIT_FACTOR * KEPT_SECONDS)
 
 
 def test_a_log1p_target_encodes_values_the_choice_never_saw():
