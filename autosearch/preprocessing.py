@@ -7,7 +7,8 @@ A fitted preprocessor maps samples to *views*: named arrays, one per representat
 | tabular  | ``vector`` (imputed, scaled, one-hot; free-text columns as TF-IDF)           |
 |          | ``table``: ``vector`` then one integer code per high-cardinality categorical   |
 |          | column, for networks that embed them (the same array when there are none)     |
-| image    | ``image`` (N, H, W, C) standardised per channel; ``vector`` (flattened)      |
+| image    | ``image`` (N, H, W, C) standardised per channel; ``vector`` (flattened,     |
+|          | also as ``table``: a dense network's view, see above)                         |
 | sequence | ``sequence`` (N, T, F) standardised per feature, NaN → 0 (+ ``observed``  |
 |          | feature when training series have gaps); ``vector`` (flattened)              |
 | text     | ``tokens`` (word ids) and ``ngrams`` (TF-IDF of 1-2-grams) from Keras'        |
@@ -36,6 +37,7 @@ SEQUENCE_LENGTH = (8, 300)  # bounds on the token view's length (the 95th percen
 NUMERIC_BINS = 48  # quantile bins per numeric column for piecewise-linear embeddings (TabM's default)
 BIN_ROWS = 100_000  # rows their edges are computed from
 MIN_CATEGORY_ROWS = 3  # a high-cardinality column's value rarer than this shares one code with the other rare ones
+UNSEEN, MISSING = -1, -2  # the ordinal encoder's codes for them, before `TableFeatures._codes` maps them
 
 Views = dict[str, Any]
 
@@ -75,11 +77,12 @@ class TableFeatures(BaseEstimator, TransformerMixin):
     column, fitted on these rows), then their missing-indicators, the one-hot and the TF-IDF columns: what
     networks embed number by number is the first `len(numeric_bins_)` columns (`model_facts_`).
 
-    One-hot keeps a column's `MAX_CATEGORIES` most frequent values. A column with more (a high-cardinality
-    one: a neighbourhood, a product model) also gets an integer code per value in the table view, after the
-    vector's columns: 0 for missing and unseen values, one code shared by the rare ones (fewer than
-    `MIN_CATEGORY_ROWS` rows), so a
-    network can learn an embedding of each (`category_sizes_`: the number of codes of each such column).
+    One-hot has at most `MAX_CATEGORIES` columns per categorical column: its most frequent values, and one
+    column for all the others. A column with more values (a high-cardinality one: a neighbourhood, a product
+    model) also gets an integer code per value in the table view, after the vector's columns: 0 for missing,
+    one code per value seen in `MIN_CATEGORY_ROWS` rows or more, and one shared by the rarer values and by
+    values unseen in training, so a network can learn an embedding of each (`category_sizes_`: the number
+    of codes of each such column).
     """
 
     def __init__(self, numeric=(), categorical=(), text=()):
@@ -109,15 +112,28 @@ class TableFeatures(BaseEstimator, TransformerMixin):
             self.numeric_bins_ = quantile_edges(numeric.transform(rows[list(self.numeric)])[:, :kept])
         wide = [col for col in self.categorical if X[col].nunique() > MAX_CATEGORIES]
         self.codes_ = None
-        self.category_sizes_ = []
+        self.category_sizes_, self.other_codes_ = [], []
         if wide:
             self.codes_ = ColumnTransformer([("codes", Pipeline([
                 ("text", FunctionTransformer(_as_text, feature_names_out="one-to-one")),
-                ("ordinal", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1,
-                                           encoded_missing_value=-1, min_frequency=MIN_CATEGORY_ROWS)),
+                ("ordinal", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=UNSEEN,
+                                           encoded_missing_value=MISSING, min_frequency=MIN_CATEGORY_ROWS)),
             ]), wide)]).fit(X)
-            self.category_sizes_ = (self.codes_.transform(X).max(axis=0).astype(int) + 2).tolist()
+            encoder = self.codes_.named_transformers_["codes"].named_steps["ordinal"]
+            # the code of the rare values (after 0, missing), which unseen values share; without rare ones, 0
+            self.other_codes_ = [0 if rare is None else 1 + len(known) - len(rare)
+                                 for known, rare in zip(encoder.categories_, encoder.infrequent_categories_)]
+            self.category_sizes_ = (self._codes(X).max(axis=0).astype(int) + 1).tolist()
         return self
+
+    def _codes(self, X: pd.DataFrame) -> np.ndarray:
+        """The high-cardinality columns' codes: 0 missing, then one per frequent value, then the rare ones'."""
+        codes = self.codes_.transform(X) + 1
+        unseen = codes == UNSEEN + 1
+        codes[codes == MISSING + 1] = 0
+        if unseen.any():
+            codes = np.where(unseen, np.asarray(self.other_codes_, dtype=codes.dtype), codes)
+        return codes
 
     @property
     def model_facts_(self) -> dict[str, Any]:
@@ -140,8 +156,7 @@ class TableFeatures(BaseEstimator, TransformerMixin):
         vector = np.asarray(self.columns_.transform(X), dtype=np.float32)
         if getattr(self, "codes_", None) is None:
             return {"vector": vector, "table": vector}
-        codes = self.codes_.transform(X) + 1  # 0: missing, unseen or rare
-        return {"vector": vector, "table": np.concatenate([vector, codes.astype(np.float32)], axis=1)}
+        return {"vector": vector, "table": np.concatenate([vector, self._codes(X).astype(np.float32)], axis=1)}
 
 
 class ArrayFeatures(BaseEstimator, TransformerMixin):
@@ -172,7 +187,8 @@ class ArrayFeatures(BaseEstimator, TransformerMixin):
         if getattr(self, "gaps_", False):
             observed = (~missing.all(axis=-1, keepdims=True)).astype(np.float32)
             scaled = np.concatenate([scaled, observed], axis=-1)
-        return {self.view: scaled, "vector": scaled.reshape(len(X), -1)}
+        vector = scaled.reshape(len(X), -1)
+        return {self.view: scaled, "vector": vector, "table": vector}  # a table view, as dense networks may ask
 
 
 VECTORIZER_SETTINGS = ("max_tokens", "output_mode", "output_sequence_length", "ngrams")

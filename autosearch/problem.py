@@ -145,7 +145,12 @@ class Folds:
 
 
 def _take(views: Views, rows: Rows) -> Views:
-    return {name: view[rows] for name, view in views.items()}
+    """The views' rows; views that are one array (a table without codes: `table` is `vector`) stay one."""
+    taken: dict[int, Any] = {}
+    for view in views.values():
+        if id(view) not in taken:
+            taken[id(view)] = view[rows]
+    return {name: taken[id(view)] for name, view in views.items()}
 
 
 def make_folds(dev: Dataset, splits: tuple[tuple[Rows, Rows], ...], fit_rows: Rows, profile: Profile,

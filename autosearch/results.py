@@ -29,7 +29,7 @@ from autosearch.problem import Problem, make_problem
 from autosearch.progress import Progress
 from autosearch.records import State, TrialRecord
 from autosearch.redact import redact
-from autosearch.stopping import KEPT_SECONDS, REFIT_FACTOR, REPORT_SECONDS, Stop
+from autosearch.stopping import REFIT_FACTOR, REPORT_SECONDS, Stop, kept_refit_seconds
 from autosearch.summary import Candidate, RunSummary
 from autosearch.trial_runner import kept_bag, train_bag
 from autosearch.trial_store import TrialStore
@@ -86,15 +86,16 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
             from autosearch.training import predict_network, train_network
             space, trial_seed = prep.space(record.family), seed + (record.number or 0)
             weights = fold_models(record.name) if fold_models and record.bagged else None
-            if weights is not None and len(weights) == record.folds:
+            model = None
+            if weights is not None and len(weights) == record.folds:  # built from the fold models kept: no training
                 model, error = kept_bag(space, record.params, problem, weights, seed=trial_seed)
-                state, fit_seconds = State.COMPLETE if model is not None else State.FAILED, 0.0
-            elif record.bagged and (bag is None or record.name in bag):
+                state, fit_seconds = State.COMPLETE, 0.0
+            if model is None and record.bagged and (bag is None or record.name in bag):
                 model, fit_seconds, error = train_bag(space, record.params, problem,
                                                       prep.folds.splits[:record.folds], seed=trial_seed,
                                                       epochs=record.best_epoch + 1)
                 state = State.COMPLETE if model is not None else State.FAILED
-            else:
+            elif model is None:
                 result = train_network(record.params, space, problem, seed=trial_seed, epochs=record.best_epoch + 1)
                 state, error, fit_seconds, model = result.state, result.error, result.fit_seconds, result.model
             output = predict_network(model, problem, record.family, record.params) if model is not None else None
@@ -283,7 +284,7 @@ def _bagged_in_time(candidates: Sequence[TrialRecord], stop: Stop, kept: Collect
 
 def _refit_seconds(records, bag: bool = True, kept: Collection[str] = ()) -> float:
     """What refitting `records` takes: a network whose fold models are `kept` is built, not trained."""
-    return sum(REFIT_FACTOR * (min(KEPT_SECONDS, r.refit_seconds) if r.name in kept
+    return sum(REFIT_FACTOR * (kept_refit_seconds(r) if r.name in kept
                                else r.refit_seconds if bag else r.one_fit_seconds) for r in records)
 
 

@@ -24,6 +24,11 @@ POOL = 5  # …among the 5 best so far (a candidate far behind is not refitted; 
 KEPT_SECONDS = 2.0  # building a network's kept fold models and averaging them (trial_runner.kept_bag)
 
 
+def kept_refit_seconds(record: TrialRecord) -> float:
+    """What serving a network from its kept fold models takes (built, not trained)."""
+    return min(KEPT_SECONDS, record.refit_seconds)
+
+
 class Stop:
     """The one place that knows whether to stop: a deadline and/or a signal.
 
@@ -72,7 +77,7 @@ class Stop:
         score = record.val_score
         if record.state is not State.COMPLETE or score is None or score != score:
             return
-        seconds = min(KEPT_SECONDS, record.refit_seconds) if kept else record.refit_seconds
+        seconds = kept_refit_seconds(record) if kept else record.refit_seconds
         self._candidates.append((score if greater_is_better else -score, seconds))
         best = sorted(self._candidates, key=lambda c: c[0], reverse=True)[:POOL]
         self.reserve = FINISH_SECONDS + REFIT_FACTOR * sum(sorted(s for _, s in best)[-REFITS:])

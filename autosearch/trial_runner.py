@@ -19,6 +19,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from autosearch.errors import describe
+from autosearch.leaderboard import ranked
 from autosearch.problem import Folds, Problem
 from autosearch.processes import worker_id
 from autosearch.progress import Progress
@@ -215,14 +216,17 @@ class TrialRunner:
         far (dropping those of one it pushes out); whether it did."""
         if fold_weights is None or not record.bagged or len(fold_weights) != record.folds:
             return False
-        sign = 1 if self.problem.metric.greater_is_better else -1
-        ranked = sorted((r for r in self.store.records("nn") if r.bagged and r.val_score == r.val_score),
-                        key=lambda r: sign * r.val_score, reverse=True)
-        best = [r.name for r in ranked[:KEPT_FOLD_MODELS]]
+        bagged = [r for r in ranked(self.store.records("nn"), self.problem.metric)
+                  if r.state is State.COMPLETE and r.bagged]
+        best = {r.name for r in bagged[:KEPT_FOLD_MODELS]}
         if record.name not in best:
             return False
-        self.store.keep_fold_models(record.name, fold_weights, keep=best)
-        return True
+        try:  # only the networks this process saw fall out are dropped: another may have just kept a better one
+            self.store.keep_fold_models(record.name, fold_weights, drop=[r.name for r in bagged[KEPT_FOLD_MODELS:]])
+            return True
+        except Exception as error:  # too large for the database, a full disk: it is trained again if served
+            self.progress.say(f"  the fold models of {record.name} were not kept ({describe(error, 120)})")
+            return False
 
     def stopped(self, started: Started, scores: Sequence[float], note: str | None = None) -> TrialRecord | None:
         """Finish a trial ended from outside its training after `scores` (one per epoch): pruned by a

@@ -17,6 +17,7 @@ from typing import Collection, Iterator
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy.dialects.mysql import LONGBLOB
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from autosearch.errors import AutosearchError, describe
@@ -44,7 +45,7 @@ FOLD_MODELS = sa.Table(  # the weights of a network's fold models, for the best 
     "autosearch_fold_models", METADATA,
     sa.Column("study", sa.String(512), primary_key=True),
     sa.Column("name", sa.String(512), primary_key=True),
-    sa.Column("data", sa.LargeBinary, nullable=False),
+    sa.Column("data", sa.LargeBinary().with_variant(LONGBLOB(), "mysql", "mariadb"), nullable=False),  # not 64 KB
 )
 FACTS = sa.Table(
     "autosearch_facts", METADATA,
@@ -133,15 +134,13 @@ class TrialStore:
                 connection.execute(sa.insert(PREDICTIONS).values(study=self.study, name=record.name,
                                                                  data=pack(predictions)))
 
-    def keep_fold_models(self, name: str, weights: list[list[np.ndarray]], keep: Collection[str]) -> None:
+    def keep_fold_models(self, name: str, weights: list[list[np.ndarray]], drop: Collection[str] = ()) -> None:
         """Keep the weights of `name`'s fold models (one list of arrays per fold, as Keras' `get_weights`
-        gives them) and drop those of the candidates not in `keep`: serving a network bagged then needs its
+        gives them) and drop those of the candidates in `drop`: serving a network bagged then needs its
         fold models built, not trained again (`trial_runner.kept_bag`)."""
         with self.engine.begin() as connection:
             connection.execute(sa.delete(FOLD_MODELS).where(
-                (FOLD_MODELS.c.study == self.study) & FOLD_MODELS.c.name.not_in([*keep, name])))
-            connection.execute(sa.delete(FOLD_MODELS).where(
-                (FOLD_MODELS.c.study == self.study) & (FOLD_MODELS.c.name == name)))
+                (FOLD_MODELS.c.study == self.study) & FOLD_MODELS.c.name.in_([*drop, name])))
             connection.execute(sa.insert(FOLD_MODELS).values(study=self.study, name=name,
                                                              data=pack_weights(weights)))
 
@@ -209,11 +208,11 @@ def pack_weights(weights: list[list[np.ndarray]]) -> bytes:
     """
     buffer = io.BytesIO()
     np.savez(buffer, **{f"{i}_{j}": np.asarray(a) for i, fold in enumerate(weights) for j, a in enumerate(fold)})
-    return buffer.getvalue()
+    return zlib.compress(buffer.getvalue(), 1)
 
 
 def unpack_weights(data: bytes) -> list[list[np.ndarray]]:
-    with np.load(io.BytesIO(data), allow_pickle=False) as arrays:
+    with np.load(io.BytesIO(zlib.decompress(data)), allow_pickle=False) as arrays:
         keys = sorted((tuple(map(int, k.split("_"))) for k in arrays.files))
         folds = [[] for _ in range(max((i for i, _ in keys), default=-1) + 1)]
         for i, j in keys:

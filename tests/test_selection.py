@@ -131,10 +131,10 @@ def test_fold_models_are_kept_for_the_candidates_named_and_dropped_for_the_other
 
     store = TrialStore(f"sqlite:///{tmp_path / 'store.db'}", "study")
     w = [[np.full((2, 2), float(i))] for i in range(3)]
-    store.keep_fold_models("a", w, keep=["a"])
-    store.keep_fold_models("b", w, keep=["a", "b"])
+    store.keep_fold_models("a", w)
+    store.keep_fold_models("b", w)
     assert store.kept() == {"a", "b"}
-    store.keep_fold_models("c", w, keep=["c", "b"])  # c pushed a out
+    store.keep_fold_models("c", w, drop=["a"])  # c pushed a out
     assert store.kept() == {"b", "c"} and store.fold_models("a") is None
     assert [fold[0][0, 0] for fold in store.fold_models("c")] == [0.0, 1.0, 2.0]
     store.close()
