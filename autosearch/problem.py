@@ -145,7 +145,13 @@ class Folds:
 
 
 def _take(views: Views, rows: Rows) -> Views:
-    """The views' rows; views that are one array (a table without codes: `table` is `vector`) stay one."""
+    """The views' rows; views that are one array (a table without codes: `table` is `vector`) stay one.
+
+    >>> v = np.arange(6).reshape(3, 2)
+    >>> taken = _take({"vector": v, "table": v}, np.array([0, 2]))
+    >>> taken["table"] is taken["vector"], taken["vector"].tolist()
+    (True, [[0, 1], [4, 5]])
+    """
     taken: dict[int, Any] = {}
     for view in views.values():
         if id(view) not in taken:
