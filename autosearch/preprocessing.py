@@ -120,8 +120,9 @@ class TableFeatures(BaseEstimator, TransformerMixin):
                                            encoded_missing_value=MISSING, min_frequency=MIN_CATEGORY_ROWS)),
             ]), wide)]).fit(X)
             encoder = self.codes_.named_transformers_["codes"].named_steps["ordinal"]
-            # the code of the rare values (after 0, missing), which unseen values share; without rare ones, 0
-            self.other_codes_ = [0 if rare is None else 1 + len(known) - len(rare)
+            # the code of the rare values (after 0, missing, and the frequent ones; `categories_` lists missing
+            # too), which unseen values share; without rare values, 0
+            self.other_codes_ = [0 if rare is None else 1 + len(known) - int(pd.isna(known).sum()) - len(rare)
                                  for known, rare in zip(encoder.categories_, encoder.infrequent_categories_)]
             self.category_sizes_ = (self._codes(X).max(axis=0).astype(int) + 1).tolist()
         return self
