@@ -146,7 +146,7 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
         progress.say(f"no time left to train the fold models of {', '.join(single)} again: refitted on all samples")
     served = [n for n in names if n in kept]
     if served:
-        progress.say(f"{', '.join(served)}: served as the fold models the search trained, kept")
+        progress.say(f"{', '.join(served)}: served as the fold models the search trained and kept (no training)")
     mark = time.monotonic()
     refitted = refit([by_name[n] for n in names], prep, config.seed, bag=bag,
                      fold_models=store.fold_models if kept else None)
