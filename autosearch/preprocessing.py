@@ -120,21 +120,18 @@ class TableFeatures(BaseEstimator, TransformerMixin):
                                            encoded_missing_value=MISSING, min_frequency=MIN_CATEGORY_ROWS)),
             ]), wide)]).fit(X)
             encoder = self.codes_.named_transformers_["codes"].named_steps["ordinal"]
-            # the code of the rare values (after 0, missing, and the frequent ones; `categories_` lists missing
-            # too), which unseen values share; without rare values, 0
-            self.other_codes_ = [0 if rare is None else 1 + len(known) - int(pd.isna(known).sum()) - len(rare)
-                                 for known, rare in zip(encoder.categories_, encoder.infrequent_categories_)]
-            self.category_sizes_ = (self._codes(X).max(axis=0).astype(int) + 1).tolist()
+            for known, rare in zip(encoder.categories_, encoder.infrequent_categories_):
+                frequent = len(known) - int(pd.isna(known).sum()) - (0 if rare is None else len(rare))
+                # code 0: missing; 1…frequent; then the rare values', which unseen ones share (without rare: 0)
+                self.other_codes_.append(0 if rare is None else frequent + 1)
+                self.category_sizes_.append(frequent + 1 + (rare is not None))
         return self
 
     def _codes(self, X: pd.DataFrame) -> np.ndarray:
         """The high-cardinality columns' codes: 0 missing, then one per frequent value, then the rare ones'."""
-        codes = self.codes_.transform(X) + 1
-        unseen = codes == UNSEEN + 1
-        codes[codes == MISSING + 1] = 0
-        if unseen.any():
-            codes = np.where(unseen, np.asarray(self.other_codes_, dtype=codes.dtype), codes)
-        return codes
+        codes = self.codes_.transform(X)
+        other = np.asarray(self.other_codes_, dtype=codes.dtype)
+        return np.where(codes == MISSING, 0, np.where(codes == UNSEEN, other, codes + 1))
 
     @property
     def model_facts_(self) -> dict[str, Any]:

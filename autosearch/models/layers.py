@@ -219,7 +219,7 @@ class TakeColumns(keras.layers.Layer):
 class CategoryEmbedding(keras.layers.Layer):
     """(batch, columns) of integer codes (as floats) → (batch, columns × dim): column i's code c in
     0…sizes[i] − 1 becomes row c of that column's own table of `dim`-vectors (one weight matrix holds all
-    tables, one after the other). Codes out of range read as 0, the column's code for missing and unseen.
+    tables, one after the other). Codes out of range read as 0, the column's code for missing values.
 
     >>> import numpy as np
     >>> layer = CategoryEmbedding([3, 5], dim=4)
