@@ -28,6 +28,7 @@ from autosearch.prepare import Prepared, prepare
 from autosearch.progress import Progress, format_score
 from autosearch.records import State, TrialRecord
 from autosearch.redact import redact
+from autosearch.restart import Restart
 from autosearch.results import FitResult, finish
 from autosearch.runs import DEFAULT_STUDY, FolderLock, RunState, default_storage, fingerprint, spaces_fingerprint
 from autosearch.stopping import Stop
@@ -152,10 +153,19 @@ def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
         state.check_same_search(config, sha256, prep.output, spaces_fingerprint(prep.spaces))
 
     from autosearch.tracking import Tracker  # MLflow is slow to import: only once the input is known good
-    tracker = Tracker(config.tracking_uri or (state.tracking_uri if state else None),
-                      config.experiment or (state.experiment if state else None) or prep.name)
     lock = FolderLock(prep.output)
-    chief = lock.acquire()
+    try:
+        tracker = Tracker(config.tracking_uri or (state.tracking_uri if state else None),
+                          config.experiment or (state.experiment if state else None) or prep.name)
+        chief = lock.acquire()
+    except Exception as error:  # the MLflow store or the run folder refused its first write
+        what = storage_fault(error)
+        if what is None:
+            raise
+        lock.release()
+        again = f"autosearch resume {prep.output}" if state is not None else "the same command again"
+        raise StorageFault(f"{what}: the run could not start; free space or make '{prep.output}' and the MLflow "
+                           f"store writable, then run {again}") from None
     sitting = None
     try:
         with stop.on_signals(progress.say), precision(config.mixed_precision):
@@ -273,6 +283,7 @@ class Sitting:
             mark = time.monotonic()
             self._search(baselines, lead=True)
             timings["search"] = time.monotonic() - mark
+            self._restart_if_asked(["resume", str(prep.output.resolve()), *self._sitting_flags()])
             trials = self.store.records("nn")
             mark = time.monotonic()
             ensemble = self._ensemble(baselines + trials)
@@ -281,6 +292,8 @@ class Sitting:
             cut_short = stop.why if stop.requested and short else None
             result = finish(baselines + trials + ensemble, prep, config, self.tracker, self.progress, self.started,
                             timings, stop, cut_short, self.state.data_sha256, self.store)
+        except Restart:  # a fresh process takes the run over: its MLflow run stays open
+            raise
         except BaseException as error:  # the run stays resumable; its parent run says it did not finish
             self.tracker.abort_parent("KILLED" if isinstance(error, KeyboardInterrupt) else "FAILED")
             self._save_count()
@@ -305,8 +318,30 @@ class Sitting:
         self.progress.say(f"joining study '{self.study_name}' as a worker (the run belongs to "
                           f"{self.lock.holder()}); it writes the results")
         self._search([], lead=False)
+        self._restart_if_asked(sys.argv[1:])  # as it was started: it joins the run again
         self.progress.say(f"worker done: the run holds {self.store.count()} {_of(self.config)} trials")
         return None
+
+    def _restart_if_asked(self, args: list[str]) -> None:
+        """Hand the run to a fresh process running `autosearch ARGS` (`autosearch.restart`) when this one grew too
+        much and trials are left to run; when the search ended anyway, this process finishes it."""
+        stop = self.stop
+        if stop.restart is None or stop.signal_name is not None or stop.budget_spent \
+                or self.store.count() >= self.config.trial_cap:
+            return
+        self._save_count()
+        self.progress.say(f"{stop.restart}: restarting the process to release it; the run goes on")
+        raise Restart(args)
+
+    def _sitting_flags(self) -> list[str]:
+        """`resume`'s flags that continue this sitting as it was asked: its budget (which may differ from the
+        run's first) and --quiet."""
+        budget, flags = self.config.time_budget, []
+        if budget is not None:
+            flags += ["--time-budget", f"{budget:g}s"]
+        if self.config.quiet:
+            flags.append("--quiet")
+        return flags
 
     def _baselines(self) -> list[TrialRecord]:
         """The baselines: those fitted in an earlier sitting are kept, the others fitted now."""

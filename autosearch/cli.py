@@ -18,9 +18,11 @@ from typing import Optional
 
 import typer
 
+from autosearch import restart
 from autosearch.engines import DEFAULT_ENGINE, ENGINES, option_fields
 from autosearch.engines.base import flag_of
 from autosearch.errors import AutosearchError
+from autosearch.restart import Restart
 
 STARTED: float | None = None
 app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
@@ -154,12 +156,15 @@ def resume(
     folder: Path = typer.Argument(..., help="The output folder of an interrupted (or finished) fit."),
     trials: Optional[int] = typer.Option(None, help="Total trials for the run (default: as first asked)."),
     time_budget: Optional[str] = typer.Option(None, metavar="DURATION", help="Budget for this sitting, e.g. 8h."),
+    register: Optional[str] = typer.Option(None, metavar="NAME", help="Register the pick in MLflow's model "
+                                           "registry as a new version of NAME (default: as the fit asked)."),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Print only the final leaderboard."),
 ) -> None:
     """Continue a fit where it stopped: finished trials and baselines are kept, lost trials run again."""
     try:
         from autosearch.api import resume as run_resume
-        changes = {k: v for k, v in {"trials": trials, "time_budget": time_budget}.items() if v is not None}
+        asked = {"trials": trials, "time_budget": time_budget, "register": register}
+        changes = {k: v for k, v in asked.items() if v is not None}
         _print(run_resume(folder, started=STARTED, quiet=quiet, **changes), quiet)
     except AutosearchError as error:
         _fail(error)
@@ -175,9 +180,11 @@ def sweep(
     failed (the others still ran)."""
     try:
         from autosearch.sweep import run_sweep
-        summary = run_sweep(file, quiet=quiet)
+        summary = run_sweep(file, quiet=quiet, started=STARTED)
     except AutosearchError as error:
         _fail(error)
+    except Restart:  # the sweep again in a fresh process: finished runs are skipped, the cut one resumes
+        raise Restart(sys.argv[1:]) from None
     from autosearch.progress import print_sweep
     print_sweep(summary)
     if (summary.status == "failed").any():
@@ -283,7 +290,9 @@ def predict(
 
 def main() -> None:
     global STARTED
-    STARTED = time.monotonic()  # --time-budget counts from here: imports included
+    # --time-budget counts from here, imports included; or from the first start of a restarted command
+    STARTED = restart.started_before() or time.monotonic()
+    restart.allow()
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # its database set-up notes are not the user's concern
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # nor its bars copying a model's files
     # MLflow logs a database error with its traceback before raising it; the error, raised, is said in one line
@@ -291,6 +300,8 @@ def main() -> None:
     try:
         app()
         code = 0
+    except Restart as again:
+        restart.replace_process(again.args_again, STARTED)
     except SystemExit as done:
         code = done.code
     if code is None:

@@ -1,7 +1,8 @@
 """When a sweep must wind down: its time budget is nearly spent, or it was asked to stop (Ctrl-C, SIGTERM).
 
 Either way the running trial stops after its current batch, and `fit` still refits the winner and
-writes its results; a second Ctrl-C aborts at once.
+writes its results; a second Ctrl-C aborts at once. A process whose memory grew too much stops between
+two trials instead, for a fresh one to take the search over (`autosearch.restart`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ class Stop:
         self._candidates: list[tuple[float, float]] = []  # (merit: higher is better, refit seconds)
         self.wind_down = 0.0  # what the engine takes to end its trials and let go of its workers
         self.signal_name: str | None = None
+        self.restart: str | None = None  # why this process should be replaced by a fresh one (`restart`)
         self._halt: Callable[[], None] | None = None
         self._timer: threading.Timer | None = None
 
@@ -92,11 +94,23 @@ class Stop:
 
     @property
     def requested(self) -> bool:
-        return self.signal_name is not None or (self.deadline is not None and time.monotonic() >= self.deadline)
+        return self.signal_name is not None or self.restart is not None or self.budget_spent
+
+    @property
+    def budget_spent(self) -> bool:
+        return self.deadline is not None and time.monotonic() >= self.deadline
 
     @property
     def why(self) -> str:
-        return f"{self.signal_name} received" if self.signal_name else "time budget reached"
+        if self.signal_name:
+            return f"{self.signal_name} received"
+        return "time budget reached" if self.budget_spent or self.restart is None else "restarting this process"
+
+    def ask_restart(self, why: str, takes: float) -> None:
+        """End the search between two trials so that a fresh process takes it over (`restart`), unless the
+        search would end before the restart (`takes` seconds) did."""
+        if self.restart is None and (self.deadline is None or self.deadline - time.monotonic() > takes):
+            self.restart = why  # engines start no new trial once `requested`; none is cut short
 
     @contextmanager
     def on_signals(self, announce: Callable[[str], None]) -> Iterator[None]:

@@ -111,8 +111,11 @@ def _expand(entry: dict, here: Path) -> list[SweepRun]:
     return runs
 
 
-def run_sweep(path: str | Path, quiet: bool = False, progress: Progress | None = None) -> pd.DataFrame:
-    """Run every search of the sweep file; returns the summary table (also written as sweep-summary.csv)."""
+def run_sweep(path: str | Path, quiet: bool = False, progress: Progress | None = None,
+              started: float | None = None) -> pd.DataFrame:
+    """Run every search of the sweep file; returns the summary table (also written as sweep-summary.csv).
+    `started` (time.monotonic): when the first run it does not skip began, by default when it starts (a
+    process that took a sweep over mid-run, `autosearch.restart`, passes the first process's start)."""
     from autosearch.api import run_fit
 
     output, tracking_uri, runs = load_sweep(path)
@@ -129,7 +132,8 @@ def run_sweep(path: str | Path, quiet: bool = False, progress: Progress | None =
                 continue
             config = make_config(output=folder, tracking_uri=tracking_uri, space=run.spaces, quiet=quiet,
                                  engine=run.engine, **run.options)
-            result = run_fit(run.data, config, progress=progress)
+            result = run_fit(run.data, config, progress=progress, started=started)
+            started = None  # the next runs' budgets count from their own start
         except AutosearchError as error:
             rows.append({**row, "status": "failed", "error": str(error)})
             progress.say(f"   failed: {error}")

@@ -24,6 +24,7 @@ from autosearch.problem import Folds, Problem
 from autosearch.processes import worker_id
 from autosearch.progress import Progress
 from autosearch.records import State, TrialRecord
+from autosearch.restart import RESTART_SECONDS, MemoryWatch
 from autosearch.spaces import SearchSpace
 from autosearch.stopping import Stop
 from autosearch.trial_store import TrialStore
@@ -169,6 +170,7 @@ class TrialRunner:
         self.folds, self.problem, self.spaces, self.seed = folds, folds.first, tuple(spaces), seed
         self.stop, self.tracker, self.store, self.progress = stop, tracker, store, progress
         self.system_metrics = system_metrics  # MLflow's monitor on the trial's run while it trains here
+        self.memory = MemoryWatch()  # what trials trained here leave behind (a Ray worker's are its own)
 
     def space(self, family: str) -> SearchSpace:
         return next(s for s in self.spaces if s.family == family)
@@ -188,7 +190,11 @@ class TrialRunner:
                                   seed=self.seed + started.number, stop=self.stop, callbacks=callbacks,
                                   prune_signals=prune_signals, max_epochs=max_epochs)
         record = dataclasses.replace(trained.record, worker=worker_id())
-        return self.finish(started, record, trained.counts, trained.predictions, trained.fold_weights)
+        record = self.finish(started, record, trained.counts, trained.predictions, trained.fold_weights)
+        grown = self.memory.exceeded()
+        if grown:
+            self.stop.ask_restart(grown, RESTART_SECONDS)
+        return record
 
     def run(self, family: str, params: Mapping[str, Any], number: int, **options) -> TrialRecord | None:
         """`start`, then `train`."""

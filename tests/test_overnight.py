@@ -6,6 +6,7 @@ test_engine_contract.py.) Real `autosearch` processes, real signals, the real ru
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -61,6 +62,34 @@ def test_a_run_whose_search_space_changed_is_refused(breast_cancer_csv, tmp_path
                        output=out, space=space)
 
 
+def test_a_process_that_outgrew_its_memory_limit_hands_the_run_to_a_fresh_one(iris_csv, tmp_path):
+    """TensorFlow keeps part of every network a process trained: past AUTOSEARCH_MAX_GROWTH_MB the command
+    replaces its process between two trials and the run goes on, under one MLflow run, inside its budget."""
+    import time
+
+    out = tmp_path / "run"
+    env = {**os.environ, "AUTOSEARCH_MAX_GROWTH_MB": "1"}  # any trial grows a process by more than 1 MB
+    began = time.monotonic()
+    done = subprocess.run([sys.executable, "-m", "autosearch", "fit", str(iris_csv), "--target", "species",
+                           "--trials", "2", "--max-epochs", "1", "--cv-folds", "2", "--time-budget", "10m",
+                           "--output", str(out)], capture_output=True, text=True, timeout=300, env=env)
+    wall = time.monotonic() - began
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stderr.count("restarting the process to release it") == 1  # after trial 1; trial 2 ends the search
+    assert "resuming the run in" in done.stderr and "1 of 2 trials done" in done.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["trials"]["complete"] == 2
+    assert summary["seconds"]["total"] > wall - 10  # the budget counted from the first process's start
+    client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
+    parent = client.get_run(summary["mlflow_run_id"])
+    children = client.search_runs([parent.info.experiment_id],
+                                  filter_string=f"tags.`mlflow.parentRunId` = '{parent.info.run_id}'")
+    trials = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
+    assert parent.info.status == "FINISHED" and len(trials) == 2
+    assert all(c.info.status == "FINISHED" for c in trials)
+    assert json.loads((out / "run.json").read_text())["config"]["time_budget"] == 600
+
+
 def test_sweep_runs_every_entry_even_when_one_fails(breast_cancer_csv, tmp_path):
     (tmp_path / "broken.csv").write_text("a,b,target\n")  # header only
     sweep = tmp_path / "sweep.yaml"
@@ -74,11 +103,14 @@ runs:
     spaces: [default, {Path(__file__).parents[1] / 'search_spaces' / 'dense.yaml'}]
 """)
     done = subprocess.run([sys.executable, "-m", "autosearch", "sweep", str(sweep)], capture_output=True,
-                          text=True, timeout=300)
+                          text=True, timeout=300, env={**os.environ, "AUTOSEARCH_MAX_GROWTH_MB": "1"})
     assert done.returncode == 1, done.stderr[-2000:]  # a run failed; the others ran
+    # each run's first trial outgrew the memory limit: the sweep went on in a fresh process, which skipped
+    # what was done and resumed the run it was in
+    assert done.stderr.count("restarting the process to release it") == 2
     summary = pd.read_csv(tmp_path / "out" / "sweep-summary.csv")
     assert list(summary.run) == ["broken", "breast_cancer", "breast_cancer-dense"]
-    assert list(summary.status) == ["failed", "finished", "finished"]
+    assert list(summary.status) == ["failed", "finished", "finished"] and list(summary.trials[1:]) == [2, 2]
     assert "no data rows" in summary.error[0]
     for name in ("breast_cancer", "breast_cancer-dense"):
         assert (tmp_path / "out" / name / "model" / "metadata.json").exists()
