@@ -217,3 +217,22 @@ def test_a_full_disk_stops_the_run_with_one_line_and_exit_3_and_resume_finishes_
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     state = json.loads((out / "run.json").read_text())
     assert state["status"] == "finished" and state["trials_done"] == 4
+
+
+def test_a_store_that_refuses_its_first_write_stops_the_run_before_it_starts_with_one_line(iris_csv, tmp_path):
+    """The disk full before anything was written (a new MLflow store's tables): one line, exit 3, nothing half
+    made; the same command runs once there is room."""
+    uri = ("--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}")
+
+    def full_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # no room for the store's tables
+
+    out = tmp_path / "out"
+    done = _run(iris_csv, out, 1, *uri, preexec_fn=full_disk)
+    assert done.returncode == 3, done.stderr[-2000:]
+    assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
+    assert "the run could not start" in done.stderr and "run the same command again" in done.stderr
+    assert not (out / "run.json").exists()
+    again = _run(iris_csv, out, 1, *uri)
+    assert again.returncode == 0, again.stderr[-2000:]
