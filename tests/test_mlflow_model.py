@@ -158,3 +158,16 @@ def test_a_store_used_for_the_model_leaves_the_process_tracking_uri_as_it_was(tm
     with _tracking(elsewhere):
         assert mlflow.get_tracking_uri() == elsewhere
     assert os.environ["MLFLOW_TRACKING_URI"] == before and mlflow.get_tracking_uri() == before
+
+
+def test_resume_registers_a_run_fitted_without_register(iris_csv, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    out = tmp_path / "out"
+    first = autosearch.fit(iris_csv, target="species", trials=1, max_epochs=1, cv_folds=2, quiet=True, output=out,
+                           tracking_uri=uri)
+    assert "registered" not in first.summary.mlflow_model
+    done = subprocess.run([sys.executable, "-m", "autosearch", "resume", str(out), "--register", "irises", "-q"],
+                          capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    version = MlflowClient(uri).get_model_version_by_alias("irises", CHAMPION)
+    assert version.run_id == first.mlflow_run_id  # the same run, finished again and registered
