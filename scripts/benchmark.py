@@ -182,7 +182,8 @@ def run_autosearch(d: Data, budget: float, seed: int, work: Path, holdout: bool 
     first = _first_mlflow_result(s, start)
     trials = sum(s["trials"].values())
     pick = {"score": result.test_score, "wall": wall, "first": first, "models": trials + 4,
-            "pick": s["winner"]["name"], "folds": s["folds"], "refit_s": s["seconds"].get("refit")}
+            "pick": s["winner"]["name"], "folds": s["folds"], "refit_s": s["seconds"].get("refit"),
+            "families": family_bests(result.leaderboard, s["greater_is_better"])}
 
     def test_score(best: dict | None) -> float | None:
         """The run scores its best network and baseline on test beside its pick; refit here if it had no time."""
@@ -207,6 +208,13 @@ def run_autosearch(d: Data, budget: float, seed: int, work: Path, holdout: bool 
         "baselines": {**shared, "score": test_score(s["best_baseline"]),
                       "wall": s["seconds"]["prepare"] + s["seconds"]["baselines"], "models": 4},
     }
+
+
+def family_bests(board, higher: bool) -> dict[str, list]:
+    """Each network family's best validation (out-of-fold) score in a leaderboard, and its completed trials."""
+    nets = board[(board.kind == "nn") & (board.state == "complete")]
+    return {family: [float(scores.max() if higher else scores.min()), int(len(scores))]
+            for family, scores in nets.groupby("family").val_score}
 
 
 def _first_mlflow_result(summary: dict, start: float) -> float:
@@ -457,6 +465,18 @@ def tables(results: dict, datasets: dict[str, Data], budget: float, repeats: int
             cells.append("—" if first is None else f"{shown(first, 1)} / {shown(peak, 0)}{shared} / {shown(models, 0)}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "\\* the same process as autosearch's run (its peak memory, not the row's alone)."]
+    lines += ["", "Each network family's best validation (out-of-fold) score in autosearch's runs, median over repeats "
+              "(completed trials, median):", ""]
+    for name, by_row in results.items():
+        runs = [r for r in by_row.get("autosearch", []) if r.get("families")]
+        families = sorted({f for r in runs for f in r["families"]})
+        cells = []
+        for family in families:
+            found = [r["families"][family] for r in runs if family in r["families"]]
+            cells.append(f"{family} {statistics.median(f[0] for f in found):.4f} "
+                         f"({statistics.median(f[1] for f in found):.0f})")
+        if cells:
+            lines.append(f"- {name}: " + " · ".join(cells))
     for row in ("autosearch", "autosearch-holdout"):
         picks = {name: sorted({r.get("pick") for r in by_row.get(row, []) if r.get("pick")})
                  for name, by_row in results.items()}
