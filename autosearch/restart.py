@@ -40,6 +40,7 @@ def allow() -> None:
     try:
         limit = float(text) if text else DEFAULT_LIMIT_MB
     except ValueError:
+        print(f"warning: {LIMIT_ENV}={text!r} is not a number of MB; using {DEFAULT_LIMIT_MB:g}", file=sys.stderr)
         limit = DEFAULT_LIMIT_MB
     _limit_mb = limit if limit > 0 else None
 
