@@ -171,6 +171,9 @@ def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
         with stop.on_signals(progress.say), precision(config.mixed_precision):
             sitting = Sitting(config, prep, state, tracker, lock, stop, progress, started, chief)
             return sitting.run(data, sha256)
+    except Restart as again:
+        again.lock = lock.hand_over()  # the fresh process keeps the run: no other process slips in between
+        raise
     except Exception as error:
         what = storage_fault(error)
         if what is None or isinstance(error, AutosearchError):

@@ -183,8 +183,8 @@ def sweep(
         summary = run_sweep(file, quiet=quiet, started=STARTED)
     except AutosearchError as error:
         _fail(error)
-    except Restart:  # the sweep again in a fresh process: finished runs are skipped, the cut one resumes
-        raise Restart(sys.argv[1:]) from None
+    except Restart as again:  # the sweep again in a fresh process: finished runs are skipped, the cut one resumes
+        raise Restart(sys.argv[1:], again.lock) from None
     from autosearch.progress import print_sweep
     print_sweep(summary)
     if (summary.status == "failed").any():
@@ -292,6 +292,7 @@ def main() -> None:
     global STARTED
     # --time-budget counts from here, imports included; or from the first start of a restarted command
     STARTED = restart.started_before() or time.monotonic()
+    restart.inherit_lock()
     restart.allow()
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")  # its database set-up notes are not the user's concern
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # nor its bars copying a model's files
@@ -301,7 +302,7 @@ def main() -> None:
         app()
         code = 0
     except Restart as again:
-        restart.replace_process(again.args_again, STARTED)
+        restart.replace_process(again.args_again, STARTED, again.lock)
     except SystemExit as done:
         code = done.code
     if code is None:

@@ -1,12 +1,18 @@
 """A long search in one process restarts that process when its memory has grown too much, and goes on.
 
-TensorFlow keeps about 4 MB of every network a process has trained (each model's traced steps stay alive
-after `clear_session()`; README, *Reliability*), so an overnight sweep of 1,000 trials would grow by 4 GB.
-Between two trials, once the process has grown `limit_mb` since its search began, the sitting ends as a
-stop does but without writing results, and the command line replaces its process with a fresh one
-(`os.execv`: the same PID, terminal and log file) that resumes the run: the budget still counts from the
-first start. Only the command line can do that, so only it sets a limit (`AUTOSEARCH_MAX_GROWTH_MB`,
-default 1024; 0 never); a search run from Python (`autosearch.fit`) grows as before.
+TensorFlow keeps about 4 MB of every network a process has trained (each model's traced steps stay alive after
+`clear_session()`; README, *Reliability*), so an overnight sweep of 1,000 trials would grow by 4 GB. Between two
+trials, once the process has grown `limit_mb` since its search began, the sitting ends as a stop does but
+without writing results, and the command line replaces its process with a fresh one (`os.execv`: the same PID,
+terminal and log file) that resumes the run: the budget still counts from the first start, and the run folder's
+lock stays held (the fresh process adopts the open file that holds it), so no other process takes the run over
+in between. Only the command line can do that, so only it sets a limit (`AUTOSEARCH_MAX_GROWTH_MB`, default
+1024; 0 never); a search run from Python (`autosearch.fit`) grows as before.
+
+Ray's trial workers are processes Tune reuses from trial to trial: each reports how much it grew since its
+first trial, and one past the limit restarts the command the same way. Its actors end with the process that
+made them, so the fresh process's trials run in fresh workers; a trial another worker was training when the
+search stopped is cut short and recorded as stopped, as at the end of a budget.
 """
 
 from __future__ import annotations
@@ -18,19 +24,22 @@ import psutil
 
 LIMIT_ENV = "AUTOSEARCH_MAX_GROWTH_MB"
 STARTED_ENV = "AUTOSEARCH_STARTED"  # time.monotonic() when the first process of the command started
+LOCK_ENV = "AUTOSEARCH_LOCK"  # the run folder's lock, held through the restart: "fd:device:inode"
 DEFAULT_LIMIT_MB = 1024.0
 RESTART_SECONDS = 30.0  # a restart is not worth it with less search time left (one takes ~8 s: imports, the data)
 
 _limit_mb: float | None = None  # set by the command line (`allow`): None, this process never restarts
+_inherited: tuple[int, int, int] | None = None  # the lock the process before this one handed over (`inherit_lock`)
 
 
 class Restart(BaseException):
     """Ends a sitting so that its process can be replaced by a fresh one running `args` (after `autosearch`).
     A BaseException: no handler of failed trials or sweep runs takes it for an error."""
 
-    def __init__(self, args: list[str]):
+    def __init__(self, args: list[str], lock=None):
         super().__init__(" ".join(args))
         self.args_again = args
+        self.lock = lock  # the open file that holds the run folder's flock, for the fresh process to keep
 
 
 def allow() -> None:
@@ -62,12 +71,16 @@ class MemoryWatch:
         if self.limit_mb is None:
             return None
         self.trials += 1
-        grown = resident_mb() - self.start_mb
-        if grown < self.limit_mb:
-            return None
-        trials = f"{self.trials} trial" + ("s" if self.trials != 1 else "")
-        return (f"this process grew {grown:,.0f} MB over {trials} (TensorFlow keeps part of every "
-                f"network it trained; limit {LIMIT_ENV}={self.limit_mb:g})")
+        return too_much(resident_mb() - self.start_mb, self.trials)
+
+
+def too_much(grown_mb: float, trials: int, who: str = "this process") -> str | None:
+    """Why to restart when `who` grew `grown_mb` over its `trials` past the limit, else None."""
+    if _limit_mb is None or grown_mb < _limit_mb:
+        return None
+    counted = f"{trials} trial" + ("s" if trials != 1 else "")
+    return (f"{who} grew {grown_mb:,.0f} MB over {counted} (TensorFlow keeps part of every network it "
+            f"trained; limit {LIMIT_ENV}={_limit_mb:g})")
 
 
 def started_before() -> float | None:
@@ -80,9 +93,45 @@ def started_before() -> float | None:
         return None
 
 
-def replace_process(args: list[str], started: float) -> None:
-    """Replace this process with `python -m autosearch ARGS` (never returns); its budget counts from `started`."""
+def inherit_lock() -> None:
+    """In a restarted process, at once: take the lock the process before handed over, so that nothing this
+    process starts (Ray, a tracking server) inherits it."""
+    global _inherited
+    text = os.environ.pop(LOCK_ENV, None)
+    try:
+        fd, device, inode = (int(part) for part in (text or "").split(":"))
+        os.set_inheritable(fd, False)
+    except (ValueError, OSError):
+        return
+    _inherited = fd, device, inode
+
+
+def inherited_lock(path) -> int | None:
+    """The file descriptor holding `path`'s lock, handed over by the process before this one, or None."""
+    global _inherited
+    if _inherited is None:
+        return None
+    fd, device, inode = _inherited
+    try:
+        info = os.stat(path)
+    except OSError:
+        return None
+    if (info.st_dev, info.st_ino) != (device, inode):
+        return None
+    _inherited = None
+    return fd
+
+
+def replace_process(args: list[str], started: float, lock=None) -> None:
+    """Replace this process with `python -m autosearch ARGS` (never returns); its budget counts from `started`.
+    `lock`, the open file that holds a run folder's flock, stays open in it: the fresh process adopts it
+    (`inherited_lock`), so no other process takes the run over in between."""
     sys.stdout.flush()
     sys.stderr.flush()
     os.environ[STARTED_ENV] = repr(started)
+    if lock is not None:
+        fd = lock.fileno()
+        os.set_inheritable(fd, True)
+        info = os.fstat(fd)
+        os.environ[LOCK_ENV] = f"{fd}:{info.st_dev}:{info.st_ino}"
     os.execv(sys.executable, [sys.executable, "-m", "autosearch", *args])

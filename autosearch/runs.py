@@ -24,6 +24,7 @@ from typing import Any
 
 import pandas as pd
 
+from autosearch import restart
 from autosearch.config import RunConfig
 from autosearch.engines import DEFAULT_ENGINE
 from autosearch.errors import AutosearchError
@@ -182,12 +183,16 @@ class FolderLock:
 
     def acquire(self) -> bool:
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        handle = open(self.path, "a+")
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.close()
-            return False
+        inherited = restart.inherited_lock(self.path)
+        if inherited is not None:  # held all along by the process this one replaced
+            handle = os.fdopen(inherited, "a+")
+        else:
+            handle = open(self.path, "a+")
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                handle.close()
+                return False
         handle.seek(0)
         handle.truncate()
         handle.write(f"{worker_id()}\n")
@@ -200,6 +205,12 @@ class FolderLock:
             fcntl.flock(self._handle, fcntl.LOCK_UN)
             self._handle.close()
             self._handle = None
+
+    def hand_over(self):
+        """The open file that holds the lock, for a fresh process to keep (`autosearch.restart`); None if not
+        held. Closing it releases the lock."""
+        handle, self._handle = self._handle, None
+        return handle
 
     def holder(self) -> str:
         try:

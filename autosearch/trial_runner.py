@@ -24,7 +24,7 @@ from autosearch.problem import Folds, Problem
 from autosearch.processes import worker_id
 from autosearch.progress import Progress
 from autosearch.records import State, TrialRecord
-from autosearch.restart import RESTART_SECONDS, MemoryWatch
+from autosearch.restart import RESTART_SECONDS, MemoryWatch, too_much
 from autosearch.spaces import SearchSpace
 from autosearch.stopping import Stop
 from autosearch.trial_store import TrialStore
@@ -195,6 +195,13 @@ class TrialRunner:
         if grown:
             self.stop.ask_restart(grown, RESTART_SECONDS)
         return record
+
+    def worker_grew(self, grown_mb: float, trials: int, worker: str) -> None:
+        """A Ray worker grew `grown_mb` over its `trials`: past the limit, this process asks to restart (its Ray
+        workers end with it)."""
+        grown = too_much(grown_mb, trials, f"Ray worker {worker.rsplit(':', 1)[0]}")  # host:pid
+        if grown:
+            self.stop.ask_restart(grown, RESTART_SECONDS)
 
     def run(self, family: str, params: Mapping[str, Any], number: int, **options) -> TrialRecord | None:
         """`start`, then `train`."""

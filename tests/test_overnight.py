@@ -62,6 +62,27 @@ def test_a_run_whose_search_space_changed_is_refused(breast_cancer_csv, tmp_path
                        output=out, space=space)
 
 
+def take_the_lock_while_restarting(lock: Path, stderr: Path, command: subprocess.Popen) -> int:
+    """How often another process could take the run folder's lock between a restart said on `stderr` and the
+    fresh process's resuming the run (polled every 20 ms, released at once)."""
+    import fcntl
+    import time
+
+    taken = 0
+    while command.poll() is None:
+        said = stderr.read_text()
+        if "restarting the process" in said and "resuming the run in" not in said:
+            with open(lock, "a+") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                    taken += 1
+                    fcntl.flock(handle, fcntl.LOCK_UN)
+                except BlockingIOError:
+                    pass
+        time.sleep(0.02)
+    return taken
+
+
 def test_a_process_that_outgrew_its_memory_limit_hands_the_run_to_a_fresh_one(iris_csv, tmp_path):
     """TensorFlow keeps part of every network a process trained: past AUTOSEARCH_MAX_GROWTH_MB the command
     replaces its process between two trials and the run goes on, under one MLflow run, inside its budget."""
@@ -70,13 +91,18 @@ def test_a_process_that_outgrew_its_memory_limit_hands_the_run_to_a_fresh_one(ir
     out = tmp_path / "run"
     env = {**os.environ, "AUTOSEARCH_MAX_GROWTH_MB": "1"}  # any trial grows a process by more than 1 MB
     began = time.monotonic()
-    done = subprocess.run([sys.executable, "-m", "autosearch", "fit", str(iris_csv), "--target", "species",
-                           "--trials", "2", "--max-epochs", "1", "--cv-folds", "2", "--time-budget", "10m",
-                           "--output", str(out)], capture_output=True, text=True, timeout=300, env=env)
+    with open(tmp_path / "stderr.txt", "w+") as printed:
+        command = subprocess.Popen([sys.executable, "-m", "autosearch", "fit", str(iris_csv), "--target", "species",
+                                    "--trials", "2", "--max-epochs", "1", "--cv-folds", "2", "--time-budget", "10m",
+                                    "--output", str(out)], stderr=printed, stdout=subprocess.DEVNULL, env=env)
+        taken = take_the_lock_while_restarting(out / ".lock", tmp_path / "stderr.txt", command)
+        assert command.wait(timeout=300) == 0
+        printed.seek(0)
+        stderr = printed.read()
     wall = time.monotonic() - began
-    assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stderr.count("restarting the process to release it") == 1  # after trial 1; trial 2 ends the search
-    assert "resuming the run in" in done.stderr and "1 of 2 trials done" in done.stderr
+    assert stderr.count("restarting the process to release it") == 1, stderr  # after trial 1; trial 2 ends it
+    assert "resuming the run in" in stderr and "1 of 2 trials done" in stderr
+    assert taken == 0  # the run's lock was held through the restart: no other process could take the run over
     summary = json.loads((out / "summary.json").read_text())
     assert summary["trials"]["complete"] == 2
     assert summary["seconds"]["total"] > wall - 10  # the budget counted from the first process's start

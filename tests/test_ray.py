@@ -5,6 +5,7 @@ imports Keras."""
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import pytest
 from test_fit import runs_of
 
 import autosearch
+from autosearch import restart
 from autosearch.errors import AutosearchError
 from autosearch.spaces import load_space
 
@@ -89,6 +91,22 @@ def test_a_trial_whose_worker_dies_runs_again_and_the_search_goes_on(iris_csv, t
     assert "Traceback" not in printed  # the dead worker is in the trial's note, not a traceback
     assert "Token authentication" not in printed and "Failed to fetch metrics" not in printed  # Ray's, not ours
     assert result.summary.test_score > 0.6
+
+
+def test_a_worker_that_outgrew_its_memory_limit_restarts_the_run_which_resumes_in_fresh_workers(iris_csv, tmp_path,
+                                                                                              monkeypatch):
+    monkeypatch.setattr(restart, "_limit_mb", 1.0)  # as the command line sets it (AUTOSEARCH_MAX_GROWTH_MB=1)
+    with pytest.raises(restart.Restart) as asked:  # the command line would replace its process with `resume`
+        autosearch.fit(iris_csv, target="species", trials=3, max_epochs=1, cv_folds=2, engine="ray", concurrency=1,
+                       output=tmp_path / "run", quiet=True)
+    assert asked.value.args_again[:2] == ["resume", str((tmp_path / "run").resolve())]
+    asked.value.lock.close()  # the run folder's lock: the command line would hand it to the fresh process
+    import ray
+    assert not ray.is_initialized()  # the run's local Ray ended with its sitting: its workers with it
+    assert json.loads((tmp_path / "run" / "run.json").read_text())["trials_done"] == 1  # the first trial, kept
+    monkeypatch.setattr(restart, "_limit_mb", None)
+    result = autosearch.resume(tmp_path / "run", quiet=True)
+    check_trials(result, 3)
 
 
 def test_the_local_ray_of_a_run_is_its_own_and_leaves_sigterm_to_the_run(monkeypatch):

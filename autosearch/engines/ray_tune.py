@@ -30,7 +30,7 @@ from autosearch.trial_runner import Started, TrialRunner
 from autosearch.trial_store import pack, unpack
 
 RESULT_BUFFER_SECONDS = 1.0
-_FROZEN: list[bool] = []
+_WORKER: dict[str, float] = {}  # this worker's memory before its first trial, and its trials since (actors are reused)
 
 
 def train(config: dict, folds: Folds, spaces: tuple, seed: int) -> None:
@@ -39,6 +39,7 @@ def train(config: dict, folds: Folds, spaces: tuple, seed: int) -> None:
     out-of-fold predictions."""
     import keras
 
+    from autosearch.restart import resident_mb
     from autosearch.training import freeze_heap
     from autosearch.trial_runner import train_trial
 
@@ -53,9 +54,9 @@ def train(config: dict, folds: Folds, spaces: tuple, seed: int) -> None:
             tune.report({"epoch": epoch + 1, "score": score,
                          "val_score": float("nan") if logs.get("warming_up") else score})
 
-    if not _FROZEN:  # once per worker (actors are reused from trial to trial)
+    if not _WORKER:  # once per worker
         freeze_heap()
-        _FROZEN.append(True)
+        _WORKER.update(start_mb=resident_mb(), trials=0)
     space, params = from_values(config, spaces, folds.first.context)
     trial_seed = seed + zlib.crc32(tune.get_context().get_trial_id().encode()) % 100_000
     trained = train_trial(space, params, folds, seed=trial_seed, callbacks=[Report()])
@@ -63,9 +64,11 @@ def train(config: dict, folds: Folds, spaces: tuple, seed: int) -> None:
     record = replace(trained.record, device=f"{trained.record.device} on node {node} "
                      f"({ray.util.get_node_ip_address()})", worker=worker_id())
     predictions = None if trained.predictions is None else base64.b64encode(pack(trained.predictions)).decode()
+    _WORKER["trials"] += 1
     tune.report({"epoch": max(record.epochs, 1), "val_score": record.val_score if record.val_score is not None
                  else float("nan"), "record": json.dumps(record.to_dict()), "predictions": predictions,
-                 "curves": json.dumps({k: list(v) for k, v in record.curves.items()})})
+                 "curves": json.dumps({k: list(v) for k, v in record.curves.items()}),
+                 "grown_mb": resident_mb() - _WORKER["start_mb"], "worker_trials": _WORKER["trials"]})
 
 
 def tune_search(engine, runner: TrialRunner, trials: int, stop: Stop, cpus: float, gpus: float, concurrency: int,
@@ -204,6 +207,7 @@ class _Logger(_Unpicklable, Callback):
         predictions = last.get("predictions")
         self.runner.finish(flight.started, _noted(record, flight.retried),
                            predictions=None if predictions is None else unpack(base64.b64decode(predictions)))
+        self.runner.worker_grew(last["grown_mb"], last["worker_trials"], record.worker)
 
     def end_the_rest(self) -> None:
         """Trials Tune let go without a last callback (started just as the experiment stopped): ended as
