@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from commands import autosearch_here
 from mlflow import MlflowClient
 
 import autosearch
@@ -216,8 +217,7 @@ def test_killed_resumed_budgeted_and_interrupted(case, breast_cancer_csv, tmp_pa
     assert {r.mlflow_run_id for r in records} <= kept  # each record is one MLflow run
     board = pd.read_csv(out / "leaderboard.csv")
     assert sorted(board[board.kind == "nn"].name) == sorted(r.name for r in records)
-    predicted = subprocess.run(cli("predict", out / "model", breast_cancer_csv), capture_output=True, text=True,
-                               timeout=120)
+    predicted = autosearch_here("predict", out / "model", breast_cancer_csv)
     assert predicted.returncode == 0 and predicted.stdout.startswith("prediction,")
 
 
@@ -235,7 +235,7 @@ def test_two_processes_share_one_search(case, sharing, breast_cancer_csv, tmp_pa
     chief = subprocess.Popen(cli(*fit, "--output", outs[0]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)
     wait_for(lambda: (outs[0] / "run.json").exists(), what="the chief's run.json")
-    second = subprocess.run(cli(*fit, "--output", outs[1]), capture_output=True, text=True, timeout=300)
+    second = autosearch_here(*fit, "--output", outs[1])  # here; the chief in a process of its own
     chief_out, _ = chief.communicate(timeout=300)
     assert chief.returncode == 0, chief_out[-3000:]
     assert second.returncode == 0 and "as a worker" in second.stderr, second.stderr[-3000:]
@@ -255,14 +255,12 @@ def test_a_second_process_is_refused_where_the_engine_searches_in_one(case, brea
     lock = FolderLock(tmp_path / "run")  # the real lock a running search holds on its folder
     assert lock.acquire()
     try:
-        same_folder = subprocess.run(cli(*fit, "--output", tmp_path / "run"), capture_output=True, text=True,
-                                     timeout=300)
+        same_folder = autosearch_here(*fit, "--output", tmp_path / "run")
     finally:
         lock.release()
     shared = f"sqlite:///{tmp_path / 'shared.db'}"  # a run another process started in a shared database
     assert TrialStore(shared, "shared-study").claim()
-    same_study = subprocess.run(cli(*fit, "--output", tmp_path / "other", "--storage", shared, "--study",
-                                    "shared-study"), capture_output=True, text=True, timeout=300)
+    same_study = autosearch_here(*fit, "--output", tmp_path / "other", "--storage", shared, "--study", "shared-study")
     for refused, fragment in ((same_folder, "is running the search in"), (same_study, "pass another --study")):
         lines = refused.stderr.strip().splitlines()
         assert refused.returncode == 2 and "searches in one process" in lines[-1] and fragment in lines[-1]

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import skops.io
+from commands import autosearch_here
 from sklearn.preprocessing import FunctionTransformer
 
 import autosearch
@@ -41,8 +42,7 @@ def bundle(fitted, tmp_path) -> Path:
 
 
 def _predict(model: Path, data: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autosearch", "predict", str(model), str(data)],
-                          capture_output=True, text=True, timeout=180)
+    return autosearch_here("predict", model, data)
 
 
 def _rehash(model: Path) -> None:
@@ -137,15 +137,24 @@ def test_a_damaged_file_with_matching_checksums_is_refused_with_one_line(bundle)
         Bundle.load(bundle)
 
 
-def _run(data: Path, out: Path, trials: int, *flags: str, **options) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autosearch", "fit", str(data), "--target", "species", "--trials",
-                           str(trials), "--max-epochs", "1", "--cv-folds", "2", "--output", str(out), "-q", *flags],
-                          capture_output=True, text=True, timeout=300, **options)
+def _run(data: Path, out: Path, trials: int, *flags: str, limit=None) -> subprocess.CompletedProcess:
+    """`autosearch fit`: in a real process whose files may grow no larger than `limit` bytes (then writes fail
+    as on a full disk: EFBIG), else in this one."""
+    args = ["fit", data, "--target", "species", "--trials", trials, "--max-epochs", 1, "--cv-folds", 2,
+            "--output", out, "-q", *flags]
+    if limit is None:
+        return autosearch_here(*args)
+
+    def small_disk():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+
+    return subprocess.run([sys.executable, "-m", "autosearch", *map(str, args)], capture_output=True, text=True,
+                          timeout=300, preexec_fn=small_disk)
 
 
 def _resume(out: Path, trials: int, *flags: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "autosearch", "resume", str(out), "--trials", str(trials), *flags],
-                          capture_output=True, text=True, timeout=300)
+    return autosearch_here("resume", out, "--trials", trials, *flags)
 
 
 def _children(run_id: str) -> int:
@@ -201,13 +210,8 @@ def test_a_full_disk_stops_the_run_with_one_line_and_exit_3_and_resume_finishes_
     uri = ("--tracking-uri", f"sqlite:///{store}")
     assert _run(iris_csv, tmp_path / "warm", 1, *uri).returncode == 0  # the store's tables exist
     limit = store.stat().st_size + 20_000  # room for the first few runs' rows: the disk fills mid-search
-
-    def small_disk():  # no file of the process may grow past `limit`: writes fail as on a full disk (EFBIG)
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-
     out = tmp_path / "out"
-    done = _run(iris_csv, out, 4, *uri, preexec_fn=small_disk)
+    done = _run(iris_csv, out, 4, *uri, limit=limit)
     assert done.returncode == 3, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
     assert done.stderr.startswith("error: a database refused a write") and f"autosearch resume {out}" in done.stderr
@@ -223,13 +227,8 @@ def test_a_store_that_refuses_its_first_write_stops_the_run_before_it_starts_wit
     """The disk full before anything was written (a new MLflow store's tables): one line, exit 3, nothing half
     made; the same command runs once there is room."""
     uri = ("--tracking-uri", f"sqlite:///{tmp_path / 'mlflow.db'}")
-
-    def full_disk():
-        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
-        resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))  # no room for the store's tables
-
     out = tmp_path / "out"
-    done = _run(iris_csv, out, 1, *uri, preexec_fn=full_disk)
+    done = _run(iris_csv, out, 1, *uri, limit=4096)  # no room for the store's tables
     assert done.returncode == 3, done.stderr[-2000:]
     assert "Traceback" not in done.stderr and len(done.stderr.splitlines()) == 1
     assert "the run could not start" in done.stderr and "run the same command again" in done.stderr

@@ -14,6 +14,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+from commands import autosearch_here
 from mlflow import MlflowClient
 from typer.testing import CliRunner
 
@@ -81,9 +82,7 @@ def test_cli_fit_then_predict_binary(breast_cancer_csv, tmp_path):
     assert trial.data.metrics["folds"] == row.folds == 5
 
     rows = pd.read_csv(breast_cancer_csv)
-    predict = subprocess.run([sys.executable, "-m", "autosearch", "predict", str(out / "model"),
-                              str(breast_cancer_csv), "--output", str(tmp_path / "preds.csv")],
-                             capture_output=True, text=True, timeout=120)
+    predict = autosearch_here("predict", out / "model", breast_cancer_csv, "--output", tmp_path / "preds.csv")
     assert predict.returncode == 0, predict.stderr
     preds = pd.read_csv(tmp_path / "preds.csv")
     assert list(preds.columns) == ["prediction", "proba_benign", "proba_malignant"]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 import urllib.request
 from pathlib import Path
@@ -14,6 +13,7 @@ import mlflow
 import numpy as np
 import pandas as pd
 import pytest
+from commands import autosearch_here
 from mlflow import MlflowClient
 from servers import local_server
 
@@ -85,21 +85,21 @@ def test_register_sets_champion_then_challenger_by_validation_score(registered, 
     assert str(client.get_model_version_by_alias(NAME, CHALLENGER).version) == "3"
 
 
-def test_predict_reads_model_uris_from_the_cli_and_python(registered, iris_csv, tmp_path):
+def test_predict_reads_model_uris_from_the_cli_and_python(registered, iris_csv, tmp_path, monkeypatch):
     uri, result = registered
     rows = pd.read_csv(iris_csv)
     expected = autosearch.predict(result.bundle_path, iris_csv)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": uri}
-    for model in (f"runs:/{result.mlflow_run_id}/model", f"models:/{NAME}/1"):
-        done = subprocess.run([sys.executable, "-m", "autosearch", "predict", model, str(iris_csv), "-o",
-                               str(tmp_path / "p.csv")], capture_output=True, text=True, timeout=180, env=env)
+    with monkeypatch.context() as env:
+        env.setenv("MLFLOW_TRACKING_URI", uri)
+        answers = [autosearch_here("predict", model, iris_csv, "-o", tmp_path / f"p{i}.csv")
+                   for i, model in enumerate((f"runs:/{result.mlflow_run_id}/model", f"models:/{NAME}/1"))]
+    for i, done in enumerate(answers):
         assert done.returncode == 0, done.stderr[-2000:]
-        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "p.csv"), pd.read_csv(_csv(expected, tmp_path)))
+        pd.testing.assert_frame_equal(pd.read_csv(tmp_path / f"p{i}.csv"), pd.read_csv(_csv(expected, tmp_path)))
     estimator = autosearch.load(f"models:/{NAME}/1", tracking_uri=uri)
     assert (estimator.predict(rows.drop(columns=["species"])) == expected.prediction.to_numpy()).all()
 
-    done = subprocess.run([sys.executable, "-m", "autosearch", "predict", f"models:/{NAME}@nobody", str(iris_csv),
-                           "--tracking-uri", uri], capture_output=True, text=True, timeout=180)
+    done = autosearch_here("predict", f"models:/{NAME}@nobody", iris_csv, "--tracking-uri", uri)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert done.stderr.startswith(f"error: cannot load models:/{NAME}@nobody") and len(done.stderr.splitlines()) == 1
 
@@ -166,8 +166,7 @@ def test_resume_registers_a_run_fitted_without_register(iris_csv, tmp_path):
     first = autosearch.fit(iris_csv, target="species", trials=1, max_epochs=1, cv_folds=2, quiet=True, output=out,
                            tracking_uri=uri)
     assert "registered" not in first.summary.mlflow_model
-    done = subprocess.run([sys.executable, "-m", "autosearch", "resume", str(out), "--register", "irises", "-q"],
-                          capture_output=True, text=True, timeout=300)
+    done = autosearch_here("resume", out, "--register", "irises", "-q")
     assert done.returncode == 0, done.stderr[-2000:]
     version = MlflowClient(uri).get_model_version_by_alias("irises", CHAMPION)
     assert version.run_id == first.mlflow_run_id  # the same run, finished again and registered

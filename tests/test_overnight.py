@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from commands import autosearch_here
 from mlflow import MlflowClient
 from test_engine_contract import stored, wait_for
 
@@ -142,8 +143,7 @@ runs:
         assert (tmp_path / "out" / name / "model" / "metadata.json").exists()
     client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
     assert client.get_experiment_by_name("breast_cancer") is not None  # one experiment per dataset
-    again = subprocess.run([sys.executable, "-m", "autosearch", "sweep", str(sweep)], capture_output=True,
-                           text=True, timeout=120)
+    again = autosearch_here("sweep", sweep)
     assert again.stderr.count("finished in an earlier sitting: skipped") == 2
 
 

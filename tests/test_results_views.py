@@ -18,6 +18,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from commands import autosearch_here
 from mlflow import MlflowClient
 
 from autosearch import fit
@@ -122,20 +123,17 @@ def test_the_report_shows_the_winner_the_columns_per_class_scores_and_the_model_
 def test_report_command_rewrites_the_report(iris_run):
     (iris_run / "report.html").unlink()
     shutil.rmtree(iris_run / "report")
-    done = subprocess.run([sys.executable, "-m", "autosearch", "report", str(iris_run)],
-                          capture_output=True, text=True, timeout=180)
+    done = autosearch_here("report", iris_run)
     assert done.returncode == 0, done.stderr[-2000:]
     assert (iris_run / "report.html").stat().st_size > 50_000 and len(list((iris_run / "report").glob("*.png"))) >= 8
 
 
 def test_leaderboard_prints_a_table_and_json(iris_run):
     board = pd.read_csv(iris_run / "leaderboard.csv")
-    text = subprocess.run([sys.executable, "-m", "autosearch", "leaderboard", str(iris_run)],
-                          capture_output=True, text=True, timeout=60)
+    text = autosearch_here("leaderboard", iris_run)
     assert text.returncode == 0, text.stderr
     assert all(name in text.stdout for name in board.name)
-    as_json = subprocess.run([sys.executable, "-m", "autosearch", "leaderboard", str(iris_run), "--json"],
-                             capture_output=True, text=True, timeout=60)
+    as_json = autosearch_here("leaderboard", iris_run, "--json")
     assert as_json.returncode == 0, as_json.stderr
     rows = json.loads(as_json.stdout)["leaderboard"]
     assert [r["name"] for r in rows] == list(board.name)
@@ -145,8 +143,7 @@ def test_leaderboard_prints_a_table_and_json(iris_run):
     assert all(isinstance(r["params"], dict) for r in rows)  # objects, not the CSV's JSON text
     assert any(r["params"].get("model") for r in rows if r["kind"] == "baseline")
 
-    missing = subprocess.run([sys.executable, "-m", "autosearch", "leaderboard", str(iris_run.parent)],
-                             capture_output=True, text=True, timeout=60)
+    missing = autosearch_here("leaderboard", iris_run.parent)
     assert missing.returncode == 2 and "Traceback" not in missing.stderr
     assert len(missing.stderr.strip().splitlines()) == 1 and "--output folder" in missing.stderr
 
