@@ -391,7 +391,7 @@ class Sitting:
         progress.say(f"searching {families} networks with {self.engine.describe()}: {cap}"
                      + (f", {config.time_budget:.0f}s budget" if config.time_budget else ""))
         reference = best_of(baselines, prep.metric, "baseline")
-        with progress.search(config.trial_cap if config.capped else None, stop.deadline, prep.metric, reference,
+        with progress.search(config.trial_cap if config.capped else None, lambda: stop.deadline, prep.metric, reference,
                              done=done):
             self.engine.search(self.runner, config.trial_cap, stop, lead)
 

@@ -83,10 +83,9 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     if config.max_epochs is not None:
         spaces = tuple(dataclasses.replace(s, max_epochs=config.max_epochs) for s in spaces)
     dev = split.train + split.val
-    splits, fit_rows, how = fold_rows(dev, len(split.train), cv_folds(config, len(dev)), config.seed,
-                                      prof.task.single_label)
+    splits, how = fold_rows(dev, len(split.train), cv_folds(config, len(dev)), config.seed, prof.task.single_label)
     progress.say(how)
-    folds, _ = make_folds(dev, splits, fit_rows, prof, codec, metric, config.seed)
+    folds, _ = make_folds(dev, splits, prof, codec, metric, config.seed)
     if prof.task is Task.REGRESSION:
         codec, reason = target_transform(folds, dev, prof, split)
         progress.say(f"target transform: {codec.transform} ({reason})")

@@ -97,8 +97,9 @@ class Folds:
     Each fold's model trains on the other rows and predicts the fold's own, so k folds' predictions cover
     every development sample once: out-of-fold (OOF) predictions, the score candidates are ranked by. One
     fold is a holdout: the training split against the validation split, as without cross-validation.
-    Preprocessing (label-free: imputation, scaling, vocabularies) is fitted on the development samples for
-    cross-validation, on the training split for a holdout.
+    Preprocessing (label-free: imputation, scaling, vocabularies) is fitted on the development samples, as
+    for the refit on train+validation: the networks the search trained (fold models, or the holdout's) are
+    served as they were scored, on the inputs they trained on.
     """
 
     views: Views  # every development sample
@@ -159,11 +160,11 @@ def _take(views: Views, rows: Rows) -> Views:
     return {name: taken[id(view)] for name, view in views.items()}
 
 
-def make_folds(dev: Dataset, splits: tuple[tuple[Rows, Rows], ...], fit_rows: Rows, profile: Profile,
+def make_folds(dev: Dataset, splits: tuple[tuple[Rows, Rows], ...], profile: Profile,
                codec: TargetCodec, metric: Metric, seed: int) -> tuple[Folds, Any]:
-    """Fit the preprocessing on `fit_rows` of the development samples `dev` and make their folds; also return
-    the fitted preprocessor."""
-    preprocessor = build_preprocessor(profile).fit(dev.take(fit_rows).features)
+    """Fit the preprocessing on the development samples `dev` and make their folds; also return the fitted
+    preprocessor (the one a refit on train+validation fits: the search's networks can be served as trained)."""
+    preprocessor = build_preprocessor(profile).fit(dev.features)
     views, y, truth = preprocessor.transform(dev.features), codec.encode(dev.target), codec.truth(dev.target)
     fit, score = splits[0]
     first = Problem(task=profile.task, kind=profile.kind, metric=metric, codec=codec, fit_views=_take(views, fit),

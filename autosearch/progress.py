@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pandas as pd
 from rich.console import Console
@@ -35,7 +35,7 @@ class Progress:
         self._bar: RichProgress | None = None
         self._task = None
         self._total = 0
-        self._deadline: float | None = None
+        self._deadline: Callable[[], float | None] | None = None
         self._metric: Metric | None = None
         self._reference: TrialRecord | None = None  # the best baseline, to beat
         self._best: TrialRecord | None = None  # the best network so far
@@ -51,10 +51,11 @@ class Progress:
             self.console.print(f"[bold yellow]warning:[/] {escape(text)}", soft_wrap=True)
 
     @contextmanager
-    def search(self, trials: int | None, deadline: float | None, metric: Metric, reference: TrialRecord | None,
-               done: list[TrialRecord] = ()) -> Iterator[None]:
+    def search(self, trials: int | None, deadline: Callable[[], float | None] | None, metric: Metric,
+               reference: TrialRecord | None, done: list[TrialRecord] = ()) -> Iterator[None]:
         """A live bar over the trials (in a terminal; plain lines elsewhere); `done`: trials already run;
-        `trials` None: no count ends the search (the budget does)."""
+        `trials` None: no count ends the search (the budget does); `deadline()`: when it must end, which moves
+        as candidates whose refits the budget keeps back are found."""
         self._total, self._deadline, self._metric, self._reference = trials, deadline, metric, reference
         self._best, self._done = None, 0
         for record in done:
@@ -80,8 +81,9 @@ class Progress:
             parts.append(f"to beat: {self._reference.name} {format_score(self._reference.val_score)}")
         if running:
             parts.append(f"running {running}")
-        if self._deadline is not None:
-            parts.append(f"{max(self._deadline - time.monotonic(), 0):.0f}s left")
+        deadline = self._deadline() if self._deadline is not None else None
+        if deadline is not None:
+            parts.append(f"{max(deadline - time.monotonic(), 0):.0f}s left")
         return " · ".join(parts)
 
     def trial_started(self, name: str) -> None:

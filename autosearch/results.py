@@ -68,12 +68,15 @@ class Refitted:
 
 
 def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
-          bag: Collection[str] | None = None, fold_models: Callable[[str], list | None] | None = None) -> Refitted:
+          bag: Collection[str] | None = None, fold_models: Callable[[str], list | None] | None = None,
+          serve_kept: Collection[str] = ()) -> Refitted:
     """Refit candidates on train+validation and predict the test samples once. A baseline, and a network
-    scored on a holdout, is fitted on all of those samples (a network for its best epoch count); a network
-    scored by cross-validation is its fold models averaged: those the search kept (`fold_models(name)`, see
-    `TrialStore.keep_fold_models`), else trained again (`trial_runner.train_bag`) where `bag` names it (others: no
-    time for their fold models). A candidate whose refit fails is left out, with why."""
+    scored on a holdout, is fitted on all of those samples (a network for its best epoch count), unless
+    `serve_kept` names the network: then it is the model the search trained on the training split and kept (no
+    time to refit it). A network scored by cross-validation is its fold models averaged: those the search kept
+    (`fold_models(name)`, see `TrialStore.keep_fold_models`), else trained again (`trial_runner.train_bag`)
+    where `bag` names it (others: no time for their fold models). A candidate whose refit fails is left out,
+    with why."""
     split = prep.split
     problem, preprocessor = make_problem(split.train + split.val, split.test, prep.profile, prep.codec,
                                          prep.metric, seed)
@@ -85,7 +88,8 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
         else:
             from autosearch.training import predict_network, train_network
             space, trial_seed = prep.space(record.family), seed + (record.number or 0)
-            weights = fold_models(record.name) if fold_models and record.bagged else None
+            weights = fold_models(record.name) if fold_models and (record.bagged or record.name in serve_kept) \
+                else None
             model = None
             if weights is not None and len(weights) == record.folds:  # built from the fold models kept: no training
                 model, error = kept_bag(space, record.params, problem, weights, seed=trial_seed)
@@ -140,16 +144,20 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     progress.say(f"refitting {_describe(win, weights)} on train+validation"
                  + (f", and {', '.join(n for n in names if n not in weights)} to compare" if len(names) > len(weights)
                     else "") + ", and scoring them once on test")
-    bag = _bagged_in_time([by_name[n] for n in names], stop, kept)
+    bag, serve_kept = _planned_refits([by_name[n] for n in names], stop, kept)
     single = [n for n in names if by_name[n].bagged and n not in bag]
     if single:
         progress.say(f"no time left to train the fold models of {', '.join(single)} again: refitted on all samples")
-    served = [n for n in names if n in kept]
+    served = [n for n in names if n in kept and by_name[n].bagged]
     if served:
         progress.say(f"{', '.join(served)}: served as the fold models the search trained and kept (no training)")
+    if serve_kept:
+        them = "them" if len(serve_kept) > 1 else "it"
+        progress.say(f"no time left to refit {', '.join(n for n in names if n in serve_kept)} on train+validation: "
+                     f"served as the search trained {them}, on the training split")
     mark = time.monotonic()
     refitted = refit([by_name[n] for n in names], prep, config.seed, bag=bag,
-                     fold_models=store.fold_models if kept else None)
+                     fold_models=store.fold_models if kept else None, serve_kept=serve_kept)
     for name, error in refitted.failed.items():
         progress.say(f"refitting {name} on train+validation failed ({error})")
     if any(n in refitted.failed for n in weights):  # the pick cannot be served: the best single one that can
@@ -269,17 +277,29 @@ def _log_model(bundle: Path, prep: Prepared, config: RunConfig, tracker, progres
     return {**found, "registered": dataclasses.asdict(registered) | {"uri": registered.uri}}
 
 
-def _bagged_in_time(candidates: Sequence[TrialRecord], stop: Stop, kept: Collection[str] = ()) -> set[str]:
-    """The networks among `candidates` (most important first) served as their fold models: those `kept` by the
-    search, and those whose fold models can be trained again in the time left, after one refit of every
-    candidate is counted, in that order while time allows."""
-    planned, bagged = _refit_seconds(candidates, False, kept), {r.name for r in candidates if r.name in kept}
+def _planned_refits(candidates: Sequence[TrialRecord], stop: Stop,
+                    kept: Collection[str] = ()) -> tuple[set[str], set[str]]:
+    """How the networks among `candidates` (most important first) are served in the time left, once a refit of
+    every candidate is counted (a `kept` network's at what building it takes), in that order while time allows:
+    (the cross-validated networks served as their fold models: those kept by the search, and those whose fold
+    models can be trained again; the networks scored on a holdout served as the search kept them, because
+    refitting them on train+validation does not fit)."""
+    planned = _refit_seconds(candidates, False, kept)
+    bagged = {r.name for r in candidates if r.name in kept and r.bagged}
+    served = set()
     for record in candidates:
-        extra = REFIT_FACTOR * (record.refit_seconds - record.one_fit_seconds)
-        if record.bagged and record.name not in kept and stop.fits(planned + extra):
-            bagged.add(record.name)
-            planned += extra
-    return bagged
+        if record.bagged and record.name not in kept:
+            extra = REFIT_FACTOR * (record.refit_seconds - record.one_fit_seconds)
+            if stop.fits(planned + extra):
+                bagged.add(record.name)
+                planned += extra
+        elif record.name in kept and not record.bagged:
+            extra = REFIT_FACTOR * (record.one_fit_seconds - kept_refit_seconds(record))
+            if stop.fits(planned + extra):
+                planned += extra
+            else:
+                served.add(record.name)
+    return bagged, served
 
 
 def _refit_seconds(records, bag: bool = True, kept: Collection[str] = ()) -> float:

@@ -115,7 +115,7 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
     note = record.note if done == folds.k else f"cross-validated on {done} of {folds.k} folds ({cut})"
     score = record.val_score if folds.k == 1 else folds.score(oof)
     return Trained(dataclasses.replace(record, val_score=score, fit_seconds=seconds, folds=done, note=note), oof,
-                   True, weights if folds.k > 1 else None)
+                   True, weights)
 
 
 def train_bag(space: SearchSpace, params: Mapping[str, Any], problem: Problem, splits: Sequence[tuple], *,
@@ -225,17 +225,16 @@ class TrialRunner:
         return record if counted else None
 
     def _keep(self, record: TrialRecord, fold_weights: list[list[np.ndarray]] | None) -> bool:
-        """Keep the fold models of a bagged network that ranks among the `KEPT_FOLD_MODELS` best networks so
-        far (dropping those of one it pushes out); whether it did."""
-        if fold_weights is None or not record.bagged or len(fold_weights) != record.folds:
+        """Keep the fold models of a network (its one model, scored on a holdout) that ranks among the
+        `KEPT_FOLD_MODELS` best networks so far (dropping those of one it pushes out); whether it did."""
+        if fold_weights is None or record.best_epoch is None or len(fold_weights) != record.folds:
             return False
-        bagged = [r for r in ranked(self.store.records("nn"), self.problem.metric)
-                  if r.state is State.COMPLETE and r.bagged]
-        best = {r.name for r in bagged[:KEPT_FOLD_MODELS]}
+        complete = [r for r in ranked(self.store.records("nn"), self.problem.metric) if r.state is State.COMPLETE]
+        best = {r.name for r in complete[:KEPT_FOLD_MODELS]}
         if record.name not in best:
             return False
         try:  # only the networks this process saw fall out are dropped: another may have just kept a better one
-            self.store.keep_fold_models(record.name, fold_weights, drop=[r.name for r in bagged[KEPT_FOLD_MODELS:]])
+            self.store.keep_fold_models(record.name, fold_weights, drop=[r.name for r in complete[KEPT_FOLD_MODELS:]])
             return True
         except Exception as error:  # too large for the database, a full disk: it is trained again if served
             self.progress.say(f"  the fold models of {record.name} were not kept ({describe(error, 120)})")

@@ -126,6 +126,40 @@ def test_the_best_networks_fold_models_are_kept_and_served_without_training(diab
     assert served == pytest.approx(problem.score(predict_rows(bag, problem.score_views["vector"])), rel=1e-5)
 
 
+def test_a_holdout_network_is_served_as_the_search_trained_it_when_its_refit_does_not_fit(iris_csv, tmp_path):
+    """On a holdout the search keeps the best networks' models too; one whose refit on train+validation does not
+    fit in the time left is served as it was scored (preprocessing fitted on the same samples as the refit's),
+    with no training; without a budget it is refitted."""
+    from autosearch.problem import make_problem
+    from autosearch.results import _planned_refits, refit
+    from autosearch.stopping import Stop
+    from autosearch.tasks import network_scores
+    from autosearch.training import predict_rows
+
+    out = tmp_path / "run"
+    autosearch.fit(iris_csv, target="species", trials=2, max_epochs=3, holdout=True, output=out, quiet=True)
+    store = RunState.load(out).trial_store(out)
+    try:
+        nets = [r for r in store.records("nn") if r.state.value == "complete"]
+        assert nets and store.kept() == {r.name for r in nets} and not any(r.bagged for r in nets)
+        net, predictions = nets[0], store.predictions()[nets[0].name]
+        prep = prepare(iris_csv, make_config(target="species", max_epochs=3, holdout=True, output=tmp_path / "again"),
+                       Progress(quiet=True))
+        assert _planned_refits([net], Stop(), {net.name}) == (set(), set())  # no budget: refitted
+        spent = Stop(budget_end=time.monotonic() + 1)
+        assert _planned_refits([net], spent, {net.name}) == (set(), {net.name})
+        served = refit([net], prep, 0, fold_models=store.fold_models, serve_kept={net.name})
+    finally:
+        store.close()
+    assert served.fit_seconds == 0 and not served.failed
+    split = prep.split
+    problem, _ = make_problem(split.train + split.val, split.test, prep.profile, prep.codec, prep.metric, 0)
+    validation = np.arange(len(split.train), len(split.train) + len(split.val))
+    model = served.models[net.name]
+    scored = network_scores(problem.task, predict_rows(model, problem.fit_views["vector"][validation]))
+    assert np.allclose(scored, predictions[validation], atol=1e-5)  # the very model the holdout scored
+
+
 def test_fold_models_are_kept_for_the_candidates_named_and_dropped_for_the_others(tmp_path):
     from autosearch.trial_store import TrialStore
 
@@ -173,24 +207,26 @@ def test_the_budget_keeps_back_the_refits_of_the_best_candidates_only():
     def candidate(name, score, seconds, state=State.COMPLETE):
         return TrialRecord(name, "baseline", "svm", {}, state, score, fit_seconds=seconds)
 
+    in_flight = KEPT_SECONDS  # the trial the deadline cuts short may join them, built from its kept models
     stop = Stop(budget_end=time.monotonic() + 100)
+    assert stop.reserve == pytest.approx(FINISH_SECONDS + REFIT_FACTOR * in_flight)
     stop.expect_refit(candidate("slow-but-first", 0.9, 20.0), greater_is_better=True)
-    assert stop.reserve == pytest.approx(FINISH_SECONDS + REFIT_FACTOR * 20.0)
+    assert stop.reserve == pytest.approx(FINISH_SECONDS + REFIT_FACTOR * (in_flight + 20.0))
     for i in range(5):  # five better candidates: the first falls out of the 5 best, and its refit with it
         stop.expect_refit(candidate(f"good-{i}", 0.95 + i / 100, 1.0 + i), greater_is_better=True)
     stop.expect_refit(candidate("far-behind", 0.5, 60.0), greater_is_better=True)  # never refitted
     stop.expect_refit(candidate("failed", None, 90.0, State.FAILED), greater_is_better=True)
-    assert stop.reserve == pytest.approx(FINISH_SECONDS + REFIT_FACTOR * (5.0 + 4.0 + 3.0))  # 3 slowest of the 5 best
+    assert stop.reserve == pytest.approx(FINISH_SECONDS + REFIT_FACTOR * (in_flight + 5.0 + 4.0 + 3.0))  # of the 5 best
 
     errors = Stop(budget_end=time.monotonic() + 100)  # rmse: lower is better
     errors.expect_refit(candidate("worse", 30.0, 50.0), greater_is_better=False)
     for i in range(5):
         errors.expect_refit(candidate(f"better-{i}", 10.0, 1.0), greater_is_better=False)
-    assert errors.reserve == pytest.approx(FINISH_SECONDS + REFIT_FACTOR * 3.0)
+    assert errors.reserve == pytest.approx(FINISH_SECONDS + REFIT_FACTOR * (in_flight + 3.0))
 
     kept = Stop(budget_end=time.monotonic() + 100)  # a network whose fold models are kept is built, not trained
     kept.expect_refit(candidate("kept", 0.9, 30.0), greater_is_better=True, kept=True)
-    assert kept.reserve == pytest.approx(FINISH_SECONDS + REFIT_FACTOR * KEPT_SECONDS)
+    assert kept.reserve == pytest.approx(FINISH_SECONDS + REFIT_FACTOR * (in_flight + KEPT_SECONDS))
 
 
 def test_a_log1p_target_encodes_values_the_choice_never_saw():

@@ -61,15 +61,14 @@ def split_data(data: Dataset, profile: Profile, seed: int, test: Dataset | None 
 
 
 def fold_rows(dev: Dataset, train_rows: int, k: int | None, seed: int, stratify: bool
-              ) -> tuple[tuple[tuple[np.ndarray, np.ndarray], ...], np.ndarray, str]:
+              ) -> tuple[tuple[tuple[np.ndarray, np.ndarray], ...], str]:
     """The folds of the development samples `dev` (the training split's `train_rows` first, then the
     validation split's): k seeded folds, stratified by class where every class allows it; or, for `k` None,
-    the holdout (training split against validation split). Also the rows preprocessing is fitted on, and a
-    message saying which it is."""
+    the holdout (training split against validation split). Also a message saying which it is."""
     rows = np.arange(len(dev))
     if k is None:
         fit, score = rows[:train_rows], rows[train_rows:]
-        return ((fit, score),), fit, f"validation: a holdout of {len(score)} samples (the validation split)"
+        return ((fit, score),), f"validation: a holdout of {len(score)} samples (the validation split)"
     if k > len(dev):
         raise AutosearchError(f"--cv-folds {k} asks for more folds than the {len(dev)} training and validation "
                               "samples; give fewer folds")
@@ -79,5 +78,5 @@ def fold_rows(dev: Dataset, train_rows: int, k: int | None, seed: int, stratify:
                                                                                           random_state=seed)
     folds = tuple(splitter.split(rows, labels))
     how = ", stratified by class" if stratified else ""
-    return folds, rows, (f"validation: {k}-fold cross-validation on the {len(dev)} training and validation "
+    return folds, (f"validation: {k}-fold cross-validation on the {len(dev)} training and validation "
                          f"samples{how}: every candidate is scored on predictions for samples it did not see")
