@@ -103,7 +103,8 @@ def test_a_worker_that_outgrew_its_memory_limit_restarts_the_run_which_resumes_i
     asked.value.lock.close()  # the run folder's lock: the command line would hand it to the fresh process
     import ray
     assert not ray.is_initialized()  # the run's local Ray ended with its sitting: its workers with it
-    assert json.loads((tmp_path / "run" / "run.json").read_text())["trials_done"] == 1  # the first trial, kept
+    # the first trial, kept (with one more if Tune had started it before the stop and it ended an epoch)
+    assert 1 <= json.loads((tmp_path / "run" / "run.json").read_text())["trials_done"] < 3
     monkeypatch.setattr(restart, "_limit_mb", None)
     result = autosearch.resume(tmp_path / "run", quiet=True)
     check_trials(result, 3)
