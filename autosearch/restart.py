@@ -62,13 +62,12 @@ class MemoryWatch:
     """How much this process has grown since the watch began; `exceeded` says why to restart, or None."""
 
     def __init__(self) -> None:
-        self.limit_mb = _limit_mb
-        self.start_mb = resident_mb() if self.limit_mb is not None else 0.0
+        self.start_mb = resident_mb() if _limit_mb is not None else 0.0
         self.trials = 0
 
     def exceeded(self) -> str | None:
         """Call after each trial this process trained."""
-        if self.limit_mb is None:
+        if _limit_mb is None:
             return None
         self.trials += 1
         return too_much(resident_mb() - self.start_mb, self.trials)

@@ -14,6 +14,7 @@ from contextlib import contextmanager
 from typing import Callable, Iterator
 
 from autosearch.records import State, TrialRecord
+from autosearch.restart import RESTART_SECONDS
 
 # kept back for writing the bundle, the leaderboard, the report and MLflow artifacts, and logging the MLflow Model
 # (0.4-1 s measured, more under load: MLflow loads the model once to check its input example)
@@ -30,6 +31,12 @@ def kept_refit_seconds(record: TrialRecord) -> float:
     return min(KEPT_SECONDS, record.refit_seconds)
 
 
+def _reserve(refits) -> float:
+    """What the budget keeps back: writing the results, the `refits` (seconds each), and building the kept
+    models of the trial the deadline cuts short, which may join them."""
+    return FINISH_SECONDS + REFIT_FACTOR * (KEPT_SECONDS + sum(refits))
+
+
 class Stop:
     """The one place that knows whether to stop: a deadline and/or a signal.
 
@@ -39,8 +46,7 @@ class Stop:
 
     def __init__(self, budget_end: float | None = None):
         self.budget_end = budget_end  # time.monotonic() by which everything must be written
-        self.reserve = FINISH_SECONDS + REFIT_FACTOR * KEPT_SECONDS  # grows with the slowest candidates seen
-                                                                      # (see `expect_refit`)
+        self.reserve = _reserve(())  # grows with the slowest candidates seen (see `expect_refit`)
         self._candidates: list[tuple[float, float]] = []  # (merit: higher is better, refit seconds)
         self.wind_down = 0.0  # what the engine takes to end its trials and let go of its workers
         self.signal_name: str | None = None
@@ -85,7 +91,7 @@ class Stop:
         seconds = kept_refit_seconds(record) if kept else record.refit_seconds
         self._candidates.append((score if greater_is_better else -score, seconds))
         best = sorted(self._candidates, key=lambda c: c[0], reverse=True)[:POOL]
-        self.reserve = FINISH_SECONDS + REFIT_FACTOR * (KEPT_SECONDS + sum(sorted(s for _, s in best)[-REFITS:]))
+        self.reserve = _reserve(sorted(s for _, s in best)[-REFITS:])
 
     def left(self) -> float:
         """Seconds until the budget ends (infinite without one)."""
@@ -109,10 +115,11 @@ class Stop:
             return f"{self.signal_name} received"
         return "time budget reached" if self.budget_spent or self.restart is None else "restarting this process"
 
-    def ask_restart(self, why: str, takes: float) -> None:
-        """End the search between two trials so that a fresh process takes it over (`restart`), unless the
-        search would end before the restart (`takes` seconds) did."""
-        if self.restart is None and (self.deadline is None or self.deadline - time.monotonic() > takes):
+    def ask_restart(self, why: str | None) -> None:
+        """End the search between two trials so that a fresh process takes it over (`restart`) for `why` (None:
+        no reason, nothing to do), unless the search would end before the restart did (`RESTART_SECONDS`)."""
+        in_time = self.deadline is None or self.deadline - time.monotonic() > RESTART_SECONDS
+        if why and self.restart is None and in_time:
             self.restart = why  # engines start no new trial once `requested`; none is cut short
 
     @contextmanager

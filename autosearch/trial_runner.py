@@ -24,7 +24,7 @@ from autosearch.problem import Folds, Problem
 from autosearch.processes import worker_id
 from autosearch.progress import Progress
 from autosearch.records import State, TrialRecord
-from autosearch.restart import RESTART_SECONDS, MemoryWatch, too_much
+from autosearch.restart import MemoryWatch, too_much
 from autosearch.spaces import SearchSpace
 from autosearch.stopping import Stop
 from autosearch.trial_store import TrialStore
@@ -191,17 +191,13 @@ class TrialRunner:
                                   prune_signals=prune_signals, max_epochs=max_epochs)
         record = dataclasses.replace(trained.record, worker=worker_id())
         record = self.finish(started, record, trained.counts, trained.predictions, trained.fold_weights)
-        grown = self.memory.exceeded()
-        if grown:
-            self.stop.ask_restart(grown, RESTART_SECONDS)
+        self.stop.ask_restart(self.memory.exceeded())
         return record
 
     def worker_grew(self, grown_mb: float, trials: int, worker: str) -> None:
         """A Ray worker grew `grown_mb` over its `trials`: past the limit, this process asks to restart (its Ray
         workers end with it)."""
-        grown = too_much(grown_mb, trials, f"Ray worker {worker.rsplit(':', 1)[0]}")  # host:pid
-        if grown:
-            self.stop.ask_restart(grown, RESTART_SECONDS)
+        self.stop.ask_restart(too_much(grown_mb, trials, f"Ray worker {worker.rsplit(':', 1)[0]}"))  # host:pid
 
     def run(self, family: str, params: Mapping[str, Any], number: int, **options) -> TrialRecord | None:
         """`start`, then `train`."""
