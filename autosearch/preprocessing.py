@@ -7,6 +7,8 @@ A fitted preprocessor maps samples to *views*: named arrays, one per representat
 | tabular  | ``vector`` (imputed, scaled, one-hot; free-text columns as TF-IDF)           |
 |          | ``table``: ``vector`` then one integer code per high-cardinality categorical   |
 |          | column, for networks that embed them (the same array when there are none)     |
+|          | ``quantile_vector``, ``quantile_table``: the same with the numeric columns     |
+|          | quantile-normalised instead (networks' ``scaling: quantile``)                  |
 | image    | ``image`` (N, H, W, C) standardised per channel; ``vector`` (flattened,     |
 |          | also as ``table``: a dense network's view, see above)                         |
 | sequence | ``sequence`` (N, T, F) standardised per feature, NaN → 0 (+ ``observed``  |
@@ -26,7 +28,13 @@ from sklearn.compose import ColumnTransformer
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import FunctionTransformer, OneHotEncoder, OrdinalEncoder, StandardScaler
+from sklearn.preprocessing import (
+    FunctionTransformer,
+    OneHotEncoder,
+    OrdinalEncoder,
+    QuantileTransformer,
+    StandardScaler,
+)
 
 MAX_CATEGORIES = 20  # one-hot columns per categorical feature; rarer values share an "infrequent" column
 TEXT_COLUMN_FEATURES = 300  # TF-IDF columns per free-text column of a table
@@ -36,6 +44,7 @@ NGRAM_VIEW_FLOATS = 250_000_000  # …so fewer n-grams for large corpora: the vi
 SEQUENCE_LENGTH = (8, 300)  # bounds on the token view's length (the 95th percentile of document lengths)
 NUMERIC_BINS = 48  # quantile bins per numeric column for piecewise-linear embeddings (TabM's default)
 BIN_ROWS = 100_000  # rows their edges are computed from
+QUANTILE_ROWS = 30  # training rows per quantile of the quantile-normal scaling (TabM's: 10 to 1,000 quantiles)
 MIN_CATEGORY_ROWS = 3  # a high-cardinality column's value rarer than this shares one code with the other rare ones
 UNSEEN, MISSING = -1, -2  # the ordinal encoder's codes for them, before `TableFeatures._codes` maps them
 
@@ -73,6 +82,11 @@ class TableFeatures(BaseEstimator, TransformerMixin):
     """Numeric: median imputation with missing-indicators, standard scaling. Categorical: one-hot.
     Free text: TF-IDF of words and word pairs.
 
+    The quantile views hold the numeric columns quantile-normalised instead (scikit-learn's
+    `QuantileTransformer` to a normal distribution, one quantile per `QUANTILE_ROWS` rows as TabM's code
+    does): heavy tails and outliers squeezed, and a value beyond the training rows' range read as their
+    extreme. Networks search it (`scaling: quantile`); the baselines read the standard-scaled view.
+
     The vector view starts with the numeric columns (in `numeric_bins_`'s order: one list of bin edges per
     column, fitted on these rows), then their missing-indicators, the one-hot and the TF-IDF columns: what
     networks embed number by number is the first `len(numeric_bins_)` columns (`model_facts_`).
@@ -107,9 +121,15 @@ class TableFeatures(BaseEstimator, TransformerMixin):
         statistics = getattr(numeric.named_steps["impute"], "statistics_", [])
         kept = int((~np.isnan(np.asarray(statistics, dtype=float))).sum())
         self.numeric_bins_ = []
+        self.quantiles_, self.quantile_bins_ = None, []
         if kept:  # bins of the scaled values, from at most BIN_ROWS rows (quantiles settle long before)
             rows = X.iloc[np.random.default_rng(0).permutation(len(X))[:BIN_ROWS]]
-            self.numeric_bins_ = quantile_edges(numeric.transform(rows[list(self.numeric)])[:, :kept])
+            scaled = numeric.transform(rows[list(self.numeric)])[:, :kept]
+            self.numeric_bins_ = quantile_edges(scaled)
+            self.quantiles_ = QuantileTransformer(
+                n_quantiles=int(np.clip(len(rows) // QUANTILE_ROWS, 10, 1000)), output_distribution="normal",
+                subsample=None, random_state=0).fit(scaled)  # standard scaling first changes no quantile
+            self.quantile_bins_ = quantile_edges(self.quantiles_.transform(scaled))
         wide = [col for col in self.categorical if X[col].nunique() > MAX_CATEGORIES]
         self.codes_ = None
         self.category_sizes_, self.other_codes_ = [], []
@@ -135,7 +155,8 @@ class TableFeatures(BaseEstimator, TransformerMixin):
 
     @property
     def model_facts_(self) -> dict[str, Any]:
-        return {"numeric_bins": self.numeric_bins_, "category_sizes": getattr(self, "category_sizes_", [])}
+        return {"numeric_bins": self.numeric_bins_, "quantile_bins": getattr(self, "quantile_bins_", []),
+                "category_sizes": getattr(self, "category_sizes_", [])}
 
     def unseen(self, X: pd.DataFrame) -> dict[str, list[str]]:
         """For each categorical column, the values in X that training never saw (missing ones aside): the
@@ -152,9 +173,16 @@ class TableFeatures(BaseEstimator, TransformerMixin):
 
     def transform(self, X: pd.DataFrame) -> Views:
         vector = np.asarray(self.columns_.transform(X), dtype=np.float32)
-        if getattr(self, "codes_", None) is None:
-            return {"vector": vector, "table": vector}
-        return {"vector": vector, "table": np.concatenate([vector, self._codes(X).astype(np.float32)], axis=1)}
+        views = {"vector": vector}
+        if getattr(self, "quantiles_", None) is not None:
+            kept = len(self.numeric_bins_)
+            views["quantile_vector"] = np.concatenate(
+                [self.quantiles_.transform(vector[:, :kept]).astype(np.float32), vector[:, kept:]], axis=1)
+        codes = None if getattr(self, "codes_", None) is None else self._codes(X).astype(np.float32)
+        for name in list(views):  # with codes: a table view after each vector view; without: the same array
+            views[name.replace("vector", "table")] = (views[name] if codes is None
+                                                      else np.concatenate([views[name], codes], axis=1))
+        return views
 
 
 class ArrayFeatures(BaseEstimator, TransformerMixin):

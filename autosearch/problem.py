@@ -55,7 +55,8 @@ class Problem:
     def context(self) -> dict[str, Any]:
         """Data facts that a search space's `when:` conditions may name."""
         return {"task": self.task.value, "imbalanced": self.imbalanced,
-                "high_cardinality": bool(self.facts.get("category_sizes"))}
+                "high_cardinality": bool(self.facts.get("category_sizes")),
+                "numeric_columns": bool(self.facts.get("numeric_bins"))}
 
     def score(self, output: np.ndarray) -> float:
         """The selection metric of a model's output on the score samples."""

@@ -15,8 +15,8 @@ A space file looks like::
 - ``default``: the value of the first trial, so a tiny budget still tries a sensible model
   (absent: the middle of the range, or the first choice).
 - ``when``: the parameter exists only if each named earlier parameter (or data fact: ``task``,
-  ``imbalanced``, ``high_cardinality``: a table with a categorical column of more than 20 values) has the
-  given value or one of the listed values.
+  ``imbalanced``, ``high_cardinality``: a table with a categorical column of more than 20 values,
+  ``numeric_columns``: a table with numeric columns) has the given value or one of the listed values.
 - ``per_layer: layers``: one value per layer, named ``units_0``, ``units_1``, … up to the sampled ``layers``.
 
 The walk over a space is define-by-run, so it maps straight onto Optuna's ``trial.suggest_*``; the same
@@ -38,7 +38,7 @@ from autosearch.yamlfile import read_yaml
 
 PARAM_TYPES = ("int", "float", "categorical")
 SPEC_KEYS = {"type", "low", "high", "log", "step", "choices", "default", "when", "per_layer"}
-CONTEXT_FACTS = ("task", "imbalanced", "high_cardinality")
+CONTEXT_FACTS = ("task", "imbalanced", "high_cardinality", "numeric_columns")
 TRAINING_KEYS = {"max_epochs": 60, "patience": 8, "min_steps": 0}
 
 

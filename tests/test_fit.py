@@ -217,6 +217,7 @@ def test_a_high_cardinality_column_is_embedded_by_the_first_tabm_trial(mpg_csv, 
     assert result.summary.context["high_cardinality"] is True  # `model`: 38 values
     net = result.leaderboard[result.leaderboard.kind == "nn"].iloc[0]
     assert net.state == "complete" and json.loads(net.params)["categories"] == "embed"
+    assert json.loads(net.params)["scaling"] == "quantile"  # TabM's inputs: the quantile_table view
     frame = pd.read_csv(mpg_csv).drop(columns=["hwy"]).head(3).assign(model=["a4", "no such model", None])
     rmse = autosearch.test_candidate(tmp_path / "out", net["name"])  # built, trained and scored again
     served = autosearch.predict(result.bundle_path, frame)  # the bundle read back from its files

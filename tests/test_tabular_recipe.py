@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from autosearch.models import load_keras
+from autosearch.models import build_model, input_view, load_keras
 from autosearch.tasks import Task, head_for
 
 keras = load_keras()
@@ -131,6 +131,37 @@ def test_a_tables_numbers_are_embedded_on_bins_of_the_training_rows_and_other_co
 
 
 MPG = pd.read_csv(Path(__file__).parent / "data" / "mpg.csv")  # 234 cars, 38 models (tests/data/README.md)
+
+
+def test_quantile_views_squeeze_a_heavy_tail_read_new_extremes_as_the_training_ones_and_leave_the_rest():
+    size = np.exp(rng.normal(size=200)) * 100  # a right-skewed column, as a house's area or a price
+    train = pd.DataFrame({"size": size, "flag": rng.integers(0, 2, 200), "colour": rng.choice(list("rgb"), 200)})
+    features = TableFeatures(numeric=("size", "flag"), categorical=("colour",)).fit(train)
+    views = features.transform(train)
+    standard, quantile = views["vector"], views["quantile_vector"]
+    assert quantile.shape == standard.shape and views["quantile_table"] is quantile  # no codes: one array
+    assert np.array_equal(quantile[:, 2:], standard[:, 2:])  # one-hot columns as they were
+    assert (np.diff(quantile[np.argsort(size), 0]) >= 0).all()  # the same order…
+    skew = lambda x: float(((x - x.mean()) ** 3).mean() / x.std() ** 3)  # noqa: E731
+    assert skew(standard[:, 0]) > 2 and abs(skew(quantile[:, 0])) < 0.3  # …with the tail squeezed to a normal shape
+    far = features.transform(train.head(1).assign(size=size.max() * 50))
+    assert far["quantile_vector"][0, 0] == pytest.approx(quantile[:, 0].max())  # read as the training extreme
+    assert far["vector"][0, 0] > 10 * standard[:, 0].max()  # where standard scaling reads it far beyond
+    bins = features.model_facts_["quantile_bins"]
+    assert len(bins) == 2 and bins[0][0] == pytest.approx(quantile[:, 0].min())  # embeddings' bins of this view
+    assert bins[0][-1] == pytest.approx(quantile[:, 0].max())
+    facts = features.model_facts_
+    for scaling, edges in (("quantile", bins), ("standard", facts["numeric_bins"])):
+        params = {"layers": 1, "units": 4, "embedding": "piecewise", "scaling": scaling, "clip_inputs": False}
+        assert input_view("tabm", params) == f"{'quantile_' * (scaling == 'quantile')}vector"
+        model = build_model("tabm", params, (standard.shape[1],), head_for(Task.REGRESSION, 1), facts)
+        embedding = next(layer for layer in model.layers if isinstance(layer, PiecewiseLinearEmbedding))
+        assert embedding.edges == edges  # the bins of the view the network reads
+
+    wide = TableFeatures(numeric=("displ", "cty"), categorical=("model",)).fit(MPG)
+    views = wide.transform(MPG)
+    assert np.array_equal(views["quantile_table"][:, -1], views["table"][:, -1])  # the same codes after it
+    assert np.array_equal(views["quantile_table"][:, :-1], views["quantile_vector"])
 
 
 def test_a_high_cardinality_column_gets_a_code_per_frequent_value_one_for_rare_or_unseen_and_zero_if_missing():

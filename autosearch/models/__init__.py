@@ -19,7 +19,7 @@ from autosearch.tasks import Head
 TRAINING_PARAMS = frozenset({"optimizer", "learning_rate", "momentum", "weight_decay", "schedule", "batch_size",
                              "loss", "label_smoothing", "class_weight"})
 DENSE_PARAMS = frozenset({"layers", "units", "activation", "dropout", "l2", "batch_norm", "kernel_initializer"})
-TABULAR_PARAMS = frozenset({"clip_inputs", "embedding", "frequencies", "embedding_dim", "frequency_scale",
+TABULAR_PARAMS = frozenset({"scaling", "clip_inputs", "embedding", "frequencies", "embedding_dim", "frequency_scale",
                             "ensemble_size", "categories"})
 CONV_PARAMS = frozenset({"blocks", "filters", "kernel_size", "conv_type", "activation", "batch_norm", "dropout",
                          "l2", "pooling", "dense_units"})
@@ -62,8 +62,11 @@ def input_view(family: str, params: Mapping[str, Any]) -> str:
     if family == "text":
         from autosearch.models.text import text_view
         return text_view(params)
-    if family in ("dense", "tabm") and params.get("categories") == "embed":
-        return "table"  # the vector, then the high-cardinality columns' codes (models.dense)
+    if family in ("dense", "tabm"):
+        # the table view: the vector, then the high-cardinality columns' codes (models.dense); numeric columns
+        # standard-scaled or, with `scaling: quantile`, quantile-normalised (preprocessing.TableFeatures)
+        view = "table" if params.get("categories") == "embed" else "vector"
+        return f"quantile_{view}" if params.get("scaling") == "quantile" else view
     return FAMILIES[family].view
 
 
@@ -74,7 +77,8 @@ def build_model(family: str, params: Mapping[str, Any], input_shape: tuple[int, 
     facts = facts or {}
     if family in ("dense", "tabm"):
         from autosearch.models.dense import build_dense
-        return build_dense(params, input_shape, head, facts.get("numeric_bins"), facts.get("category_sizes"))
+        bins = facts.get("quantile_bins" if params.get("scaling") == "quantile" else "numeric_bins")
+        return build_dense(params, input_shape, head, bins, facts.get("category_sizes"))
     if family in ("conv1d", "conv2d"):
         from autosearch.models import conv
         return getattr(conv, f"build_{family}")(params, input_shape, head)
