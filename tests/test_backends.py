@@ -30,7 +30,7 @@ prep = prepare(data, make_config(target="species", max_epochs=30, holdout=True),
 params = {"layers": 2, "units_0": 32, "units_1": 16, "batch_norm": True, "dropout": 0.1, "l2": 1e-4,
           "learning_rate": 0.01, "embedding": "piecewise", "embedding_dim": 4, "ensemble_size": 4,
           "optimizer": "adamw", "weight_decay": 1e-3, "schedule": "cosine", "label_smoothing": 0.1,
-          "clip_inputs": True}  # TabM and RealMLP's recipe
+          "clip_inputs": True, "scaling": "quantile"}  # TabM and RealMLP's recipe
 trained = train_network(params, prep.space("dense"), prep.problem, seed=0)
 _, preprocessor = make_problem(prep.split.train, prep.split.val, prep.profile, prep.codec, prep.metric, 0)
 meta = {"profile": prep.profile.as_dict(), "winner": {"family": "dense", "params": params}}
