@@ -19,6 +19,7 @@ from autosearch.training import make_loss, make_optimizer  # noqa: E402
 SMALL = {"filters": 4, "blocks": 2, "depth": 3, "kernel_size": 10, "bottleneck": 4}
 
 
+@pytest.mark.filterwarnings("error::UserWarning")  # Keras warns, per layer, when a layer drops a mask it got
 @pytest.mark.parametrize("family", list(BLOCKS))
 def test_padding_does_not_change_a_series_prediction(family, japanese_vowels_npz, tmp_path):
     """A 7-29 step recording padded to 29 steps or to 60 is the same recording: the network must say so."""

@@ -292,9 +292,18 @@ class MaskSteps(keras.layers.Layer):
     [1.0, 0.0]
     """
 
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        # The steps it zeroes are where the mask already says "padding"; saying so keeps Keras from warning,
+        # once per layer and trial, that a mask attached to x upstream is being destroyed.
+        self.supports_masking = True
+
     def call(self, inputs):
         x, mask = inputs
         return x * ops.expand_dims(ops.cast(mask, x.dtype), -1)
+
+    def compute_mask(self, inputs, previous_mask=None):
+        return None
 
     def compute_output_shape(self, input_shapes):
         return tuple(input_shapes[0])
