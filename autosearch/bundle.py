@@ -65,14 +65,20 @@ class Member:
     def file(self) -> str:
         return f"{self.name}.keras" if self.kind == "nn" else f"{self.name}{safe_files.SKOPS_SUFFIX}"
 
+    def view(self, profile: Profile) -> str:
+        """The view of the preprocessed samples it reads."""
+        if self.kind == "nn":
+            return input_view(self.family, self.params)
+        from autosearch.data.kinds import KINDS
+        return KINDS[profile.kind].baseline_view
+
     def output(self, views: dict, profile: Profile, n_outputs: int) -> np.ndarray:
         """Its output (training space) for the preprocessed samples."""
+        x = views[self.view(profile)]
         if self.kind == "nn":
-            x = views[input_view(self.family, self.params)]
             return network_scores(profile.task, self.model.predict(x, batch_size=4096, verbose=0))
         from autosearch.baselines import estimator_output
-        from autosearch.data.kinds import KINDS
-        return estimator_output(self.model, views[KINDS[profile.kind].baseline_view], profile.task, n_outputs)
+        return estimator_output(self.model, x, profile.task, n_outputs)
 
     def describe(self, folder: str = "members") -> dict[str, Any]:
         return {"name": self.name, "kind": self.kind, "family": self.family, "params": self.params,
@@ -229,7 +235,7 @@ class Bundle:
             warnings.warn(f"column '{col}' holds {len(values)} value(s) never seen in training ({shown}): they are "
                           "read as an unknown category, so those predictions rest on the other columns",
                           UnseenCategoryWarning, stacklevel=3)
-        views = self.preprocessor.transform(features)
+        views = self.preprocessor.transform(features, views={m.view(prof) for m in self.members})
         output = blend({m.name: m.output(views, prof, self.codec.n_outputs) for m in self.members},
                        {m.name: m.weight for m in self.members})
         return raw, self.codec.scores(output)

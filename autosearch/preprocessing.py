@@ -19,6 +19,7 @@ A fitted preprocessor maps samples to *views*: named arrays, one per representat
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 import numpy as np
@@ -76,6 +77,15 @@ def quantile_edges(X: np.ndarray, bins: int = NUMERIC_BINS) -> list[list[float]]
     """
     quantiles = np.linspace(0.0, 1.0, bins + 1)
     return [np.unique(np.quantile(column, quantiles, method="inverted_cdf")).tolist() for column in X.T]
+
+
+def _wanted(views: Collection[str] | None, *names: str) -> bool:
+    """Whether a transform asked for `views` (None: all of them) must make any of `names`."""
+    return views is None or not set(names).isdisjoint(views)
+
+
+def _only(made: Views, views: Collection[str] | None) -> Views:
+    return made if views is None else {name: made[name] for name in views if name in made}
 
 
 class TableFeatures(BaseEstimator, TransformerMixin):
@@ -171,18 +181,21 @@ class TableFeatures(BaseEstimator, TransformerMixin):
                 found[col] = sorted(new)
         return found
 
-    def transform(self, X: pd.DataFrame) -> Views:
+    def transform(self, X: pd.DataFrame, views: Collection[str] | None = None) -> Views:
+        """Every view, or only those named in `views` (serving a pick makes what its members read, no more)."""
         vector = np.asarray(self.columns_.transform(X), dtype=np.float32)
-        views = {"vector": vector}
-        if getattr(self, "quantiles_", None) is not None:
+        made = {"vector": vector}
+        if getattr(self, "quantiles_", None) is not None and _wanted(views, "quantile_vector", "quantile_table"):
             kept = len(self.numeric_bins_)
-            views["quantile_vector"] = np.concatenate(
+            made["quantile_vector"] = np.concatenate(
                 [self.quantiles_.transform(vector[:, :kept]).astype(np.float32), vector[:, kept:]], axis=1)
-        codes = None if getattr(self, "codes_", None) is None else self._codes(X).astype(np.float32)
-        for name in list(views):  # with codes: a table view after each vector view; without: the same array
-            views[name.replace("vector", "table")] = (views[name] if codes is None
-                                                      else np.concatenate([views[name], codes], axis=1))
-        return views
+        codes = None
+        if getattr(self, "codes_", None) is not None and _wanted(views, "table", "quantile_table"):
+            codes = self._codes(X).astype(np.float32)
+        for name in list(made):  # with codes: a table view after each vector view; without: the same array
+            made[name.replace("vector", "table")] = (made[name] if codes is None
+                                                     else np.concatenate([made[name], codes], axis=1))
+        return _only(made, views)
 
 
 class ArrayFeatures(BaseEstimator, TransformerMixin):
@@ -204,7 +217,7 @@ class ArrayFeatures(BaseEstimator, TransformerMixin):
         self.gaps_ = self.view == "sequence" and bool(np.isnan(X).any())
         return self
 
-    def transform(self, X: np.ndarray) -> Views:
+    def transform(self, X: np.ndarray, views: Collection[str] | None = None) -> Views:
         X = np.asarray(X, dtype=np.float32)
         scaled = self.scaler_.transform(X.reshape(-1, X.shape[-1])).reshape(X.shape).astype(np.float32)
         missing = np.isnan(scaled)
@@ -213,8 +226,8 @@ class ArrayFeatures(BaseEstimator, TransformerMixin):
         if getattr(self, "gaps_", False):
             observed = (~missing.all(axis=-1, keepdims=True)).astype(np.float32)
             scaled = np.concatenate([scaled, observed], axis=-1)
-        vector = scaled.reshape(len(X), -1)
-        return {self.view: scaled, "vector": vector, "table": vector}  # a table view, as dense networks may ask
+        vector = scaled.reshape(len(X), -1)  # also as a table view, as dense networks may ask
+        return _only({self.view: scaled, "vector": vector, "table": vector}, views)
 
 
 VECTORIZER_SETTINGS = ("max_tokens", "output_mode", "output_sequence_length", "ngrams")
@@ -279,12 +292,17 @@ class TextFeatures(BaseEstimator, TransformerMixin):
         built = {name: _vectorizer(state[name]) for name in self.VECTORIZERS if isinstance(state.get(name), dict)}
         super().__setstate__({**state, **built})
 
-    def transform(self, X: pd.DataFrame) -> Views:
+    def transform(self, X: pd.DataFrame, views: Collection[str] | None = None) -> Views:
         from autosearch.models import load_keras
 
         ops = load_keras().ops
         docs = _documents(X, self.columns)
-        return {"tokens": ops.convert_to_numpy(self.tokens_(docs)).astype(np.int32),
-                "ngrams": ops.convert_to_numpy(self.ngrams_(docs)).astype(np.float32),
-                "tfidf": self.tfidf_.transform(docs)}
+        made = {}
+        if _wanted(views, "tokens"):
+            made["tokens"] = ops.convert_to_numpy(self.tokens_(docs)).astype(np.int32)
+        if _wanted(views, "ngrams"):  # dense: rows × up to MAX_NGRAMS floats
+            made["ngrams"] = ops.convert_to_numpy(self.ngrams_(docs)).astype(np.float32)
+        if _wanted(views, "tfidf"):
+            made["tfidf"] = self.tfidf_.transform(docs)
+        return made
 

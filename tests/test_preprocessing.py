@@ -71,6 +71,24 @@ def test_preprocessor_imputes_scales_one_hots_and_learns_from_training_rows_only
     assert np.isfinite(pre.transform(unseen)["vector"]).all()
 
 
+def test_a_named_view_is_the_same_made_alone_as_among_all():
+    """Serving a pick makes only the views its members read (no quantile transform, codes or n-grams it
+    does not need), and each is the array the full transform makes."""
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"size": rng.lognormal(3, 1, 200), "town": rng.choice([f"t{i}" for i in range(40)], 200),
+                          "y": rng.normal(size=200)})
+    prof, data, _, _ = profile(RawData("t", frame=frame), ("y",))
+    pre = build_preprocessor(prof).fit(data.features)
+    every = pre.transform(data.features)
+    assert {"vector", "table", "quantile_vector", "quantile_table"} <= set(every)
+    assert every["table"].shape[1] == every["vector"].shape[1] + 1  # the wide column's codes
+    for name in every:
+        alone = pre.transform(data.features, views={name})
+        assert set(alone) == {name} and np.array_equal(alone[name], every[name])
+    docs = pd.DataFrame({"text": ["the cat sat on the mat", "a dog barked at the cat"]})
+    assert set(build_preprocessor_for("text").fit(docs).transform(docs, views={"tfidf"})) == {"tfidf"}
+
+
 def test_arrays_are_standardised_per_channel_and_flattened_too():
     rng = np.random.default_rng(0)
     images = np.stack([rng.normal(100, 5, (30, 8, 8)), rng.normal(-3, 1, (30, 8, 8))], axis=-1)
