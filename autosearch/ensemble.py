@@ -20,6 +20,7 @@ from autosearch.records import State, TrialRecord
 ROUNDS = 25  # AutoGluon's default; TabRepo found no gain beyond it
 MAX_MEMBERS = 5  # distinct members: each is refitted at the end, inside the time budget
 MAX_CANDIDATES = 30  # the best candidates by their own score take part (selection costs rounds x candidates)
+GAIN = 1e-9  # the smallest relative gain that makes a later round the better one: less is rounding noise
 
 
 def select(predictions: Mapping[str, np.ndarray], ranked: Sequence[str], score: Callable[[np.ndarray], float],
@@ -49,7 +50,8 @@ def select(predictions: Mapping[str, np.ndarray], ranked: Sequence[str], score: 
         pick = max(allowed, key=lambda n: (ratings[n], n in chosen, -names.index(n)))
         chosen.append(pick)
         total += predictions[pick]
-        if ratings[pick] > best_rating:  # the best round so far (on a tie, the earlier: fewer members)
+        # the best round so far (on a tie, or a gain no larger than rounding's, the earlier: fewer members)
+        if ratings[pick] > best_rating + (GAIN * max(1.0, abs(best_rating)) if done else 0.0):
             best_round, best_rating = done + 1, ratings[pick]
     kept = chosen[:best_round]
     counts = {name: kept.count(name) for name in dict.fromkeys(kept)}
@@ -61,10 +63,14 @@ def ensemble_of(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.
     """The ensemble of the candidates scored on every fold (their out-of-fold predictions cover the same
     samples: every development sample, or a holdout's validation samples), as a candidate of its own: kind
     `ensemble`, its members and weights as its parameters. None where fewer than two candidates take part or
-    the selection keeps the best one alone."""
+    the selection keeps the best one alone.
+
+    The dummy baseline is the yardstick, never a member: its constant prediction leaves a ranking metric
+    (ROC AUC) unchanged, so rounding noise could pile weight on it, squeezing every probability toward the
+    prior until each sample got the majority class (seen on carData's Arrests: dummy 0.88 of the blend)."""
     metric, codec, task = folds.first.metric, folds.first.codec, folds.first.task
     eligible = [r for r in ranked(candidates, metric) if r.state is State.COMPLETE and r.kind != "ensemble"
-                and r.folds == folds.k and r.name in predictions]
+                and r.family != "dummy" and r.folds == folds.k and r.name in predictions]
     if len(eligible) < 2:
         return None
     covered = ~np.isnan(predictions[eligible[0].name]).any(axis=1)

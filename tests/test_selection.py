@@ -4,6 +4,7 @@ selected over them, the bundle serving that ensemble, and a time budget without 
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from sklearn.model_selection import cross_val_predict
 import autosearch
 from autosearch.bundle import Bundle
 from autosearch.config import make_config
-from autosearch.ensemble import ROUNDS, blend
+from autosearch.ensemble import ROUNDS, blend, ensemble_of
 from autosearch.prepare import prepare
 from autosearch.progress import Progress
 from autosearch.runs import RunState
@@ -71,6 +72,21 @@ def test_the_ensemble_is_the_weighted_blend_of_its_members_and_the_bundle_serves
     assert all(c.test_score is not None for c in compared)  # the pick's test score beside theirs
     board = result.leaderboard
     assert set(board.name[board.test_score.notna()]) == {"ensemble", *(c.name for c in compared)}
+
+
+def test_the_dummy_is_never_a_member_even_where_blending_it_would_score_better(diabetes_run):
+    """A candidate that overshoots (twice the linear model's predictions) scores best blended half and half
+    with the dummy's mean; the dummy is the yardstick, so the ensemble must do without it."""
+    _, records, predictions, folds, _ = diabetes_run
+    overshooting = replace(records["linear"], name="overshooting")
+    outputs = {**predictions, "overshooting": 2 * predictions["linear"] - predictions["dummy"]}
+    shrunk = blend({"overshooting": outputs["overshooting"], "dummy": predictions["dummy"]},
+                   {"overshooting": 0.5, "dummy": 0.5})
+    assert folds.score(shrunk) == pytest.approx(records["linear"].val_score)  # what the dummy would buy
+    chosen = ensemble_of([records["dummy"], overshooting], outputs, folds)
+    assert chosen is None  # the overshooting candidate alone: nothing to blend it with
+    chosen = ensemble_of([records["dummy"], overshooting, records["svm"]], outputs, folds)
+    assert chosen is not None and "dummy" not in chosen.params
 
 
 def test_a_network_is_served_as_the_fold_models_its_out_of_fold_score_measured(diabetes_run):
