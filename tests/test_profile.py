@@ -116,6 +116,7 @@ def test_feature_roles_drop_constant_and_id_like_columns():
     X = pd.DataFrame({
         "customer_id": range(1000, 1000 + n),  # all distinct, consecutive: an identifier
         "row": range(n),
+        "rownames": np.random.default_rng(2).permutation(10 * n)[:n],  # R's row names of shuffled rows
         "email": [f"user{i}@example.com" for i in range(n)],  # all distinct text
         "country": ["fr", "de"] * (n // 2),
         "constant": [1] * n,
@@ -126,7 +127,7 @@ def test_feature_roles_drop_constant_and_id_like_columns():
     })
     numeric, categorical, _, dropped = feature_roles(X)
     dropped = dict(dropped)
-    assert set(dropped) == {"customer_id", "row", "email", "constant", "empty"}
+    assert set(dropped) == {"customer_id", "row", "rownames", "email", "constant", "empty"}
     assert "ID-like" in dropped["customer_id"] and dropped["constant"] == "constant"
     assert set(numeric) == {"age", "income"}
     assert set(categorical) == {"country", "member"}

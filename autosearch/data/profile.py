@@ -29,7 +29,9 @@ TARGET_NAMES = ("target", "label", "class", "y")
 GUESSED = "guessed:"  # how a target reason starts when the target was taken by position: said as a warning
 LABEL_SEPARATOR = "|"
 MAX_INTEGER_CLASSES = 20  # integer targets with more distinct values are quantities (regression)
-_ID_NAME = re.compile(r"(^|[_\s-])id$|^id[_\s-]|^index$|^unnamed: ?0$", re.IGNORECASE)
+# an identifier's name; `rownames`: R's row names as its data exports write them (shuffled or subset rows'
+# are distinct integers, not consecutive ones)
+_ID_NAME = re.compile(r"(^|[_\s-])id$|^id[_\s-]|^index$|^unnamed: ?0$|^row[._\s-]?names?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -399,9 +401,30 @@ def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto",
     return prof, Dataset(features, y), _array_test(raw, prof, messages), messages
 
 
+def _dropped_lines(dropped: tuple[tuple[str, str], ...], named: int = 3) -> list[str]:
+    """One line per dropped column, or per reason where more than `named` columns share it (a wide table
+    may have hundreds of constant ones; summary.json lists every one).
+
+    >>> _dropped_lines((("a", "constant"), ("b", "constant"), ("c", "constant"), ("d", "constant"), ("id", "ID")))
+    ["dropped 4 features: constant ('a', 'b', 'c' and 1 more; summary.json lists them)", "dropped feature 'id': ID"]
+    """
+    by_reason: dict[str, list[str]] = {}
+    for col, why in dropped:
+        by_reason.setdefault(why, []).append(col)
+    lines = []
+    for why, cols in by_reason.items():
+        if len(cols) <= named:
+            lines += [f"dropped feature '{col}': {why}" for col in cols]
+        else:
+            shown = ", ".join(f"'{col}'" for col in cols[:named])
+            lines.append(f"dropped {len(cols)} features: {why} ({shown} and {len(cols) - named} more; "
+                         "summary.json lists them)")
+    return lines
+
+
 def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: list[str]) -> Profile:
     numeric, categorical, text, dropped = feature_roles(features)
-    messages += [f"dropped feature '{col}': {why}" for col, why in dropped]
+    messages += _dropped_lines(dropped)
     for col in numeric:
         infinite = int(np.isinf(pd.to_numeric(features[col], errors="coerce").to_numpy(dtype=np.float64,
                                                                                       na_value=np.nan)).sum())
