@@ -125,12 +125,15 @@ def print_leaderboard(board: pd.DataFrame, metric: str, winner: str) -> None:
     for col in ("rank", "name", "kind", "family", "state", "val_score", "test_score", "fit_seconds", "epochs"):
         table.add_column(col, justify="right" if col in ("rank", "val_score", "test_score", "fit_seconds",
                                                          "epochs") else "left")
+    folds = int(board["folds"].max()) if "folds" in board and board["folds"].notna().any() else 1
     for row in board.itertuples(index=False):
         cells = []
         for col in table.columns:
             value = getattr(row, col.header)
             if value is None or (isinstance(value, float) and value != value) or value is pd.NA:
                 cells.append("")
+            elif col.header == "val_score" and 0 < getattr(row, "folds", folds) < folds:  # ranked after the rest
+                cells.append(f"{format_score(value)} ({int(row.folds)} of {folds} folds)")
             elif col.header in ("val_score", "test_score"):
                 cells.append(format_score(value))
             elif col.header == "fit_seconds":

@@ -148,6 +148,21 @@ def test_leaderboard_prints_a_table_and_json(iris_run):
     assert len(missing.stderr.strip().splitlines()) == 1 and "--output folder" in missing.stderr
 
 
+def test_a_candidate_cross_validated_on_fewer_folds_says_so_where_it_ranks_last(capsys):
+    """A trial the budget cut short after 4 of 5 folds ranks after every fully scored one, even with a better
+    score: the table says why, or its rank reads as a mistake."""
+    from autosearch.progress import print_leaderboard
+
+    rows = [("linear", "baseline", 33.26, 5), ("dense-000", "nn", 33.18, 5), ("tabm-002", "nn", 32.97, 4)]
+    board = pd.DataFrame([{"rank": i, "name": n, "kind": k, "family": n.split("-")[0], "state": "complete",
+                           "val_score": v, "folds": f, "test_score": None, "fit_seconds": 1.0, "epochs": None}
+                          for i, (n, k, v, f) in enumerate(rows, start=1)])
+    print_leaderboard(board, "rmse", "dense-000")
+    lines = {name: line for line in capsys.readouterr().out.splitlines() for name, *_ in rows if name in line}
+    assert "4 of 5 folds" in lines["tabm-002"]
+    assert "folds" not in lines["linear"] and "folds" not in lines["dense-000"]
+
+
 def test_trial_runs_are_named_after_their_family_and_key_params(iris_run):
     summary = json.loads((iris_run / "summary.json").read_text())
     client = MlflowClient(summary["tracking_uri"])
