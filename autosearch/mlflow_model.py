@@ -22,7 +22,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
-from autosearch.bundle import Bundle, versions
+from autosearch.bundle import Bundle, UnseenCategoryWarning, versions
 from autosearch.errors import AutosearchError, describe
 from autosearch.redact import redact
 
@@ -102,7 +102,10 @@ def log_pick(tracking_uri: str, run_id: str, bundle: Path, features: pd.DataFram
     with warnings.catch_warnings():  # MLflow's hint that integer columns can hold no missing value: see README
         warnings.simplefilter("ignore", UserWarning)
         signature = infer_signature(_head(features, SCHEMA_ROWS), example_predictions)
-    with _tracking(tracking_uri):
+    with _tracking(tracking_uri), warnings.catch_warnings():
+        # MLflow predicts the input example to check the model: a category those rows hold and training did not
+        # is the user's business when they predict, not while the model is logged
+        warnings.simplefilter("ignore", UnseenCategoryWarning)
         Model.log(None, flavor=mlflow.pyfunc, name=MODEL_NAME, run_id=run_id, model_id=model.model_id,
                   python_model=str(CODE), artifacts={"bundle": str(bundle)}, signature=signature,
                   input_example=example, pip_requirements=requirements())
