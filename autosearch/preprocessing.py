@@ -4,7 +4,7 @@ A fitted preprocessor maps samples to *views*: named arrays, one per representat
 
 | kind     | views                                                                        |
 | -------- | ---------------------------------------------------------------------------- |
-| tabular  | ``vector`` (imputed, scaled, one-hot; free-text columns as TF-IDF)           |
+| tabular  | ``vector`` (imputed, scaled, one-hot; free text as TF-IDF; dates as numbers) |
 |          | ``table``: ``vector`` then one integer code per high-cardinality categorical   |
 |          | column, for networks that embed them (the same array when there are none)     |
 |          | ``quantile_vector``, ``quantile_table``: the same with the numeric columns     |
@@ -62,6 +62,27 @@ def _fill_text(column):
     return pd.Series(column).fillna("").astype(str)
 
 
+DATE_PARTS = ("year", "month", "day", "weekday", "hour", "days")  # per date column, as numbers
+
+
+def _date_parts(X) -> np.ndarray:
+    """Each date column as DATE_PARTS: its calendar parts, the hour of the day (with minutes as a fraction; 0
+    for dates without times) and the days since 1970 (the trend); NaN where a value is missing or no date.
+
+    >>> _date_parts(pd.DataFrame({"d": ["2024-03-01 06:30", None]})).round(2).tolist()[0]
+    [2024.0, 3.0, 1.0, 4.0, 6.5, 19783.27]
+    """
+    from autosearch.data.dates import timestamps
+
+    parts = []
+    for _, column in pd.DataFrame(X).items():
+        stamps = timestamps(column)
+        t = stamps.dt
+        parts += [t.year, t.month, t.day, t.weekday, t.hour + t.minute / 60,
+                  (stamps - pd.Timestamp(0)).dt.total_seconds() / 86400]
+    return np.column_stack([p.to_numpy(dtype=np.float64, na_value=np.nan) for p in parts])
+
+
 def _documents(frame: pd.DataFrame, columns: tuple[str, ...]) -> np.ndarray:
     """One string per sample: the text columns joined."""
     return frame[list(columns)].fillna("").astype(str).agg(" ".join, axis=1).to_numpy()
@@ -90,7 +111,8 @@ def _only(made: Views, views: Collection[str] | None) -> Views:
 
 class TableFeatures(BaseEstimator, TransformerMixin):
     """Numeric: median imputation with missing-indicators, standard scaling. Categorical: one-hot.
-    Free text: TF-IDF of words and word pairs.
+    Free text: TF-IDF of words and word pairs. Dates: `DATE_PARTS` as numbers (`_date_parts`), median
+    imputation with missing-indicators, standard scaling, after the other columns.
 
     The quantile views hold the numeric columns quantile-normalised instead (scikit-learn's
     `QuantileTransformer` to a normal distribution, one quantile per `QUANTILE_ROWS` rows as TabM's code
@@ -109,8 +131,8 @@ class TableFeatures(BaseEstimator, TransformerMixin):
     of codes of each such column).
     """
 
-    def __init__(self, numeric=(), categorical=(), text=()):
-        self.numeric, self.categorical, self.text = numeric, categorical, text
+    def __init__(self, numeric=(), categorical=(), text=(), dates=()):
+        self.numeric, self.categorical, self.text, self.dates = numeric, categorical, text, dates
 
     def fit(self, X: pd.DataFrame, y=None) -> TableFeatures:
         parts = [
@@ -125,6 +147,10 @@ class TableFeatures(BaseEstimator, TransformerMixin):
         ]
         parts += [(f"text_{col}", Pipeline([("fill", FunctionTransformer(_fill_text)), ("tfidf", TfidfVectorizer(
             max_features=TEXT_COLUMN_FEATURES, ngram_range=(1, 2), sublinear_tf=True))]), col) for col in self.text]
+        if self.dates:
+            parts.append(("dates", Pipeline([("parts", FunctionTransformer(_date_parts)),
+                                             ("impute", SimpleImputer(strategy="median", add_indicator=True)),
+                                             ("scale", StandardScaler())]), list(self.dates)))
         self.columns_ = ColumnTransformer(parts, sparse_threshold=0.0).fit(X)
         # the numeric columns that made it to the view: all-missing ones are dropped (none fitted: no columns)
         numeric = self.columns_.named_transformers_["numeric"]

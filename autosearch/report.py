@@ -316,11 +316,12 @@ def _winner_section(summary: RunSummary) -> str:
 
 
 def _columns_section(profile: dict) -> str:
-    """What each column of a table was taken as (numeric, categorical, free text) or why it was dropped, and
+    """What each column of a table was taken as (numeric, categorical, free text, dates) or why it was dropped, and
     how many of its values are missing."""
     roles = {**{c: "numeric" for c in profile.get("numeric", [])},
              **{c: "categorical" for c in profile.get("categorical", [])},
              **{c: "free text" for c in profile.get("text", [])},
+             **{c: "dates (year, month, day, weekday, hour, days)" for c in profile.get("dates", [])},
              **{c: f"dropped: {why}" for c, why in (profile.get("dropped") or {}).items()}}
     columns = profile.get("columns") or []
     if not columns:

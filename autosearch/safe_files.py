@@ -23,6 +23,7 @@ SKOPS_SUFFIX = ".skops"
 TRUSTED = frozenset({
     "autosearch.preprocessing.ArrayFeatures", "autosearch.preprocessing.TableFeatures",
     "autosearch.preprocessing.TextFeatures", "autosearch.preprocessing._as_text",
+    "autosearch.preprocessing._date_parts",
     "autosearch.preprocessing._fill_text", "autosearch.targets.TargetCodec", "autosearch.targets._log1p",
     "numpy.dtype", "sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",

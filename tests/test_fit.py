@@ -222,3 +222,21 @@ def test_a_high_cardinality_column_is_embedded_by_the_first_tabm_trial(mpg_csv, 
     rmse = autosearch.test_candidate(tmp_path / "out", net["name"])  # built, trained and scored again
     served = autosearch.predict(result.bundle_path, frame)  # the bundle read back from its files
     assert np.isfinite(rmse) and np.isfinite(served.prediction).all()
+
+
+def test_a_date_column_is_read_as_numbers_that_carry_the_weekday(tmp_path):
+    """Weekend or weekday, from the date alone: every date is distinct, so read as text it was dropped as an
+    ID (and each one-hot value unseen at predict); as numbers its weekday decides."""
+    rng = np.random.default_rng(0)
+    days = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.permutation(900)[:300], unit="D")
+    frame = pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "noise": rng.normal(size=300),
+                          "when": np.where(days.weekday >= 5, "weekend", "weekday")})
+    frame.to_csv(tmp_path / "days.csv", index=False)
+    result = autosearch.fit(tmp_path / "days.csv", target="when", output=tmp_path / "out", **{**TINY, "trials": 1})
+    assert result.summary.profile["dates"] == ["day"] and "day" not in result.summary.profile["dropped"]
+    assert result.summary.best_baseline.val_score > 0.9  # gradient boosting reads the weekday part
+    later = pd.Series(pd.date_range("2026-03-02", periods=14, freq="D"))  # never seen: two whole weeks
+    served = autosearch.predict(result.bundle_path, pd.DataFrame({"day": later.dt.strftime("%Y-%m-%d"),
+                                                                  "noise": 0.0}))
+    truth = np.where(later.dt.weekday >= 5, "weekend", "weekday")
+    assert (served.prediction.to_numpy() == truth).mean() >= 0.8

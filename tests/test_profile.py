@@ -125,9 +125,24 @@ def test_feature_roles_drop_constant_and_id_like_columns():
         "income": np.random.default_rng(1).normal(size=n),  # all distinct floats are normal
         "member": [True, False] * (n // 2),
     })
-    numeric, categorical, _, dropped = feature_roles(X)
+    numeric, categorical, _, _, dropped = feature_roles(X)
     dropped = dict(dropped)
     assert set(dropped) == {"customer_id", "row", "rownames", "email", "constant", "empty"}
     assert "ID-like" in dropped["customer_id"] and dropped["constant"] == "constant"
     assert set(numeric) == {"age", "income"}
     assert set(categorical) == {"country", "member"}
+
+
+def test_date_columns_are_read_as_dates_even_when_every_value_is_distinct():
+    n = 40
+    days = pd.date_range("2024-01-01", periods=n, freq="D")
+    X = pd.DataFrame({
+        "when": days.strftime("%Y-%m-%d"),  # all distinct text: an ID, were it not dates
+        "stamp": days + pd.Timedelta(hours=6),  # Parquet's timestamps arrive as datetime64
+        "us_style": days.strftime("%m/%d/%Y"),
+        "code": [f"{i}-{i}-x" for i in range(n)],  # a date's separators, not a date
+        "same_day": ["2024-01-01"] * n,
+    })
+    numeric, categorical, text, dates, dropped = feature_roles(X)
+    assert dates == ("when", "stamp", "us_style")
+    assert dict(dropped) == {"code": "ID-like: every value distinct text", "same_day": "constant"}

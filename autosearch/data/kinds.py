@@ -133,7 +133,7 @@ def as_sequence_array(X: np.ndarray) -> np.ndarray:
 
 def _table(profile):
     from autosearch.preprocessing import TableFeatures
-    return TableFeatures(profile.numeric, profile.categorical, profile.text)
+    return TableFeatures(profile.numeric, profile.categorical, profile.text, profile.dates)
 
 
 def _arrays(profile):

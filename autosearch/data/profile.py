@@ -13,6 +13,7 @@ import pandas as pd
 from pandas.api import types as ptypes
 
 from autosearch.data.dataset import Dataset
+from autosearch.data.dates import is_date
 from autosearch.data.kinds import (
     KINDS,
     DataKind,
@@ -49,6 +50,7 @@ class Profile:
     numeric: tuple[str, ...] = ()  # tables: feature columns by role
     categorical: tuple[str, ...] = ()
     text: tuple[str, ...] = ()
+    dates: tuple[str, ...] = ()  # read as numbers by preprocessing.DateParts
     dropped: tuple[tuple[str, str], ...] = ()  # (column, why)
     columns: tuple[str, ...] = ()  # tables: the feature columns in the data's order, dropped ones too
     missing: tuple[tuple[str, int], ...] = ()  # tables: (column, missing values) where any are missing
@@ -58,7 +60,7 @@ class Profile:
 
     @property
     def features(self) -> tuple[str, ...]:
-        return self.numeric + self.categorical + self.text
+        return self.numeric + self.categorical + self.text + self.dates
 
     @property
     def target_guessed(self) -> bool:
@@ -203,21 +205,23 @@ def check_task(task: Task, y: pd.DataFrame) -> None:
         )
 
 
-def feature_roles(X: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...],
+def feature_roles(X: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...],
                                           tuple[tuple[str, str], ...]]:
-    """Numeric, categorical and free-text features; constant and ID-like columns dropped, with why."""
-    numeric, categorical, text, dropped = [], [], [], []
+    """Numeric, categorical, free-text and date features; constant and ID-like columns dropped, with why."""
+    numeric, categorical, text, dates, dropped = [], [], [], [], []
     for col in X.columns:
         s = X[col]
         if not nested(s) and is_free_text(s):
             text.append(col)
+        elif not nested(s) and is_date(s) and s.dropna().nunique() > 1:  # distinct dates are no ID
+            dates.append(col)
         elif why := _drop_reason(col, s):
             dropped.append((col, why))
         elif ptypes.is_numeric_dtype(s) and not ptypes.is_bool_dtype(s):
             numeric.append(col)
         else:
             categorical.append(col)
-    return tuple(numeric), tuple(categorical), tuple(text), tuple(dropped)
+    return tuple(numeric), tuple(categorical), tuple(text), tuple(dates), tuple(dropped)
 
 
 def nested(s: pd.Series) -> bool:
@@ -423,22 +427,25 @@ def _dropped_lines(dropped: tuple[tuple[str, str], ...], named: int = 3) -> list
 
 
 def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: list[str]) -> Profile:
-    numeric, categorical, text, dropped = feature_roles(features)
+    numeric, categorical, text, dates, dropped = feature_roles(features)
     messages += _dropped_lines(dropped)
+    messages += [f"column '{col}' read as dates: its year, month, day, weekday, hour and days since 1970 as "
+                 "numbers" for col in dates]
     for col in numeric:
         infinite = int(np.isinf(pd.to_numeric(features[col], errors="coerce").to_numpy(dtype=np.float64,
                                                                                       na_value=np.nan)).sum())
         if infinite:
             messages.append(f"column '{col}' holds {infinite} infinite values: they are treated as missing")
-    if not numeric + categorical + text:
+    if not numeric + categorical + text + dates:
         raise AutosearchError("no usable feature columns remain besides the target; add feature columns")
-    data_kind, kind_reason = _table_kind(features[list(numeric + categorical + text)], text, kind)
+    data_kind, kind_reason = _table_kind(features[list(numeric + categorical + text + dates)], text, kind)
     if data_kind is DataKind.TEXT:
         if numeric:
             messages.append(f"--kind text: numeric column(s) {', '.join(numeric)} are not used")
-        numeric, text, categorical = (), text + categorical, ()  # every non-numeric column is read as text
+        numeric, text, categorical, dates = (), text + categorical + dates, (), ()  # all but numbers read as text
     return Profile(**facts, kind=data_kind, kind_reason=kind_reason, n_columns=features.shape[1] + len(
-        facts["targets"]), numeric=numeric, categorical=categorical, text=text, dropped=dropped,
+        facts["targets"]), numeric=numeric, categorical=categorical, text=text, dates=dates,
+        dropped=dropped,
         columns=tuple(features.columns), missing=tuple((str(c), int(n)) for c, n in features.isna().sum().items() if n),
         sample_shape=(len(numeric), 1) if data_kind is DataKind.SEQUENCE else ())
 
