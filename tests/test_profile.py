@@ -146,3 +146,15 @@ def test_date_columns_are_read_as_dates_even_when_every_value_is_distinct():
     numeric, categorical, text, dates, dropped = feature_roles(X)
     assert dates == ("when", "stamp", "us_style")
     assert dict(dropped) == {"code": "ID-like: every value distinct text", "same_day": "constant"}
+
+
+def test_classes_too_rare_to_learn_or_score_are_dropped_with_a_message():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=103), "y": ["neg"] * 50 + ["pos"] * 50 + ["odd", "odd", "one"]})
+    prof, data, _, messages = profile_raw(RawData("t", frame=frame), ("y",))
+    assert len(data.target) == 100 and set(data.target["y"]) == {"neg", "pos"}
+    assert prof.task is Task.BINARY  # two classes left
+    assert any(m.startswith("dropped 3 samples of 2 classes with fewer than 10 samples each") for m in messages)
+    many = pd.DataFrame({"x": rng.normal(size=60), "y": [f"c{i % 12}" for i in range(60)]})  # 12 classes of 5
+    prof, data, _, messages = profile_raw(RawData("t", frame=many), ("y",))
+    assert len(data.target) == 60 and prof.task is Task.MULTICLASS  # dropping all would leave nothing to learn

@@ -30,6 +30,8 @@ TARGET_NAMES = ("target", "label", "class", "y")
 GUESSED = "guessed:"  # how a target reason starts when the target was taken by position: said as a warning
 LABEL_SEPARATOR = "|"
 MAX_INTEGER_CLASSES = 20  # integer targets with more distinct values are quantities (regression)
+MIN_CLASS_ROWS = 10  # fewer samples of a class than this are dropped (AutoGluon's threshold), …
+MAX_RARE_SHARE = 0.1  # … unless that drops more than this share of them: then the bar is lowered
 # an identifier's name; `rownames`: R's row names as its data exports write them (shuffled or subset rows'
 # are distinct integers, not consecutive ones)
 _ID_NAME = re.compile(r"(^|[_\s-])id$|^id[_\s-]|^index$|^unnamed: ?0$|^row[._\s-]?names?$", re.IGNORECASE)
@@ -392,9 +394,16 @@ def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto",
     if not keep.all():
         messages.append(f"dropped {int((~keep).sum())} rows with a missing target ({int(keep.sum())} remain)")
     y = y[keep].reset_index(drop=True)
-    facts = dict(targets=tuple(y.columns), target_reason=target_reason, n_rows=len(y))
-    facts["task"], facts["task_reason"] = _task(y, task)
     rows = np.flatnonzero(keep.to_numpy())
+    inferred = _task(y, task)
+    if inferred[0] is Task.MULTICLASS:
+        common, note = common_classes(y.iloc[:, 0])
+        if note:
+            messages.append(note)
+            y, rows = y[common].reset_index(drop=True), rows[common]
+            inferred = _task(y, task)  # two classes left: binary
+    facts = dict(targets=tuple(y.columns), target_reason=target_reason, n_rows=len(y))
+    facts["task"], facts["task_reason"] = inferred
     if raw.is_table:
         prof = _table_profile(raw.frame.iloc[rows].reset_index(drop=True).drop(columns=list(y.columns)), kind,
                               facts, messages)
@@ -403,6 +412,33 @@ def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto",
     prof = _array_profile(raw, kind, facts)
     features = shape_features(RawData(raw.name, X=raw.X[rows]), prof)
     return prof, Dataset(features, y), _array_test(raw, prof, messages), messages
+
+
+def common_classes(labels: pd.Series) -> tuple[np.ndarray, str | None]:
+    """Which samples to keep, and what was dropped: a class with fewer than MIN_CLASS_ROWS samples can be
+    neither learnt nor scored (stratified splits and folds need it in each; scikit-learn's SVM refuses a fold
+    without it; balanced accuracy weighs its one validation sample as much as a whole common class), so its
+    samples are dropped, as AutoGluon does. The bar is lowered, down to 2, where it would drop more than
+    MAX_RARE_SHARE of the samples; at least two classes always remain.
+
+    >>> keep, note = common_classes(pd.Series(["a"] * 30 + ["b"] * 30 + ["c"] * 2 + ["d"]))
+    >>> int(keep.sum()), note.split(":")[0]
+    (60, "dropped 3 samples of 2 classes with fewer than 10 samples each ('c' 2, 'd' 1)")
+    """
+    counts = labels.value_counts()
+    for least in range(MIN_CLASS_ROWS, 1, -1):
+        rare = counts[counts < least]
+        if len(counts) - len(rare) >= 2 and (rare.sum() <= MAX_RARE_SHARE * len(labels) or least == 2):
+            break
+    else:
+        return np.ones(len(labels), dtype=bool), None
+    if rare.empty:
+        return np.ones(len(labels), dtype=bool), None
+    shown = ", ".join(f"'{label}' {count}" for label, count in list(rare.items())[:5])
+    more = f" and {len(rare) - 5} more" if len(rare) > 5 else ""
+    return (~labels.isin(rare.index)).to_numpy(), (
+        f"dropped {int(rare.sum())} samples of {len(rare)} classes with fewer than {least} samples each "
+        f"({shown}{more}): too few to learn or to score; add samples of them to keep them")
 
 
 def _dropped_lines(dropped: tuple[tuple[str, str], ...], named: int = 3) -> list[str]:
