@@ -9,6 +9,8 @@ from autosearch.data.load import load_table
 @pytest.mark.parametrize("suffix, write", [
     (".csv", lambda f, p: f.to_csv(p, index=False)),
     (".tsv", lambda f, p: f.to_csv(p, index=False, sep="\t")),
+    (".csv", lambda f, p: f.to_csv(p, index=False, sep=";", decimal=",")),  # Excel where 1,5 is one and a half
+    (".csv", lambda f, p: f.to_csv(p, index=False, sep="|")),
     (".parquet", lambda f, p: f.to_parquet(p, index=False)),
 ])
 def test_formats_load_alike(iris_csv, tmp_path, suffix, write):
@@ -18,3 +20,14 @@ def test_formats_load_alike(iris_csv, tmp_path, suffix, write):
     loaded = load_table(path)
     assert list(loaded.columns) == list(frame.columns) and len(loaded) == len(frame)
     assert loaded["species"].tolist() == frame["species"].tolist()
+    numbers = frame.select_dtypes("number").columns
+    assert len(numbers) and (loaded[numbers].dtypes == "float64").all()
+    assert ((loaded[numbers] - frame[numbers]).abs().fillna(0) < 1e-9).all().all()
+
+
+def test_a_question_mark_is_a_missing_value_as_uci_files_write_it(tmp_path):
+    path = tmp_path / "uci.csv"
+    path.write_text("age,job,y\n39,clerk,yes\n?,?,no\n41.5,nurse,no\n")
+    loaded = load_table(path)
+    assert loaded["age"].dtype == "float64" and loaded["age"].isna().tolist() == [False, True, False]
+    assert loaded["job"].isna().tolist() == [False, True, False]

@@ -11,8 +11,36 @@ import pandas as pd
 
 from autosearch.errors import AutosearchError
 
-READERS = {".csv": pd.read_csv, ".tsv": lambda p: pd.read_csv(p, sep="\t"), ".parquet": pd.read_parquet,
-           ".pq": pd.read_parquet}
+MISSING_MARKS = ["?"]  # read as missing beside pandas' own (NA, N/A, null, nan, empty): UCI's mark for one
+DELIMITERS = (";", "\t", "|")  # a .csv whose header has no comma but these is split on the most frequent
+
+
+def delimiter(path: Path) -> str:
+    """The field separator of a CSV/TSV file: a tab for .tsv; for .csv, a comma, unless its header has none
+    and has semicolons (Excel's export where the decimal mark is a comma), tabs or pipes."""
+    if path.suffix.lower() == ".tsv":
+        return "\t"
+    with open(path, encoding="utf-8", errors="replace") as f:
+        header = f.readline()
+    counts = {mark: header.count(mark) for mark in DELIMITERS}
+    best = max(counts, key=counts.get)
+    return best if "," not in header and counts[best] else ","
+
+
+def read_csv(path: Path) -> pd.DataFrame:
+    sep = delimiter(path)
+    if sep != ";":
+        return pd.read_csv(path, sep=sep, na_values=MISSING_MARKS)
+    frame = pd.read_csv(path, sep=sep, decimal=",", na_values=MISSING_MARKS)
+    for col in frame.columns:  # numbers written with a decimal point in a semicolon file stay text: convert them
+        if not pd.api.types.is_numeric_dtype(frame[col]):
+            numbers = pd.to_numeric(frame[col], errors="coerce")
+            if numbers.notna().sum() == frame[col].notna().sum() > 0:
+                frame[col] = numbers
+    return frame
+
+
+READERS = {".csv": read_csv, ".tsv": read_csv, ".parquet": pd.read_parquet, ".pq": pd.read_parquet}
 
 
 def load_table(path: str | Path) -> pd.DataFrame:
@@ -49,7 +77,7 @@ def duplicate_headers(path: Path) -> tuple[str, ...]:
     import csv
 
     with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        header = next(csv.reader(f, delimiter="\t" if path.suffix.lower() == ".tsv" else ","), [])
+        header = next(csv.reader(f, delimiter=delimiter(path)), [])
     counts = pd.Series(header).value_counts()
     return tuple(f"column '{name}' appears {n} times in the header: read as '{name}', "
                  + ", ".join(f"'{name}.{i}'" for i in range(1, n)) + "; rename them to say which is which"

@@ -22,7 +22,7 @@ from autosearch.data.kinds import (
     is_free_text,
     table_kind,
 )
-from autosearch.data.load import RawData
+from autosearch.data.load import MISSING_MARKS, RawData
 from autosearch.errors import AutosearchError
 from autosearch.tasks import Task
 
@@ -375,7 +375,7 @@ def _numeric(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     for col in columns:
         if not ptypes.is_numeric_dtype(frame[col]):
             parsed = pd.to_numeric(frame[col], errors="coerce")
-            bad = frame[col][parsed.isna() & frame[col].notna()]
+            bad = frame[col][parsed.isna() & frame[col].notna() & ~frame[col].isin(MISSING_MARKS)]
             if len(bad):
                 raise AutosearchError(f"column '{col}' must be numeric but holds '{bad.iloc[0]}'; "
                                       "fix or blank those values")
