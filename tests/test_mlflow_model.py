@@ -33,7 +33,10 @@ def _fit(data: Path, out: Path, uri: str, **options):
 def registered(iris_csv, sandbox, tmp_path_factory):
     """A fit registered as the first version of NAME, in a store of its own (the registry is per store)."""
     uri = f"sqlite:///{tmp_path_factory.mktemp('registry') / 'mlflow.db'}"
-    return uri, _fit(iris_csv, tmp_path_factory.mktemp("first") / "out", uri)
+    data = tmp_path_factory.mktemp("parquet") / "iris.parquet"  # a dictionary-encoded column: pandas' categorical
+    frame = pd.read_csv(iris_csv)
+    frame.astype({"field_site": "category"}).to_parquet(data, index=False)  # MLflow's schema has no such type
+    return uri, _fit(data, tmp_path_factory.mktemp("first") / "out", uri)
 
 
 def test_the_pick_is_an_mlflow_model_that_predicts_as_autosearch_does(registered, iris_csv, monkeypatch):
