@@ -95,7 +95,12 @@ MODEL_URI_SCHEMES = ("models:/", "runs:/")  # MLflow's: the bundle inside a logg
 
 
 class UnseenCategoryWarning(UserWarning):
-    """Samples to predict hold a category training never saw (`autosearch predict` prints it as a warning)."""
+    """Samples to predict hold a category training never saw, or a date column values that are no dates
+    (`autosearch predict` prints it as a warning)."""
+
+
+def _shown(values: list[str]) -> str:
+    return ", ".join(f"'{v}'" for v in values[:3]) + (f" and {len(values) - 3} more" if len(values) > 3 else "")
 
 
 def is_model_uri(text: str | Path) -> bool:
@@ -230,11 +235,13 @@ class Bundle:
             raw = load_data(data, labelled=False, image_size=prof.image_size, color_mode=prof.color_mode)
         features = shape_features(raw, prof)
         for col, values in getattr(self.preprocessor, "unseen", lambda _: {})(features).items():
-            more = f" and {len(values) - 3} more" if len(values) > 3 else ""
-            shown = ", ".join(f"'{v}'" for v in values[:3]) + more
-            warnings.warn(f"column '{col}' holds {len(values)} value(s) never seen in training ({shown}): they are "
-                          "read as an unknown category, so those predictions rest on the other columns",
+            warnings.warn(f"column '{col}' holds {len(values)} value(s) never seen in training ({_shown(values)}): "
+                          "they are read as an unknown category, so those predictions rest on the other columns",
                           UnseenCategoryWarning, stacklevel=3)
+        for col, values in getattr(self.preprocessor, "undated", lambda _: {})(features).items():
+            warnings.warn(f"date column '{col}' holds {len(values)} value(s) that are no dates ({_shown(values)}): "
+                          "they are read as missing; write them as the training data did", UnseenCategoryWarning,
+                          stacklevel=3)
         views = self.preprocessor.transform(features, views={m.view(prof) for m in self.members})
         output = blend({m.name: m.output(views, prof, self.codec.n_outputs) for m in self.members},
                        {m.name: m.weight for m in self.members})

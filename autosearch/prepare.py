@@ -19,7 +19,7 @@ from autosearch.config import RunConfig
 from autosearch.data.dataset import Dataset
 from autosearch.data.kinds import KINDS
 from autosearch.data.load import RawData, load_data
-from autosearch.data.profile import Profile, profile, shape_features
+from autosearch.data.profile import Profile, profile, rare_rows, shape_features
 from autosearch.data.split import Split, fold_rows, split_data
 from autosearch.errors import AutosearchError
 from autosearch.metrics import Metric, default_metric, get_metric
@@ -156,6 +156,10 @@ def _read_test(path: Path, prof: Profile, notes: list[str]) -> Dataset:
         raise AutosearchError(f"--test file '{path}' has no sample with a target value; fill in its target")
     if not keep.all():
         notes.append(f"dropped {int((~keep).sum())} test samples with a missing target")
+    keep = keep & ~rare_rows(target, prof, notes)
+    if not keep.any():
+        raise AutosearchError(f"--test file '{path}' holds only classes too rare to learn; give it samples of the "
+                              "others")
     features = shape_features(raw, prof)
     return Dataset(features, target).take(np.flatnonzero(keep))
 

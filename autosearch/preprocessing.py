@@ -65,21 +65,25 @@ def _fill_text(column):
 DATE_PARTS = ("year", "month", "day", "weekday", "hour", "days")  # per date column, as numbers
 
 
-def _date_parts(X) -> np.ndarray:
+def _date_parts(X, day_first=()) -> np.ndarray:
     """Each date column as DATE_PARTS: its calendar parts, the hour of the day (with minutes as a fraction; 0
     for dates without times) and the days since 1970 (the trend); NaN where a value is missing or no date.
+    `day_first`: per column, whether its slash dates are day/month/year.
 
     >>> _date_parts(pd.DataFrame({"d": ["2024-03-01 06:30", None]})).round(2).tolist()[0]
     [2024.0, 3.0, 1.0, 4.0, 6.5, 19783.27]
+    >>> _date_parts(pd.DataFrame({"d": ["9999-12-31"]})).round(0).tolist()  # "no end date", as systems write it
+    [[9999.0, 12.0, 31.0, 4.0, 0.0, 2932896.0]]
     """
     from autosearch.data.dates import timestamps
 
     parts = []
-    for _, column in pd.DataFrame(X).items():
-        stamps = timestamps(column)
+    frame = pd.DataFrame(X)
+    for column, first in zip(frame.columns, list(day_first) or [False] * frame.shape[1]):
+        stamps = timestamps(frame[column], first)
         t = stamps.dt
-        parts += [t.year, t.month, t.day, t.weekday, t.hour + t.minute / 60,
-                  (stamps - pd.Timestamp(0)).dt.total_seconds() / 86400]
+        since = stamps - pd.Timestamp(0).as_unit("s")  # in the stamps' unit: nanoseconds end in 2262
+        parts += [t.year, t.month, t.day, t.day_of_week, t.hour + t.minute / 60, since.dt.total_seconds() / 86400]
     return np.column_stack([p.to_numpy(dtype=np.float64, na_value=np.nan) for p in parts])
 
 
@@ -148,7 +152,10 @@ class TableFeatures(BaseEstimator, TransformerMixin):
         parts += [(f"text_{col}", Pipeline([("fill", FunctionTransformer(_fill_text)), ("tfidf", TfidfVectorizer(
             max_features=TEXT_COLUMN_FEATURES, ngram_range=(1, 2), sublinear_tf=True))]), col) for col in self.text]
         if self.dates:
-            parts.append(("dates", Pipeline([("parts", FunctionTransformer(_date_parts)),
+            from autosearch.data.dates import day_first
+
+            first = [day_first(X[col]) for col in self.dates]  # decided on the training rows, kept for predict
+            parts.append(("dates", Pipeline([("parts", FunctionTransformer(_date_parts, kw_args={"day_first": first})),
                                              ("impute", SimpleImputer(strategy="median", add_indicator=True)),
                                              ("scale", StandardScaler())]), list(self.dates)))
         self.columns_ = ColumnTransformer(parts, sparse_threshold=0.0).fit(X)
@@ -193,6 +200,17 @@ class TableFeatures(BaseEstimator, TransformerMixin):
     def model_facts_(self) -> dict[str, Any]:
         return {"numeric_bins": self.numeric_bins_, "quantile_bins": getattr(self, "quantile_bins_", []),
                 "category_sizes": getattr(self, "category_sizes_", [])}
+
+    def undated(self, X: pd.DataFrame) -> dict[str, list[str]]:
+        """For each date column, the values in X (missing ones aside) that are no dates: read as missing."""
+        from autosearch.data.dates import timestamps
+
+        found = {}
+        for col in getattr(self, "dates", ()):
+            bad = X[col][X[col].notna() & timestamps(X[col]).isna()]
+            if len(bad):
+                found[col] = sorted({str(v) for v in bad})
+        return found
 
     def unseen(self, X: pd.DataFrame) -> dict[str, list[str]]:
         """For each categorical column, the values in X that training never saw (missing ones aside): the

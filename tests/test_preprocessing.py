@@ -114,3 +114,16 @@ def build_preprocessor_for(kind: str):
     prof = Profile(("y",), "", Task.BINARY, "", DataKind(kind), "", n_rows=0, n_columns=0,
                    text=("text",) if kind == "text" else ())
     return build_preprocessor(prof)
+
+
+def test_slash_dates_are_read_day_first_where_the_training_rows_say_so():
+    from autosearch.preprocessing import TableFeatures, _date_parts
+
+    days = pd.DataFrame({"d": ["25/12/2024", "01/02/2024", "13/01/2025", "9999-12-31"]})  # and "no end date"
+    features = TableFeatures(dates=("d",)).fit(days)
+    reader = features.columns_.named_transformers_["dates"].named_steps["parts"]
+    assert reader.kw_args == {"day_first": [True]}  # 25/12: the day comes first in this column
+    months = _date_parts(days, **reader.kw_args)[:, 1].tolist()
+    assert months == [12.0, 2.0, 1.0, 12.0]  # 01/02/2024 is the 1st of February here
+    assert np.isfinite(features.transform(days)["vector"]).all()
+    assert features.undated(pd.DataFrame({"d": ["2024-03-01", "soon", None]})) == {"d": ["soon"]}

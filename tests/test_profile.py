@@ -158,3 +158,18 @@ def test_classes_too_rare_to_learn_or_score_are_dropped_with_a_message():
     many = pd.DataFrame({"x": rng.normal(size=60), "y": [f"c{i % 12}" for i in range(60)]})  # 12 classes of 5
     prof, data, _, messages = profile_raw(RawData("t", frame=many), ("y",))
     assert len(data.target) == 60 and prof.task is Task.MULTICLASS  # dropping all would leave nothing to learn
+
+
+def test_a_test_file_loses_its_samples_of_the_classes_dropped_as_too_rare(tmp_path):
+    from autosearch.config import make_config
+    from autosearch.prepare import prepare
+    from autosearch.progress import Progress
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=103), "y": ["a"] * 50 + ["b"] * 50 + ["c"] * 3})
+    frame.to_csv(tmp_path / "train.csv", index=False)
+    frame.iloc[[0, 60, 101]].to_csv(tmp_path / "test.csv", index=False)  # one of each, 'c' too
+    prep = prepare(tmp_path / "train.csv", make_config(target=("y",), test=tmp_path / "test.csv",
+                                                       output=tmp_path / "out"), Progress(quiet=True))
+    assert prep.profile.task is Task.BINARY and prep.profile.rare_classes == ("c",)
+    assert prep.codec.classes_ == ["a", "b"] and len(prep.split.test.target) == 2

@@ -1,9 +1,10 @@
 """Date and time columns: which ones a table has, and their values as timestamps.
 
 A column is a date column when it is pandas' datetime type (Parquet's timestamps) or when nearly all its
-values are written as dates: ISO 8601 (`2024-03-01`, `2024-03-01 14:30`, `2024-03-01T14:30:00Z`) or
-`3/1/2024` (month first, as pandas reads it). Preprocessing turns each into numbers (`preprocessing.DateParts`);
-read as text, such a column was one-hot (or, every value distinct, dropped as an ID).
+values are written as dates: ISO 8601 (`2024-03-01`, `2024-03-01 14:30`, `2024-03-01T14:30:00Z`) or with
+slashes (`3/1/2024`: month first, unless a first field above 12 in the column says day first). Preprocessing
+turns each into numbers (`preprocessing._date_parts`); read as text, such a column was one-hot (or, every value
+distinct, dropped as an ID). Times with a zone are read in UTC.
 """
 
 from __future__ import annotations
@@ -38,12 +39,26 @@ def is_date(s: pd.Series) -> bool:
     return bool(timestamps(values).notna().mean() >= SHARE)  # 2024-13-45 has a date's shape, not a date's value
 
 
-def timestamps(s: pd.Series) -> pd.Series:
+def day_first(s: pd.Series) -> bool:
+    """Whether a column's slash dates put the day first: any first field above 12 says so (25/12/2024).
+
+    >>> day_first(pd.Series(["01/02/2024", "25/12/2024"])), day_first(pd.Series(["12/25/2024", "2024-03-01"]))
+    (True, False)
+    """
+    if ptypes.is_datetime64_any_dtype(s):
+        return False
+    first = s.dropna().astype(str).str.extract(r"^\s*(\d{1,2})/\d{1,2}/\d{4}", expand=False).dropna()
+    return bool((first.astype(int) > 12).any())
+
+
+def timestamps(s: pd.Series, day_first: bool = False) -> pd.Series:
     """The values as UTC timestamps without a zone (naive values taken as UTC); NaT where one is missing or
-    is not a date.
+    is not a date. `day_first`: slash dates are day/month/year.
 
     >>> timestamps(pd.Series(["2024-03-01", "2024-03-01T12:00:00+02:00", "soon"])).tolist()
     [Timestamp('2024-03-01 00:00:00'), Timestamp('2024-03-01 10:00:00'), NaT]
+    >>> timestamps(pd.Series(["01/02/2024"]), day_first=True).tolist()
+    [Timestamp('2024-02-01 00:00:00')]
     """
     if not ptypes.is_datetime64_any_dtype(s):
         text = s.astype("string").str.strip()
@@ -51,7 +66,7 @@ def timestamps(s: pd.Series) -> pd.Series:
             warnings.simplefilter("ignore", UserWarning)
             parsed = pd.to_datetime(text, errors="coerce", utc=True, format="ISO8601")
             if parsed.isna().sum() > text.isna().sum():  # not all ISO 8601: read each value on its own
-                parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed")
+                parsed = pd.to_datetime(text, errors="coerce", utc=True, format="mixed", dayfirst=day_first)
     else:
         parsed = pd.to_datetime(s, utc=True)
     return parsed.dt.tz_convert(None)

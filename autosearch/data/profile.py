@@ -52,7 +52,8 @@ class Profile:
     numeric: tuple[str, ...] = ()  # tables: feature columns by role
     categorical: tuple[str, ...] = ()
     text: tuple[str, ...] = ()
-    dates: tuple[str, ...] = ()  # read as numbers by preprocessing.DateParts
+    dates: tuple[str, ...] = ()  # read as numbers by preprocessing._date_parts
+    rare_classes: tuple = ()  # classes dropped as too rare to learn (common_classes); test rows of them too
     dropped: tuple[tuple[str, str], ...] = ()  # (column, why)
     columns: tuple[str, ...] = ()  # tables: the feature columns in the data's order, dropped ones too
     missing: tuple[tuple[str, int], ...] = ()  # tables: (column, missing values) where any are missing
@@ -349,6 +350,8 @@ def shape_features(raw: RawData, prof: Profile, test: bool = False) -> pd.DataFr
         if missing:
             raise AutosearchError(f"the data lacks column(s) the model needs: {', '.join(missing)}; add them")
         frame = _numeric(frame, prof.numeric)
+        marked = [c for c in prof.categorical if frame[c].isin(MISSING_MARKS).any()]  # as a file's are read
+        frame = frame.assign(**{c: frame[c].mask(frame[c].isin(MISSING_MARKS)) for c in marked})
         if prof.kind is DataKind.SEQUENCE:
             return as_sequence_array(frame[list(prof.numeric)].to_numpy(dtype=np.float32))
         return frame[list(prof.features)]
@@ -395,14 +398,14 @@ def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto",
         messages.append(f"dropped {int((~keep).sum())} rows with a missing target ({int(keep.sum())} remain)")
     y = y[keep].reset_index(drop=True)
     rows = np.flatnonzero(keep.to_numpy())
-    inferred = _task(y, task)
+    inferred, rare = _task(y, task), []
     if inferred[0] is Task.MULTICLASS:
-        common, note = common_classes(y.iloc[:, 0])
+        common, rare, note = common_classes(y.iloc[:, 0])
         if note:
             messages.append(note)
             y, rows = y[common].reset_index(drop=True), rows[common]
             inferred = _task(y, task)  # two classes left: binary
-    facts = dict(targets=tuple(y.columns), target_reason=target_reason, n_rows=len(y))
+    facts = dict(targets=tuple(y.columns), target_reason=target_reason, n_rows=len(y), rare_classes=tuple(rare))
     facts["task"], facts["task_reason"] = inferred
     if raw.is_table:
         prof = _table_profile(raw.frame.iloc[rows].reset_index(drop=True).drop(columns=list(y.columns)), kind,
@@ -414,30 +417,36 @@ def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto",
     return prof, Dataset(features, y), _array_test(raw, prof, messages), messages
 
 
-def common_classes(labels: pd.Series) -> tuple[np.ndarray, str | None]:
+def common_classes(labels: pd.Series) -> tuple[np.ndarray, list, str | None]:
     """Which samples to keep, and what was dropped: a class with fewer than MIN_CLASS_ROWS samples can be
     neither learnt nor scored (stratified splits and folds need it in each; scikit-learn's SVM refuses a fold
     without it; balanced accuracy weighs its one validation sample as much as a whole common class), so its
     samples are dropped, as AutoGluon does. The bar is lowered, down to 2, where it would drop more than
-    MAX_RARE_SHARE of the samples; at least two classes always remain.
+    MAX_RARE_SHARE of the samples; where even singletons are more than that, nothing is dropped (a target of
+    mostly one-off values is no set of classes to learn). At least two classes always remain. Returns which
+    samples to keep, the dropped classes and what to tell the user.
 
-    >>> keep, note = common_classes(pd.Series(["a"] * 30 + ["b"] * 30 + ["c"] * 2 + ["d"]))
-    >>> int(keep.sum()), note.split(":")[0]
-    (60, "dropped 3 samples of 2 classes with fewer than 10 samples each ('c' 2, 'd' 1)")
+    >>> keep, rare, note = common_classes(pd.Series(["a"] * 30 + ["b"] * 30 + ["c"] * 2 + ["d"]))
+    >>> int(keep.sum()), rare, note.split(":")[0]
+    (60, ['c', 'd'], "dropped 3 samples of 2 classes with fewer than 10 samples each ('c' 2, 'd' 1)")
+    >>> common_classes(pd.Series([0.1, 0.2, 0.3, 0.4, 0.4]))[1:]  # mostly one-off values: nothing dropped
+    ([], None)
     """
     counts = labels.value_counts()
+    everything = np.ones(len(labels), dtype=bool), [], None
     for least in range(MIN_CLASS_ROWS, 1, -1):
         rare = counts[counts < least]
-        if len(counts) - len(rare) >= 2 and (rare.sum() <= MAX_RARE_SHARE * len(labels) or least == 2):
+        if len(counts) - len(rare) >= 2 and rare.sum() <= MAX_RARE_SHARE * len(labels):
             break
     else:
-        return np.ones(len(labels), dtype=bool), None
+        return everything
     if rare.empty:
-        return np.ones(len(labels), dtype=bool), None
+        return everything
     shown = ", ".join(f"'{label}' {count}" for label, count in list(rare.items())[:5])
     more = f" and {len(rare) - 5} more" if len(rare) > 5 else ""
-    return (~labels.isin(rare.index)).to_numpy(), (
-        f"dropped {int(rare.sum())} samples of {len(rare)} classes with fewer than {least} samples each "
+    classes = "1 class" if len(rare) == 1 else f"{len(rare)} classes"
+    return (~labels.isin(rare.index)).to_numpy(), rare.index.tolist(), (
+        f"dropped {int(rare.sum())} samples of {classes} with fewer than {least} samples each "
         f"({shown}{more}): too few to learn or to score; add samples of them to keep them")
 
 
@@ -465,8 +474,6 @@ def _dropped_lines(dropped: tuple[tuple[str, str], ...], named: int = 3) -> list
 def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: list[str]) -> Profile:
     numeric, categorical, text, dates, dropped = feature_roles(features)
     messages += _dropped_lines(dropped)
-    messages += [f"column '{col}' read as dates: its year, month, day, weekday, hour and days since 1970 as "
-                 "numbers" for col in dates]
     for col in numeric:
         infinite = int(np.isinf(pd.to_numeric(features[col], errors="coerce").to_numpy(dtype=np.float64,
                                                                                       na_value=np.nan)).sum())
@@ -474,11 +481,16 @@ def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: lis
             messages.append(f"column '{col}' holds {infinite} infinite values: they are treated as missing")
     if not numeric + categorical + text + dates:
         raise AutosearchError("no usable feature columns remain besides the target; add feature columns")
-    data_kind, kind_reason = _table_kind(features[list(numeric + categorical + text + dates)], text, kind)
+    data_kind, kind_reason = _table_kind(features[list(numeric + categorical + text or dates)], text, kind)
+    if data_kind is DataKind.SEQUENCE and dates:  # one series per row: a date beside it is no step of it
+        messages += [f"dropped feature '{col}': a date beside one series per row" for col in dates]
+        dropped, dates = dropped + tuple((col, "a date beside one series per row") for col in dates), ()
     if data_kind is DataKind.TEXT:
         if numeric:
             messages.append(f"--kind text: numeric column(s) {', '.join(numeric)} are not used")
         numeric, text, categorical, dates = (), text + categorical + dates, (), ()  # all but numbers read as text
+    messages += [f"column '{col}' read as dates: its year, month, day, weekday, hour and days since 1970 as "
+                 "numbers" for col in dates]
     return Profile(**facts, kind=data_kind, kind_reason=kind_reason, n_columns=features.shape[1] + len(
         facts["targets"]), numeric=numeric, categorical=categorical, text=text, dates=dates,
         dropped=dropped,
@@ -497,6 +509,17 @@ def _array_profile(raw: RawData, kind: str, facts: dict) -> Profile:
                    image_size=raw.image_size, color_mode=raw.color_mode)
 
 
+def rare_rows(target: pd.DataFrame, prof: Profile, messages: list[str]) -> np.ndarray:
+    """Test samples of the classes dropped from training as too rare (`common_classes`): no model can predict
+    them, and keeping them would give the codec a class the task no longer has."""
+    if not prof.rare_classes:
+        return np.zeros(len(target), dtype=bool)
+    rare = target.iloc[:, 0].isin(prof.rare_classes).to_numpy()
+    if rare.any():
+        messages.append(f"dropped {int(rare.sum())} test samples of the classes too rare to learn")
+    return rare
+
+
 def _array_test(raw: RawData, prof: Profile, messages: list[str]) -> Dataset | None:
     """The .npz's own test split (X_test, y_test), if it has one."""
     if raw.X_test is None:
@@ -505,8 +528,9 @@ def _array_test(raw: RawData, prof: Profile, messages: list[str]) -> Dataset | N
     if list(y_test.columns) != list(prof.targets):
         raise AutosearchError("y_test has a different shape from y; give targets of the same shape")
     test = Dataset(shape_features(raw, prof, test=True), y_test)
-    keep = np.flatnonzero(y_test.notna().all(axis=1).to_numpy())
-    if len(keep) < len(test):
-        messages.append(f"dropped {len(test) - len(keep)} test samples with a missing target")
+    labelled = y_test.notna().all(axis=1).to_numpy()
+    if len(labelled) > labelled.sum():
+        messages.append(f"dropped {len(test) - int(labelled.sum())} test samples with a missing target")
+    keep = np.flatnonzero(labelled & ~rare_rows(y_test, prof, messages))
     messages.append(f"X_test/y_test ({len(keep)} samples) are the test split")
     return test.take(keep)
