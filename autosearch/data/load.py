@@ -12,31 +12,44 @@ import pandas as pd
 from autosearch.errors import AutosearchError
 
 MISSING_MARKS = ["?"]  # read as missing beside pandas' own (NA, N/A, null, nan, empty): UCI's mark for one
-DELIMITERS = (";", "\t", "|")  # a .csv whose header has no comma but these is split on the most frequent
+DELIMITERS = (",", ";", "\t", "|")
+SNIFF_LINES = 20
 
 
 def delimiter(path: Path) -> str:
-    """The field separator of a CSV/TSV file: a tab for .tsv; for .csv, a comma, unless its header has none
-    and has semicolons (Excel's export where the decimal mark is a comma), tabs or pipes."""
+    """The field separator of a CSV/TSV file: a tab for .tsv; for .csv, of a comma, semicolon (Excel's export
+    where the decimal mark is a comma), tab or pipe, the one that splits the first lines into the same number
+    of fields, the most; a comma where none does."""
     if path.suffix.lower() == ".tsv":
         return "\t"
+    import csv
+    import io
+
     with open(path, encoding="utf-8", errors="replace") as f:
-        header = f.readline()
-    counts = {mark: header.count(mark) for mark in DELIMITERS}
-    best = max(counts, key=counts.get)
-    return best if "," not in header and counts[best] else ","
+        head = "".join(line for _, line in zip(range(SNIFF_LINES), f))
+    best, fields = ",", 1
+    for mark in DELIMITERS:
+        counts = {len(row) for row in csv.reader(io.StringIO(head), delimiter=mark) if row}
+        if len(counts) == 1 and (n := counts.pop()) > fields:
+            best, fields = mark, n
+    return best
 
 
 def read_csv(path: Path) -> pd.DataFrame:
+    """A CSV/TSV file as pandas reads it, with its delimiter found (`delimiter`), Windows' encoding where it is
+    no UTF-8 (Excel's exports), and decimal commas in a semicolon-separated file."""
     sep = delimiter(path)
-    if sep != ";":
-        return pd.read_csv(path, sep=sep, na_values=MISSING_MARKS)
-    frame = pd.read_csv(path, sep=sep, decimal=",", na_values=MISSING_MARKS)
-    for col in frame.columns:  # numbers written with a decimal point in a semicolon file stay text: convert them
-        if not pd.api.types.is_numeric_dtype(frame[col]):
-            numbers = pd.to_numeric(frame[col], errors="coerce")
-            if numbers.notna().sum() == frame[col].notna().sum() > 0:
-                frame[col] = numbers
+    options = {"sep": sep, "na_values": MISSING_MARKS, **({"decimal": ","} if sep == ";" else {})}
+    try:
+        frame = pd.read_csv(path, **options)
+    except UnicodeDecodeError:
+        frame = pd.read_csv(path, encoding="cp1252", **options)
+    if sep == ";":  # numbers written with a decimal point in a semicolon file stay text: convert them
+        for col in frame.columns:
+            if not pd.api.types.is_numeric_dtype(frame[col]):
+                numbers = pd.to_numeric(frame[col], errors="coerce")
+                if numbers.notna().sum() == frame[col].notna().sum() > 0:
+                    frame[col] = numbers
     return frame
 
 
