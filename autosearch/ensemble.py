@@ -20,7 +20,7 @@ from autosearch.records import State, TrialRecord
 ROUNDS = 25  # AutoGluon's default; TabRepo found no gain beyond it
 MAX_MEMBERS = 5  # distinct members: each is refitted at the end, inside the time budget
 MAX_CANDIDATES = 30  # the best candidates by their own score take part (selection costs rounds x candidates)
-GAIN = 1e-9  # the smallest relative gain that makes a later round the better one: less is rounding noise
+GAIN = 1e-9  # the gain (times the score, for scores above 1) that makes a later round better: less is noise
 
 
 def select(predictions: Mapping[str, np.ndarray], ranked: Sequence[str], score: Callable[[np.ndarray], float],
@@ -51,7 +51,7 @@ def select(predictions: Mapping[str, np.ndarray], ranked: Sequence[str], score: 
         chosen.append(pick)
         total += predictions[pick]
         # the best round so far (on a tie, or a gain no larger than rounding's, the earlier: fewer members)
-        if ratings[pick] > best_rating + (GAIN * max(1.0, abs(best_rating)) if done else 0.0):
+        if ratings[pick] > best_rating + (GAIN * max(1.0, abs(best_rating)) if np.isfinite(best_rating) else 0.0):
             best_round, best_rating = done + 1, ratings[pick]
     kept = chosen[:best_round]
     counts = {name: kept.count(name) for name in dict.fromkeys(kept)}
