@@ -31,3 +31,11 @@ def test_a_question_mark_is_a_missing_value_as_uci_files_write_it(tmp_path):
     loaded = load_table(path)
     assert loaded["age"].dtype == "float64" and loaded["age"].isna().tolist() == [False, True, False]
     assert loaded["job"].isna().tolist() == [False, True, False]
+
+
+def test_an_excel_export_with_a_comma_in_a_header_name_and_windows_encoding_reads_as_its_columns(tmp_path):
+    path = tmp_path / "umsatz.csv"
+    path.write_bytes("Umsatz, netto;Menge;Kategorie\n1,5;2;Bäckerei\n2,25;3;Café\n".encode("cp1252"))
+    loaded = load_table(path)
+    assert list(loaded.columns) == ["Umsatz, netto", "Menge", "Kategorie"]
+    assert loaded["Umsatz, netto"].tolist() == [1.5, 2.25] and loaded["Kategorie"].tolist() == ["Bäckerei", "Café"]
