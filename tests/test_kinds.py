@@ -155,7 +155,7 @@ def test_recurrent_networks_skip_padded_steps():
 
 
 def test_nan_padded_sequences_train_networks_and_baselines(japanese_vowels_npz, tmp_path):
-    result = autosearch.fit(japanese_vowels_npz, trials=2, max_epochs=8, quiet=True, cv_folds=2,
+    result = autosearch.fit(japanese_vowels_npz, trials=2, max_epochs=4, quiet=True, cv_folds=2,
                             output=tmp_path / "out")
     board = result.leaderboard.set_index("name")
     assert result.summary.kind == "sequence" and board.state.eq("complete").all()
