@@ -27,10 +27,11 @@ def test_formats_load_alike(iris_csv, tmp_path, suffix, write):
 
 def test_a_question_mark_is_a_missing_value_as_uci_files_write_it(tmp_path):
     path = tmp_path / "uci.csv"
-    path.write_text("age,job,y\n39,clerk,yes\n?,?,no\n41.5,nurse,no\n")
+    path.write_text("age, job, y\n39, clerk, yes\n?, ?, no\n41.5, nurse, no\n")  # adult.data's ", " too
     loaded = load_table(path)
     assert loaded["age"].dtype == "float64" and loaded["age"].isna().tolist() == [False, True, False]
-    assert loaded["job"].isna().tolist() == [False, True, False]
+    assert loaded["job"].isna().tolist() == [False, True, False] and list(loaded.columns) == ["age", "job", "y"]
+    assert loaded["y"].tolist() == ["yes", "no", "no"]
 
 
 def test_an_excel_export_with_a_comma_in_a_header_name_and_windows_encoding_reads_as_its_columns(tmp_path):

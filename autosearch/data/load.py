@@ -39,7 +39,8 @@ def read_csv(path: Path) -> pd.DataFrame:
     """A CSV/TSV file as pandas reads it, with its delimiter found (`delimiter`), Windows' encoding where it is
     no UTF-8 (Excel's exports), and decimal commas in a semicolon-separated file."""
     sep = delimiter(path)
-    options = {"sep": sep, "na_values": MISSING_MARKS, **({"decimal": ","} if sep == ";" else {})}
+    options = {"sep": sep, "na_values": MISSING_MARKS, "skipinitialspace": True,  # UCI's "39, State-gov, ?"
+               **({"decimal": ","} if sep == ";" else {})}
     try:
         frame = pd.read_csv(path, **options)
     except UnicodeDecodeError:
@@ -90,7 +91,7 @@ def duplicate_headers(path: Path) -> tuple[str, ...]:
     import csv
 
     with open(path, newline="", encoding="utf-8", errors="replace") as f:
-        header = next(csv.reader(f, delimiter=delimiter(path)), [])
+        header = next(csv.reader(f, delimiter=delimiter(path), skipinitialspace=True), [])
     counts = pd.Series(header).value_counts()
     return tuple(f"column '{name}' appears {n} times in the header: read as '{name}', "
                  + ", ".join(f"'{name}.{i}'" for i in range(1, n)) + "; rename them to say which is which"
