@@ -230,7 +230,7 @@ def test_a_date_column_is_read_as_numbers_that_carry_the_weekday(tmp_path):
     rng = np.random.default_rng(0)
     days = pd.Timestamp("2023-01-01") + pd.to_timedelta(rng.permutation(900)[:300], unit="D")
     frame = pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "noise": rng.normal(size=300),
-                          "when": np.where(days.weekday >= 5, "weekend", "weekday")})
+                          "when": np.where(days.day_of_week >= 5, "weekend", "weekday")})
     frame.to_csv(tmp_path / "days.csv", index=False)
     result = autosearch.fit(tmp_path / "days.csv", target="when", output=tmp_path / "out", **{**TINY, "trials": 1})
     assert result.summary.profile["dates"] == ["day"] and "day" not in result.summary.profile["dropped"]
@@ -238,7 +238,7 @@ def test_a_date_column_is_read_as_numbers_that_carry_the_weekday(tmp_path):
     later = pd.Series(pd.date_range("2026-03-02", periods=14, freq="D"))  # never seen: two whole weeks
     served = autosearch.predict(result.bundle_path, pd.DataFrame({"day": later.dt.strftime("%Y-%m-%d"),
                                                                   "noise": 0.0}))
-    truth = np.where(later.dt.weekday >= 5, "weekend", "weekday")
+    truth = np.where(later.dt.day_of_week >= 5, "weekend", "weekday")
     assert (served.prediction.to_numpy() == truth).mean() >= 0.8
     with pytest.warns(autosearch.bundle.UnseenCategoryWarning, match="date column 'day' holds 1 value"):
         autosearch.predict(result.bundle_path, pd.DataFrame({"day": ["2026-03-02", "next week"], "noise": 0.0}))
