@@ -50,8 +50,8 @@ def select(predictions: Mapping[str, np.ndarray], ranked: Sequence[str], score: 
         pick = max(allowed, key=lambda n: (ratings[n], n in chosen, -names.index(n)))
         chosen.append(pick)
         total += predictions[pick]
-        # the best round so far (on a tie, or a gain no larger than rounding's, the earlier: fewer members)
-        if ratings[pick] > best_rating + (GAIN * max(1.0, abs(best_rating)) if np.isfinite(best_rating) else 0.0):
+        noise = GAIN * max(1.0, abs(best_rating)) if np.isfinite(best_rating) else 0.0
+        if ratings[pick] > best_rating + noise:  # the best round so far (on a tie or a noise gain, the earlier)
             best_round, best_rating = done + 1, ratings[pick]
     kept = chosen[:best_round]
     counts = {name: kept.count(name) for name in dict.fromkeys(kept)}

@@ -71,13 +71,16 @@ def requirements() -> list[str]:
     return [f"{name}=={found[name]}" for name in SERVED_WITH if name in found]
 
 
+def _plain(samples: pd.DataFrame | np.ndarray) -> pd.DataFrame | np.ndarray:
+    """Pandas' categorical columns as their values: MLflow's schema has no categorical type, and its check of
+    the input example failed on one (a Parquet file's dictionary-encoded column)."""
+    if not isinstance(samples, pd.DataFrame):
+        return samples
+    return samples.astype({c: object for c in samples.columns if isinstance(samples[c].dtype, pd.CategoricalDtype)})
+
+
 def _head(features: pd.DataFrame | np.ndarray, rows: int) -> pd.DataFrame | np.ndarray:
-    """The first rows, pandas' categorical columns as their values: MLflow's schema has no categorical type,
-    and its check of the input example failed on one (a Parquet file's dictionary-encoded column)."""
-    if not isinstance(features, pd.DataFrame):
-        return features[:rows]
-    head = features.head(rows)
-    return head.astype({c: object for c in head.columns if isinstance(head[c].dtype, pd.CategoricalDtype)})
+    return _plain(features.head(rows) if isinstance(features, pd.DataFrame) else features[:rows])
 
 
 @dataclass(frozen=True)
@@ -113,7 +116,7 @@ def log_pick(tracking_uri: str, run_id: str, bundle: Path, features: pd.DataFram
         warnings.simplefilter("ignore", UnseenCategoryWarning)
         Model.log(None, flavor=mlflow.pyfunc, name=MODEL_NAME, run_id=run_id, model_id=model.model_id,
                   python_model=str(CODE), artifacts={"bundle": str(bundle)}, signature=signature,
-                  input_example=_head(example, len(example)), pip_requirements=requirements())
+                  input_example=_plain(example), pip_requirements=requirements())
     now = int(time.time() * 1000)
     client.log_batch(run_id, metrics=[Metric(f"test_{name}", float(value), now, 0, model_id=model.model_id)
                                       for name, value in test_scores.items()])

@@ -173,3 +173,13 @@ def test_a_test_file_loses_its_samples_of_the_classes_dropped_as_too_rare(tmp_pa
                                                        output=tmp_path / "out"), Progress(quiet=True))
     assert prep.profile.task is Task.BINARY and prep.profile.rare_classes == ("c",)
     assert prep.codec.classes_ == ["a", "b"] and len(prep.split.test.target) == 2
+
+
+def test_a_date_beside_one_series_per_row_is_dropped_and_the_table_stays_a_series_set():
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame(rng.normal(size=(40, 12)), columns=[f"t{i}" for i in range(12)])
+    frame["when"] = pd.date_range("2024-01-01", periods=40).strftime("%Y-%m-%d")
+    frame["y"] = rng.choice(["a", "b"], 40)
+    prof, _, _, messages = profile_raw(RawData("s", frame=frame), ("y",))
+    assert prof.kind.value == "sequence" and prof.dates == () and "when" in dict(prof.dropped)
+    assert "dropped feature 'when': a date beside one series per row" in messages

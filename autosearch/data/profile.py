@@ -483,8 +483,9 @@ def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: lis
         raise AutosearchError("no usable feature columns remain besides the target; add feature columns")
     data_kind, kind_reason = _table_kind(features[list(numeric + categorical + text or dates)], text, kind)
     if data_kind is DataKind.SEQUENCE and dates:  # one series per row: a date beside it is no step of it
-        messages += [f"dropped feature '{col}': a date beside one series per row" for col in dates]
-        dropped, dates = dropped + tuple((col, "a date beside one series per row") for col in dates), ()
+        beside = tuple((col, "a date beside one series per row") for col in dates)
+        messages += _dropped_lines(beside)
+        dropped, dates = dropped + beside, ()
     if data_kind is DataKind.TEXT:
         if numeric:
             messages.append(f"--kind text: numeric column(s) {', '.join(numeric)} are not used")
