@@ -16,9 +16,9 @@ from typing import Any
 
 import pandas as pd
 
-from autosearch.baselines import cross_validate
 from autosearch.bundle import Bundle, versions
 from autosearch.config import RunConfig, make_config
+from autosearch.data.kinds import DataKind
 from autosearch.engines.base import SearchSetup, engine_class
 from autosearch.ensemble import ensemble_of
 from autosearch.errors import AutosearchError, StorageFault, storage_fault
@@ -347,24 +347,33 @@ class Sitting:
         return flags
 
     def _baselines(self) -> list[TrialRecord]:
-        """The baselines: those fitted in an earlier sitting are kept, the others fitted now."""
-        stop, problem = self.stop, self.prep.problem
+        """The classical candidates, within their share of the budget (budget.py): those fitted in an earlier
+        sitting are kept, the others fitted now."""
+        from autosearch.budget import PLAN_KEY, Line, Plan, classical_seconds, fit_classical
+
+        stop, problem, config = self.stop, self.prep.problem, self.config
         records = self.store.records("baseline")
-        fitted = {r.family for r in records}
-        todo = [f for f in problem.spec.baselines if f not in fitted]
+        fitted = {r.name for r in records}
+        todo = [n for n in problem.spec.baselines if n not in fitted]
+        share = classical_seconds(stop.deadline, self.started, config.time_budget, problem.kind is not DataKind.TABULAR)
+        networks = None if share is None else max(stop.deadline - time.monotonic() - share, 0.0)
+        fold_rows = len(self.prep.folds.splits[0][0])
+        plan = Plan(config.time_budget, share, networks,
+                    tuple(Line(r.name, "earlier", fold_rows, fold_rows, outcome="complete") for r in records))
         if todo:
-            self.progress.say(f"fitting the baselines: {', '.join(todo)}")
-        for family in todo:
-            if stop.requested:
+            self.progress.say(plan.shown())
+            self.progress.say(f"fitting the classical candidates: {', '.join(todo)}")
+        for record, predictions, line in fit_classical(todo, self.prep.folds, share, stop.reason):
+            plan = plan.with_line(line)
+            self.store.set(PLAN_KEY, plan.to_json())
+            if record is None:
+                self.progress.say(f"  baseline {line.name}: skipped ({line.why})")
                 continue
-            notes: list[str] = []
-            record, predictions = cross_validate(family, self.prep.folds, notes)
             records.append(self.tracker.log_candidate(record))
             self.store.save(records[-1], predictions)
-            for note in notes:
-                self.progress.say(note)
-            shown = format_score(record.val_score) if record.state is State.COMPLETE else f"failed: {record.error}"
-            self.progress.say(f"  baseline {family}: val {problem.metric.name} {shown}, {record.fit_seconds:.2f}s")
+            self.progress.say(f"  baseline {record.name}: {_outcome(record, problem.metric.name)}, "
+                              f"{record.fit_seconds:.2f}s" + (f"; {line.shown().split(': ', 1)[1]}"
+                                                             if line.action == "sample" else ""))
         for record in records:
             stop.expect_refit(record, problem.metric.greater_is_better)
         return records
@@ -394,6 +403,13 @@ class Sitting:
         with progress.search(config.trial_cap if config.capped else None, lambda: stop.deadline, prep.metric, reference,
                              done=done):
             self.engine.search(self.runner, config.trial_cap, stop, lead)
+
+
+def _outcome(record: TrialRecord, metric: str) -> str:
+    """A classical candidate's outcome in a few words: its score, or why it has none."""
+    if record.state is State.COMPLETE:
+        return f"val {metric} {format_score(record.val_score)}"
+    return record.note if record.state is State.PRUNED else f"failed: {record.error}"
 
 
 def _run_params(config: RunConfig, prep: Prepared, sha256: str, engine) -> dict:

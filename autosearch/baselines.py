@@ -1,20 +1,30 @@
-"""The classical candidates every search is ranked against (SEED_NOTES §4, step 5).
+"""The classical candidates every search is ranked against (SEED_NOTES §4, step 5): a common-sense dummy, a
+linear model, an SVM, gradient boosting in three settings, a random forest and extra trees.
 
-Fitted on the same rows and preprocessing as the networks, scored with the same metric.
+Fitted on the same rows and preprocessing as the networks, scored with the same metric. Each is a
+`Classical` entry: its name, its family, how its fitting time grows with the rows (the budget plan,
+budget.py, extrapolates timed fits on samples with it) and its estimator for the task.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import inspect
 import time
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Callable
 
 import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.dummy import DummyClassifier, DummyRegressor
-from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+from sklearn.ensemble import (
+    ExtraTreesClassifier,
+    ExtraTreesRegressor,
+    HistGradientBoostingClassifier,
+    HistGradientBoostingRegressor,
+    RandomForestClassifier,
+    RandomForestRegressor,
+)
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.multioutput import MultiOutputClassifier, MultiOutputRegressor
 from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR
@@ -24,31 +34,102 @@ from autosearch.problem import Folds, Problem
 from autosearch.records import State, TrialRecord
 from autosearch.tasks import Task
 
-MAX_ROWS = {"svm": 5000, "gradient_boosting": 20000}  # larger sets are fitted on a sample of this many rows
+SVM_MAX_ROWS = 5000  # a kernel SVM's fit grows with the square of the rows: larger sets fit it on a sample
+CALIBRATION_FOLDS = 5  # an SVM's probabilities: Platt scaling on out-of-fold decisions (scikit-learn's default)
+TREES = 100  # per forest: 300 (AutoGluon's) took 0.8 s a fit on 120 rows, most of it per-tree overhead
+PARALLEL_ROWS = 5000  # a forest grows its trees on every core from this many rows (on fewer, threads cost more
+                      # than they save: 100 trees on 120 rows, 0.25 s on one core, 0.3 s on two)
+FOREST_LEAF_ROWS = 20_000  # a forest's leaves hold at least rows / this many samples: fully grown trees on
+                           # 250,000 rows took GBs (each leaf a node); on smaller sets they grow fully
 
 
-def make_estimator(family: str, task: Task, imbalanced: bool, seed: int, sparse: bool = False) -> BaseEstimator:
-    """A small, sensible default of each family for the task (linear SVMs on a sparse, wide view)."""
-    weight = "balanced" if imbalanced else None
+@dataclass(frozen=True)
+class Classical:
+    """A classical candidate: `build(task, class_weight, seed, sparse, rows)` makes its estimator for a task
+    (multi-output wrapping is added where the estimator needs it); its fitting time grows about as
+    rows ** `growth`; one to `keep` is never skipped for time (fitted on a small sample where need be)."""
+
+    name: str
+    family: str
+    build: Callable[[Task, str | None, int, bool, int], BaseEstimator]
+    growth: float = 1.0
+    keep: bool = False
+    multi_output: bool = False  # handles several targets or labels itself
+
+
+def _dummy(task, weight, seed, sparse, rows):
+    return DummyRegressor(strategy="mean") if task is Task.REGRESSION else DummyClassifier(strategy="prior")
+
+
+def _linear(task, weight, seed, sparse, rows):
+    return Ridge(alpha=1.0) if task is Task.REGRESSION else LogisticRegression(max_iter=2000, class_weight=weight)
+
+
+def _svm(task, weight, seed, sparse, rows):
+    """RBF kernel; linear on a sparse, wide view (text n-grams)."""
     if task is Task.REGRESSION:
-        return {
-            "dummy": lambda: DummyRegressor(strategy="mean"),
-            "linear": lambda: Ridge(alpha=1.0),
-            "svm": lambda: MultiOutputRegressor(LinearSVR(random_state=seed) if sparse else SVR(kernel="rbf")),
-            "gradient_boosting": lambda: MultiOutputRegressor(HistGradientBoostingRegressor(random_state=seed)),
-        }[family]()
+        return LinearSVR(random_state=seed) if sparse else SVR(kernel="rbf")
     svm = LinearSVC(class_weight=weight, random_state=seed) if sparse else SVC(kernel="rbf", class_weight=weight,
-                                                                               random_state=seed)
-    single = {
-        "dummy": lambda: DummyClassifier(strategy="prior"),
-        "linear": lambda: LogisticRegression(max_iter=2000, class_weight=weight),
-        # Platt-scaled probabilities, as SVC(probability=True) gave before scikit-learn 1.9 deprecated it
-        "svm": lambda: CalibratedClassifierCV(svm, ensemble=False),
-        "gradient_boosting": lambda: HistGradientBoostingClassifier(class_weight=weight, random_state=seed),
-    }[family]()
-    if task is Task.MULTILABEL and family != "dummy":
-        return MultiOutputClassifier(single)
-    return single
+                                                                              random_state=seed)
+    # Platt-scaled probabilities, as SVC(probability=True) gave before scikit-learn 1.9 deprecated it
+    return CalibratedClassifierCV(svm, ensemble=False, cv=CALIBRATION_FOLDS)
+
+
+def _boosting(**settings: Any) -> Callable:
+    """scikit-learn's histogram gradient boosting with `settings` (a callable value gets the rows)."""
+    def build(task, weight, seed, sparse, rows):
+        own = {k: (v(rows) if callable(v) else v) for k, v in settings.items()}
+        if task is Task.REGRESSION:
+            return HistGradientBoostingRegressor(random_state=seed, **own)
+        return HistGradientBoostingClassifier(class_weight=weight, random_state=seed, **own)
+    return build
+
+
+def _forest(regressor: type, classifier: type) -> Callable:
+    def build(task, weight, seed, sparse, rows):
+        common = {"n_estimators": TREES, "n_jobs": -1 if rows >= PARALLEL_ROWS else 1, "random_state": seed,
+                  "min_samples_leaf": max(1, round(rows / FOREST_LEAF_ROWS))}
+        if task is Task.REGRESSION:
+            return regressor(**common)
+        return classifier(class_weight=None if weight is None else "balanced_subsample", **common)
+    return build
+
+
+CLASSICAL: dict[str, Classical] = {c.name: c for c in (
+    Classical("dummy", "dummy", _dummy, keep=True, multi_output=True),
+    Classical("linear", "linear", _linear, keep=True),
+    # scikit-learn's defaults: early stopping on an inner validation from 10,000 rows up
+    Classical("gradient_boosting", "gradient_boosting", _boosting()),
+    Classical("random_forest", "random_forest", _forest(RandomForestRegressor, RandomForestClassifier), 1.15,
+              multi_output=True),
+    Classical("extra_trees", "extra_trees", _forest(ExtraTreesRegressor, ExtraTreesClassifier), 1.15,
+              multi_output=True),
+    Classical("svm", "svm", _svm, 2.0),
+    # a portfolio of boosting settings, as AutoGluon fits several of LightGBM's, each stopping on an inner 10 %
+    # validation (300 rounds without it took 7 s on 220 rows): many leaves at a low rate...
+    Classical("gradient_boosting_deep", "gradient_boosting",
+              _boosting(learning_rate=0.05, max_leaf_nodes=63, min_samples_leaf=10, max_iter=300,
+                        early_stopping=True, n_iter_no_change=20)),
+    # ... and strong regularisation: small trees, an L2 penalty, half the features per split
+    Classical("gradient_boosting_regularised", "gradient_boosting",
+              _boosting(learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
+                        max_features=0.5, max_iter=200, early_stopping=True, n_iter_no_change=20)),
+)}
+
+
+def make_estimator(name: str, task: Task, imbalanced: bool, seed: int, sparse: bool = False,
+                   rows: int = 0) -> BaseEstimator:
+    """The classical candidate `name` for the task, to fit on `rows` samples (linear SVMs on a sparse, wide
+    view)."""
+    candidate = CLASSICAL[name]
+    estimator = candidate.build(task, "balanced" if imbalanced else None, seed, sparse, rows)
+    if candidate.multi_output:
+        return estimator
+    if task is Task.MULTILABEL:
+        return MultiOutputClassifier(estimator)
+    if task is Task.REGRESSION and name != "linear":  # one model per target where there are several
+        return MultiOutputRegressor(estimator)
+    return estimator
 
 
 def estimator_output(estimator: BaseEstimator, x: np.ndarray, task: Task, n_outputs: int) -> np.ndarray:
@@ -57,8 +138,10 @@ def estimator_output(estimator: BaseEstimator, x: np.ndarray, task: Task, n_outp
         return np.asarray(estimator.predict(x), dtype=np.float64).reshape(x.shape[0], -1)
     if task is Task.MULTILABEL:
         probas = estimator.predict_proba(x)
-        parts = estimator.estimators_ if hasattr(estimator, "estimators_") else None
-        classes = [p.classes_ for p in parts] if parts else estimator.classes_
+        if isinstance(estimator, MultiOutputClassifier):
+            classes = [part.classes_ for part in estimator.estimators_]
+        else:  # one that handles several labels itself (a forest, the dummy): a list of classes per label
+            classes = estimator.classes_
         return np.stack([_positive(p, c) for p, c in zip(probas, classes)], axis=1)
     proba = np.zeros((x.shape[0], n_outputs))
     proba[:, estimator.classes_.astype(int)] = estimator.predict_proba(x)
@@ -86,7 +169,7 @@ def meaningful_params(estimator: BaseEstimator) -> dict[str, Any]:
         for key, value in est.get_params(deep=False).items():
             if isinstance(value, BaseEstimator):
                 walk(value, f"{prefix}{key}__")
-            elif key != "random_state" and isinstance(value, (bool, int, float, str, type(None))) \
+            elif key not in ("random_state", "n_jobs") and isinstance(value, (bool, int, float, str, type(None))) \
                     and (key not in defaults or defaults[key] is inspect.Parameter.empty or value != defaults[key]):
                 params[prefix + key] = value
 
@@ -100,49 +183,142 @@ def _model_name(estimator: BaseEstimator) -> str:
     return f"{name}({', '.join(_model_name(i) for i in inner)})" if inner else name
 
 
-def fit_baseline(family: str, problem: Problem, messages: list[str] | None = None
-                 ) -> tuple[TrialRecord, BaseEstimator | None, np.ndarray | None]:
-    """Fit one baseline on the problem's fit rows and score it on its score rows; its record, and the fitted
-    estimator and its output on the score rows (training space) unless it failed."""
-    sparse = problem.spec.sparse
-    estimator = make_estimator(family, problem.task, problem.imbalanced, problem.seed, sparse)
-    params = meaningful_params(estimator)
-    view = problem.spec.baseline_view
-    x, y = problem.fit_views[view], problem.y_fit
-    cap = MAX_ROWS.get(family) if not (sparse and family == "svm") else None
-    if cap and x.shape[0] > cap:
-        rows = np.random.default_rng(problem.seed).choice(x.shape[0], cap, replace=False)
-        x, y = x[rows], y[rows]
-        params["fit_rows"] = cap
-        if messages is not None:
-            messages.append(f"{family} baseline fitted on a sample of {cap} of {problem.y_fit.shape[0]} samples")
+@dataclass(frozen=True)
+class Fitting:
+    """What fitting a classical candidate needs besides the rows: small, so that it travels to the process
+    that fits it (isolation.py)."""
+
+    name: str
+    task: Task
+    imbalanced: bool
+    seed: int
+    sparse: bool
+    n_outputs: int
+
+    @classmethod
+    def of(cls, name: str, problem: Problem) -> Fitting:
+        return cls(name, problem.task, problem.imbalanced, problem.seed, problem.spec.sparse, problem.codec.n_outputs)
+
+    def estimator(self, rows: int) -> BaseEstimator:
+        return make_estimator(self.name, self.task, self.imbalanced, self.seed, self.sparse, rows)
+
+    def target(self, y: np.ndarray) -> np.ndarray:
+        """`y` as its estimator takes it: one regression target as a vector where the estimator handles several
+        itself (a forest warns on a column)."""
+        single = self.task is Task.REGRESSION and y.ndim == 2 and y.shape[1] == 1
+        return y[:, 0] if single and CLASSICAL[self.name].multi_output else y
+
+
+def sample_cap(name: str, sparse: bool) -> int | None:
+    """The most rows a candidate is fitted on whatever the budget: a kernel SVM's (a linear one has none)."""
+    return SVM_MAX_ROWS if name == "svm" and not sparse else None
+
+
+def fit_predict(fitting: Fitting, x: Any, y: np.ndarray, x_score: Any, rows: int | None = None
+                ) -> tuple[BaseEstimator, np.ndarray, float]:
+    """Fit the candidate on `x` (on a seeded sample of `rows` of them, where fewer) and predict `x_score`:
+    the fitted estimator, its output (training space) and the seconds fitting and predicting took. Raises
+    what the estimator raises."""
     started = time.perf_counter()
-    score, error, output = None, None, None
+    if rows is not None and x.shape[0] > rows:
+        chosen = np.random.default_rng(fitting.seed).choice(x.shape[0], rows, replace=False)
+        x, y = x[chosen], y[chosen]
+    estimator = _fitted(fitting.estimator(x.shape[0]), x, fitting.target(y))
+    output = estimator_output(estimator, x_score, fitting.task, fitting.n_outputs)
+    return estimator, output, time.perf_counter() - started
+
+
+def _fitted(estimator: BaseEstimator, x: Any, y: np.ndarray) -> BaseEstimator:
+    """`estimator` fitted; an SVM's calibration on as many folds as its rarest class allows (a class of 2
+    samples keeps 1 in a fold's training part: calibrated on the SVM's own training samples, as no fold split
+    can hold it on both sides)."""
+    if isinstance(estimator, CalibratedClassifierCV) and y.ndim == 1:
+        least = int(np.unique(y, return_counts=True)[1].min())
+        if least < 2:
+            from sklearn.frozen import FrozenEstimator
+
+            svm = estimator.estimator.fit(x, y)
+            return CalibratedClassifierCV(FrozenEstimator(svm)).fit(x, y)
+        estimator.set_params(cv=min(CALIBRATION_FOLDS, least))
+    return estimator.fit(x, y)
+
+
+def fold_outputs(fitting: Fitting, x: Any, y: np.ndarray, splits, rows: int | None):
+    """Each fold's (index, output on its own rows, seconds), fitting on the others, one fold at a time."""
+    for i, (fit, score) in enumerate(splits):
+        _, output, seconds = fit_predict(fitting, x[fit], y[fit], x[score], rows)
+        yield i, output, seconds
+
+
+def _record(fitting: Fitting, rows: int | None, fit_rows: int, state: State, score: float | None,
+            seconds: float, folds: int = 1, error: str | None = None, note: str | None = None) -> TrialRecord:
+    params = meaningful_params(fitting.estimator(min(rows or fit_rows, fit_rows)))
+    if rows is not None and rows < fit_rows:
+        params["fit_rows"] = rows
+    return TrialRecord(name=fitting.name, kind="baseline", family=CLASSICAL[fitting.name].family, params=params,
+                       state=state, val_score=score if state is State.COMPLETE else None, fit_seconds=seconds,
+                       error=error, folds=folds, note=note)
+
+
+def fit_baseline(name: str, problem: Problem, rows: int | None = None
+                 ) -> tuple[TrialRecord, BaseEstimator | None, np.ndarray | None]:
+    """Fit one baseline on the problem's fit rows (a seeded sample of `rows` of them, where fewer) and score
+    it on its score rows; its record, and the fitted estimator and its output on the score rows (training
+    space) unless it failed."""
+    fitting, view = Fitting.of(name, problem), problem.spec.baseline_view
+    x = problem.fit_views[view]
+    cap = sample_cap(name, fitting.sparse)
+    rows = min(rows, cap) if rows is not None and cap is not None else rows or cap
+    started = time.perf_counter()
     try:
-        estimator.fit(x, y)
-        seconds = time.perf_counter() - started
-        output = estimator_output(estimator, problem.score_views[view], problem.task, problem.codec.n_outputs)
+        estimator, output, seconds = fit_predict(fitting, x, problem.y_fit, problem.score_views[view], rows)
         score = problem.score(output)
-        if not np.isfinite(score):
-            error = "the score is NaN"
+        error = None if np.isfinite(score) else "the score is NaN"
     except Exception as e:  # a failing candidate must not end the run
-        seconds, error = time.perf_counter() - started, describe(e)
+        estimator, output, score, seconds, error = None, None, None, time.perf_counter() - started, describe(e)
     state = State.COMPLETE if error is None else State.FAILED
-    record = TrialRecord(name=family, kind="baseline", family=family, params=params, state=state,
-                         val_score=score if state is State.COMPLETE else None, fit_seconds=seconds, error=error)
+    record = _record(fitting, rows, x.shape[0], state, score, seconds, error=error)
     return (record, estimator, output) if state is State.COMPLETE else (record, None, None)
 
 
-def cross_validate(family: str, folds: Folds, messages: list[str] | None = None
-                   ) -> tuple[TrialRecord, np.ndarray | None]:
-    """A baseline fitted on each fold in turn, predicting the fold's own samples: its record (scored on the
-    out-of-fold predictions) and those predictions (None if a fold failed)."""
-    oof, seconds = None, 0.0
-    for i in range(folds.k):
-        record, _, output = fit_baseline(family, folds.fold(i), messages if i == 0 else None)
-        seconds += record.fit_seconds
-        if record.state is not State.COMPLETE:
-            return dataclasses.replace(record, fit_seconds=seconds), None
-        oof = folds.place(oof, i, output)
-    score = record.val_score if folds.k == 1 else folds.score(oof)
-    return dataclasses.replace(record, val_score=score, fit_seconds=seconds, folds=folds.k), oof
+class Collector:
+    """A classical candidate's folds as they arrive, from this process or another: its out-of-fold
+    predictions, seconds, and the record they make."""
+
+    def __init__(self, fitting: Fitting, folds: Folds, rows: int | None):
+        self.fitting, self.folds, self.rows = fitting, folds, rows
+        self.oof, self.seconds, self.done = None, 0.0, 0
+
+    def add(self, item: tuple[int, np.ndarray, float]) -> None:
+        i, output, seconds = item
+        self.oof, self.seconds, self.done = self.folds.place(self.oof, i, output), self.seconds + seconds, self.done + 1
+
+    def record(self, error: str | None = None, cut: str | None = None) -> tuple[TrialRecord, np.ndarray | None]:
+        """Its record and out-of-fold predictions: complete once every fold is in; failed on `error`; cut short
+        (pruned, never used as complete: no predictions) on `cut`."""
+        fit_rows = len(self.folds.splits[0][0])
+        if error is not None or cut is not None:
+            state = State.FAILED if error is not None else State.PRUNED
+            note = None if cut is None else f"cut short after {self.done} of {self.folds.k} folds: {cut}"
+            return _record(self.fitting, self.rows, fit_rows, state, None, self.seconds, self.done, error,
+                           note), None
+        score = self.folds.score(self.oof)
+        if not np.isfinite(score):
+            return _record(self.fitting, self.rows, fit_rows, State.FAILED, None, self.seconds, self.done,
+                           "the score is NaN"), None
+        return _record(self.fitting, self.rows, fit_rows, State.COMPLETE, score, self.seconds, self.done), self.oof
+
+
+def cross_validate(name: str, folds: Folds, rows: int | None = None) -> tuple[TrialRecord, np.ndarray | None]:
+    """A baseline fitted on each fold in turn (on a sample of `rows` of its rows, where fewer), predicting the
+    fold's own samples, in this process: its record (scored on the out-of-fold predictions) and those
+    predictions (None if a fold failed)."""
+    problem = folds.first
+    fitting = Fitting.of(name, problem)
+    collector = Collector(fitting, folds, rows)
+    try:
+        for item in fold_outputs(fitting, folds.views[problem.spec.baseline_view], folds.y, folds.splits, rows):
+            collector.add(item)
+    except Exception as e:  # a failing candidate must not end the run
+        return collector.record(error=describe(e))
+    return collector.record()

@@ -90,6 +90,35 @@ def ensemble_of(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.
                        folds=folds.k)
 
 
+def ahead_on_their_samples(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.ndarray], folds: Folds
+                           ) -> set[str]:
+    """The candidates scored on fewer folds than all (the budget cut their cross-validation short) that beat
+    every candidate scored on all folds, the ensemble included, on the samples they were scored on: compared on
+    the same samples, their lead is no artefact of easier folds. On 5,000 small images at 2 minutes the first
+    network finished one fold of five (0.986 against the linear model's 0.875 on the same samples) and,
+    ranked after every fully scored candidate, lost to it."""
+    metric, codec, task = folds.first.metric, folds.first.codec, folds.first.task
+    complete = [r for r in candidates if r.state is State.COMPLETE and r.val_score is not None]
+    full = [r for r in complete if r.folds == folds.k]
+    outputs = {r.name: predictions[r.name] for r in full if r.kind != "ensemble" and r.name in predictions}
+    for r in full:
+        if r.kind == "ensemble" and all(n in outputs for n in r.params):
+            outputs[r.name] = blend(outputs, r.params)
+    leaders = set()
+    for r in complete:
+        if r.folds >= folds.k or r.name not in predictions or not outputs:
+            continue
+        rows = ~np.isnan(predictions[r.name]).any(axis=1)
+
+        def score(output: np.ndarray) -> float:
+            return metric(folds.truth[rows], codec.scores(np.asarray(output[rows], dtype=np.float64)), task)
+
+        mine = score(predictions[r.name])
+        if np.isfinite(mine) and all(metric.better(mine, score(o)) for o in outputs.values()):
+            leaders.add(r.name)
+    return leaders
+
+
 def blend(outputs: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:
     """The weighted average of the members' outputs (training space)."""
     return sum(weight * np.asarray(outputs[name], dtype=np.float64) for name, weight in weights.items())

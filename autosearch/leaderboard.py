@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Mapping, Sequence
+from typing import Collection, Mapping, Sequence
 
 import pandas as pd
 
@@ -15,37 +15,42 @@ COLUMNS = ["rank", "name", "kind", "family", "state", "val_score", "folds", "tes
 SIMPLER = {"baseline": 0, "nn": 1, "ensemble": 2}  # on equal scores the simpler candidate ranks first
 
 
-def ranked(records: Sequence[TrialRecord], metric: Metric) -> list[TrialRecord]:
+def ranked(records: Sequence[TrialRecord], metric: Metric, ahead: Collection[str] = ()) -> list[TrialRecord]:
     """Complete candidates best first, then pruned, then failed.
 
     Candidates scored on every fold rank before those scored on fewer (cut short in cross-validation):
-    a score on fewer samples is a less certain one. Ties on the score go to the simpler candidate — a
+    a score on fewer samples is a less certain one, and not comparable with the others'. Those that `ahead`
+    names come first all the same: on the samples they were scored on, they beat every candidate scored on
+    all folds (`ensemble.ahead_on_their_samples`). Ties on the score go to the simpler candidate — a
     baseline, then a network, then an ensemble: a network that only matches a classical model is not the
     answer — then to the name, so the same data and seed always give the same order.
     """
     sign = -1.0 if metric.greater_is_better else 1.0
     complete = [r for r in records if r.state is State.COMPLETE and r.val_score is not None]
     folds = max((r.folds for r in complete), default=1)
-    complete.sort(key=lambda r: (r.folds < folds, sign * r.val_score, SIMPLER.get(r.kind, 3), r.name))
+    complete.sort(key=lambda r: (0 if r.name in ahead else 1 if r.folds == folds else 2, sign * r.val_score,
+                                 SIMPLER.get(r.kind, 3), r.name))
     chosen = {id(r) for r in complete}
     rest = [r for r in records if id(r) not in chosen]
     rest.sort(key=lambda r: (r.state is State.FAILED, r.name))
     return complete + rest
 
 
-def winner(records: Sequence[TrialRecord], metric: Metric) -> TrialRecord | None:
-    best = ranked(records, metric)
+def winner(records: Sequence[TrialRecord], metric: Metric, ahead: Collection[str] = ()) -> TrialRecord | None:
+    best = ranked(records, metric, ahead)
     return best[0] if best and best[0].state is State.COMPLETE else None
 
 
-def best_of(records: Sequence[TrialRecord], metric: Metric, kind: str) -> TrialRecord | None:
-    return winner([r for r in records if r.kind == kind], metric)
+def best_of(records: Sequence[TrialRecord], metric: Metric, kind: str, ahead: Collection[str] = ()
+            ) -> TrialRecord | None:
+    return winner([r for r in records if r.kind == kind], metric, ahead)
 
 
-def to_frame(records: Sequence[TrialRecord], metric: Metric, test_scores: Mapping[str, float]) -> pd.DataFrame:
+def to_frame(records: Sequence[TrialRecord], metric: Metric, test_scores: Mapping[str, float],
+             ahead: Collection[str] = ()) -> pd.DataFrame:
     """The leaderboard table: one row per candidate, ranked."""
     rows = []
-    for i, r in enumerate(ranked(records, metric), start=1):
+    for i, r in enumerate(ranked(records, metric, ahead), start=1):
         rows.append({
             "rank": i if r.state is State.COMPLETE else None, "name": r.name, "kind": r.kind,
             "family": r.family, "state": r.state.value,

@@ -34,6 +34,7 @@ class TrialRecord:
     device: str | None = None  # what a network trained on, e.g. "cpu", "gpu:NVIDIA H100" (and where, on Ray)
     worker: str | None = None  # the process that trained it (host:pid:start), when several share a search
     folds: int = 1  # how many folds its val_score covers (1: the first fold, or the holdout)
+    first_fold_score: float | None = None  # a network's score on its first fold (what racing compares)
 
     @property
     def bagged(self) -> bool:

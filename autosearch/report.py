@@ -303,6 +303,24 @@ def _table(header: Sequence[str], rows: Sequence[Sequence], css: str = "facts") 
     return f"<table class=\"{css}\"><tr>{head}</tr>{body}</table>"
 
 
+def _plan_section(summary: RunSummary) -> str:
+    """The budget plan: the shares, and what each classical candidate was given, took and why."""
+    plan = summary.plan
+    if not plan:
+        return ""
+    if plan.get("budget") is None:
+        head = "<p>No time budget: every classical candidate was fitted on every row.</p>"
+    else:
+        head = (f"<p>{plan['budget']:.0f}s in all: the classical candidates {plan['classical']:.0f}s, the networks "
+                f"{plan['networks']:.0f}s, then the refit and the results.</p>")
+    rows = [(line["name"], line["action"], f"{line['rows']:,} of {line['of']:,}" if line["rows"] else "",
+             "" if line.get("estimate") is None else f"{line['estimate']:.1f}",
+             "" if line.get("seconds") is None else f"{line['seconds']:.1f}", line.get("outcome") or "",
+             line.get("why") or "") for line in plan.get("lines", [])]
+    return "<h2>Budget plan</h2>" + head + _table(
+        ("classical candidate", "plan", "rows a fold", "estimate (s)", "took (s)", "outcome", "why"), rows)
+
+
 def _winner_section(summary: RunSummary) -> str:
     """The winner's hyperparameters (an ensemble's: its members and weights)."""
     winner = summary.winner
@@ -402,8 +420,8 @@ def _html(folder: Path, summary: RunSummary, figures: list[Figure]) -> str:
                 else f"<p class=\"missing\">{e(figure.note)}</p>")
         note = f"<figcaption>{e(figure.note)}</figcaption>" if figure.png else ""
         parts.append(f"<figure id=\"{figure.name}\"><h3>{e(figure.title)}</h3>{body}{note}</figure>")
-    details = _winner_section(summary) + _columns_section(profile) + _per_class_section(folder, summary) \
-        + _served_section(summary)
+    details = _plan_section(summary) + _winner_section(summary) + _columns_section(profile) \
+        + _per_class_section(folder, summary) + _served_section(summary)
     cut = f"<p class=\"cut\">The search was cut short: {e(summary.cut_short)}.</p>" if summary.cut_short else ""
     cut += "".join(f"<p class=\"cut\">Warning: {e(w)}.</p>" for w in summary.warnings)
     verdict = _verdict(summary)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import io
+import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,10 +16,11 @@ import pandas as pd
 
 from autosearch import report
 from autosearch.baselines import fit_baseline
+from autosearch.budget import PLAN_KEY
 from autosearch.bundle import Bundle, Member, save_bundle
 from autosearch.config import RunConfig
 from autosearch.data.profile import GUESSED
-from autosearch.ensemble import blend
+from autosearch.ensemble import ahead_on_their_samples, blend
 from autosearch.errors import AutosearchError, describe
 from autosearch.files import write_atomic
 from autosearch.inspection import inspect_model
@@ -83,7 +85,7 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
     models, outputs, failed, seconds = {}, {}, {}, 0.0
     for record in candidates:
         if record.kind == "baseline":
-            fitted, model, output = fit_baseline(record.family, problem)
+            fitted, model, output = fit_baseline(record.name, problem, record.params.get("fit_rows"))
             state, error, fit_seconds = fitted.state, fitted.error, fitted.fit_seconds
         else:
             from autosearch.training import predict_network, train_network
@@ -124,19 +126,20 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     """
     metric, prof, output = prep.metric, prep.profile, prep.output
     kept = store.kept() if store is not None else set()  # networks whose fold models are built, not trained
+    ahead = ahead_on_their_samples(records, store.predictions(), prep.folds) if store is not None else set()
     by_name = {r.name: r for r in records}
-    win = winner(records, metric)
+    win = winner(records, metric, ahead)
     if win is None:
         raise AutosearchError("no candidate completed, not even the baselines; check the data")
     if win.kind == "ensemble" and not stop.fits(_refit_seconds((by_name[n] for n in win.params), False, kept)):
         progress.say("the ensemble's members cannot all be refitted in the time left: the best single candidate "
                      "is the pick")
         records = [r for r in records if r.kind != "ensemble"]
-        win = winner(records, metric)
+        win = winner(records, metric, ahead)
     weights = dict(win.params) if win.kind == "ensemble" else {win.name: 1.0}
     names = sorted(weights, key=weights.get, reverse=True)
     best = []
-    for candidate in (best_of(records, metric, "nn"), best_of(records, metric, "baseline")):
+    for candidate in (best_of(records, metric, "nn", ahead), best_of(records, metric, "baseline", ahead)):
         if candidate is not None and (candidate.name in names or stop.fits(
                 _refit_seconds((by_name[n] for n in [*names, candidate.name]), False, kept))):
             best.append(candidate)
@@ -161,7 +164,7 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     for name, error in refitted.failed.items():
         progress.say(f"refitting {name} on train+validation failed ({error})")
     if any(n in refitted.failed for n in weights):  # the pick cannot be served: the best single one that can
-        fallback = winner([r for r in records if r.kind != "ensemble"], metric)
+        fallback = winner([r for r in records if r.kind != "ensemble"], metric, ahead)
         if win.kind != "ensemble" or fallback is None or fallback.name not in refitted.models:
             raise AutosearchError(f"refitting the pick {win.name} on train+validation failed "
                                   f"({next(iter(refitted.failed.values()))})")
@@ -172,7 +175,7 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     timings["refit"] = time.monotonic() - mark
     test_scores = {win.name: test_score, **{b.name: refitted.score({b.name: 1.0}) for b in best
                                             if b.name in refitted.outputs}}
-    leaderboard = to_frame(records, metric, test_scores)
+    leaderboard = to_frame(records, metric, test_scores, ahead)
     members = [Member(n, by_name[n].kind, by_name[n].family, dict(by_name[n].params), w, refitted.models[n])
                for n, w in weights.items()]
     meta = {"task": prof.task.value, "kind": prof.kind.value, "targets": list(prof.targets),
@@ -194,13 +197,15 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
         timings["inspect"] = time.monotonic() - mark
     mark = time.monotonic()
     logged = _log_model(bundle, prep, config, tracker, progress, scores, refitted.problem.truth, win,
-                        test_scores, best_of(records, metric, "baseline"), data_sha256)
+                        test_scores, best_of(records, metric, "baseline", ahead), data_sha256)
     timings["mlflow_model"] = time.monotonic() - mark
     timings["total"] = time.monotonic() - started
     warnings = cautions(records, win, prep)
     for warning in warnings:
         progress.warn(warning)
-    summary = _summary(records, win, test_scores, prep, tracker, cut_short, timings, warnings, model, logged)
+    plan = store.get(PLAN_KEY) if store is not None else None
+    summary = _summary(records, win, test_scores, prep, tracker, cut_short, timings, warnings, model, logged, ahead,
+                       json.loads(plan) if plan else {})
     files, folders = [output / "leaderboard.csv", summary.save(output)], {}
     if stop.left() < REPORT_SECONDS:
         progress.say(f"report not written: the time budget is spent; `autosearch report {output}` writes it")
@@ -344,7 +349,8 @@ def cautions(records: Sequence[TrialRecord], win: TrialRecord, prep: Prepared) -
 
 def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[str, float], prep: Prepared,
              tracker, cut_short: str | None, timings: dict[str, float], warnings: list[str],
-             model: Mapping[str, Any], mlflow_model: Mapping[str, Any]) -> RunSummary:
+             model: Mapping[str, Any], mlflow_model: Mapping[str, Any], ahead: Collection[str] = (),
+             plan: Mapping[str, Any] | None = None) -> RunSummary:
     """summary.json: what scripts read (see README)."""
     prof, metric = prep.profile, prep.metric
     return RunSummary(
@@ -355,8 +361,8 @@ def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[
         context=prep.problem.context,
         class_weight_searched=any("class_weight" in r.params for r in records if r.kind == "nn"),
         winner=Candidate.of(win, with_params=True), test_score=test_scores[win.name],
-        best_nn=Candidate.of(best_of(records, metric, "nn"), test_scores=test_scores),
-        best_baseline=Candidate.of(best_of(records, metric, "baseline"), test_scores=test_scores),
+        best_nn=Candidate.of(best_of(records, metric, "nn", ahead), test_scores=test_scores),
+        best_baseline=Candidate.of(best_of(records, metric, "baseline", ahead), test_scores=test_scores),
         trials={s.value: sum(r.kind == "nn" and r.state is s for r in records) for s in State},
         trial_fit_seconds=round(sum(r.fit_seconds for r in records if r.kind == "nn"), 2),
         profile=prof.as_dict(), families=[s.family for s in prep.spaces], spaces=[s.as_dict() for s in prep.spaces],
@@ -365,8 +371,17 @@ def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[
         tracking_uri=redact(tracker.tracking_uri),  # run.json keeps it whole, to reconnect
         output_dir=str(prep.output.resolve()), bundle=str((prep.output / "model").resolve()),
         cut_short=cut_short, seconds={k: round(v, 2) for k, v in timings.items()}, folds=prep.folds.k,
-        warnings=warnings, model=model, mlflow_model=mlflow_model,
+        warnings=warnings, model=model, mlflow_model=mlflow_model, plan=plan or {}, peak_rss_mb=peak_rss_mb(),
     )
+
+
+def peak_rss_mb() -> dict[str, float]:
+    """The peak resident memory of this process and of the largest of its ended child processes (a classical
+    candidate's), in MB."""
+    import resource
+
+    return {who: round(resource.getrusage(which).ru_maxrss / 1024, 1)
+            for who, which in (("process", resource.RUSAGE_SELF), ("children", resource.RUSAGE_CHILDREN))}
 
 
 def _note(summary: RunSummary) -> str:

@@ -26,7 +26,8 @@ TRUSTED = frozenset({
     "autosearch.preprocessing._date_parts",
     "autosearch.preprocessing._fill_text", "autosearch.targets.TargetCodec", "autosearch.targets._log1p",
     "numpy.dtype", "sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",
-    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
+    "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor", "sklearn.tree._tree.Tree",
+    "sklearn.frozen._frozen.FrozenEstimator",
 })
 CHUNK = 1 << 20
 

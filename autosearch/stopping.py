@@ -109,6 +109,10 @@ class Stop:
     def budget_spent(self) -> bool:
         return self.deadline is not None and time.monotonic() >= self.deadline
 
+    def reason(self) -> str | None:
+        """Why to stop now (`why`), or None while the work may go on."""
+        return self.why if self.requested else None
+
     @property
     def why(self) -> str:
         if self.signal_name:

@@ -75,6 +75,9 @@ class RunSummary:
     mlflow_model: Mapping[str, Any] = field(default_factory=dict)  # its MLflow Model: uri, model_id, registered
     seconds: Mapping[str, float] = field(default_factory=dict)  # where the wall time went
     folds: int = 1  # cross-validation folds that scored the candidates (val_score is out-of-fold); 1: holdout
+    plan: Mapping[str, Any] = field(default_factory=dict)  # the budget plan (budget.Plan): shares, each classical
+                                                           # candidate's estimate, rows, outcome and why
+    peak_rss_mb: Mapping[str, float] = field(default_factory=dict)  # this process's and its children's peaks
 
     @property
     def targets(self) -> list[str]:

@@ -14,7 +14,7 @@ import dataclasses
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
@@ -63,13 +63,37 @@ class Trained:
 
 
 FOLD_SEED = 100_003  # fold i trains with the trial's seed + i * FOLD_SEED
+RACE_FIELD = 4  # racing starts once this many networks have a first-fold score...
+RACE_KEEP = 3  # ...and a trial goes on to its other folds only among the best third of them (successive halving)
+RACED = "raced out"  # the note of a trial stopped after its first fold
+
+
+def race(score: float, others: Sequence[float], greater_is_better: bool) -> str | None:
+    """Successive halving over folds: why a trial whose first fold scored `score` stops there (it ranks below
+    the best third of the first-fold scores `others` of earlier trials and its own), or None to go on.
+
+    >>> race(0.70, [0.90, 0.85, 0.80, 0.60], True)
+    'raced out after its first fold: 0.7000 ranks 4th of 5 first folds (the best 2 go on)'
+    >>> race(0.88, [0.90, 0.85, 0.80, 0.60], True) is None
+    True
+    """
+    field = [s for s in others if math.isfinite(s)]
+    if len(field) < RACE_FIELD or not math.isfinite(score):
+        return None
+    rank = 1 + sum(1 for s in field if (s > score if greater_is_better else s < score))
+    keep = math.ceil((len(field) + 1) / RACE_KEEP)
+    if rank <= keep:
+        return None
+    suffix = {1: "st", 2: "nd", 3: "rd"}.get(rank if rank < 20 else rank % 10, "th")
+    return (f"{RACED} after its first fold: {score:.4f} ranks {rank}{suffix} of {len(field) + 1} first folds "
+            f"(the best {keep} go on)")
 KEPT_FOLD_MODELS = 8  # the best networks whose fold models are kept (at least stopping.POOL, the candidates whose
                       # refits the budget keeps time for; an ensemble's members are nearly always among them)
 
 
 def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, seed: int,
                 stop: Stop | None = None, callbacks: Sequence = (), prune_signals: tuple = (),
-                max_epochs: int | None = None) -> Trained:
+                max_epochs: int | None = None, raced: Callable[[float], str | None] | None = None) -> Trained:
     """Train one trial's network on each fold in turn, wherever the trial runs, and predict each fold's own
     samples; never raises for a failing trial. The first fold runs with the engine's `callbacks` (its
     per-epoch scores may prune the trial), stops early on its score and decides: a trial that does not
@@ -77,7 +101,8 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
     epoch (measured on penguins, 5 folds: the four later folds took 1.0 s instead of 2.3 s with early stopping
     of their own, whose patience trains epochs that are thrown away). A stop in a later fold keeps the folds
     that completed. The record's score is the metric on the out-of-fold predictions; its curves are the first
-    fold's. `max_epochs` overrides the space's cap (Hyperband's round).
+    fold's. `max_epochs` overrides the space's cap (Hyperband's round). `raced(first fold's score)` may stop
+    a cross-validated trial after its first fold, as pruned, with why (`race`).
     """
     from autosearch.training import Network
 
@@ -88,6 +113,10 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
     record = first.record("", space.family, params)
     if first.state is not State.COMPLETE:
         return Trained(record, None, first.counts)
+    record = dataclasses.replace(record, first_fold_score=record.val_score)
+    behind = raced(record.val_score) if raced is not None and folds.k > 1 and not first.stopped else None
+    if behind is not None:
+        return Trained(dataclasses.replace(record, state=State.PRUNED, note=behind), None, True)
     try:
         oof = folds.place(None, 0, network.predict(folds.fold(0)))
     except Exception as error:  # a failing trial must never end the sweep
@@ -188,11 +217,17 @@ class TrialRunner:
         with self.tracker.system_metrics(started.run_id if self.system_metrics else None):
             trained = train_trial(self.space(started.family), started.params, self.folds,
                                   seed=self.seed + started.number, stop=self.stop, callbacks=callbacks,
-                                  prune_signals=prune_signals, max_epochs=max_epochs)
+                                  prune_signals=prune_signals, max_epochs=max_epochs, raced=self.raced)
         record = dataclasses.replace(trained.record, worker=worker_id())
         record = self.finish(started, record, trained.counts, trained.predictions, trained.fold_weights)
         self.stop.ask_restart(self.memory.exceeded())
         return record
+
+    def raced(self, score: float) -> str | None:
+        """Whether a trial of this process stops after a first fold that scored `score` (`race`), against the
+        first folds of the networks the run holds."""
+        others = [r.first_fold_score for r in self.store.records("nn") if r.first_fold_score is not None]
+        return race(score, others, self.problem.metric.greater_is_better)
 
     def worker_grew(self, grown_mb: float, trials: int, worker: str) -> None:
         """A Ray worker grew `grown_mb` over its `trials`: past the limit, this process asks to restart (its Ray

@@ -27,6 +27,7 @@ from commands import autosearch_here
 from mlflow import MlflowClient
 
 import autosearch
+from autosearch.data.kinds import KINDS, DataKind
 from autosearch.engines import ENGINES
 from autosearch.runs import FolderLock, RunState
 from autosearch.spaces import load_space
@@ -122,7 +123,8 @@ def test_same_space_same_logged_parameters_layout_and_records(case, iris_csv, tm
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert parents[0].data.params["engine"] == engine
     ensembles = ["ensemble"] * int((result.leaderboard.kind == "ensemble").any())
-    assert sorted(c.data.tags["autosearch.kind"] for c in children) == ["baseline"] * 4 + ensembles + ["trial"] * 8
+    assert sorted(c.data.tags["autosearch.kind"] for c in children) == ["baseline"] * len(
+        KINDS[DataKind.TABULAR].baselines) + ensembles + ["trial"] * 8
     trials = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
     for run in trials:
         state = run.data.tags["autosearch.state"]
@@ -148,7 +150,7 @@ def test_same_space_same_logged_parameters_layout_and_records(case, iris_csv, tm
         run = by_run[record.mlflow_run_id]
         assert run.info.run_name.split()[0] == record.name and run.data.tags["autosearch.state"] == record.state.value
         assert run.info.run_name.endswith(" (pruned)") == (record.state.value == "pruned")  # apart from failed
-    assert [r.family for r in stored(result.output_dir, "baseline")] == ["dummy", "linear", "svm", "gradient_boosting"]
+    assert [r.name for r in stored(result.output_dir, "baseline")] == list(KINDS[DataKind.TABULAR].baselines)
     board = result.leaderboard
     assert sorted(board[board.kind == "nn"].name) == sorted(r.name for r in records)
     assert 1 <= board.test_score.notna().sum() <= 3 and sum(result.summary.trials.values()) == 8
@@ -207,8 +209,8 @@ def test_killed_resumed_budgeted_and_interrupted(case, breast_cancer_csv, tmp_pa
     assert sum(summary["trials"].values()) == len(records) > len(before)
     parents, children = mlflow_children(out)
     assert len(parents) == 1  # one parent run, reopened by every sitting
-    assert sorted(c.data.tags["autosearch.family"] for c in children
-                  if c.data.tags["autosearch.kind"] == "baseline") == ["dummy", "gradient_boosting", "linear", "svm"]
+    assert sorted(c.info.run_name for c in children
+                  if c.data.tags["autosearch.kind"] == "baseline") == sorted(KINDS[DataKind.TABULAR].baselines)
     nets = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
     lost = [c for c in nets if c.data.tags.get("autosearch.error", "").startswith("lost:")]
     assert lost and all(c.info.status == "FAILED" for c in lost)  # the trial SIGKILL interrupted

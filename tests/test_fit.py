@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 import autosearch
+from autosearch.baselines import CLASSICAL
 from autosearch.cli import app
 from autosearch.spaces import default_space_path
 
@@ -46,7 +47,7 @@ def test_cli_fit_then_predict_binary(breast_cancer_csv, tmp_path):
 
     board = pd.read_csv(out / "leaderboard.csv")
     assert LEADERBOARD_COLUMNS <= set(board.columns)
-    assert sorted(board[board.kind == "baseline"].family) == ["dummy", "gradient_boosting", "linear", "svm"]
+    assert sorted(board[board.kind == "baseline"].name) == sorted(CLASSICAL)
     assert (board.kind == "nn").sum() == 3
     summary = json.loads((out / "summary.json").read_text())
     scored = {summary["winner"]["name"], summary["best_nn"]["name"], summary["best_baseline"]["name"]}
@@ -63,7 +64,7 @@ def test_cli_fit_then_predict_binary(breast_cancer_csv, tmp_path):
     assert summary["mlflow_model"]["uri"] == f"runs:/{parent.info.run_id}/model"  # the pick, as an MLflow Model
     kinds = sorted(c.data.tags["autosearch.kind"] for c in children)
     ensembles = ["ensemble"] * int((board.kind == "ensemble").any())  # one, where a blend beat every candidate
-    assert kinds == ["baseline"] * 4 + ensembles + ["trial"] * 3
+    assert kinds == ["baseline"] * len(CLASSICAL) + ensembles + ["trial"] * 3
     for child in children:
         assert child.data.tags["autosearch.family"]
         assert child.info.status in ("FINISHED", "FAILED")
@@ -203,8 +204,8 @@ def test_failing_trials_are_recorded_and_the_sweep_goes_on(diabetes_csv, tmp_pat
     result = autosearch.fit(diabetes_csv, space=space, output=tmp_path / "out", **TINY)
     nets = result.leaderboard[result.leaderboard.kind == "nn"]
     assert list(nets.state) == ["failed", "failed"]
-    assert result.winner.kind == "baseline" or set(json.loads(result.leaderboard.params[0])) <= {
-        "dummy", "linear", "svm", "gradient_boosting"}  # a baseline, or an ensemble of baselines
+    assert result.winner.kind == "baseline" or set(json.loads(result.leaderboard.params[0])) <= set(
+        CLASSICAL)  # a baseline, or an ensemble of baselines
     _, _, children = runs_of(result.mlflow_run_id)
     failed = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
     assert [c.info.status for c in failed] == ["FAILED", "FAILED"]

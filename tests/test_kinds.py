@@ -15,8 +15,9 @@ from mlflow import MlflowClient
 from typer.testing import CliRunner
 
 import autosearch
+from autosearch.baselines import CLASSICAL
 from autosearch.cli import app
-from autosearch.data.kinds import DataKind, array_kind, is_free_text, series_columns, table_kind
+from autosearch.data.kinds import KINDS, DataKind, array_kind, is_free_text, series_columns, table_kind
 from autosearch.data.load import RawData, load_data
 from autosearch.data.profile import profile
 
@@ -86,9 +87,8 @@ def test_images_from_npz_search_resnet2d_then_conv2d_and_predict(digits_npz, tmp
     result = autosearch.fit(digits_npz, trials=2, output=tmp_path / "out", **TINY)
     assert result.summary.kind == "image" and result.summary.families == ["resnet2d", "conv2d"]
     assert result.summary.profile["sample_shape"] == [8, 8, 1]
-    assert families_logged(result) == sorted([("baseline", f) for f in ("dummy", "linear", "svm",
-                                                                         "gradient_boosting")]
-                                             + [("trial", "conv2d"), ("trial", "resnet2d")])
+    classical = [("baseline", CLASSICAL[n].family) for n in KINDS[DataKind.IMAGE].baselines]
+    assert families_logged(result) == sorted(classical + [("trial", "conv2d"), ("trial", "resnet2d")])
     nets = result.leaderboard[result.leaderboard.kind == "nn"].set_index("family")
     assert {"blocks", "filters", "kernel_size", "conv_type", "pooling", "augment"} <= set(
         json.loads(nets.loc["conv2d", "params"]))
@@ -119,7 +119,8 @@ def test_multivariate_sequences_search_the_series_families(basic_motions_npz, tm
     nets = result.leaderboard[result.leaderboard.kind == "nn"].sort_values("name")
     # each family's defaults are enqueued, in the kind's order
     assert sorted(nets.name) == sorted(f"{f}-{i:03d}" for i, f in enumerate(families))
-    assert set(nets.state) == {"complete"}
+    raced = nets[nets.state == "pruned"]  # the fifth may be raced out after its first fold: behind the best third
+    assert set(nets.state) <= {"complete", "pruned"} and len(raced) <= 1 and (nets.state == "complete").sum() >= 4
     assert all(("trial", f) in families_logged(result) for f in families)
     params = {row.family: json.loads(row.params) for row in nets.itertuples()}
     assert params["fcn"]["filters"] == 128 and params["inception"]["kernel_size"] == 40

@@ -148,31 +148,55 @@ def test_date_columns_are_read_as_dates_even_when_every_value_is_distinct():
     assert dict(dropped) == {"code": "ID-like: every value distinct text", "same_day": "constant"}
 
 
-def test_classes_too_rare_to_learn_or_score_are_dropped_with_a_message():
+def test_classes_seen_once_are_dropped_and_rare_ones_kept_with_a_message():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=103), "y": ["neg"] * 50 + ["pos"] * 50 + ["odd", "odd", "one"]})
     prof, data, _, messages = profile_raw(RawData("t", frame=frame), ("y",))
-    assert len(data.target) == 100 and set(data.target["y"]) == {"neg", "pos"}
-    assert prof.task is Task.BINARY  # two classes left
-    assert any(m.startswith("dropped 3 samples of 2 classes with fewer than 10 samples each") for m in messages)
+    assert len(data.target) == 102 and set(data.target["y"]) == {"neg", "pos", "odd"}  # 'odd' (2 samples) kept
+    assert prof.task is Task.MULTICLASS and prof.rare_classes == ("one",)
+    assert any(m.startswith("dropped 1 sample of 1 class seen only once ('one' 1)") for m in messages)
+    assert any("kept 1 class with fewer than 10 samples ('odd' 2)" in m for m in messages)
     many = pd.DataFrame({"x": rng.normal(size=60), "y": [f"c{i % 12}" for i in range(60)]})  # 12 classes of 5
     prof, data, _, messages = profile_raw(RawData("t", frame=many), ("y",))
-    assert len(data.target) == 60 and prof.task is Task.MULTICLASS  # dropping all would leave nothing to learn
+    assert len(data.target) == 60 and prof.task is Task.MULTICLASS
 
 
-def test_a_test_file_loses_its_samples_of_the_classes_dropped_as_too_rare(tmp_path):
+def test_a_test_file_loses_its_samples_of_the_classes_dropped_as_seen_once(tmp_path):
     from autosearch.config import make_config
     from autosearch.prepare import prepare
     from autosearch.progress import Progress
 
     rng = np.random.default_rng(0)
-    frame = pd.DataFrame({"x": rng.normal(size=103), "y": ["a"] * 50 + ["b"] * 50 + ["c"] * 3})
+    frame = pd.DataFrame({"x": rng.normal(size=101), "y": ["a"] * 50 + ["b"] * 50 + ["c"]})
     frame.to_csv(tmp_path / "train.csv", index=False)
-    frame.iloc[[0, 60, 101]].to_csv(tmp_path / "test.csv", index=False)  # one of each, 'c' too
+    pd.concat([frame.iloc[[0, 60]], frame.iloc[[100]]]).to_csv(tmp_path / "test.csv", index=False)  # 'c' too
     prep = prepare(tmp_path / "train.csv", make_config(target=("y",), test=tmp_path / "test.csv",
                                                        output=tmp_path / "out"), Progress(quiet=True))
     assert prep.profile.task is Task.BINARY and prep.profile.rare_classes == ("c",)
     assert prep.codec.classes_ == ["a", "b"] and len(prep.split.test.target) == 2
+
+
+def test_a_class_of_a_few_samples_is_learnt_by_every_fold_and_every_baseline(tmp_path):
+    """A 6-sample class of 7 (as a 189-sample table had): kept, in the training part of every fold, and the
+    SVM baseline (whose probabilities are calibrated on folds of its own) still fits."""
+    from autosearch.budget import fit_classical
+    from autosearch.config import make_config
+    from autosearch.prepare import prepare
+    from autosearch.progress import Progress
+
+    rng = np.random.default_rng(0)
+    labels = np.repeat(["a", "b", "c", "d", "e", "f"], [40, 35, 30, 30, 25, 23]).tolist() + ["g"] * 6
+    x = rng.normal(size=(len(labels), 3)) + np.array([ord(c) - 97 for c in labels])[:, None]
+    frame = pd.DataFrame(x, columns=["p", "q", "r"]).assign(y=labels)
+    frame.to_csv(tmp_path / "seven.csv", index=False)
+    prep = prepare(tmp_path / "seven.csv", make_config(target=("y",), output=tmp_path / "out"),
+                   Progress(quiet=True))
+    assert "g" in prep.codec.classes_ and prep.profile.rare_classes == ()
+    folds = prep.folds
+    g = prep.codec.classes_.index("g")
+    assert all((folds.y[fit] == g).any() for fit, _ in folds.splits)  # every fold trains on class g
+    found = {line.name: record for record, _, line in fit_classical(["linear", "svm"], folds, None, lambda: None)}
+    assert all(r.state.value == "complete" for r in found.values()), {n: r.error for n, r in found.items()}
 
 
 def test_a_date_beside_one_series_per_row_is_dropped_and_the_table_stays_a_series_set():

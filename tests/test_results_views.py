@@ -22,6 +22,7 @@ from commands import autosearch_here
 from mlflow import MlflowClient
 
 from autosearch import fit
+from autosearch.data.kinds import KINDS, DataKind
 
 # Written into a copy of the report: once the page has loaded, every figure's image records the size
 # Chromium decoded (naturalWidth/Height) and laid out (its box) as attributes that --dump-dom prints.
@@ -97,7 +98,8 @@ def test_report_renders_its_plots_in_headless_chromium(iris_run, tmp_path):
         assert shown_w > 100 and shown_h > 50, f"{name}: image not laid out ({measured[name]})"
     summary = json.loads((iris_run / "summary.json").read_text())
     assert f'<tr class="winner"><td>1</td><td>{summary["winner"]["name"]}</td>' in done.stdout  # winner marked
-    assert done.stdout.count('<tr class="baseline">') + (summary["winner"]["kind"] == "baseline") == 4
+    assert done.stdout.count('<tr class="baseline">') + (summary["winner"]["kind"] == "baseline") == len(
+        KINDS[DataKind.TABULAR].baselines)
     client = MlflowClient(summary["tracking_uri"])
     logged = {a.path for a in client.list_artifacts(summary["mlflow_run_id"], "report")}
     assert {f"report/{name}.png" for name in expected} <= logged  # the MLflow UI shows the same plots

@@ -10,6 +10,7 @@ from mlflow import MlflowClient
 from servers import local_server
 
 import autosearch
+from autosearch.data.kinds import KINDS, DataKind
 
 
 @pytest.fixture(scope="module")
@@ -38,7 +39,7 @@ def test_fit_logs_to_a_tracking_server(mlflow_server, iris_csv, tmp_path):
     assert parent.info.status == "FINISHED"
     assert "s3cret" not in str(parent.data.params) + str(parent.data.tags)
     kinds = sorted(c.data.tags["autosearch.kind"] for c in children if c.data.tags["autosearch.kind"] != "ensemble")
-    assert kinds == ["baseline"] * 4 + ["trial"]
+    assert kinds == ["baseline"] * len(KINDS[DataKind.TABULAR].baselines) + ["trial"]
     artifacts = {a.path for a in client.list_artifacts(result.mlflow_run_id)}
     assert {"leaderboard.csv", "summary.json"} <= artifacts
     model = client.get_logged_model(result.summary.mlflow_model["model_id"])  # the pick, through the server

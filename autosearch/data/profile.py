@@ -30,8 +30,9 @@ TARGET_NAMES = ("target", "label", "class", "y")
 GUESSED = "guessed:"  # how a target reason starts when the target was taken by position: said as a warning
 LABEL_SEPARATOR = "|"
 MAX_INTEGER_CLASSES = 20  # integer targets with more distinct values are quantities (regression)
-MIN_CLASS_ROWS = 10  # fewer samples of a class than this are dropped (AutoGluon's threshold), …
-MAX_RARE_SHARE = 0.1  # … unless that drops more than this share of them: then the bar is lowered
+MIN_CLASS_ROWS = 2  # a class seen once can be neither learnt and scored: its sample is dropped, …
+MAX_RARE_SHARE = 0.1  # … unless such samples are more than this share of them (mostly one-off values)
+FEW_CLASS_ROWS = 10  # a class with fewer samples than this is kept, with a note: its scores are uncertain
 # an identifier's name; `rownames`: R's row names as its data exports write them (shuffled or subset rows'
 # are distinct integers, not consecutive ones)
 _ID_NAME = re.compile(r"(^|[_\s-])id$|^id[_\s-]|^index$|^unnamed: ?0$|^row[._\s-]?names?$", re.IGNORECASE)
@@ -418,36 +419,39 @@ def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto",
 
 
 def common_classes(labels: pd.Series) -> tuple[np.ndarray, list, str | None]:
-    """Which samples to keep, and what was dropped: a class with fewer than MIN_CLASS_ROWS samples can be
-    neither learnt nor scored (stratified splits and folds need it in each; scikit-learn's SVM refuses a fold
-    without it; balanced accuracy weighs its one validation sample as much as a whole common class), so its
-    samples are dropped, as AutoGluon does. The bar is lowered, down to 2, where it would drop more than
-    MAX_RARE_SHARE of the samples; where even singletons are more than that, nothing is dropped (a target of
-    mostly one-off values is no set of classes to learn). At least two classes always remain. Returns which
-    samples to keep, the dropped classes and what to tell the user.
+    """Which samples to keep, and what was dropped and why: a class seen once can be neither learnt and
+    scored, so its sample is dropped; where such samples are more than MAX_RARE_SHARE of them, nothing is (a
+    target of mostly one-off values is no set of classes to learn). Every class of two samples or more is kept:
+    dropping those under 10 (AutoGluon's bar) cost a 189-sample, 7-class table its 6-sample class, whose test
+    sample was then wrong by construction. At least two classes always remain. Returns which samples to keep,
+    the dropped classes and what to tell the user (the kept classes under FEW_CLASS_ROWS samples too).
 
     >>> keep, rare, note = common_classes(pd.Series(["a"] * 30 + ["b"] * 30 + ["c"] * 2 + ["d"]))
     >>> int(keep.sum()), rare, note.split(":")[0]
-    (60, ['c', 'd'], "dropped 3 samples of 2 classes with fewer than 10 samples each ('c' 2, 'd' 1)")
+    (62, ['d'], "dropped 1 sample of 1 class seen only once ('d' 1)")
     >>> common_classes(pd.Series([0.1, 0.2, 0.3, 0.4, 0.4]))[1:]  # mostly one-off values: nothing dropped
     ([], None)
     """
     counts = labels.value_counts()
-    everything = np.ones(len(labels), dtype=bool), [], None
-    for least in range(MIN_CLASS_ROWS, 1, -1):
-        rare = counts[counts < least]
-        if len(counts) - len(rare) >= 2 and rare.sum() <= MAX_RARE_SHARE * len(labels):
-            break
-    else:
-        return everything
-    if rare.empty:
-        return everything
-    shown = ", ".join(f"'{label}' {count}" for label, count in list(rare.items())[:5])
-    more = f" and {len(rare) - 5} more" if len(rare) > 5 else ""
-    classes = "1 class" if len(rare) == 1 else f"{len(rare)} classes"
-    return (~labels.isin(rare.index)).to_numpy(), rare.index.tolist(), (
-        f"dropped {int(rare.sum())} samples of {classes} with fewer than {least} samples each "
-        f"({shown}{more}): too few to learn or to score; add samples of them to keep them")
+    rare = counts[counts < MIN_CLASS_ROWS]
+    if len(counts) - len(rare) < 2 or rare.sum() > MAX_RARE_SHARE * len(labels):
+        return np.ones(len(labels), dtype=bool), [], None
+    few = counts[(counts >= MIN_CLASS_ROWS) & (counts < FEW_CLASS_ROWS)]
+    notes = []
+    if not rare.empty:
+        samples = "1 sample" if rare.sum() == 1 else f"{int(rare.sum())} samples"
+        classes = "1 class" if len(rare) == 1 else f"{len(rare)} classes"
+        notes.append(f"dropped {samples} of {classes} seen only once ({_class_counts(rare)}): a class needs a "
+                     "sample to learn from and one to score on; add samples of them to keep them")
+    if not few.empty:
+        notes.append(f"kept {len(few)} class{'es' if len(few) > 1 else ''} with fewer than {FEW_CLASS_ROWS} samples "
+                     f"({_class_counts(few)}): learnt and scored, but on few samples")
+    return (~labels.isin(rare.index)).to_numpy(), rare.index.tolist(), "; ".join(notes) or None
+
+
+def _class_counts(counts: pd.Series, named: int = 5) -> str:
+    shown = ", ".join(f"'{label}' {count}" for label, count in list(counts.items())[:named])
+    return shown + (f" and {len(counts) - named} more" if len(counts) > named else "")
 
 
 def _dropped_lines(dropped: tuple[tuple[str, str], ...], named: int = 3) -> list[str]:

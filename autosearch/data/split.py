@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,10 +74,17 @@ def fold_rows(dev: Dataset, train_rows: int, k: int | None, seed: int, stratify:
         raise AutosearchError(f"--cv-folds {k} asks for more folds than the {len(dev)} training and validation "
                               "samples; give fewer folds")
     labels = dev.target.iloc[:, 0].to_numpy()
-    stratified = stratify and np.unique(labels, return_counts=True)[1].min() >= k  # every class in every fold
+    least = np.unique(labels, return_counts=True)[1].min() if stratify else 0
+    # stratified where every class has 2 samples or more: a class with fewer samples than folds is in as many
+    # folds' own samples as it has samples, so every fold trains on it (scikit-learn warns of it: said here)
+    stratified = stratify and least >= 2
     splitter = StratifiedKFold(k, shuffle=True, random_state=seed) if stratified else KFold(k, shuffle=True,
                                                                                           random_state=seed)
-    folds = tuple(splitter.split(rows, labels))
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        folds = tuple(splitter.split(rows, labels))
     how = ", stratified by class" if stratified else ""
+    if stratified and least < k:
+        how += f" (a class of {least} samples is in {least} of the folds)"
     return folds, (f"validation: {k}-fold cross-validation on the {len(dev)} training and validation "
                          f"samples{how}: every candidate is scored on predictions for samples it did not see")
