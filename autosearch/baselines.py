@@ -223,12 +223,12 @@ def fit_predict(fitting: Fitting, x: Any, y: np.ndarray, x_score: Any, rows: int
     if rows is not None and x.shape[0] > rows:
         chosen = np.random.default_rng(fitting.seed).choice(x.shape[0], rows, replace=False)
         x, y = x[chosen], y[chosen]
-    estimator = _fitted(fitting.estimator(x.shape[0]), x, fitting.target(y))
+    estimator = fitted(fitting.estimator(x.shape[0]), x, fitting.target(y))
     output = estimator_output(estimator, x_score, fitting.task, fitting.n_outputs)
     return estimator, output, time.perf_counter() - started
 
 
-def _fitted(estimator: BaseEstimator, x: Any, y: np.ndarray) -> BaseEstimator:
+def fitted(estimator: BaseEstimator, x: Any, y: np.ndarray) -> BaseEstimator:
     """`estimator` fitted; an SVM's calibration on as many folds as its rarest class allows (a class of 2
     samples keeps 1 in a fold's training part: calibrated on the SVM's own training samples, as no fold split
     can hold it on both sides)."""

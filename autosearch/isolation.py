@@ -1,8 +1,8 @@
 """Run a piece of work in a process of its own that can be stopped at a time limit: a scikit-learn fit cannot
 be interrupted inside the process that runs it, but a process can be killed.
 
-The work is a generator function: each item it yields comes back here as it is made (a fold's predictions),
-so what finished before the limit is kept. Processes start from a fork server (a clean process that loaded
+The work is a generator function of an importable module (the new process does not run `__main__`): each
+item it yields comes back here as it is made (a fold's predictions), so what finished before the limit is kept. Processes start from a fork server (a clean process that loaded
 scikit-learn once), never by forking this one: TensorFlow's and OpenMP's threads do not survive a fork.
 """
 
@@ -69,7 +69,8 @@ def _child(connection, work: Callable[..., Iterator[Any]], args: tuple) -> None:
 
     from autosearch.errors import describe
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the whole terminal's group: the parent decides
+    for number in (signal.SIGINT, signal.SIGTERM):  # Ctrl-C and a scheduler's SIGTERM reach the whole process
+        signal.signal(number, signal.SIG_IGN)        # group: the parent decides, and kills this one
 
     try:
         for item in work(*args):
