@@ -372,8 +372,7 @@ class Sitting:
             records.append(self.tracker.log_candidate(record))
             self.store.save(records[-1], predictions)
             self.progress.say(f"  baseline {record.name}: {_outcome(record, problem.metric.name)}, "
-                              f"{record.fit_seconds:.2f}s" + (f"; {line.shown().split(': ', 1)[1]}"
-                                                             if line.action == "sample" else ""))
+                              f"{record.fit_seconds:.2f}s" + (f"; {line.what()}" if line.action == "sample" else ""))
         for record in records:
             stop.expect_refit(record, problem.metric.greater_is_better)
         return records

@@ -76,12 +76,11 @@ def _svm(task, weight, seed, sparse, rows):
 
 
 def _boosting(**settings: Any) -> Callable:
-    """scikit-learn's histogram gradient boosting with `settings` (a callable value gets the rows)."""
+    """scikit-learn's histogram gradient boosting with `settings`."""
     def build(task, weight, seed, sparse, rows):
-        own = {k: (v(rows) if callable(v) else v) for k, v in settings.items()}
         if task is Task.REGRESSION:
-            return HistGradientBoostingRegressor(random_state=seed, **own)
-        return HistGradientBoostingClassifier(class_weight=weight, random_state=seed, **own)
+            return HistGradientBoostingRegressor(random_state=seed, **settings)
+        return HistGradientBoostingClassifier(class_weight=weight, random_state=seed, **settings)
     return build
 
 
@@ -307,18 +306,3 @@ class Collector:
             return _record(self.fitting, self.rows, fit_rows, State.FAILED, None, self.seconds, self.done,
                            "the score is NaN"), None
         return _record(self.fitting, self.rows, fit_rows, State.COMPLETE, score, self.seconds, self.done), self.oof
-
-
-def cross_validate(name: str, folds: Folds, rows: int | None = None) -> tuple[TrialRecord, np.ndarray | None]:
-    """A baseline fitted on each fold in turn (on a sample of `rows` of its rows, where fewer), predicting the
-    fold's own samples, in this process: its record (scored on the out-of-fold predictions) and those
-    predictions (None if a fold failed)."""
-    problem = folds.first
-    fitting = Fitting.of(name, problem)
-    collector = Collector(fitting, folds, rows)
-    try:
-        for item in fold_outputs(fitting, folds.views[problem.spec.baseline_view], folds.y, folds.splits, rows):
-            collector.add(item)
-    except Exception as e:  # a failing candidate must not end the run
-        return collector.record(error=describe(e))
-    return collector.record()

@@ -29,7 +29,6 @@ from autosearch.baselines import (
     CLASSICAL,
     Collector,
     Fitting,
-    cross_validate,
     estimator_output,
     fitted,
     fold_outputs,
@@ -85,12 +84,12 @@ class Line:
     outcome: str | None = None  # complete | cut short | failed | skipped
     why: str = ""
 
-    def shown(self) -> str:
-        """The line as printed."""
+    def what(self) -> str:
+        """What was fitted, as printed."""
         what = {"fit": f"all {self.of:,} rows a fold", "earlier": "fitted in an earlier sitting",
                 "sample": f"a sample of {self.rows:,} of {self.of:,} rows a fold", "skip": "skipped"}[self.action]
         estimate = f", ~{self.estimate:.1f}s estimated" if self.estimate is not None and self.action != "skip" else ""
-        return f"  {self.name}: {what}{estimate}" + (f" ({self.why})" if self.why else "")
+        return f"{what}{estimate}" + (f" ({self.why})" if self.why else "")
 
 
 @dataclass(frozen=True)
@@ -245,8 +244,7 @@ def fit_classical(names: Sequence[str], folds: Folds, share: float | None,
     of = len(folds.splits[0][0])
     for name in names:
         if name == "dummy":  # the yardstick: always, here
-            record, predictions = cross_validate(name, folds)
-            yield record, predictions, _line(Line(name, "fit", of, of), record)
+            yield _fit_one(Fitting.of(name, folds.first), folds, None, None, interrupted)
             continue
         left = None if end is None else end - time.monotonic()
         keep = CLASSICAL[name].keep

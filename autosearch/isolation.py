@@ -2,8 +2,9 @@
 be interrupted inside the process that runs it, but a process can be killed.
 
 The work is a generator function of an importable module (the new process does not run `__main__`): each
-item it yields comes back here as it is made (a fold's predictions), so what finished before the limit is kept. Processes start from a fork server (a clean process that loaded
-scikit-learn once), never by forking this one: TensorFlow's and OpenMP's threads do not survive a fork.
+item it yields comes back here as it is made (a fold's predictions), so what finished before the limit is kept.
+Processes start from a fork server (a clean process that loaded scikit-learn once), never by forking this one:
+TensorFlow's and OpenMP's threads do not survive a fork.
 """
 
 from __future__ import annotations

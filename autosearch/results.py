@@ -126,7 +126,8 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     """
     metric, prof, output = prep.metric, prep.profile, prep.output
     kept = store.kept() if store is not None else set()  # networks whose fold models are built, not trained
-    ahead = ahead_on_their_samples(records, store.predictions(), prep.folds) if store is not None else set()
+    cut = any(r.state is State.COMPLETE and r.folds < prep.folds.k for r in records)  # then read predictions
+    ahead = ahead_on_their_samples(records, store.predictions(), prep.folds) if cut and store is not None else set()
     by_name = {r.name: r for r in records}
     win = winner(records, metric, ahead)
     if win is None:
