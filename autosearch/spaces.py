@@ -3,7 +3,7 @@
 A space file looks like::
 
     family: dense                 # the model builder it feeds
-    training: {max_epochs: 60, patience: 8}   # and min_steps: see SearchSpace.warmup_epochs
+    training: {max_epochs: 60, patience: 8}   # and min_steps, epoch_steps: see SearchSpace
     params:
       layers: {type: int, low: 1, high: 4, default: 2}
       units: {type: int, low: 16, high: 512, log: true, per_layer: layers}
@@ -39,7 +39,7 @@ from autosearch.yamlfile import read_yaml
 PARAM_TYPES = ("int", "float", "categorical")
 SPEC_KEYS = {"type", "low", "high", "log", "step", "choices", "default", "when", "per_layer"}
 CONTEXT_FACTS = ("task", "imbalanced", "high_cardinality", "numeric_columns")
-TRAINING_KEYS = {"max_epochs": 60, "patience": 8, "min_steps": 0}
+TRAINING_KEYS = {"max_epochs": 60, "patience": 8, "min_steps": 0, "epoch_steps": 0}
 
 
 @dataclass(frozen=True)
@@ -73,10 +73,28 @@ class SearchSpace:
     patience: int = TRAINING_KEYS["patience"]
     source: str = field(default="", compare=False)
     min_steps: int = TRAINING_KEYS["min_steps"]
+    epoch_steps: int = TRAINING_KEYS["epoch_steps"]  # 0: no limit
 
     def as_dict(self) -> dict:
         return {"family": self.family, "max_epochs": self.max_epochs, "patience": self.patience,
-                "min_steps": self.min_steps, "params": [p.name for p in self.params], "source": self.source}
+                "min_steps": self.min_steps, "epoch_steps": self.epoch_steps, "params": [p.name for p in self.params],
+                "source": self.source}
+
+    def batch_size(self, params: Mapping[str, Any], rows: int) -> int:
+        """The batch a trial trains on: its `batch_size`, grown where needed so that an epoch of `rows` takes at
+        most `epoch_steps` optimizer steps. On a large table a small batch makes each epoch thousands of steps
+        whose fixed cost dominates (dense, 80,000 rows, batch 32: 3.5 s an epoch on 2 CPU cores); TabM and
+        RealMLP train large tables on batches of 512-1024. The growth is by rows, not by powers of two, so a
+        refit on train+validation (~25 % more rows than a fold) takes as many steps an epoch as its trial did.
+
+        >>> space = SearchSpace("dense", (), epoch_steps=100)
+        >>> space.batch_size({"batch_size": 32}, 800), space.batch_size({"batch_size": 32}, 80_000)
+        (32, 800)
+        >>> SearchSpace("dense", ()).batch_size({"batch_size": 32}, 80_000)
+        32
+        """
+        size = int(params.get("batch_size", 32))
+        return max(size, math.ceil(rows / self.epoch_steps)) if self.epoch_steps else size
 
     def warmup_epochs(self, batches_per_epoch: int) -> int:
         """Epochs before early stopping or pruning may end a trial: enough for `min_steps` optimizer steps,
@@ -115,9 +133,10 @@ def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
     if family not in FAMILY_PARAMS:
         raise fail(f"family '{family}' is unknown; use one of {', '.join(FAMILY_PARAMS)}")
     training = dict(TRAINING_KEYS, **(data.get("training") or {}))
-    if set(training) - set(TRAINING_KEYS) or not all(type(v) is int and v >= (key != "min_steps")
-                                                      for key, v in training.items()):
-        raise fail("'training:' takes positive integers for max_epochs and patience, and a non-negative min_steps")
+    if set(training) - set(TRAINING_KEYS) or not all(
+            type(v) is int and v >= (key not in ("min_steps", "epoch_steps")) for key, v in training.items()):
+        raise fail("'training:' takes positive integers for max_epochs and patience, and non-negative ones for "
+                   "min_steps and epoch_steps")
     specs: list[ParamSpec] = []
     for name, raw in data["params"].items():
         known = FAMILY_PARAMS[family]
@@ -125,7 +144,7 @@ def parse_space(data: Any, source: str = "<space>") -> SearchSpace:
             raise fail(f"parameter '{name}' is not one the {family} family uses; known: {', '.join(sorted(known))}")
         specs.append(_parse_param(str(name), raw, specs, fail))
     return SearchSpace(family, tuple(specs), training["max_epochs"], training["patience"], source,
-                       training["min_steps"])
+                       training["min_steps"], training["epoch_steps"])
 
 
 def _parse_param(name: str, raw: Any, earlier: list[ParamSpec], fail) -> ParamSpec:

@@ -241,7 +241,8 @@ class Network:
             self.loss = make_loss(head, params)
             self.model = build_model(space.family, params, problem.fit_views[self.view].shape[1:], head,
                                      problem.facts)
-            batches = math.ceil(len(problem.y_fit) / int(params.get("batch_size", 32)))
+            self.batch_size = space.batch_size(params, len(problem.y_fit))
+            batches = math.ceil(len(problem.y_fit) / self.batch_size)
             self.warmup = space.warmup_epochs(batches)
             self.model.compile(optimizer=make_optimizer(params, batches * space.max_epochs), loss=self.loss)
             # Built eagerly, the optimizer's slots cost ~0.3 s less than when built while tracing step one.
@@ -281,8 +282,7 @@ class Network:
         try:
             self._from_the_start()
             history = self.model.fit(
-                **training_feed(problem.fit_views[self.view], problem.y_fit, int(self.params.get("batch_size", 32)),
-                                seed),
+                **training_feed(problem.fit_views[self.view], problem.y_fit, self.batch_size, seed),
                 epochs=epochs or self.space.max_epochs, class_weight=class_weights(self.params, problem),
                 callbacks=_callbacks(problem, self.space, scorer, callbacks, stopper, self.warmup), verbose=0,
             )
