@@ -47,7 +47,7 @@ def fit(data: str | Path | pd.DataFrame, target: str | list[str] | None = None, 
 
     Options are those of `autosearch fit` (``trials``, ``time_budget``, ``task``, ``kind``, ``metric``,
     ``space``, ``test``, ``output``, ``experiment``, ``tracking_uri``, ``seed``, ``max_epochs``, ``storage``,
-    ``study``, ``engine`` and the engine's own options such as ``tuner`` or ``concurrency``,
+    ``study``, ``baselines``, ``engine`` and the engine's own options such as ``tuner`` or ``concurrency``,
     ``mixed_precision``, ``quiet``). Given an ``output`` folder that holds a run, it continues that run.
     Returns None in a worker process (another process owns the run and writes its results).
     """
@@ -354,7 +354,7 @@ class Sitting:
         stop, problem, config = self.stop, self.prep.problem, self.config
         records = self.store.records("baseline")
         fitted = {r.name for r in records}
-        todo = [n for n in problem.spec.baselines if n not in fitted]
+        todo = [n for n in self.prep.classical if n not in fitted]
         share = classical_seconds(stop.deadline, self.started, config.time_budget, problem.kind is not DataKind.TABULAR)
         networks = None if share is None else max(stop.deadline - time.monotonic() - share, 0.0)
         fold_rows = len(self.prep.folds.splits[0][0])

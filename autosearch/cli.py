@@ -127,6 +127,9 @@ def fit(
     register: Optional[str] = typer.Option(None, metavar="NAME", help="Register the pick in MLflow's model "
                                            "registry as a new version of NAME, with the alias champion (when it "
                                            "beats the champion on the same data) or challenger."),
+    baselines: Optional[str] = typer.Option(None, metavar="NAMES", help="The classical candidates to fit, "
+                                            "comma-separated, e.g. linear,gradient_boosting (default: all those "
+                                            "of the kind of data; the dummy always runs)."),
     system_metrics: bool = typer.Option(False, "--system-metrics", help="Log CPU, memory, disk, network and GPU "
                                         "use on each trial's MLflow run while it trains (MLflow's monitor, every "
                                         "5 s; Optuna and keras-tuner engines)."),
@@ -142,7 +145,7 @@ def fit(
                              tracking_uri=tracking_uri, seed=seed, max_epochs=max_epochs, cv_folds=cv_folds,
                              holdout=holdout, storage=storage,
                              study=study, engine=engine, mixed_precision=mixed_precision, register=register,
-                             system_metrics=system_metrics, quiet=quiet,
+                             system_metrics=system_metrics, quiet=quiet, baselines=baselines,
                              **engine_options)
         from autosearch.api import run_fit
         _print(run_fit(data, config, started=STARTED), quiet)

@@ -66,6 +66,7 @@ class RunConfig:
     engine_options: EngineOptions | None = None  # the engine's own settings (default: its defaults)
     mixed_precision: bool = False  # float16 compute, float32 weights and outputs (for GPUs)
     register: str | None = None  # register the pick in MLflow's model registry under this name
+    baselines: tuple[str, ...] = ()  # the classical candidates to fit (default: the kind's); the dummy always is
     system_metrics: bool = False  # log CPU, memory and GPU use on each trial's MLflow run
     quiet: bool = False
 
@@ -114,7 +115,8 @@ class RunConfig:
         own = {k: v for k, v in data.items() if k in cls.__dataclass_fields__ and k != "engine_options"}
         own.update(test=Path(own["test"]) if own.get("test") else None,
                    output=Path(own["output"]) if own.get("output") else None,
-                   targets=tuple(own.get("targets", ())), spaces=tuple(Path(p) for p in own.get("spaces", ())))
+                   targets=tuple(own.get("targets", ())), spaces=tuple(Path(p) for p in own.get("spaces", ())),
+                   baselines=tuple(own.get("baselines", ())))
         options = engine_class(own.get("engine", DEFAULT_ENGINE)).Options
         mine = {f.name: data[f.name] for f in dataclasses.fields(options) if data.get(f.name) is not None}
         return cls(**own, engine_options=options(**mine))
@@ -126,15 +128,20 @@ def make_config(
     test: str | Path | None = None,
     space: str | Path | list | tuple | None = None,
     output: str | Path | None = None,
+    baselines: str | list | tuple | None = None,
     **options,
 ) -> RunConfig:
     """Build a RunConfig from loosely typed arguments (CLI strings or Python values).
 
-    `space` is one space file or several (the family is then searched among them). Engine options (such as
+    `space` is one space file or several (the family is then searched among them); `baselines` names the
+    classical candidates, as a list or comma-separated ("linear,svm"). Engine options (such as
     ``scheduler`` for Ray) are given by name beside the others; an option of another engine is refused.
     """
     targets = (target,) if isinstance(target, str) else tuple(target or ())
     spaces = (space,) if isinstance(space, (str, Path)) else tuple(space or ())
+    if isinstance(baselines, str):
+        baselines = baselines.split(",")
+    chosen = tuple(dict.fromkeys(n.strip() for n in baselines or () if n.strip()))
     engine_flags = {k: options.pop(k) for k in list(options) if k in option_fields()}
     unknown = sorted(set(options) - set(RunConfig.__dataclass_fields__) - {"engine_options"})
     if unknown:
@@ -145,6 +152,7 @@ def make_config(
         test=Path(test) if test else None,
         spaces=tuple(Path(p) for p in spaces),
         output=Path(output) if output else None,
+        baselines=chosen,
         engine_options=make_options(options.get("engine", DEFAULT_ENGINE), engine_flags),
         **options,
     )

@@ -48,6 +48,7 @@ class Prepared:
     spaces: tuple[SearchSpace, ...]  # the families to search, the first choice first
     output: Path
     folds: Folds  # the development samples and how candidates are scored on them
+    classical: tuple[str, ...]  # the classical candidates to fit, in the order they are fitted
 
     @property
     def problem(self) -> Problem:
@@ -79,6 +80,7 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
         else default_metric(prof.task, codec.class_ratio(split.train.target))
     )
     progress.say(f"metric: {metric.name} ({metric_reason})")
+    classical = classical_candidates(config.baselines, prof)
     spaces = spaces_for(prof.kind.value, user_spaces)
     if config.max_epochs is not None:
         spaces = tuple(dataclasses.replace(s, max_epochs=config.max_epochs) for s in spaces)
@@ -90,7 +92,7 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
         codec, reason = target_transform(folds, dev, prof, split)
         progress.say(f"target transform: {codec.transform} ({reason})")
         folds = folds.encoded_by(codec, dev.target)
-    return Prepared(raw.name, prof, split, codec, metric, metric_reason, spaces, output, folds)
+    return Prepared(raw.name, prof, split, codec, metric, metric_reason, spaces, output, folds, classical)
 
 
 TRANSFORM_GAIN = 0.01  # a transform is used where the linear model's out-of-fold RMSE improves by 1 % or more
@@ -119,6 +121,17 @@ def target_transform(folds: Folds, dev: Dataset, prof: Profile, split: Split) ->
         best = "none"
     shown = ", ".join(f"{o} {rmse[o]:.4g}" for o in options)
     return codecs[best], f"out-of-fold RMSE of a ridge regression: {shown}"
+
+
+def classical_candidates(asked: tuple[str, ...], prof: Profile) -> tuple[str, ...]:
+    """The classical candidates a run fits, in its kind's order: `asked` (--baselines), else all of the kind's;
+    the dummy always, the common-sense reference every candidate is compared to."""
+    offered = KINDS[prof.kind].baselines
+    unknown = [n for n in asked if n not in offered]
+    if unknown:
+        raise AutosearchError(f"--baselines '{unknown[0]}' is not a classical candidate on {prof.kind.value} data; "
+                              f"use some of {', '.join(offered)}")
+    return tuple(n for n in offered if not asked or n in asked or n == "dummy")
 
 
 def cv_folds(config: RunConfig, rows: int) -> int | None:

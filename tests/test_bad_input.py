@@ -165,6 +165,12 @@ def test_image_kind_on_a_table(five_class_csv):
     assert_clean_error(run_cli("fit", five_class_csv, "--kind", "image"), "needs an .npz file", "not a table")
 
 
+@pytest.mark.parametrize("names, fragment", [("xgboost", "'xgboost' is not a classical candidate on tabular"),
+                                             ("linear,gradient_boosting_deep,forest", "'forest'")])
+def test_a_baseline_the_kind_does_not_offer(five_class_csv, names, fragment):
+    assert_clean_error(run_cli("fit", five_class_csv, "--baselines", names), fragment, "use some of dummy, linear")
+
+
 def test_space_family_that_cannot_read_the_data(five_class_csv):
     from autosearch.spaces import default_space_path
     assert_clean_error(run_cli("fit", five_class_csv, "--space", default_space_path("conv2d")),

@@ -27,7 +27,6 @@ from commands import autosearch_here
 from mlflow import MlflowClient
 
 import autosearch
-from autosearch.data.kinds import KINDS, DataKind
 from autosearch.engines import ENGINES
 from autosearch.runs import FolderLock, RunState
 from autosearch.spaces import load_space
@@ -37,6 +36,7 @@ from autosearch.trial_store import TrialStore
 CASES = {"optuna": ("optuna", {}), "ray": ("ray", {"concurrency": 2}),
          **{f"keras-tuner-{t}": ("keras-tuner", {"tuner": t}) for t in ("hyperband", "bayesian", "random")}}
 ONE_PER_ENGINE = ["optuna", "keras-tuner-random", "ray"]
+BASELINES = ["dummy", "linear"]  # the classical candidates these runs fit (--baselines): the engines are the subject
 assert {CASES[c][0] for c in ONE_PER_ENGINE} == set(ENGINES), "a registered engine is missing from the suite"
 STATUS = {"complete": "FINISHED", "pruned": "FINISHED", "failed": "FAILED"}  # pruned: by name and tag
 
@@ -116,7 +116,8 @@ def test_same_space_same_logged_parameters_layout_and_records(case, iris_csv, tm
     space_file.write_text(SPACE)
     specs = {s.name: s for s in load_space(space_file).params}
     result = autosearch.fit(iris_csv, target="species", trials=8, space=space_file, output=tmp_path / "run",
-                            experiment=f"contract-{case}", seed=1, cv_folds=2, quiet=True, engine=engine, **options)
+                            experiment=f"contract-{case}", seed=1, cv_folds=2, baselines="linear", quiet=True,
+                            engine=engine, **options)
 
     client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
     parents, children = mlflow_children(result.output_dir)
@@ -124,7 +125,7 @@ def test_same_space_same_logged_parameters_layout_and_records(case, iris_csv, tm
     assert parents[0].data.params["engine"] == engine
     ensembles = ["ensemble"] * int((result.leaderboard.kind == "ensemble").any())
     assert sorted(c.data.tags["autosearch.kind"] for c in children) == ["baseline"] * len(
-        KINDS[DataKind.TABULAR].baselines) + ensembles + ["trial"] * 8
+        BASELINES) + ensembles + ["trial"] * 8
     trials = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
     for run in trials:
         state = run.data.tags["autosearch.state"]
@@ -150,7 +151,7 @@ def test_same_space_same_logged_parameters_layout_and_records(case, iris_csv, tm
         run = by_run[record.mlflow_run_id]
         assert run.info.run_name.split()[0] == record.name and run.data.tags["autosearch.state"] == record.state.value
         assert run.info.run_name.endswith(" (pruned)") == (record.state.value == "pruned")  # apart from failed
-    assert [r.name for r in stored(result.output_dir, "baseline")] == list(KINDS[DataKind.TABULAR].baselines)
+    assert [r.name for r in stored(result.output_dir, "baseline")] == BASELINES
     board = result.leaderboard
     assert sorted(board[board.kind == "nn"].name) == sorted(r.name for r in records)
     assert 1 <= board.test_score.notna().sum() <= 3 and sum(result.summary.trials.values()) == 8
@@ -163,7 +164,7 @@ def test_killed_resumed_budgeted_and_interrupted(case, breast_cancer_csv, tmp_pa
     repeated, every sitting writes its results, the budget holds."""
     out, flags = tmp_path / "run", engine_flags(case)
     fit = cli("fit", breast_cancer_csv, "--target", "diagnosis", "--trials", "6", "--max-epochs", "30",
-              "--cv-folds", "2", "--output", out, "--experiment", f"killed-{case}", *flags)
+              "--cv-folds", "2", "--baselines", "linear", "--output", out, "--experiment", f"killed-{case}", *flags)
     first = subprocess.Popen(fit, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
     def two_done_and_one_running() -> bool:
@@ -210,7 +211,7 @@ def test_killed_resumed_budgeted_and_interrupted(case, breast_cancer_csv, tmp_pa
     parents, children = mlflow_children(out)
     assert len(parents) == 1  # one parent run, reopened by every sitting
     assert sorted(c.info.run_name for c in children
-                  if c.data.tags["autosearch.kind"] == "baseline") == sorted(KINDS[DataKind.TABULAR].baselines)
+                  if c.data.tags["autosearch.kind"] == "baseline") == BASELINES  # as the fit asked
     nets = [c for c in children if c.data.tags["autosearch.kind"] == "trial"]
     lost = [c for c in nets if c.data.tags.get("autosearch.error", "").startswith("lost:")]
     assert lost and all(c.info.status == "FAILED" for c in lost)  # the trial SIGKILL interrupted
@@ -233,7 +234,7 @@ def test_two_processes_share_one_search(case, sharing, breast_cancer_csv, tmp_pa
         outs = [tmp_path / "first", tmp_path / "second"]
         extra = ("--storage", f"sqlite:///{tmp_path / 'shared.db'}", "--study", "shared-study")
     fit = ("fit", breast_cancer_csv, "--target", "diagnosis", "--trials", "6", "--max-epochs", "6", "--cv-folds", "2",
-           "--experiment", f"shared-{case}", *engine_flags(case), *extra)
+           "--baselines", "linear", "--experiment", f"shared-{case}", *engine_flags(case), *extra)
     chief = subprocess.Popen(cli(*fit, "--output", outs[0]), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                              text=True)
     wait_for(lambda: (outs[0] / "run.json").exists(), what="the chief's run.json")

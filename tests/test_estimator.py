@@ -22,7 +22,7 @@ from sklearn.utils.estimator_checks import (
 import autosearch
 from autosearch import AutoSearchClassifier, AutoSearchRegressor
 
-FAST = {"trials": 1, "max_epochs": 2, "holdout": True}
+FAST = {"trials": 1, "max_epochs": 2, "holdout": True, "baselines": "linear"}
 
 
 @pytest.mark.parametrize("Estimator", [AutoSearchClassifier, AutoSearchRegressor])

@@ -30,8 +30,8 @@ pytestmark = pytest.mark.xdist_group("faults")  # one fit for the module, not on
 @pytest.fixture(scope="module")
 def fitted(iris_csv, sandbox, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("faults") / "out"
-    autosearch.fit(iris_csv, target="species", trials=1, max_epochs=1, cv_folds=2, quiet=True, output=out,
-                   tracking_uri=f"sqlite:///{sandbox / 'mlflow.db'}", experiment="faults")
+    autosearch.fit(iris_csv, target="species", trials=1, max_epochs=1, cv_folds=2, baselines="linear", quiet=True,
+                   output=out, tracking_uri=f"sqlite:///{sandbox / 'mlflow.db'}", experiment="faults")
     return out / "model"
 
 
@@ -141,7 +141,7 @@ def _run(data: Path, out: Path, trials: int, *flags: str, limit=None) -> subproc
     """`autosearch fit`: in a real process whose files may grow no larger than `limit` bytes (then writes fail
     as on a full disk: EFBIG), else in this one."""
     args = ["fit", data, "--target", "species", "--trials", trials, "--max-epochs", 1, "--cv-folds", 2,
-            "--output", out, "-q", *flags]
+            "--baselines", "linear", "--output", out, "-q", *flags]
     if limit is None:
         return autosearch_here(*args)
 

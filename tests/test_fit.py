@@ -23,7 +23,7 @@ from autosearch.baselines import CLASSICAL
 from autosearch.cli import app
 from autosearch.spaces import default_space_path
 
-TINY = {"trials": 2, "max_epochs": 2, "quiet": True, "cv_folds": 2}  # CV, at its cheapest
+TINY = {"trials": 2, "max_epochs": 2, "quiet": True, "cv_folds": 2, "baselines": "linear"}  # CV, at its cheapest
 LEADERBOARD_COLUMNS = {"name", "kind", "family", "val_score", "test_score", "fit_seconds"}
 SUMMARY_KEYS = {"target", "task", "task_reason", "kind", "metric", "winner", "test_score", "mlflow_run_id"}
 
@@ -140,6 +140,18 @@ def test_multiclass_with_categoricals_missing_values_and_a_test_file(iris_csv, t
         autosearch.test_candidate(tmp_path / "out", "nope")
 
 
+def test_baselines_names_the_classical_candidates_and_a_resumed_run_keeps_them(iris_csv, tmp_path):
+    result = autosearch.fit(iris_csv, target="species", output=tmp_path / "out",
+                            **{**TINY, "trials": 1, "baselines": "svm, linear"})
+    board = result.leaderboard
+    assert list(board[board.kind == "baseline"].sort_values("name").name) == ["dummy", "linear", "svm"]
+    config = json.loads((tmp_path / "out" / "run.json").read_text())["config"]
+    assert config["baselines"] == ["svm", "linear"]  # as asked: a resumed run fits the same ones
+    again = autosearch.resume(tmp_path / "out", trials=2, quiet=True).leaderboard
+    assert sorted(again[again.kind == "baseline"].name) == ["dummy", "linear", "svm"]
+    assert (again.kind == "nn").sum() == 2
+
+
 def test_regression_searches_the_loss_and_predicts_in_target_units(diabetes_csv, tmp_path):
     result = autosearch.fit(diabetes_csv, output=tmp_path / "out", **TINY)
     assert result.summary.task == "regression" and result.metric == "rmse"
@@ -233,7 +245,8 @@ def test_a_date_column_is_read_as_numbers_that_carry_the_weekday(tmp_path):
     frame = pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "noise": rng.normal(size=300),
                           "when": np.where(days.day_of_week >= 5, "weekend", "weekday")})
     frame.to_csv(tmp_path / "days.csv", index=False)
-    result = autosearch.fit(tmp_path / "days.csv", target="when", output=tmp_path / "out", **{**TINY, "trials": 1})
+    result = autosearch.fit(tmp_path / "days.csv", target="when", output=tmp_path / "out",
+                            **{**TINY, "trials": 1, "baselines": "gradient_boosting"})
     assert result.summary.profile["dates"] == ["day"] and "day" not in result.summary.profile["dropped"]
     assert result.summary.best_baseline.val_score > 0.9  # gradient boosting reads the weekday part
     later = pd.Series(pd.date_range("2026-03-02", periods=14, freq="D"))  # never seen: two whole weeks

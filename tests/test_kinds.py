@@ -101,7 +101,7 @@ def test_images_from_npz_search_resnet2d_then_conv2d_and_predict(digits_npz, tmp
 
 
 def test_image_folder_with_class_subfolders(digits_folder, tmp_path):
-    result = autosearch.fit(digits_folder, trials=1, output=tmp_path / "out", **TINY)
+    result = autosearch.fit(digits_folder, trials=1, output=tmp_path / "out", baselines="linear", **TINY)
     prof = result.summary.profile
     assert result.summary.kind == "image" and result.summary.target == "class"
     assert prof["image_size"] == [8, 8] and prof["color_mode"] == "grayscale"
@@ -112,7 +112,7 @@ def test_image_folder_with_class_subfolders(digits_folder, tmp_path):
 
 
 def test_multivariate_sequences_search_the_series_families(basic_motions_npz, tmp_path):
-    result = autosearch.fit(basic_motions_npz, trials=5, output=tmp_path / "out", **TINY)
+    result = autosearch.fit(basic_motions_npz, trials=5, output=tmp_path / "out", baselines="linear", **TINY)
     families = ["fcn", "inception", "resnet1d", "rnn", "conv1d"]
     assert result.summary.kind == "sequence" and result.summary.families == families
     assert result.summary.rows["test"] == 40  # the archive's own test split (X_test, y_test)
@@ -196,7 +196,7 @@ def test_text_searches_tfidf_then_text_networks_and_tfidf_baselines(topics_csv, 
 
 
 def test_a_text_column_beside_numbers_stays_tabular(topics_mixed_csv, tmp_path):
-    result = autosearch.fit(topics_mixed_csv, trials=1, output=tmp_path / "out", **TINY)
+    result = autosearch.fit(topics_mixed_csv, trials=1, output=tmp_path / "out", baselines="linear", **TINY)
     assert result.summary.kind == "tabular"
     assert result.summary.profile["text"] == ["text"] and result.summary.profile["numeric"] == ["lines"]
     assert result.summary.best_baseline.val_score > 0.7  # the vectorised text carries the topic

@@ -25,8 +25,8 @@ pytestmark = pytest.mark.xdist_group("mlflow_model")  # one registry fit per mod
 
 
 def _fit(data: Path, out: Path, uri: str, **options):
-    return autosearch.fit(data, target="species", trials=1, max_epochs=1, cv_folds=2, quiet=True, output=out,
-                          tracking_uri=uri, experiment="mlflow-models", register=NAME, **options)
+    return autosearch.fit(data, target="species", trials=1, max_epochs=1, cv_folds=2, baselines="linear", quiet=True,
+                          output=out, tracking_uri=uri, experiment="mlflow-models", register=NAME, **options)
 
 
 @pytest.fixture(scope="module")
@@ -142,8 +142,8 @@ def test_choose_alias_compares_only_the_same_search():
 
 def test_system_metrics_are_logged_on_trial_runs(iris_csv, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")  # MLflow's setting: samples in a short trial
-    result = autosearch.fit(iris_csv, target="species", trials=1, max_epochs=3, cv_folds=2, quiet=True,
-                            output=tmp_path / "out", system_metrics=True)
+    result = autosearch.fit(iris_csv, target="species", trials=1, max_epochs=3, cv_folds=2, baselines="linear",
+                            quiet=True, output=tmp_path / "out", system_metrics=True)
     client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
     trial = client.search_runs([client.get_run(result.mlflow_run_id).info.experiment_id],
                                filter_string=f"tags.`mlflow.parentRunId` = '{result.mlflow_run_id}' "
@@ -166,8 +166,8 @@ def test_a_store_used_for_the_model_leaves_the_process_tracking_uri_as_it_was(tm
 def test_resume_registers_a_run_fitted_without_register(iris_csv, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = tmp_path / "out"
-    first = autosearch.fit(iris_csv, target="species", trials=1, max_epochs=1, cv_folds=2, quiet=True, output=out,
-                           tracking_uri=uri)
+    first = autosearch.fit(iris_csv, target="species", trials=1, max_epochs=1, cv_folds=2, baselines="linear",
+                           quiet=True, output=out, tracking_uri=uri)
     assert "registered" not in first.summary.mlflow_model
     done = autosearch_here("resume", out, "--register", "irises", "-q")
     assert done.returncode == 0, done.stderr[-2000:]

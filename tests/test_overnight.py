@@ -26,7 +26,7 @@ def test_same_seed_same_data_same_trial_parameters(breast_cancer_csv, tmp_path):
     params = []
     for name in ("a", "b"):
         result = autosearch.fit(breast_cancer_csv, target="diagnosis", trials=4, max_epochs=2, seed=7,
-                                cv_folds=2, quiet=True, output=tmp_path / name)
+                                cv_folds=2, baselines="linear", quiet=True, output=tmp_path / name)
         nets = result.leaderboard[result.leaderboard.kind == "nn"].sort_values("name")
         params.append(list(nets.params))
     assert params[0] == params[1]
@@ -122,7 +122,7 @@ def test_sweep_runs_every_entry_even_when_one_fails(breast_cancer_csv, tmp_path)
     sweep = tmp_path / "sweep.yaml"
     sweep.write_text(f"""
 output: out
-defaults: {{trials: 2, max_epochs: 2}}
+defaults: {{trials: 2, max_epochs: 2, cv_folds: 2, baselines: linear}}
 runs:
   - data: broken.csv
   - data: {breast_cancer_csv}

@@ -153,7 +153,8 @@ def test_a_holdout_network_is_served_as_the_search_trained_it_when_its_refit_doe
     from autosearch.training import predict_rows
 
     out = tmp_path / "run"
-    autosearch.fit(iris_csv, target="species", trials=2, max_epochs=3, holdout=True, output=out, quiet=True)
+    autosearch.fit(iris_csv, target="species", trials=2, max_epochs=3, holdout=True, baselines="linear", output=out,
+                   quiet=True)
     store = RunState.load(out).trial_store(out)
     try:
         nets = [r for r in store.records("nn") if r.state.value == "complete"]
