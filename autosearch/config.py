@@ -141,7 +141,7 @@ def make_config(
     spaces = (space,) if isinstance(space, (str, Path)) else tuple(space or ())
     if isinstance(baselines, str):
         baselines = baselines.split(",")
-    chosen = tuple(dict.fromkeys(n.strip() for n in baselines or () if n.strip()))
+    chosen = tuple(dict.fromkeys(str(n).strip() for n in baselines or () if str(n).strip()))
     engine_flags = {k: options.pop(k) for k in list(options) if k in option_fields()}
     unknown = sorted(set(options) - set(RunConfig.__dataclass_fields__) - {"engine_options"})
     if unknown:

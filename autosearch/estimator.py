@@ -36,8 +36,7 @@ class _AutoSearch(BaseEstimator):
                  cv_folds: int | None = None, holdout: bool = False, max_epochs: int | None = None, seed: int = 0,
                  engine: str = "optuna", output: str | Path | None = None, experiment: str | None = None,
                  tracking_uri: str | None = None, baselines: str | tuple | None = None, quiet: bool = True):
-        self.time_budget, self.trials, self.metric = time_budget, trials, metric
-        self.baselines = baselines
+        self.time_budget, self.trials, self.metric, self.baselines = time_budget, trials, metric, baselines
         self.cv_folds, self.holdout, self.max_epochs, self.seed = cv_folds, holdout, max_epochs, seed
         self.engine, self.output, self.experiment = engine, output, experiment
         self.tracking_uri, self.quiet = tracking_uri, quiet

@@ -171,6 +171,14 @@ def test_a_baseline_the_kind_does_not_offer(five_class_csv, names, fragment):
     assert_clean_error(run_cli("fit", five_class_csv, "--baselines", names), fragment, "use some of dummy, linear")
 
 
+def test_a_baseline_named_by_a_number_in_python_or_a_sweep_file_gets_the_same_one_line_error(five_class_csv):
+    import autosearch
+    from autosearch.errors import AutosearchError
+
+    with pytest.raises(AutosearchError, match="--baselines '3' is not a classical candidate on tabular data"):
+        autosearch.fit(five_class_csv, target="grade", baselines=["linear", 3], quiet=True)
+
+
 def test_space_family_that_cannot_read_the_data(five_class_csv):
     from autosearch.spaces import default_space_path
     assert_clean_error(run_cli("fit", five_class_csv, "--space", default_space_path("conv2d")),
