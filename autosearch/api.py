@@ -254,7 +254,8 @@ class Sitting:
             path = None if isinstance(data, pd.DataFrame) else str(Path(data).resolve())
             self.state = RunState(config.as_dict(), path, sha256, self.storage, self.study_name,
                                   tracker.tracking_uri, tracker.experiment,
-                                  spaces_sha256=spaces_fingerprint(prep.spaces), folder=str(prep.output.resolve()))
+                                  spaces_sha256=spaces_fingerprint(prep.spaces), folder=str(prep.output.resolve()),
+                                  folds=prep.folds.k)
             self.state.save(prep.output)
         if self.state.parent_run_id is None:
             tracker.start_parent(_parent_name(prep), _run_params(config, prep, sha256, self.engine), _run_tags(prep))

@@ -25,7 +25,7 @@ from autosearch.errors import AutosearchError
 from autosearch.metrics import Metric, default_metric, get_metric
 from autosearch.problem import Folds, Problem, make_folds
 from autosearch.progress import Progress
-from autosearch.runs import LOCK_FILE, RUN_FILE
+from autosearch.runs import LOCK_FILE, RUN_FILE, RunState
 from autosearch.spaces import SearchSpace, load_space, spaces_for
 from autosearch.targets import TargetCodec
 from autosearch.tasks import Task
@@ -33,6 +33,12 @@ from autosearch.tasks import Task
 RUNS_FOLDER = Path("autosearch-runs")
 DEFAULT_FOLDS = 5
 CV_MAX_ROWS = 10_000  # more training and validation samples than this: a holdout, unless --cv-folds
+FEWER_FOLDS = 3  # with a time budget too short for 5 folds' trials, 3 before a holdout
+FULL_TRIALS = 3.5  # the networks' part of a budget holds this many trials of all folds at least: with racing
+                   # (trial_runner.race) most later ones stop after their first fold, about 5-6 trials in all
+EPOCH_SHARE = 0.5  # the share of its epoch cap a trial trains, early stopping ending it (18-53 of 60 measured)
+OVERHEAD_SECONDS = 25.0  # of a budget, not the candidates': start-up (~12 s: imports, TensorFlow, MLflow) and
+                         # finishing (refits, bundle, MLflow Model, report)
 
 
 @dataclass(frozen=True, eq=False)
@@ -85,8 +91,9 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     if config.max_epochs is not None:
         spaces = tuple(dataclasses.replace(s, max_epochs=config.max_epochs) for s in spaces)
     dev = split.train + split.val
-    splits, how = fold_rows(dev, len(split.train), cv_folds(config, len(dev)), config.seed, prof.task.single_label)
-    progress.say(how)
+    k, why = cv_folds(config, dev, prof, spaces[0], _began_with(output))
+    splits, how = fold_rows(dev, len(split.train), k, config.seed, prof.task.single_label)
+    progress.say(how + (f" ({why})" if why else ""))
     folds, _ = make_folds(dev, splits, prof, codec, metric, config.seed)
     if prof.task is Task.REGRESSION:
         codec, reason = target_transform(folds, dev, prof, split)
@@ -134,14 +141,46 @@ def classical_candidates(asked: tuple[str, ...], prof: Profile) -> tuple[str, ..
     return tuple(n for n in offered if not asked or n in asked or n == "dummy")
 
 
-def cv_folds(config: RunConfig, rows: int) -> int | None:
-    """How many folds score the candidates (None: a holdout): --cv-folds, --holdout, or by the number of
-    training and validation samples: cross-validation where a few folds' training still fits the budget."""
+def cv_folds(config: RunConfig, dev: Dataset, prof: Profile, first: SearchSpace, began: int | None = None
+             ) -> tuple[int | None, str]:
+    """How many folds score the candidates (None: a holdout), and why where it is not the default.
+
+    --cv-folds or --holdout; else as a resumed run `began` (its folds, 1 for a holdout; 0 for a run of an
+    earlier autosearch, which chose by rows only); else 5 up to CV_MAX_ROWS training and validation samples
+    where a time budget's networks' part holds FULL_TRIALS trials of 5 folds (estimated from the kind's cost an
+    epoch, `KindSpec.epoch_seconds`), 3 where it holds them of 3, and a holdout otherwise. Measured: on 10,000
+    rows at 2 minutes a 5-fold trial took 68 s and the search ran one.
+    """
     if config.holdout:
-        return None
+        return None, ""
     if config.cv_folds:
-        return config.cv_folds
-    return DEFAULT_FOLDS if rows <= CV_MAX_ROWS else None
+        return config.cv_folds, ""
+    rows = len(dev)
+    if began:
+        return (None if began == 1 else began), "as the run began"
+    if rows > CV_MAX_ROWS:
+        return None, f"more than {CV_MAX_ROWS:,} samples; --cv-folds K cross-validates them"
+    if config.time_budget is None or began == 0:
+        return DEFAULT_FOLDS, ""
+    from autosearch.budget import CLASSICAL_SHARE
+
+    networks = max(config.time_budget - OVERHEAD_SECONDS, 0.0) * (1 - CLASSICAL_SHARE)
+    spec = KINDS[prof.kind]
+    epoch = spec.epoch_seconds * spec.units(np.shape(dev.features)[1:]) * first.max_epochs * EPOCH_SHARE
+    trial = {k: epoch * rows * (k - 1) for k in (DEFAULT_FOLDS, FEWER_FOLDS)}  # k folds of (k-1)/k of the rows
+    fits = [k for k, seconds in trial.items() if FULL_TRIALS * seconds <= networks]
+    if fits and fits[0] == DEFAULT_FOLDS:
+        return DEFAULT_FOLDS, ""
+    why = (f"a {DEFAULT_FOLDS}-fold trial is estimated at {trial[DEFAULT_FOLDS]:.0f}s of the networks' "
+           f"~{networks:.0f}s of the budget: too few trials; --cv-folds K asks for K folds")
+    return (fits[0] if fits else None), why
+
+
+def _began_with(output: Path) -> int | None:
+    """The folds the run in `output` began with (1: a holdout; 0: not recorded, an earlier autosearch's), or
+    None for a new run."""
+    state = RunState.load(output)
+    return None if state is None else (state.folds or 0)
 
 
 def read(data: str | Path | pd.DataFrame) -> RawData:

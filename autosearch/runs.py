@@ -83,6 +83,7 @@ class RunState:
     spaces_sha256: str | None = None  # the search spaces it began with (`spaces_fingerprint`)
     folder: str | None = None  # where the run last sat (absolute): a copy elsewhere is told from a move
     trials_done: int | None = None  # trials in the run's database when its last sitting ended
+    folds: int | None = None  # the folds that score its candidates (1: a holdout), kept by every later sitting
 
     def save(self, folder: Path) -> None:
         self.updated = datetime.now(timezone.utc).isoformat(timespec="seconds")

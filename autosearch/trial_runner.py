@@ -63,8 +63,8 @@ class Trained:
 
 
 FOLD_SEED = 100_003  # fold i trains with the trial's seed + i * FOLD_SEED
-RACE_FIELD = 4  # racing starts once this many networks have a first-fold score...
-RACE_KEEP = 3  # ...and a trial goes on to its other folds only among the best third of them (successive halving)
+RACE_FIELD = 2  # racing starts once this many networks have a first-fold score (the third trial races)…
+RACE_KEEP = 3  # …and a trial goes on to its other folds only among the best third of them (successive halving)
 RACED = "raced out"  # the note of a trial stopped after its first fold
 
 

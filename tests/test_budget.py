@@ -52,6 +52,25 @@ def test_a_fit_that_runs_past_its_limit_is_stopped_there_and_keeps_the_folds_it_
     assert record.note.startswith(f"cut short after {collector.done} of 5 folds")
 
 
+def test_a_budget_too_short_for_five_folds_of_network_trials_scores_on_fewer_and_a_resumed_run_keeps_them(
+        digits_npz, tmp_path):
+    def folds(output, **options):
+        return prepare(digits_npz, make_config(output=tmp_path / output, **options), Progress(quiet=True)).folds.k
+
+    assert folds("none") == 5  # without a budget: 5 folds up to 10,000 samples
+    assert folds("long", time_budget="10m") == 5  # 1,437 8×8 images: a 5-fold resnet2d trial is ~52 s of ~430
+    assert folds("short", time_budget="1m") == 1  # of ~26 s: not even 3 folds' trials fit, a holdout
+    assert folds("asked", time_budget="1m", cv_folds=5) == 5  # as asked
+    state = RunState({}, str(digits_npz), "", None, "study", folds=3)
+    (tmp_path / "began").mkdir()
+    state.save(tmp_path / "began")
+    assert folds("began", time_budget="1m") == folds("began", time_budget="10m") == 3  # as the run began
+    old = RunState({}, str(digits_npz), "", None, "study")  # run.json of an autosearch that chose by rows only
+    (tmp_path / "old").mkdir()
+    old.save(tmp_path / "old")
+    assert folds("old", time_budget="1m") == 5
+
+
 def test_a_cut_short_baseline_is_never_the_pick_nor_an_ensemble_member(diabetes_csv, tmp_path):
     prep = prepare(diabetes_csv, make_config(cv_folds=3, output=tmp_path / "run"), Progress(quiet=True))
     found = {line.name: (record, predictions) for record, predictions, line in
@@ -146,13 +165,16 @@ def test_a_trial_behind_after_its_first_fold_is_raced_out_and_one_ahead_goes_on(
     field = [0.91, 0.88, 0.86, 0.84, 0.80]
     assert race(0.70, field, greater_is_better=True).startswith("raced out after its first fold")
     assert race(0.90, field, greater_is_better=True) is None
-    assert race(0.70, field[:3], greater_is_better=True) is None  # too few first folds to judge yet
+    assert race(0.70, field[:2], greater_is_better=True).startswith("raced out")  # the third trial races
+    assert race(0.70, field[:1], greater_is_better=True) is None  # too few first folds to judge yet
     assert race(10.0, [5.0, 6.0, 7.0, 8.0], greater_is_better=False).startswith("raced out")  # an error: lower wins
 
 
-def test_racing_stops_trials_behind_after_their_first_fold_in_a_real_search(iris_csv, tmp_path):
+@pytest.mark.parametrize("engine", ["optuna", "ray"])
+def test_racing_stops_trials_behind_after_their_first_fold_in_a_real_search(engine, iris_csv, tmp_path):
+    on = {"engine": "ray", "concurrency": 2} if engine == "ray" else {}  # Ray: first folds from its workers
     result = autosearch.fit(iris_csv, target="species", trials=8, max_epochs=2, cv_folds=3, output=tmp_path / "run",
-                            quiet=True)
+                            baselines="linear", quiet=True, **on)
     store = RunState.load(tmp_path / "run").trial_store(tmp_path / "run")
     records = store.records("nn")
     predictions = store.predictions()

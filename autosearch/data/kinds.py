@@ -43,6 +43,11 @@ class KindSpec:
     baselines: tuple[str, ...] = ("dummy", "linear", "extra_trees", "random_forest", "svm", "gradient_boosting")
     sparse: bool = False  # the baselines' view is sparse and wide: linear SVMs, no row cap, no trees
     as_array: Callable[[np.ndarray], np.ndarray] | None = None  # arrays: samples in the shape models take
+    # what a network costs, to plan a budget (prepare.cv_folds): seconds an epoch per training sample and per
+    # unit of its shape (`units` of the shape after the samples axis), the kind's first two families at their
+    # defaults on 2 CPU cores (README, "The budget plan at scale"); a GPU is faster: the plan is then cautious
+    epoch_seconds: float = 40e-6  # tables: 30-60 µs a row for 10-20 columns; tabm on ames' 80 (~300 encoded): 245
+    units: Callable[[tuple[int, ...]], float] = lambda shape: 1 + shape[0] / 25
 
 
 KIND_CHOICES = ("auto",) + tuple(k.value for k in DataKind)
@@ -154,10 +159,14 @@ KINDS: dict[DataKind, KindSpec] = {spec.kind: spec for spec in (
              baselines=("dummy", "linear", "gradient_boosting", "random_forest", "extra_trees",
                         "gradient_boosting_regularised", "gradient_boosting_deep", "svm")),
     KindSpec(DataKind.IMAGE, (3, 4), _arrays, frozenset({"image", "vector"}), ("resnet2d", "conv2d"), "vector",
-             as_array=as_image_array),
+             # resnet2d: 5.6-6.3 µs a pixel on 8×8 and 28×28 digits
+             as_array=as_image_array, epoch_seconds=7e-6, units=lambda shape: shape[0] * shape[1]),
     KindSpec(DataKind.SEQUENCE, (2, 3), _arrays, frozenset({"sequence", "vector"}),
              ("fcn", "inception", "resnet1d", "rnn", "conv1d"), "vector",
-             as_array=as_sequence_array),
+             # fcn: 8-11 µs a step and 4 channels (GunPoint, BasicMotions, Japanese Vowels); inception ~1.5× that
+             as_array=as_sequence_array, epoch_seconds=15e-6,
+             units=lambda shape: shape[0] * (1 + (shape[1] if len(shape) > 1 else 1) / 4)),
     KindSpec(DataKind.TEXT, (1,), _documents, frozenset({"text", "ngrams"}), ("tfidf", "text"), "tfidf",
-             baselines=("dummy", "linear", "svm"), sparse=True),
+             baselines=("dummy", "linear", "svm"), sparse=True,
+             epoch_seconds=100e-6, units=lambda shape: 1),  # tfidf: ~70 µs a document (topics)
 )}

@@ -26,17 +26,31 @@ from autosearch.processes import worker_id
 from autosearch.records import TrialRecord
 from autosearch.spaces import from_values, suggest_family
 from autosearch.stopping import Stop
-from autosearch.trial_runner import Started, TrialRunner
+from autosearch.trial_runner import Started, TrialRunner, race
 from autosearch.trial_store import pack, unpack
 
 RESULT_BUFFER_SECONDS = 1.0
 _WORKER: dict[str, float] = {}  # this worker's memory before its first trial, and its trials since (actors are reused)
 
 
-def train(config: dict, folds: Folds, spaces: tuple, seed: int) -> None:
-    """A Ray trial: train the network of `config` on every fold with the runner's `train_trial`, reporting
-    every epoch of the first fold (what the scheduler compares); the last report carries the record and the
-    out-of-fold predictions."""
+@ray.remote(num_cpus=0)
+class FirstFolds:
+    """The first-fold scores of the run's networks where every Ray worker, on any node, reaches them: a
+    cross-validated trial races (trial_runner.race) against those reported before its own."""
+
+    def __init__(self, scores: list[float], greater_is_better: bool):
+        self.scores, self.greater_is_better = list(scores), greater_is_better
+
+    def race(self, score: float) -> str | None:
+        why = race(score, self.scores, self.greater_is_better)
+        self.scores.append(score)
+        return why
+
+
+def train(config: dict, folds: Folds, spaces: tuple, seed: int, first_folds=None) -> None:
+    """A Ray trial: train the network of `config` on every fold with the runner's `train_trial` (raced after
+    its first fold against `first_folds`), reporting every epoch of the first fold (what the scheduler
+    compares); the last report carries the record and the out-of-fold predictions."""
     import keras
 
     from autosearch.restart import resident_mb
@@ -59,7 +73,8 @@ def train(config: dict, folds: Folds, spaces: tuple, seed: int) -> None:
         _WORKER.update(start_mb=resident_mb(), trials=0)
     space, params = from_values(config, spaces, folds.first.context)
     trial_seed = seed + zlib.crc32(tune.get_context().get_trial_id().encode()) % 100_000
-    trained = train_trial(space, params, folds, seed=trial_seed, callbacks=[Report()])
+    raced = None if first_folds is None else (lambda score: ray.get(first_folds.race.remote(score)))
+    trained = train_trial(space, params, folds, seed=trial_seed, callbacks=[Report()], raced=raced)
     node = ray.get_runtime_context().get_node_id()[:8]
     record = replace(trained.record, device=f"{trained.record.device} on node {node} "
                      f"({ray.util.get_node_ip_address()})", worker=worker_id())
@@ -93,8 +108,10 @@ def tune_search(engine, runner: TrialRunner, trials: int, stop: Stop, cpus: floa
     searcher = OptunaSearch(space=_Define(spaces, problem.context), metric="val_score", mode=mode,
                             sampler=optuna.samplers.TPESampler(seed=setup.seed), study_name=setup.study_name,
                             storage=storage(setup.storage, None))  # Ray's own handle on the run's study
-    trainable = tune.with_resources(tune.with_parameters(train, folds=setup.folds, spaces=spaces, seed=setup.seed),
-                                    {"cpu": cpus, "gpu": gpus})
+    scores = [r.first_fold_score for r in runner.store.records("nn") if r.first_fold_score is not None]
+    first_folds = FirstFolds.remote(scores, problem.metric.greater_is_better)
+    trainable = tune.with_resources(tune.with_parameters(train, folds=setup.folds, spaces=spaces, seed=setup.seed,
+                                                         first_folds=first_folds), {"cpu": cpus, "gpu": gpus})
     logger = _Logger(runner, spaces, problem.context)
     tuner = tune.Tuner(
         trainable,
