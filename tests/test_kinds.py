@@ -119,8 +119,9 @@ def test_multivariate_sequences_search_the_series_families(basic_motions_npz, tm
     nets = result.leaderboard[result.leaderboard.kind == "nn"].sort_values("name")
     # each family's defaults are enqueued, in the kind's order
     assert sorted(nets.name) == sorted(f"{f}-{i:03d}" for i, f in enumerate(families))
-    raced = nets[nets.state == "pruned"]  # the fifth may be raced out after its first fold: behind the best third
-    assert set(nets.state) <= {"complete", "pruned"} and len(raced) <= 1 and (nets.state == "complete").sum() >= 4
+    # racing starts at the third: a later trial whose first fold is behind the best third stops there, pruned
+    assert set(nets.state) <= {"complete", "pruned"} and (nets.state == "complete").sum() >= 2
+    assert set(nets.sort_values("name").state[:2]) == {"complete"}
     assert all(("trial", f) in families_logged(result) for f in families)
     params = {row.family: json.loads(row.params) for row in nets.itertuples()}
     assert params["fcn"]["filters"] == 128 and params["inception"]["kernel_size"] == 40
