@@ -45,6 +45,7 @@ FIRST_QUARTER = 0.25  # on images, series and text the first network trial start
 PROBE_CELLS = 300_000  # the larger timing sample holds about this many values (rows × features)...
 PROBE_ROWS = (100, 2000)  # ...within these rows; the smaller sample is a quarter of it
 PROBE_SCORE_ROWS = 1000  # predictions timed on this many score rows
+PROBE_GROWTH = 4  # a timing sample too small to tell whether every row fits grows this many times over
 PLAN_KEY = "budget_plan"  # where the run's database keeps the plan (TrialStore.set), for a resumed sitting
 MARGIN = 0.8  # the rows chosen are estimated to take this much of a candidate's part: an SVM estimated at 6.4 s
               # of its 6.8 s took longer and was stopped, its time lost
@@ -141,26 +142,47 @@ def _cells(x: Any) -> float:
 
 
 def probe(fitting: Fitting, x: Any, y: np.ndarray, fit: np.ndarray, score: np.ndarray,
-          too_slow: float = math.inf) -> Estimate | None:
-    """Time the candidate fitted on two seeded samples of the rows `fit` of `x` (about PROBE_CELLS values, and
-    a quarter of them) and predicting PROBE_SCORE_ROWS of the rows `score`; the estimate through both points
-    with the candidate's growth. None where the smaller fit alone took longer than `too_slow` seconds."""
+          too_slow: float = math.inf, enough: Callable[[Estimate, float], bool] | None = None) -> Estimate | None:
+    """Time the candidate fitted on seeded samples of the rows `fit` of `x` (about PROBE_CELLS values, and a
+    quarter of them) and predicting PROBE_SCORE_ROWS of the rows `score`; the estimate through the last two
+    points with the candidate's growth. None where either of the first two fits took longer than `too_slow`.
+
+    Small samples overstate what a row costs where a fit has a large cost of its own per iteration (histogram
+    gradient boosting: 0.33 s on 500 rows, 0.50 s on 2,000, 8.7 s on 640,000: through the first two, ~72 s),
+    so while `enough(estimate, seconds spent)` is false the sample grows PROBE_GROWTH-fold, up to half the
+    rows, as long as the next fit is estimated at most `too_slow` / 2."""
     low, high = PROBE_ROWS
     big = int(min(max(PROBE_CELLS / _cells(x), low), high, len(fit)))
     small = max(big // 4, 20)
-    rows = np.random.default_rng(fitting.seed).choice(fit, big, replace=False)
+    rows = np.random.default_rng(fitting.seed).permutation(fit)
     scored = x[score[:PROBE_SCORE_ROWS]]
-    timings = []
-    for n in (small, big):
+    began = time.perf_counter()
+
+    def timed(n: int) -> tuple[int, float, float]:
         started = time.perf_counter()
         estimator = fitted(fitting.estimator(n), x[rows[:n]], fitting.target(y[rows[:n]]))
         done = time.perf_counter()
-        if done - started > too_slow:
-            return None
         estimator_output(estimator, scored, fitting.task, fitting.n_outputs)
-        timings.append((done - started, (time.perf_counter() - done) / max(scored.shape[0], 1)))
+        return n, done - started, (time.perf_counter() - done) / max(scored.shape[0], 1)
+
+    points = []
+    for n in (small, big):
+        points.append(timed(n))
+        if points[-1][1] > too_slow:
+            return None
+    while True:
+        estimate = _through(fitting, *points[-2:])
+        grown = points[-1][0] * PROBE_GROWTH
+        if (enough is None or enough(estimate, time.perf_counter() - began) or grown > len(fit) // 2
+                or estimate.seconds(grown, len(scored), 1) > too_slow / 2):
+            return estimate
+        points.append(timed(grown))
+
+
+def _through(fitting: Fitting, first: tuple[int, float, float], second: tuple[int, float, float]) -> Estimate:
+    """The estimate through two timed fits (rows, fit seconds, predict seconds a row) with the candidate's growth."""
     growth = CLASSICAL[fitting.name].growth
-    (t_small, _), (t_big, predict) = timings
+    (small, t_small, _), (big, t_big, predict) = first, second
     per_row = max(t_big - t_small, 0.0) / (big ** growth - small ** growth) if big > small else 0.0
     fixed = max(t_big - per_row * big ** growth, 0.0)
     if per_row == 0.0:  # no growth seen (noise at tiny samples): all of it scales, the safe side
@@ -203,7 +225,11 @@ def planned_folds(fitting: Fitting, x: Any, y: np.ndarray, splits, part: float |
     rows, estimate, why = top, None, "" if top == of else f"a kernel SVM on at most {cap:,} rows"
     if part is not None and (of > PROBE_ROWS[1] or top < of):
         started = time.perf_counter()
-        timed = probe(fitting, x, y, fit, score, too_slow=part / 4)
+
+        def enough(estimate: Estimate, spent: float) -> bool:  # every row fits what is left of the part
+            return estimate.seconds(top, len(score), len(splits)) <= MARGIN * (part - spent)
+
+        timed = probe(fitting, x, y, fit, score, too_slow=part / 4, enough=enough)
         left = part - (time.perf_counter() - started)
         full = None if timed is None else timed.seconds(top, len(score), len(splits))
         chosen = None if timed is None else rows_within(timed, MARGIN * left, of, len(score), len(splits), cap)

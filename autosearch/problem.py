@@ -131,6 +131,14 @@ class Folds:
         fit, score = self.splits[0]
         return replace(self, y=y, first=replace(self.first, codec=codec, y_fit=y[fit], y_score=y[score]))
 
+    def against(self, test: Any, preprocessor: Any) -> Problem:
+        """Every development sample against the Dataset `test`, through the `preprocessor` the folds' views
+        came from: the refit's problem, without fitting the preprocessing again (on a million rows, seconds)."""
+        codec = self.first.codec
+        return replace(self.first, fit_views=self.views, y_fit=self.y,
+                       score_views=preprocessor.transform(test.features), y_score=codec.encode(test.target),
+                       truth=codec.truth(test.target))
+
     def place(self, oof: np.ndarray | None, i: int, predictions: np.ndarray) -> np.ndarray:
         """Fold `i`'s predictions of its own samples, put in the out-of-fold array (made on the first call;
         NaN where no fold has predicted yet)."""

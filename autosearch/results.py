@@ -27,7 +27,7 @@ from autosearch.inspection import inspect_model
 from autosearch.leaderboard import best_of, to_frame, winner
 from autosearch.metrics import every_score
 from autosearch.prepare import Prepared
-from autosearch.problem import Problem, make_problem
+from autosearch.problem import Problem
 from autosearch.progress import Progress
 from autosearch.records import State, TrialRecord
 from autosearch.redact import redact
@@ -79,9 +79,7 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
     (`fold_models(name)`, see `TrialStore.keep_fold_models`), else trained again (`trial_runner.train_bag`)
     where `bag` names it (others: no time for their fold models). A candidate whose refit fails is left out,
     with why."""
-    split = prep.split
-    problem, preprocessor = make_problem(split.train + split.val, split.test, prep.profile, prep.codec,
-                                         prep.metric, seed)
+    problem, preprocessor = prep.folds.against(prep.split.test, prep.preprocessor), prep.preprocessor
     models, outputs, failed, seconds = {}, {}, {}, 0.0
     for record in candidates:
         if record.kind == "baseline":

@@ -14,7 +14,7 @@ from sklearn import datasets
 
 import autosearch
 from autosearch.baselines import Collector, Fitting, fold_outputs
-from autosearch.budget import Estimate, fit_classical, rows_within
+from autosearch.budget import Estimate, fit_classical, probe, rows_within
 from autosearch.config import make_config
 from autosearch.ensemble import ahead_on_their_samples, ensemble_of
 from autosearch.isolation import run_limited
@@ -69,6 +69,18 @@ def test_a_budget_too_short_for_five_folds_of_network_trials_scores_on_fewer_and
     (tmp_path / "old").mkdir()
     old.save(tmp_path / "old")
     assert folds("old", time_budget="1m") == 5
+
+
+def test_a_timing_sample_grows_until_every_row_is_known_to_fit_or_it_holds_half_of_them(wide_csv, tmp_path):
+    prep = prepare(wide_csv, make_config(target="label", holdout=True, output=tmp_path / "run"), Progress(quiet=True))
+    fitting = Fitting.of("gradient_boosting", prep.problem)
+    x, labels = datasets.make_classification(40_000, 10, n_informative=6, n_classes=3, random_state=0)
+    y = labels.reshape(-1, *prep.folds.y.shape[1:]).astype(prep.folds.y.dtype)
+    fit, score = np.arange(36_000), np.arange(36_000, 40_000)
+    assert probe(fitting, x, y, fit, score, enough=lambda estimate, spent: True).probe_rows == 2000  # 500, 2,000
+    grown = probe(fitting, x, y, fit, score, enough=lambda estimate, spent: False)
+    assert grown.probe_rows == 8000  # then 4× while within half the rows: 32,000 would not be
+    assert probe(fitting, x, y, fit, score, too_slow=1e-9) is None  # the first sample alone too slow
 
 
 def test_a_cut_short_baseline_is_never_the_pick_nor_an_ensemble_member(diabetes_csv, tmp_path):
@@ -170,17 +182,28 @@ def test_a_trial_behind_after_its_first_fold_is_raced_out_and_one_ahead_goes_on(
     assert race(10.0, [5.0, 6.0, 7.0, 8.0], greater_is_better=False).startswith("raced out")  # an error: lower wins
 
 
+RACED_SPACE = """
+family: dense
+training: {max_epochs: 3, patience: 3}
+params:
+  layers: 1
+  units: 16
+  learning_rate: {type: categorical, choices: [1.0e-6, 3.0e-2]}   # a trial learns, or stays at chance
+"""
+
+
 @pytest.mark.parametrize("engine", ["optuna", "ray"])
 def test_racing_stops_trials_behind_after_their_first_fold_in_a_real_search(engine, iris_csv, tmp_path):
-    on = {"engine": "ray", "concurrency": 2} if engine == "ray" else {}  # Ray: first folds from its workers
-    result = autosearch.fit(iris_csv, target="species", trials=8, max_epochs=2, cv_folds=3, output=tmp_path / "run",
-                            baselines="linear", quiet=True, **on)
+    (tmp_path / "space.yaml").write_text(RACED_SPACE)
+    on = {"engine": "ray", "concurrency": 2, "scheduler": "fifo"} if engine == "ray" else {}  # no ASHA: racing alone
+    result = autosearch.fit(iris_csv, target="species", trials=10, space=tmp_path / "space.yaml", cv_folds=3,
+                            output=tmp_path / "run", baselines="linear", quiet=True, **on)
     store = RunState.load(tmp_path / "run").trial_store(tmp_path / "run")
     records = store.records("nn")
     predictions = store.predictions()
     store.close()
     raced = [r for r in records if r.note and r.note.startswith("raced out")]
-    assert raced  # 8 trials of 2 epochs on iris: some first folds fall below the best third
+    assert raced  # 10 trials, about half at chance on their first fold: those behind the best third stop
     assert all(r.first_fold_score is not None for r in records if r.state is not State.FAILED)
     for r in raced:  # stopped after one fold: pruned, no out-of-fold predictions, never a member or the pick
         assert r.state is State.PRUNED and r.folds == 1 and r.name not in predictions
