@@ -150,7 +150,7 @@ def probe(fitting: Fitting, x: Any, y: np.ndarray, fit: np.ndarray, score: np.nd
     Small samples overstate what a row costs where a fit has a large cost of its own per iteration (histogram
     gradient boosting: 0.33 s on 500 rows, 0.50 s on 2,000, 8.7 s on 640,000: through the first two, ~72 s),
     so while `enough(estimate, seconds spent)` is false the sample grows PROBE_GROWTH-fold, up to half the
-    rows, as long as the next fit is estimated at most `too_slow` / 2."""
+    rows, as long as the next fit is estimated within `too_slow`."""
     low, high = PROBE_ROWS
     big = int(min(max(PROBE_CELLS / _cells(x), low), high, len(fit)))
     small = max(big // 4, 20)
@@ -174,7 +174,7 @@ def probe(fitting: Fitting, x: Any, y: np.ndarray, fit: np.ndarray, score: np.nd
         estimate = _through(fitting, *points[-2:])
         grown = points[-1][0] * PROBE_GROWTH
         if (enough is None or enough(estimate, time.perf_counter() - began) or grown > len(fit) // 2
-                or estimate.seconds(grown, len(scored), 1) > too_slow / 2):
+                or estimate.seconds(grown, len(scored), 1) > too_slow):
             return estimate
         points.append(timed(grown))
 
