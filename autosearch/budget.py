@@ -174,7 +174,7 @@ def probe(fitting: Fitting, x: Any, y: np.ndarray, fit: np.ndarray, score: np.nd
         estimate = _through(fitting, *points[-2:])
         grown = points[-1][0] * PROBE_GROWTH
         if (enough is None or enough(estimate, time.perf_counter() - began) or grown > len(fit) // 2
-                or estimate.seconds(grown, len(scored), 1) > too_slow):
+                or estimate.seconds(grown, scored.shape[0], 1) > too_slow):  # scored: sparse for text
             return estimate
         points.append(timed(grown))
 

@@ -152,7 +152,8 @@ def cv_folds(config: RunConfig, dev: Dataset, prof: Profile, first: SearchSpace,
     """How many folds score the candidates (None: a holdout), and why where it is not the default.
 
     --cv-folds or --holdout; else as a resumed run `began` (its folds, 1 for a holdout; 0 for a run of an
-    earlier autosearch, which chose by rows only); else 5 up to CV_MAX_ROWS training and validation samples
+    earlier autosearch, which chose by rows only, as a search shared through --storage does); else 5 up to
+    CV_MAX_ROWS training and validation samples
     where a time budget's networks' part holds FULL_TRIALS trials of 5 folds (estimated from the kind's cost an
     epoch, `KindSpec.epoch_seconds`), 3 where it holds them of 3, and a holdout otherwise. Measured: on 10,000
     rows at 2 minutes a 5-fold trial took 68 s and the search ran one.
@@ -166,8 +167,8 @@ def cv_folds(config: RunConfig, dev: Dataset, prof: Profile, first: SearchSpace,
         return (None if began == 1 else began), "as the run began"
     if rows > CV_MAX_ROWS:
         return None, f"more than {CV_MAX_ROWS:,} samples; --cv-folds K cross-validates them"
-    if config.time_budget is None or began == 0:
-        return DEFAULT_FOLDS, ""
+    if config.time_budget is None or began == 0 or config.storage:  # --storage: processes in other folders, with
+        return DEFAULT_FOLDS, ""  # budgets of their own, share the search: by rows only, every one of them agrees
     from autosearch.budget import CLASSICAL_SHARE
 
     networks = max(config.time_budget - OVERHEAD_SECONDS, 0.0) * (1 - CLASSICAL_SHARE)

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pandas as pd
 import pytest
+from scipy import sparse
 from sklearn import datasets
 
 import autosearch
@@ -61,6 +62,8 @@ def test_a_budget_too_short_for_five_folds_of_network_trials_scores_on_fewer_and
     assert folds("long", time_budget="10m") == 5  # 1,437 8×8 images: a 5-fold resnet2d trial is ~52 s of ~430
     assert folds("short", time_budget="1m") == 1  # of ~26 s: not even 3 folds' trials fit, a holdout
     assert folds("asked", time_budget="1m", cv_folds=5) == 5  # as asked
+    shared = f"sqlite:///{tmp_path / 'shared.db'}"  # processes in other folders, with budgets of their own: by rows
+    assert folds("shared", time_budget="1m", storage=shared, study="s") == 5
     state = RunState({}, str(digits_npz), "", None, "study", folds=3)
     (tmp_path / "began").mkdir()
     state.save(tmp_path / "began")
@@ -81,6 +84,9 @@ def test_a_timing_sample_grows_until_every_row_is_known_to_fit_or_it_holds_half_
     grown = probe(fitting, x, y, fit, score, enough=lambda estimate, spent: False)
     assert grown.probe_rows == 8000  # then 4× while within half the rows: 32,000 would not be
     assert probe(fitting, x, y, fit, score, too_slow=1e-9) is None  # the first sample alone too slow
+    documents = Fitting("linear", fitting.task, False, 0, True, fitting.n_outputs)  # text: a sparse view
+    never = probe(documents, sparse.csr_matrix(x), y, fit, score, enough=lambda estimate, spent: False)
+    assert never.probe_rows == 8000
 
 
 def test_a_cut_short_baseline_is_never_the_pick_nor_an_ensemble_member(diabetes_csv, tmp_path):
