@@ -120,12 +120,13 @@ def target_transform(folds: Folds, dev: Dataset, prof: Profile, split: Split) ->
         return folds.first.codec, "a single, standardised target" if len(options) == 1 else \
             "several targets: each standardised"
     x, rmse, codecs = folds.views[KINDS[prof.kind].baseline_view], {}, {}
+    rng = np.random.default_rng(0)
+    splits = [tuple(np.sort(rng.choice(r, min(len(r), TRANSFORM_ROWS), replace=False)) for r in split_rows)
+              for split_rows in folds.splits]  # every fold, or the holdout's one; the same rows for every option
     for option in options:
         codec = codecs[option] = TargetCodec(prof.task, prof.targets, option).fit(split.train.target)
         y, predicted = codec.encode(dev.target), np.full((folds.rows, 1), np.nan)
-        rng = np.random.default_rng(0)
-        for fit, score in folds.splits:  # every fold, or the holdout's one
-            fit, score = (np.sort(rng.choice(r, min(len(r), TRANSFORM_ROWS), replace=False)) for r in (fit, score))
+        for fit, score in splits:
             predicted[score] = Ridge(alpha=1.0).fit(x[fit], y[fit]).predict(x[score]).reshape(-1, 1)
         scored = ~np.isnan(predicted[:, 0])
         rmse[option] = float(np.sqrt(np.mean((codec.scores(predicted[scored]) - truth[scored]) ** 2)))
@@ -153,10 +154,10 @@ def cv_folds(config: RunConfig, dev: Dataset, prof: Profile, first: SearchSpace,
 
     --cv-folds or --holdout; else as a resumed run `began` (its folds, 1 for a holdout; 0 for a run of an
     earlier autosearch, which chose by rows only, as a search shared through --storage does); else 5 up to
-    CV_MAX_ROWS training and validation samples
-    where a time budget's networks' part holds FULL_TRIALS trials of 5 folds (estimated from the kind's cost an
-    epoch, `KindSpec.epoch_seconds`), 3 where it holds them of 3, and a holdout otherwise. Measured: on 10,000
-    rows at 2 minutes a 5-fold trial took 68 s and the search ran one.
+    CV_MAX_ROWS training and validation samples where a time budget's networks' part holds FULL_TRIALS trials
+    of 5 folds (estimated from the kind's cost an epoch, `KindSpec.epoch_seconds`), 3 where it holds them of 3,
+    and a holdout otherwise. Measured: on 10,000 rows at 2 minutes a 5-fold trial took 68 s and the search ran
+    one.
     """
     if config.holdout:
         return None, ""

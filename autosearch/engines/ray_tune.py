@@ -109,7 +109,8 @@ def tune_search(engine, runner: TrialRunner, trials: int, stop: Stop, cpus: floa
                             sampler=optuna.samplers.TPESampler(seed=setup.seed), study_name=setup.study_name,
                             storage=storage(setup.storage, None))  # Ray's own handle on the run's study
     scores = [r.first_fold_score for r in runner.store.records("nn") if r.first_fold_score is not None]
-    first_folds = FirstFolds.remote(scores, problem.metric.greater_is_better)
+    # a holdout has one fold: nothing to race, no actor process to start
+    first_folds = FirstFolds.remote(scores, problem.metric.greater_is_better) if setup.folds.k > 1 else None
     trainable = tune.with_resources(tune.with_parameters(train, folds=setup.folds, spaces=spaces, seed=setup.seed,
                                                          first_folds=first_folds), {"cpu": cpus, "gpu": gpus})
     logger = _Logger(runner, spaces, problem.context)
