@@ -110,7 +110,7 @@ def engine_flags(case: str) -> list[str]:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_same_space_same_logged_parameters_layout_and_records(case, iris_csv, tmp_path):
+def test_same_space_same_logged_parameters_layout_and_records(case, iris_csv, tmp_path, capfd):
     engine, options = CASES[case]
     space_file = tmp_path / "space.yaml"
     space_file.write_text(SPACE)
@@ -156,6 +156,7 @@ def test_same_space_same_logged_parameters_layout_and_records(case, iris_csv, tm
     assert sorted(board[board.kind == "nn"].name) == sorted(r.name for r in records)
     assert 1 <= board.test_score.notna().sum() <= 3 and sum(result.summary.trials.values()) == 8
     assert result.test_score > 0.6  # iris: a third by chance
+    assert "Traceback" not in capfd.readouterr().err  # a failed trial is a record, not a stack trace on the console
 
 
 @pytest.mark.parametrize("case", ONE_PER_ENGINE)

@@ -82,6 +82,7 @@ class KerasTunerEngine(SearchEngine):
     def search(self, runner: TrialRunner, trials: int, stop: Stop, lead: bool) -> None:
         """Run keras-tuner trials until the store holds `trials` or `stop` asks to end."""
         import keras_tuner as kt
+        from keras_tuner.src import config as kt_config
 
         from autosearch.spaces import from_values
         from autosearch.training import frozen_heap
@@ -108,6 +109,7 @@ class KerasTunerEngine(SearchEngine):
                 pass  # the winner is refitted from its parameters; no checkpoints are kept
 
         quiet = io.StringIO()  # keras-tuner prints its progress; ours is autosearch's
+        kt_config.DEBUG = False  # else each failed or pruned trial prints a traceback (trial.message keeps it)
         with contextlib.redirect_stdout(quiet):
             tuner = Tuner(oracle=self.oracle(), directory=str(self.folder.parent), project_name=self.folder.name,
                           overwrite=False)
