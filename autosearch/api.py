@@ -391,14 +391,18 @@ class Sitting:
         return [ensemble]
 
     def _search(self, baselines: list[TrialRecord], lead: bool) -> None:
+        from autosearch.budget import trial_seconds
+
         prep, config, stop, progress = self.prep, self.config, self.stop, self.progress
         done, kept = self.store.records("nn"), self.store.kept()
         for record in done:  # trials of earlier sittings: their refit must fit the budget too
             stop.expect_refit(record, prep.metric.greater_is_better, kept=record.name in kept)
         families = " / ".join(s.family for s in prep.spaces)
         cap = f"up to {config.trial_cap} trials" if config.capped else "trials until the budget is spent"
+        each = self.runner.trial_seconds = trial_seconds(stop.deadline)
         progress.say(f"searching {families} networks with {self.engine.describe()}: {cap}"
-                     + (f", {config.time_budget:.0f}s budget" if config.time_budget else ""))
+                     + (f", {config.time_budget:.0f}s budget" if config.time_budget else "")
+                     + (f" (past each family's defaults, a trial trains at most {each:.0f}s)" if each else ""))
         reference = best_of(baselines, prep.metric, "baseline")
         with progress.search(config.trial_cap if config.capped else None, lambda: stop.deadline, prep.metric, reference,
                              done=done):

@@ -266,6 +266,11 @@ def starting_point(space: SearchSpace, context: Mapping[str, Any], prefix: str =
     return searched
 
 
+def is_starting_point(space: SearchSpace, params: Mapping[str, Any], context: Mapping[str, Any]) -> bool:
+    """Whether plain-named `params` are the space's first trial's (every parameter at its default)."""
+    return dict(params) == walk(space, context, lambda spec, name: spec.start())
+
+
 def _prefix(space: SearchSpace, several: bool) -> str:
     return f"{space.family}." if several else ""
 

@@ -109,6 +109,22 @@ class Stopper(keras.callbacks.Callback):
         self.stop.unwatch()
 
 
+class TimeCap(keras.callbacks.Callback):
+    """Ends training at the end of the first epoch that ends `seconds` after training began (a trial's share of
+    the budget, `budget.trial_seconds`); early stopping then restores the best epoch's weights."""
+
+    def __init__(self, seconds: float):
+        super().__init__()
+        self.seconds, self.reached, self._began = seconds, False, 0.0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._began = time.perf_counter()
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if time.perf_counter() - self._began >= self.seconds and not self.model.stop_training:
+            self.reached, self.model.stop_training = True, True
+
+
 @dataclass
 class TrainResult:
     model: Any
@@ -119,6 +135,7 @@ class TrainResult:
     curves: dict[str, list[float]] = field(default_factory=dict)
     error: str | None = None
     stopped: str | None = None  # why the sweep's Stop ended training early, if it did
+    capped: float | None = None  # the time cap (seconds) that ended training early, if it did
 
     @property
     def counts(self) -> bool:
@@ -129,6 +146,8 @@ class TrainResult:
     def record(self, name: str, family: str, params: Mapping[str, Any], number: int | None = None) -> TrialRecord:
         epochs = len(self.curves.get("loss", ()))
         note = f"cut short: {self.stopped}" if self.stopped and self.state is State.COMPLETE else None
+        if self.capped is not None and self.state is State.COMPLETE and note is None:
+            note = f"stopped at its time cap ({self.capped:.0f}s) after {epochs} epoch{'s' * (epochs != 1)}"
         return TrialRecord(
             name=name, kind="nn", family=family, params=dict(params), state=self.state,
             val_score=self.val_score, fit_seconds=self.fit_seconds, epochs=epochs, best_epoch=self.best_epoch,
@@ -209,16 +228,17 @@ class AfterWarmup(keras.callbacks.Callback):
 
 
 def _callbacks(problem: Problem, space: SearchSpace, scorer: EpochScorer | None,
-               extra: Sequence[keras.callbacks.Callback], stopper: Stopper | None, warmup: int) -> list:
+               extra: Sequence[keras.callbacks.Callback], stopper: Stopper | None, warmup: int,
+               cap: TimeCap | None = None) -> list:
     """In order: score the epoch, stop on NaN, stop early on the score (not before `warmup` epochs), the
-    engine's own (from then on too), the sweep's stop."""
+    engine's own (from then on too), the trial's time cap, the sweep's stop."""
     found: list[keras.callbacks.Callback] = [keras.callbacks.TerminateOnNaN()]
     if scorer is not None:
         found = [scorer, *found, keras.callbacks.EarlyStopping(
             monitor="val_score", mode=problem.metric.mode, patience=space.patience, restore_best_weights=True,
             start_from_epoch=warmup)]
     found += [AfterWarmup(extra, warmup)] if warmup and extra else list(extra)
-    return found + ([stopper] if stopper else [])
+    return found + ([cap] if cap else []) + ([stopper] if stopper else [])
 
 
 class Network:
@@ -264,27 +284,29 @@ class Network:
 
     def train(self, problem: Problem, *, seed: int, callbacks: Sequence[keras.callbacks.Callback] = (),
               prune_signals: tuple[type[BaseException], ...] = (), stop: Stop | None = None,
-              epochs: int | None = None) -> TrainResult:
+              epochs: int | None = None, seconds: float | None = None) -> TrainResult:
         """Fit on the problem's fit samples, from the start; never raises for a failing trial.
 
         With `epochs` set (the final refit) it trains exactly that long and does not look at the
         score samples; otherwise it scores them every epoch, stops early on `val_score` and keeps the
         best epoch's weights. An exception in `prune_signals` (raised by an engine's callback)
         ends the trial as pruned; any other exception, or a NaN loss, as failed. When `stop` ends
-        training early the trial keeps its best epoch so far, or fails if no epoch ended.
+        training early the trial keeps its best epoch so far, or fails if no epoch ended. With `seconds`,
+        no epoch starts after that many seconds of training (`TimeCap`: the trial's share of the budget).
         """
         if self.model is None:
             return TrainResult(None, State.FAILED, None, 0.0, None, {}, error=self.error)
         keras.utils.set_random_seed(seed)
         scorer = EpochScorer(problem, problem.score_views[self.view], self.loss) if epochs is None else None
         stopper = Stopper(stop) if stop is not None else None
+        cap = TimeCap(seconds) if seconds is not None and scorer is not None else None
         started = time.perf_counter()
         try:
             self._from_the_start()
             history = self.model.fit(
                 **training_feed(problem.fit_views[self.view], problem.y_fit, self.batch_size, seed),
                 epochs=epochs or self.space.max_epochs, class_weight=class_weights(self.params, problem),
-                callbacks=_callbacks(problem, self.space, scorer, callbacks, stopper, self.warmup), verbose=0,
+                callbacks=_callbacks(problem, self.space, scorer, callbacks, stopper, self.warmup, cap), verbose=0,
             )
             fit_seconds = time.perf_counter() - started
             curves = scorer.curves if scorer else {"loss": [float(v) for v in history.history.get("loss", [])]}
@@ -304,7 +326,7 @@ class Network:
                 raise FloatingPointError("validation score is NaN: the network's outputs are not finite")
             best = len(scores) - len(considered) + problem.metric.best_index(considered)
             return TrainResult(self.model, State.COMPLETE, float(scores[best]), fit_seconds, best, curves,
-                               stopped=stopped)
+                               stopped=stopped, capped=seconds if cap and cap.reached else None)
         except prune_signals:
             curves = scorer.curves if scorer else {}
             return TrainResult(None, State.PRUNED, _last_score(curves), time.perf_counter() - started, None, curves)

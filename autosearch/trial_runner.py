@@ -93,7 +93,8 @@ KEPT_FOLD_MODELS = 8  # the best networks whose fold models are kept (at least s
 
 def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, seed: int,
                 stop: Stop | None = None, callbacks: Sequence = (), prune_signals: tuple = (),
-                max_epochs: int | None = None, raced: Callable[[float], str | None] | None = None) -> Trained:
+                max_epochs: int | None = None, raced: Callable[[float], str | None] | None = None,
+                seconds: float | None = None) -> Trained:
     """Train one trial's network on each fold in turn, wherever the trial runs, and predict each fold's own
     samples; never raises for a failing trial. The first fold runs with the engine's `callbacks` (its
     per-epoch scores may prune the trial), stops early on its score and decides: a trial that does not
@@ -102,14 +103,21 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
     of their own, whose patience trains epochs that are thrown away). A stop in a later fold keeps the folds
     that completed. The record's score is the metric on the out-of-fold predictions; its curves are the first
     fold's. `max_epochs` overrides the space's cap (Hyperband's round). `raced(first fold's score)` may stop
-    a cross-validated trial after its first fold, as pruned, with why (`race`).
+    a cross-validated trial after its first fold, as pruned, with why (`race`). With `seconds` (the trial's
+    share of a budget, `budget.trial_seconds`), the first fold starts no epoch after its part of them (1/k),
+    unless the trial is its family's starting point: the defaults, the recipe most likely to be the pick, train
+    as long as they learn (capped, the 10,000-row table's first tabm trial scored 1.046 instead of 1.011).
     """
+    from autosearch.spaces import is_starting_point
     from autosearch.training import Network
 
     if max_epochs is not None:
         space = dataclasses.replace(space, max_epochs=max_epochs)
+    if seconds is not None and is_starting_point(space, params, folds.first.context):
+        seconds = None
     network = Network(params, space, folds.fold(0), seed)
-    first = network.train(folds.fold(0), seed=seed, stop=stop, callbacks=list(callbacks), prune_signals=prune_signals)
+    first = network.train(folds.fold(0), seed=seed, stop=stop, callbacks=list(callbacks), prune_signals=prune_signals,
+                          seconds=None if seconds is None else seconds / folds.k)
     record = first.record("", space.family, params)
     if first.state is not State.COMPLETE:
         return Trained(record, None, first.counts)
@@ -200,6 +208,7 @@ class TrialRunner:
         self.stop, self.tracker, self.store, self.progress = stop, tracker, store, progress
         self.system_metrics = system_metrics  # MLflow's monitor on the trial's run while it trains here
         self.memory = MemoryWatch()  # what trials trained here leave behind (a Ray worker's are its own)
+        self.trial_seconds: float | None = None  # the most one trial trains (`budget.trial_seconds`), set per search
 
     def space(self, family: str) -> SearchSpace:
         return next(s for s in self.spaces if s.family == family)
@@ -217,7 +226,8 @@ class TrialRunner:
         with self.tracker.system_metrics(started.run_id if self.system_metrics else None):
             trained = train_trial(self.space(started.family), started.params, self.folds,
                                   seed=self.seed + started.number, stop=self.stop, callbacks=callbacks,
-                                  prune_signals=prune_signals, max_epochs=max_epochs, raced=self.raced)
+                                  prune_signals=prune_signals, max_epochs=max_epochs, raced=self.raced,
+                                  seconds=self.trial_seconds)
         record = dataclasses.replace(trained.record, worker=worker_id())
         record = self.finish(started, record, trained.counts, trained.predictions, trained.fold_weights)
         self.stop.ask_restart(self.memory.exceeded())

@@ -15,7 +15,7 @@ from sklearn import datasets
 
 import autosearch
 from autosearch.baselines import Collector, Fitting, fold_outputs
-from autosearch.budget import Estimate, fit_classical, probe, rows_within
+from autosearch.budget import NETWORK_TRIALS, Estimate, fit_classical, probe, rows_within, trial_seconds
 from autosearch.config import make_config
 from autosearch.ensemble import ahead_on_their_samples, ensemble_of
 from autosearch.isolation import run_limited
@@ -24,7 +24,8 @@ from autosearch.prepare import prepare
 from autosearch.progress import Progress
 from autosearch.records import State, TrialRecord
 from autosearch.runs import RunState
-from autosearch.trial_runner import race
+from autosearch.spaces import is_starting_point, walk
+from autosearch.trial_runner import race, train_trial
 
 
 @pytest.fixture(scope="module")
@@ -216,3 +217,22 @@ def test_racing_stops_trials_behind_after_their_first_fold_in_a_real_search(engi
         assert r.name != result.winner.name
     full = [r for r in records if r.state is State.COMPLETE]
     assert all(r.folds == 3 for r in full)
+
+
+def test_a_network_trial_past_the_defaults_starts_no_epoch_after_its_share_of_the_budget(iris_csv, tmp_path):
+    prep = prepare(iris_csv, make_config(target="species", max_epochs=6, cv_folds=2, output=tmp_path / "run"),
+                   Progress(quiet=True))
+    params = {"layers": 1, "units_0": 16, "learning_rate": 0.03}
+    free = train_trial(prep.space("dense"), params, prep.folds, seed=0)
+    capped = train_trial(prep.space("dense"), params, prep.folds, seed=0, seconds=1e-3)  # every epoch is past it
+    assert free.record.epochs == 6 and free.record.note is None  # 6 epochs: no early stopping, no cap
+    record = capped.record
+    assert record.state is State.COMPLETE and record.epochs == 1 and record.folds == 2  # one epoch, on every fold
+    assert record.note == "stopped at its time cap (0s) after 1 epoch" and record.val_score is not None
+    assert capped.predictions is not None and np.isfinite(capped.predictions).all()
+    defaults = walk(prep.space("dense"), prep.folds.first.context, lambda spec, name: spec.start())
+    assert is_starting_point(prep.space("dense"), defaults, prep.folds.first.context)
+    first = train_trial(prep.space("dense"), defaults, prep.folds, seed=0, seconds=1e-3).record
+    assert first.epochs > 1 and not (first.note or "").startswith("stopped at its time cap")  # the defaults: no cap
+    assert trial_seconds(None) is None  # no budget, no cap
+    assert trial_seconds(time.monotonic() + 100) == pytest.approx(100 / NETWORK_TRIALS, abs=0.1)

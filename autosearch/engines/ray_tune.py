@@ -47,10 +47,12 @@ class FirstFolds:
         return why
 
 
-def train(config: dict, folds: Folds, spaces: tuple, seed: int, first_folds=None) -> None:
+def train(config: dict, folds: Folds, spaces: tuple, seed: int, first_folds=None, seconds: float | None = None
+          ) -> None:
     """A Ray trial: train the network of `config` on every fold with the runner's `train_trial` (raced after
-    its first fold against `first_folds`), reporting every epoch of the first fold (what the scheduler
-    compares); the last report carries the record and the out-of-fold predictions."""
+    its first fold against `first_folds`; for at most `seconds`, `budget.trial_seconds`), reporting every epoch
+    of the first fold (what the scheduler compares); the last report carries the record and the out-of-fold
+    predictions."""
     import keras
 
     from autosearch.restart import resident_mb
@@ -74,7 +76,7 @@ def train(config: dict, folds: Folds, spaces: tuple, seed: int, first_folds=None
     space, params = from_values(config, spaces, folds.first.context)
     trial_seed = seed + zlib.crc32(tune.get_context().get_trial_id().encode()) % 100_000
     raced = None if first_folds is None else (lambda score: ray.get(first_folds.race.remote(score)))
-    trained = train_trial(space, params, folds, seed=trial_seed, callbacks=[Report()], raced=raced)
+    trained = train_trial(space, params, folds, seed=trial_seed, callbacks=[Report()], raced=raced, seconds=seconds)
     node = ray.get_runtime_context().get_node_id()[:8]
     record = replace(trained.record, device=f"{trained.record.device} on node {node} "
                      f"({ray.util.get_node_ip_address()})", worker=worker_id())
@@ -111,8 +113,11 @@ def tune_search(engine, runner: TrialRunner, trials: int, stop: Stop, cpus: floa
     scores = [r.first_fold_score for r in runner.store.records("nn") if r.first_fold_score is not None]
     # a holdout has one fold: nothing to race, no actor process to start
     first_folds = FirstFolds.remote(scores, problem.metric.greater_is_better) if setup.folds.k > 1 else None
+    # trials run `concurrency` at once: each may take that many shares of the budget's networks' time
+    seconds = None if runner.trial_seconds is None else runner.trial_seconds * concurrency
     trainable = tune.with_resources(tune.with_parameters(train, folds=setup.folds, spaces=spaces, seed=setup.seed,
-                                                         first_folds=first_folds), {"cpu": cpus, "gpu": gpus})
+                                                         first_folds=first_folds, seconds=seconds),
+                                   {"cpu": cpus, "gpu": gpus})
     logger = _Logger(runner, spaces, problem.context)
     tuner = tune.Tuner(
         trainable,
