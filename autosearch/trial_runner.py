@@ -87,6 +87,28 @@ def race(score: float, others: Sequence[float], greater_is_better: bool) -> str 
     suffix = {1: "st", 2: "nd", 3: "rd"}.get(rank if rank < 20 else rank % 10, "th")
     return (f"{RACED} after its first fold: {score:.4f} ranks {rank}{suffix} of {len(field) + 1} first folds "
             f"(the best {keep} go on)")
+
+
+class FirstFoldScores:
+    """The first-fold scores of a run's networks, one a trial, that a cross-validated trial races against
+    (`race`): those reported before its own. A trial that reports again (it runs again after its Ray worker
+    died) races against the others, not against its first try.
+
+    >>> scores = FirstFoldScores([0.9, 0.85], greater_is_better=True)
+    >>> scores.race("a", 0.6) is not None, scores.race("a", 0.6) is not None, len(scores.scores)
+    (True, True, 1)
+    """
+
+    def __init__(self, earlier: Sequence[float], greater_is_better: bool):
+        self.earlier, self.scores, self.greater_is_better = list(earlier), {}, greater_is_better
+
+    def race(self, trial: str, score: float) -> str | None:
+        self.scores.pop(trial, None)
+        why = race(score, [*self.earlier, *self.scores.values()], self.greater_is_better)
+        self.scores[trial] = score
+        return why
+
+
 KEPT_FOLD_MODELS = 8  # the best networks whose fold models are kept (at least stopping.POOL, the candidates whose
                       # refits the budget keeps time for; an ensemble's members are nearly always among them)
 

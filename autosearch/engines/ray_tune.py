@@ -26,25 +26,15 @@ from autosearch.processes import worker_id
 from autosearch.records import TrialRecord
 from autosearch.spaces import from_values, suggest_family
 from autosearch.stopping import Stop
-from autosearch.trial_runner import Started, TrialRunner, race
+from autosearch.trial_runner import FirstFoldScores, Started, TrialRunner
 from autosearch.trial_store import pack, unpack
 
 RESULT_BUFFER_SECONDS = 1.0
 _WORKER: dict[str, float] = {}  # this worker's memory before its first trial, and its trials since (actors are reused)
 
 
-@ray.remote(num_cpus=0)
-class FirstFolds:
-    """The first-fold scores of the run's networks where every Ray worker, on any node, reaches them: a
-    cross-validated trial races (trial_runner.race) against those reported before its own."""
-
-    def __init__(self, scores: list[float], greater_is_better: bool):
-        self.scores, self.greater_is_better = list(scores), greater_is_better
-
-    def race(self, score: float) -> str | None:
-        why = race(score, self.scores, self.greater_is_better)
-        self.scores.append(score)
-        return why
+# The first-fold scores as an actor that every Ray worker, on any node, reaches
+FirstFolds = ray.remote(num_cpus=0)(FirstFoldScores)
 
 
 def train(config: dict, folds: Folds, spaces: tuple, seed: int, first_folds=None, seconds: float | None = None
@@ -74,8 +64,9 @@ def train(config: dict, folds: Folds, spaces: tuple, seed: int, first_folds=None
         freeze_heap()
         _WORKER.update(start_mb=resident_mb(), trials=0)
     space, params = from_values(config, spaces, folds.first.context)
-    trial_seed = seed + zlib.crc32(tune.get_context().get_trial_id().encode()) % 100_000
-    raced = None if first_folds is None else (lambda score: ray.get(first_folds.race.remote(score)))
+    trial_id = tune.get_context().get_trial_id()
+    trial_seed = seed + zlib.crc32(trial_id.encode()) % 100_000
+    raced = None if first_folds is None else (lambda score: ray.get(first_folds.race.remote(trial_id, score)))
     trained = train_trial(space, params, folds, seed=trial_seed, callbacks=[Report()], raced=raced, seconds=seconds)
     node = ray.get_runtime_context().get_node_id()[:8]
     record = replace(trained.record, device=f"{trained.record.device} on node {node} "
