@@ -37,8 +37,9 @@ from autosearch.tasks import Task
 SVM_MAX_ROWS = 5000  # a kernel SVM's fit grows with the square of the rows: larger sets fit it on a sample
 CALIBRATION_FOLDS = 5  # an SVM's probabilities: Platt scaling on out-of-fold decisions (scikit-learn's default)
 TREES = 100  # per forest: 300 (AutoGluon's) took 0.8 s a fit on 120 rows, most of it per-tree overhead
-PARALLEL_ROWS = 5000  # a forest grows its trees on every core from this many rows (on fewer, threads cost more
-                      # than they save: 100 trees on 120 rows, 0.25 s on one core, 0.3 s on two)
+PARALLEL_ROWS = 500  # a forest grows its trees on every core from this many rows (on fewer, threads cost more
+                     # than they save; 100 trees, one core vs two: 0.26 s vs 0.30 s on 120 rows, 0.35 vs 0.32 on
+                     # 500, 0.49 vs 0.36 on 1,000, 13.6 vs 6.9 s on 6,400: timing samples fit as the folds do)
 FOREST_LEAF_ROWS = 20_000  # a forest's leaves hold at least rows / this many samples: fully grown trees on
                            # 250,000 rows took GBs (each leaf a node); on smaller sets they grow fully
 

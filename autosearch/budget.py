@@ -159,7 +159,8 @@ def probe(fitting: Fitting, x: Any, y: np.ndarray, fit: np.ndarray, score: np.nd
           too_slow: float = math.inf, enough: Callable[[Estimate, float], bool] | None = None) -> Estimate | None:
     """Time the candidate fitted on seeded samples of the rows `fit` of `x` (about PROBE_CELLS values, and a
     quarter of them) and predicting PROBE_SCORE_ROWS of the rows `score`; the estimate through the last two
-    points with the candidate's growth. None where either of the first two fits took longer than `too_slow`.
+    points with the candidate's growth. None where the first fit took longer than `too_slow`; where the second
+    did, the estimate through the two (the time is spent: what it says decides the rows).
 
     Small samples overstate what a row costs where a fit has a large cost of its own per iteration (histogram
     gradient boosting: 0.33 s on 500 rows, 0.50 s on 2,000, 8.7 s on 640,000: through the first two, ~72 s),
@@ -179,11 +180,12 @@ def probe(fitting: Fitting, x: Any, y: np.ndarray, fit: np.ndarray, score: np.nd
         estimator_output(estimator, scored, fitting.task, fitting.n_outputs)
         return n, done - started, (time.perf_counter() - done) / max(scored.shape[0], 1)
 
-    points = []
-    for n in (small, big):
-        points.append(timed(n))
-        if points[-1][1] > too_slow:
-            return None
+    points = [timed(small)]
+    if points[0][1] > too_slow:
+        return None
+    points.append(timed(big))
+    if points[-1][1] > too_slow:
+        return _through(fitting, *points)
     while True:
         estimate = _through(fitting, *points[-2:])
         grown = points[-1][0] * PROBE_GROWTH
