@@ -155,8 +155,8 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
         progress.say(f"{', '.join(served)}: served as the fold models the search trained and kept (no training)")
     if serve_kept:
         them = "them" if len(serve_kept) > 1 else "it"
-        progress.say(f"no time left to refit {', '.join(n for n in names if n in serve_kept)} on train+validation: "
-                     f"served as the search trained {them}, on the training split")
+        progress.say(f"{', '.join(n for n in names if n in serve_kept)}: served as the search trained {them} on the "
+                     "training split and kept (scored on the holdout: no training)")
     mark = time.monotonic()
     refitted = refit([by_name[n] for n in names], prep, config.seed, bag=bag,
                      fold_models=store.fold_models if kept else None, serve_kept=serve_kept)
@@ -283,26 +283,22 @@ def _log_model(bundle: Path, prep: Prepared, config: RunConfig, tracker, progres
 
 def _planned_refits(candidates: Sequence[TrialRecord], stop: Stop,
                     kept: Collection[str] = ()) -> tuple[set[str], set[str]]:
-    """How the networks among `candidates` (most important first) are served in the time left, once a refit of
-    every candidate is counted (a `kept` network's at what building it takes), in that order while time allows:
-    (the cross-validated networks served as their fold models: those kept by the search, and those whose fold
-    models can be trained again; the networks scored on a holdout served as the search kept them, because
-    refitting them on train+validation does not fit)."""
+    """How the networks among `candidates` (most important first) are served: (the cross-validated networks
+    served as their fold models: those kept by the search, and, in that order while the time left allows once a
+    refit of every candidate is counted, those whose fold models can be trained again; the networks scored on a
+    holdout that the search kept, served as it trained them). As a bag of fold models, a holdout network is
+    served as its score measured it: a refit on train+validation for the best epoch count chosen on the holdout
+    lands anywhere on a noisy curve (diamonds, 2 minutes: a dense net's validation RMSE 610, served 623 on test,
+    refitted 728; on a 100,000-row table the refit's 25 % more rows gained 0.6 %, 1.032 vs 1.038)."""
     planned = _refit_seconds(candidates, False, kept)
     bagged = {r.name for r in candidates if r.name in kept and r.bagged}
-    served = set()
+    served = {r.name for r in candidates if r.name in kept and not r.bagged}
     for record in candidates:
         if record.bagged and record.name not in kept:
             extra = REFIT_FACTOR * (record.refit_seconds - record.one_fit_seconds)
             if stop.fits(planned + extra):
                 bagged.add(record.name)
                 planned += extra
-        elif record.name in kept and not record.bagged:
-            extra = REFIT_FACTOR * (record.one_fit_seconds - kept_refit_seconds(record))
-            if stop.fits(planned + extra):
-                planned += extra
-            else:
-                served.add(record.name)
     return bagged, served
 
 

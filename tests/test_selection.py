@@ -142,10 +142,9 @@ def test_the_best_networks_fold_models_are_kept_and_served_without_training(diab
     assert served == pytest.approx(problem.score(predict_rows(bag, problem.score_views["vector"])), rel=1e-5)
 
 
-def test_a_holdout_network_is_served_as_the_search_trained_it_when_its_refit_does_not_fit(iris_csv, tmp_path):
-    """On a holdout the search keeps the best networks' models too; one whose refit on train+validation does not
-    fit in the time left is served as it was scored (preprocessing fitted on the same samples as the refit's),
-    with no training; without a budget it is refitted."""
+def test_a_holdout_network_is_served_as_the_search_trained_it(iris_csv, tmp_path):
+    """On a holdout the search keeps the best networks' models too; one is served as it was scored
+    (preprocessing fitted on the same samples as the refit's), with no training, with or without a budget."""
     from autosearch.problem import make_problem
     from autosearch.results import _planned_refits, refit
     from autosearch.stopping import Stop
@@ -162,9 +161,10 @@ def test_a_holdout_network_is_served_as_the_search_trained_it_when_its_refit_doe
         net, predictions = nets[0], store.predictions()[nets[0].name]
         prep = prepare(iris_csv, make_config(target="species", max_epochs=3, holdout=True, output=tmp_path / "again"),
                        Progress(quiet=True))
-        assert _planned_refits([net], Stop(), {net.name}) == (set(), set())  # no budget: refitted
+        assert _planned_refits([net], Stop(), {net.name}) == (set(), {net.name})  # no budget: served all the same
         spent = Stop(budget_end=time.monotonic() + 1)
         assert _planned_refits([net], spent, {net.name}) == (set(), {net.name})
+        assert _planned_refits([net], Stop(), set()) == (set(), set())  # not kept: refitted
         served = refit([net], prep, 0, fold_models=store.fold_models, serve_kept={net.name})
     finally:
         store.close()
