@@ -40,6 +40,11 @@ TREES = 100  # per forest: 300 (AutoGluon's) took 0.8 s a fit on 120 rows, most 
 PARALLEL_ROWS = 500  # a forest grows its trees on every core from this many rows (on fewer, threads cost more
                      # than they save; 100 trees, one core vs two: 0.26 s vs 0.30 s on 120 rows, 0.35 vs 0.32 on
                      # 500, 0.49 vs 0.36 on 1,000, 13.6 vs 6.9 s on 6,400: timing samples fit as the folds do)
+# Histogram boosting's time is mostly a cost per iteration, not per row, until folds are large: timed on small
+# samples it looks far dearer a row than it is (diamonds, 26 features, the deep setting: 0.44 s on 500 rows, 1.71 s
+# on 2,000, 3.46 s on all 34,521; estimated ~20-30 s from the small samples, so it was fitted on 3,354 rows,
+# validation RMSE 691 instead of ~520). Up to this many values (rows × features × folds) it is fitted whole, untimed.
+BOOSTING_WHOLE_VALUES = 1_000_000
 FOREST_LEAF_ROWS = 20_000  # a forest's leaves hold at least rows / this many samples: fully grown trees on
                            # 250,000 rows took GBs (each leaf a node); on smaller sets they grow fully
 
@@ -48,13 +53,15 @@ FOREST_LEAF_ROWS = 20_000  # a forest's leaves hold at least rows / this many sa
 class Classical:
     """A classical candidate: `build(task, class_weight, seed, sparse, rows)` makes its estimator for a task
     (multi-output wrapping is added where the estimator needs it); its fitting time grows about as
-    rows ** `growth`; one to `keep` is never skipped for time (fitted on a small sample where need be)."""
+    rows ** `growth`; one to `keep` is never skipped for time (fitted on a small sample where need be); folds
+    of up to `whole_values` values in all (rows × features × folds) are fitted whole, untimed (budget.py)."""
 
     name: str
     family: str
     build: Callable[[Task, str | None, int, bool, int], BaseEstimator]
     growth: float = 1.0
     keep: bool = False
+    whole_values: int = 0
     multi_output: bool = False  # handles several targets or labels itself
 
 
@@ -99,7 +106,7 @@ CLASSICAL: dict[str, Classical] = {c.name: c for c in (
     Classical("dummy", "dummy", _dummy, keep=True, multi_output=True),
     Classical("linear", "linear", _linear, keep=True),
     # scikit-learn's defaults: early stopping on an inner validation from 10,000 rows up
-    Classical("gradient_boosting", "gradient_boosting", _boosting()),
+    Classical("gradient_boosting", "gradient_boosting", _boosting(), whole_values=BOOSTING_WHOLE_VALUES),
     Classical("random_forest", "random_forest", _forest(RandomForestRegressor, RandomForestClassifier), 1.15,
               multi_output=True),
     Classical("extra_trees", "extra_trees", _forest(ExtraTreesRegressor, ExtraTreesClassifier), 1.15,
@@ -109,11 +116,12 @@ CLASSICAL: dict[str, Classical] = {c.name: c for c in (
     # validation (300 rounds without it took 7 s on 220 rows): many leaves at a low rate...
     Classical("gradient_boosting_deep", "gradient_boosting",
               _boosting(learning_rate=0.05, max_leaf_nodes=63, min_samples_leaf=10, max_iter=300,
-                        early_stopping=True, n_iter_no_change=20)),
+                        early_stopping=True, n_iter_no_change=20), whole_values=BOOSTING_WHOLE_VALUES),
     # ... and strong regularisation: small trees, an L2 penalty, half the features per split
     Classical("gradient_boosting_regularised", "gradient_boosting",
               _boosting(learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
-                        max_features=0.5, max_iter=200, early_stopping=True, n_iter_no_change=20)),
+                        max_features=0.5, max_iter=200, early_stopping=True, n_iter_no_change=20),
+              whole_values=BOOSTING_WHOLE_VALUES),
 )}
 
 

@@ -239,7 +239,8 @@ def planned_folds(fitting: Fitting, x: Any, y: np.ndarray, splits, part: float |
     of, cap = len(fit), sample_cap(fitting.name, fitting.sparse)
     top = min(of, cap or of)
     rows, estimate, why = top, None, "" if top == of else f"a kernel SVM on at most {cap:,} rows"
-    if part is not None and (of > PROBE_ROWS[1] or top < of):
+    untimed = of <= PROBE_ROWS[1] or of * _cells(x) * len(splits) <= CLASSICAL[fitting.name].whole_values
+    if part is not None and (not untimed or top < of):
         started = time.perf_counter()
 
         def enough(estimate: Estimate, spent: float) -> bool:  # every row fits what is left of the part
