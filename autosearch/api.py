@@ -402,7 +402,7 @@ class Sitting:
         each = self.runner.trial_seconds = trial_seconds(stop.deadline)
         progress.say(f"searching {families} networks with {self.engine.describe()}: {cap}"
                      + (f", {config.time_budget:.0f}s budget" if config.time_budget else "")
-                     + (f" (past each family's defaults, a trial trains at most {each:.0f}s)" if each else ""))
+                     + (f" (past each family's first trial, a trial trains at most {each:.0f}s)" if each else ""))
         reference = best_of(baselines, prep.metric, "baseline")
         with progress.search(config.trial_cap if config.capped else None, lambda: stop.deadline, prep.metric, reference,
                              done=done):

@@ -37,13 +37,11 @@ from autosearch.tasks import Task
 SVM_MAX_ROWS = 5000  # a kernel SVM's fit grows with the square of the rows: larger sets fit it on a sample
 CALIBRATION_FOLDS = 5  # an SVM's probabilities: Platt scaling on out-of-fold decisions (scikit-learn's default)
 TREES = 100  # per forest: 300 (AutoGluon's) took 0.8 s a fit on 120 rows, most of it per-tree overhead
-PARALLEL_ROWS = 500  # a forest grows its trees on every core from this many rows (on fewer, threads cost more
-                     # than they save; 100 trees, one core vs two: 0.26 s vs 0.30 s on 120 rows, 0.35 vs 0.32 on
-                     # 500, 0.49 vs 0.36 on 1,000, 13.6 vs 6.9 s on 6,400: timing samples fit as the folds do)
 # Histogram boosting's time is mostly a cost per iteration, not per row, until folds are large: timed on small
 # samples it looks far dearer a row than it is (diamonds, 26 features, the deep setting: 0.44 s on 500 rows, 1.71 s
 # on 2,000, 3.46 s on all 34,521; estimated ~20-30 s from the small samples, so it was fitted on 3,354 rows,
-# validation RMSE 691 instead of ~520). Up to this many values (rows × features × folds) it is fitted whole, untimed.
+# validation RMSE 691 instead of ~520). Up to this many values (rows × features × folds × trees an iteration) it
+# is fitted whole, untimed.
 BOOSTING_WHOLE_VALUES = 1_000_000
 FOREST_LEAF_ROWS = 20_000  # a forest's leaves hold at least rows / this many samples: fully grown trees on
                            # 250,000 rows took GBs (each leaf a node); on smaller sets they grow fully
@@ -54,7 +52,8 @@ class Classical:
     """A classical candidate: `build(task, class_weight, seed, sparse, rows)` makes its estimator for a task
     (multi-output wrapping is added where the estimator needs it); its fitting time grows about as
     rows ** `growth`; one to `keep` is never skipped for time (fitted on a small sample where need be); folds
-    of up to `whole_values` values in all (rows × features × folds) are fitted whole, untimed (budget.py)."""
+    of up to `whole_values` values in all (rows × features × folds × trees an iteration: one per class of
+    several, label or target) are fitted whole, untimed (budget.py)."""
 
     name: str
     family: str
@@ -94,7 +93,9 @@ def _boosting(**settings: Any) -> Callable:
 
 def _forest(regressor: type, classifier: type) -> Callable:
     def build(task, weight, seed, sparse, rows):
-        common = {"n_estimators": TREES, "n_jobs": -1 if rows >= PARALLEL_ROWS else 1, "random_state": seed,
+        # every core, whatever the rows, so that timing samples fit as the folds do (100 trees, one core vs two:
+        # 0.26 s vs 0.30 s on 120 rows, 0.35 vs 0.32 on 500, 0.49 vs 0.36 on 1,000, 13.6 vs 6.9 s on 6,400)
+        common = {"n_estimators": TREES, "n_jobs": -1, "random_state": seed,
                   "min_samples_leaf": max(1, round(rows / FOREST_LEAF_ROWS))}
         if task is Task.REGRESSION:
             return regressor(**common)

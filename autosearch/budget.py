@@ -38,6 +38,7 @@ from autosearch.baselines import (
 from autosearch.errors import describe
 from autosearch.problem import Folds
 from autosearch.records import State, TrialRecord
+from autosearch.tasks import Task
 
 # The classical candidates' share of the training time (measured in scripts/bench_scale.py: at 2 minutes they
 # were the pick on tables, not on images and series, and every network trial in the other three quarters counts)
@@ -122,17 +123,18 @@ class Plan:
         if self.budget is None:
             return "budget plan: no time budget: every classical candidate is fitted on every row"
         return (f"budget plan: {self.budget:.0f}s in all; the classical candidates {self.classical:.0f}s, "
-                f"the networks {self.networks:.0f}s (past each family's defaults, a trial at most "
+                f"the networks {self.networks:.0f}s (past each family's first trial, a trial at most "
                 f"~{self.networks / NETWORK_TRIALS:.0f}s), then the refit and the results")
 
 
 def trial_seconds(deadline: float | None) -> float | None:
     """The most seconds one network trial trains (epochs that start later do not run, `training.TimeCap`): a
     NETWORK_TRIALS-th of the training time left when the search starts, so that the search tries several
-    networks where one would otherwise take it all; None without a budget. A family's first trial, its defaults,
-    is not capped (`trial_runner.train_trial`): capping it cost more than the trials it made room for gained
-    (scripts/bench_scale.py at 2 minutes: a 10,000-row table 1.087 RMSE instead of 1.052 from 7 trials instead of
-    3; 5,000 28×28 images 0.971 instead of 0.978, the first resnet2d stopped after 1 epoch at 0.88)."""
+    networks where one would otherwise take it all; None without a budget. A family's first trial (its defaults,
+    `trial_runner.train_trial`; keras-tuner's random first, `TrialRunner.train`) is not capped: capping it cost
+    more than the trials it made room for gained (scripts/bench_scale.py at 2 minutes: a 10,000-row table 1.087
+    RMSE instead of 1.052 from 7 trials instead of 3; 5,000 28×28 images 0.971 instead of 0.978, the first
+    resnet2d stopped after 1 epoch at 0.88)."""
     return None if deadline is None else max(deadline - time.monotonic(), 0.0) / NETWORK_TRIALS
 
 
@@ -239,7 +241,8 @@ def planned_folds(fitting: Fitting, x: Any, y: np.ndarray, splits, part: float |
     of, cap = len(fit), sample_cap(fitting.name, fitting.sparse)
     top = min(of, cap or of)
     rows, estimate, why = top, None, "" if top == of else f"a kernel SVM on at most {cap:,} rows"
-    untimed = of <= PROBE_ROWS[1] or of * _cells(x) * len(splits) <= CLASSICAL[fitting.name].whole_values
+    trees = 1 if fitting.task is Task.BINARY else fitting.n_outputs  # a tree (or a fit) per class, label or target
+    untimed = of <= PROBE_ROWS[1] or of * _cells(x) * len(splits) * trees <= CLASSICAL[fitting.name].whole_values
     if part is not None and (not untimed or top < of):
         started = time.perf_counter()
 

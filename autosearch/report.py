@@ -314,7 +314,7 @@ def _plan_section(summary: RunSummary) -> str:
         head = "<p>No time budget: every classical candidate was fitted on every row.</p>"
     else:
         head = (f"<p>{plan['budget']:.0f}s in all: the classical candidates {plan['classical']:.0f}s, the networks "
-                f"{plan['networks']:.0f}s (past each family's defaults, a trial at most "
+                f"{plan['networks']:.0f}s (past each family's first trial, a trial at most "
                 f"~{plan['networks'] / NETWORK_TRIALS:.0f}s), then the refit and the results.</p>")
     rows = [(line["name"], line["action"], f"{line['rows']:,} of {line['of']:,}" if line["rows"] else "",
              "" if line.get("estimate") is None else f"{line['estimate']:.1f}",

@@ -72,12 +72,13 @@ class Refitted:
 def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
           bag: Collection[str] | None = None, fold_models: Callable[[str], list | None] | None = None,
           serve_kept: Collection[str] = ()) -> Refitted:
-    """Refit candidates on train+validation and predict the test samples once. A baseline, and a network
-    scored on a holdout, is fitted on all of those samples (a network for its best epoch count), unless
-    `serve_kept` names the network: then it is the model the search trained on the training split and kept (no
-    time to refit it). A network scored by cross-validation is its fold models averaged: those the search kept
+    """Refit candidates on train+validation and predict the test samples once. A baseline is fitted on all of
+    those samples. A network is served as its score measured it: scored on a holdout, the model the search
+    trained on the training split (kept, as `serve_kept` names it, or else trained again there with the trial's
+    seed and epoch count); scored by cross-validation, its fold models averaged: those the search kept
     (`fold_models(name)`, see `TrialStore.keep_fold_models`), else trained again (`trial_runner.train_bag`)
-    where `bag` names it (others: no time for their fold models). A candidate whose refit fails is left out,
+    where `bag` names it (others, with no time for their fold models, and a network cut short after its first
+    fold, are fitted on all samples for their best epoch count). A candidate whose refit fails is left out,
     with why."""
     problem, preprocessor = prep.folds.against(prep.split.test, prep.preprocessor), prep.preprocessor
     models, outputs, failed, seconds = {}, {}, {}, 0.0
@@ -94,7 +95,8 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
             if weights is not None and len(weights) == record.folds:  # built from the fold models kept: no training
                 model, error = kept_bag(space, record.params, problem, weights, seed=trial_seed)
                 state, fit_seconds = State.COMPLETE, 0.0
-            if model is None and record.bagged and (bag is None or record.name in bag):
+            holdout = prep.folds.k == 1  # trained again as the search trained it, on the training split
+            if model is None and (holdout or record.bagged and (bag is None or record.name in bag)):
                 model, fit_seconds, error = train_bag(space, record.params, problem,
                                                       prep.folds.splits[:record.folds], seed=trial_seed,
                                                       epochs=record.best_epoch + 1)
@@ -157,6 +159,10 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
         them = "them" if len(serve_kept) > 1 else "it"
         progress.say(f"{', '.join(n for n in names if n in serve_kept)}: served as the search trained {them} on the "
                      "training split and kept (scored on the holdout: no training)")
+    again = [n for n in names if by_name[n].kind == "nn" and prep.folds.k == 1 and n not in serve_kept]
+    if again:
+        progress.say(f"{', '.join(again)}: trained again on the training split as the search trained "
+                     f"{'them' if len(again) > 1 else 'it'} (scored on the holdout)")
     mark = time.monotonic()
     refitted = refit([by_name[n] for n in names], prep, config.seed, bag=bag,
                      fold_models=store.fold_models if kept else None, serve_kept=serve_kept)

@@ -121,7 +121,8 @@ class TimeCap(keras.callbacks.Callback):
         self._began = time.perf_counter()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        if time.perf_counter() - self._began >= self.seconds and not self.model.stop_training:
+        last = epoch + 1 >= self.params.get("epochs", math.inf)  # the cap did not stop the last epoch's trial
+        if time.perf_counter() - self._began >= self.seconds and not self.model.stop_training and not last:
             self.reached, self.model.stop_training = True, True
 
 

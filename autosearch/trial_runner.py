@@ -94,9 +94,9 @@ class FirstFoldScores:
     (`race`): those reported before its own. A trial that reports again (it runs again after its Ray worker
     died) races against the others, not against its first try.
 
-    >>> scores = FirstFoldScores([0.9, 0.85], greater_is_better=True)
-    >>> scores.race("a", 0.6) is not None, scores.race("a", 0.6) is not None, len(scores.scores)
-    (True, True, 1)
+    >>> scores = FirstFoldScores([0.9, 0.5], greater_is_better=True)
+    >>> scores.race("a", 0.85) is not None, scores.race("a", 0.85) is not None  # counted once: raced out again
+    (True, True)
     """
 
     def __init__(self, earlier: Sequence[float], greater_is_better: bool):
@@ -245,11 +245,14 @@ class TrialRunner:
     def train(self, started: Started, *, callbacks: Sequence = (), prune_signals: tuple = (),
               max_epochs: int | None = None) -> TrialRecord | None:
         """Train a started trial in this process and finish it (see `finish`)."""
+        seconds = self.trial_seconds  # a family's first trial here is not capped (keras-tuner's are not its defaults)
+        if seconds is not None and not any(r.family == started.family for r in self.store.records("nn")):
+            seconds = None
         with self.tracker.system_metrics(started.run_id if self.system_metrics else None):
             trained = train_trial(self.space(started.family), started.params, self.folds,
                                   seed=self.seed + started.number, stop=self.stop, callbacks=callbacks,
                                   prune_signals=prune_signals, max_epochs=max_epochs, raced=self.raced,
-                                  seconds=self.trial_seconds)
+                                  seconds=seconds)
         record = dataclasses.replace(trained.record, worker=worker_id())
         record = self.finish(started, record, trained.counts, trained.predictions, trained.fold_weights)
         self.stop.ask_restart(self.memory.exceeded())

@@ -15,7 +15,15 @@ from sklearn import datasets
 
 import autosearch
 from autosearch.baselines import Collector, Fitting, fold_outputs
-from autosearch.budget import NETWORK_TRIALS, Estimate, fit_classical, probe, rows_within, trial_seconds
+from autosearch.budget import (
+    NETWORK_TRIALS,
+    Estimate,
+    fit_classical,
+    planned_folds,
+    probe,
+    rows_within,
+    trial_seconds,
+)
 from autosearch.config import make_config
 from autosearch.ensemble import ahead_on_their_samples, ensemble_of
 from autosearch.isolation import run_limited
@@ -85,6 +93,11 @@ def test_a_timing_sample_grows_until_every_row_is_known_to_fit_or_it_holds_half_
     grown = probe(fitting, x, y, fit, score, enough=lambda estimate, spent: False)
     assert grown.probe_rows == 8000  # then 4× while within half the rows: 32,000 would not be
     assert probe(fitting, x, y, fit, score, too_slow=1e-9) is None  # the first sample alone too slow
+    views = prep.folds.views["vector"]  # 4,800 rows × 40 features × 3 classes: boosting fits them whole, untimed
+    whole = list(planned_folds(fitting, views, prep.folds.y, prep.folds.splits, part=1e-3, keep=False))
+    assert whole[0][:3] == ("plan", len(prep.folds.splits[0][0]), None) and len(whole) == 2
+    forest = Fitting.of("random_forest", prep.problem)  # a forest is timed first: 1 ms fits no sample
+    assert next(planned_folds(forest, views, prep.folds.y, prep.folds.splits, part=1e-3, keep=False))[0] == "skip"
     documents = Fitting("linear", fitting.task, False, 0, True, fitting.n_outputs)  # text: a sparse view
     never = probe(documents, sparse.csr_matrix(x), y, fit, score, enough=lambda estimate, spent: False)
     assert never.probe_rows == 8000
