@@ -52,7 +52,7 @@ PLAN_KEY = "budget_plan"  # where the run's database keeps the plan (TrialStore.
 MARGIN = 0.8  # the rows chosen are estimated to take this much of a candidate's part: an SVM estimated at 6.4 s
               # of its 6.8 s took longer and was stopped, its time lost
 MIN_ROWS = 500  # a candidate whose part of the share fits fewer rows than this is skipped
-NETWORK_TRIALS = 5  # no network trial past a family's defaults trains longer than this part of the networks'
+NETWORK_TRIALS = 5  # no network trial past a family's first trains longer than this part of the networks'
                     # time (auto-sklearn caps each run at a tenth of its budget)
 
 
