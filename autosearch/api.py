@@ -46,10 +46,11 @@ def fit(data: str | Path | pd.DataFrame, target: str | list[str] | None = None, 
     of images in class subfolders, or a DataFrame.
 
     Options are those of `autosearch fit` (``trials``, ``time_budget``, ``task``, ``kind``, ``metric``,
-    ``space``, ``test``, ``output``, ``experiment``, ``tracking_uri``, ``seed``, ``max_epochs``, ``storage``,
-    ``study``, ``baselines``, ``engine`` and the engine's own options such as ``tuner`` or ``concurrency``,
-    ``mixed_precision``, ``quiet``). Given an ``output`` folder that holds a run, it continues that run.
-    Returns None in a worker process (another process owns the run and writes its results).
+    ``space``, ``test``, ``output``, ``experiment``, ``tracking_uri``, ``seed``, ``max_epochs``, ``time``,
+    ``no_time``, ``storage``, ``study``, ``baselines``, ``engine`` and the engine's own options such as
+    ``tuner`` or ``concurrency``, ``mixed_precision``, ``quiet``). Given an ``output`` folder that holds a
+    run, it continues that run. Returns None in a worker process (another process owns the run and writes
+    its results).
     """
     return run_fit(data, make_config(target=target, **options))
 

@@ -116,6 +116,11 @@ def fit(
                                            "training and validation samples (default: 5 folds up to 10,000 "
                                            "samples, a holdout above)."),
     holdout: bool = typer.Option(False, "--holdout", help="Score candidates on the validation split only."),
+    time: Optional[str] = typer.Option(None, metavar="COLUMN", help="The column that orders the rows in time "
+                                       "(dates or numbers): the test split is the latest 20 %, validation "
+                                       "chains forward (default: a date column at regular steps)."),
+    no_time: bool = typer.Option(False, "--no-time", help="Split at random even where a date column orders "
+                                 "the rows in time."),
     storage: Optional[str] = typer.Option(None, help="The run's database (its records and Optuna study), shared "
                                           "by several processes, e.g. postgresql://… (default: SQLite in the "
                                           "output folder)."),
@@ -143,7 +148,7 @@ def fit(
         config = make_config(target=target, test=test, task=task, kind=kind, trials=trials, time_budget=time_budget,
                              space=space, metric=metric, output=output, experiment=experiment,
                              tracking_uri=tracking_uri, seed=seed, max_epochs=max_epochs, cv_folds=cv_folds,
-                             holdout=holdout, storage=storage,
+                             holdout=holdout, time=time, no_time=no_time, storage=storage,
                              study=study, engine=engine, mixed_precision=mixed_precision, register=register,
                              system_metrics=system_metrics, quiet=quiet, baselines=baselines,
                              **engine_options)

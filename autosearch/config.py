@@ -60,6 +60,8 @@ class RunConfig:
     max_epochs: int | None = None
     cv_folds: int | None = None  # folds that score the candidates (default: by the data's size)
     holdout: bool = False  # score candidates on the validation split only, as without cross-validation
+    time: str | None = None  # --time: the column that orders the rows in time (default: inferred; data/time_order)
+    no_time: bool = False  # split at random even where a column orders the rows in time
     storage: str | None = None  # the run's database, shared by several processes (default: in the run folder)
     study: str | None = None  # the search's name in that database (default: "autosearch")
     engine: str = DEFAULT_ENGINE
@@ -83,6 +85,8 @@ class RunConfig:
             raise AutosearchError(f"--cv-folds must be at least 2, got {self.cv_folds}; or pass --holdout")
         if self.cv_folds is not None and self.holdout:
             raise AutosearchError("--cv-folds and --holdout contradict each other; give one of them")
+        if self.time is not None and self.no_time:
+            raise AutosearchError("--time and --no-time contradict each other; give one of them")
         if self.register is not None and not self.register.strip():
             raise AutosearchError("--register needs a model name, e.g. --register penguins-species")
         if self.seed < 0:

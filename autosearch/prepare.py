@@ -21,7 +21,7 @@ from autosearch.data.dataset import Dataset
 from autosearch.data.kinds import KINDS
 from autosearch.data.load import RawData, load_data
 from autosearch.data.profile import Profile, profile, rare_rows, shape_features
-from autosearch.data.split import Split, fold_rows, split_data
+from autosearch.data.split import Split, fold_rows, split_data, times
 from autosearch.errors import AutosearchError
 from autosearch.metrics import Metric, default_metric, get_metric
 from autosearch.problem import Folds, Problem, make_folds
@@ -72,7 +72,8 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     user_spaces = tuple(load_space(p) for p in config.spaces)  # a bad space file fails before the data is read
     raw = read(data)
     output = output_folder(config.output, raw.name)
-    prof, dataset, test, notes = profile(raw, config.targets, config.task, config.kind)
+    prof, dataset, test, notes = profile(raw, config.targets, config.task, config.kind, config.time,
+                                         config.no_time)
     (progress.warn if prof.target_guessed else progress.say)(f"target: {', '.join(prof.targets)} "
                                                              f"({prof.target_reason})")
     progress.say(f"task: {prof.task.value} ({prof.task_reason})")
@@ -94,7 +95,7 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
         spaces = tuple(dataclasses.replace(s, max_epochs=config.max_epochs) for s in spaces)
     dev = split.train + split.val
     k, why = cv_folds(config, dev, prof, spaces[0], _began_with(output))
-    splits, how = fold_rows(dev, len(split.train), k, config.seed, prof.task.single_label)
+    splits, how = fold_rows(dev, len(split.train), k, config.seed, prof.task.single_label, times(dev, prof))
     progress.say(how + (f" ({why})" if why else ""))
     folds, preprocessor = make_folds(dev, splits, prof, codec, metric, config.seed)
     if prof.task is Task.REGRESSION:

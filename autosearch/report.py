@@ -347,9 +347,12 @@ def _columns_section(profile: dict) -> str:
     columns = profile.get("columns") or []
     if not columns:
         return ""
+    if profile.get("time"):
+        roles[profile["time"]] += "; orders the rows in time: the splits follow it"
     missing = profile.get("missing") or {}
     rows = [(c, roles.get(c, "not used"), missing.get(c, 0)) for c in columns]
-    return "<h2>Columns</h2>" + _table(("column", "taken as", "missing values"), rows)
+    why = f"<p>{html.escape(profile['time_reason'])}</p>" if profile.get("time_reason") else ""
+    return "<h2>Columns</h2>" + why + _table(("column", "taken as", "missing values"), rows)
 
 
 def _per_class_section(folder: Path, summary: RunSummary) -> str:

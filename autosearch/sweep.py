@@ -36,7 +36,7 @@ from autosearch.summary import RunSummary
 from autosearch.yamlfile import read_yaml
 
 RUN_OPTIONS = {"target", "test", "task", "kind", "trials", "time_budget", "metric", "seed", "max_epochs",
-               "experiment", "storage", "study", "mixed_precision", "cv_folds", "holdout",
+               "experiment", "storage", "study", "mixed_precision", "cv_folds", "holdout", "time", "no_time",
                "register", "system_metrics", "baselines"}
 FIT_OPTIONS = RUN_OPTIONS | set(option_fields())  # and every engine's own
 ENTRY_KEYS = FIT_OPTIONS | {"data", "spaces", "engines", "name"}

@@ -23,6 +23,7 @@ from autosearch.data.kinds import (
     table_kind,
 )
 from autosearch.data.load import MISSING_MARKS, RawData
+from autosearch.data.time_order import time_column
 from autosearch.errors import AutosearchError
 from autosearch.tasks import Task
 
@@ -54,6 +55,8 @@ class Profile:
     categorical: tuple[str, ...] = ()
     text: tuple[str, ...] = ()
     dates: tuple[str, ...] = ()  # read as numbers by preprocessing._date_parts
+    time: str | None = None  # the feature column that orders the rows in time (data/time_order.py)
+    time_reason: str = ""
     rare_classes: tuple = ()  # classes dropped as too rare to learn (common_classes); test rows of them too
     dropped: tuple[tuple[str, str], ...] = ()  # (column, why)
     columns: tuple[str, ...] = ()  # tables: the feature columns in the data's order, dropped ones too
@@ -389,9 +392,10 @@ def _numeric(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
     return frame
 
 
-def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto",
-            kind: str = "auto") -> tuple[Profile, Dataset, Dataset | None, list[str]]:
-    """Profile `raw`: the profile, the samples that have a target, the .npz's own test samples, messages."""
+def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto", kind: str = "auto",
+            time: str | None = None, no_time: bool = False) -> tuple[Profile, Dataset, Dataset | None, list[str]]:
+    """Profile `raw`: the profile, the samples that have a target, the .npz's own test samples, messages.
+    `time`, `no_time`: --time and --no-time (tables only: which column orders the rows in time)."""
     messages: list[str] = list(raw.notes)
     y, target_reason = _targets(raw, targets)
     keep = _check_targets(y)
@@ -410,9 +414,11 @@ def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto",
     facts["task"], facts["task_reason"] = inferred
     if raw.is_table:
         prof = _table_profile(raw.frame.iloc[rows].reset_index(drop=True).drop(columns=list(y.columns)), kind,
-                              facts, messages)
+                              facts, messages, time, no_time)
         features = shape_features(RawData(raw.name, frame=raw.frame.iloc[rows].reset_index(drop=True)), prof)
         return prof, Dataset(features, y), None, messages
+    if time is not None:
+        raise AutosearchError("--time orders the rows of a table; this data is no table: leave --time out")
     prof = _array_profile(raw, kind, facts)
     features = shape_features(RawData(raw.name, X=raw.X[rows]), prof)
     return prof, Dataset(features, y), _array_test(raw, prof, messages), messages
@@ -475,8 +481,12 @@ def _dropped_lines(dropped: tuple[tuple[str, str], ...], named: int = 3) -> list
     return lines
 
 
-def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: list[str]) -> Profile:
+def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: list[str], time: str | None = None,
+                   no_time: bool = False) -> Profile:
     numeric, categorical, text, dates, dropped = feature_roles(features)
+    if time is not None and time in dict(dropped):  # a step number is "ID-like": it orders the rows here
+        dropped = tuple((c, why) for c, why in dropped if c != time)
+        numeric += (time,) if ptypes.is_numeric_dtype(features[time]) else ()
     messages += _dropped_lines(dropped)
     for col in numeric:
         infinite = int(np.isinf(pd.to_numeric(features[col], errors="coerce").to_numpy(dtype=np.float64,
@@ -496,9 +506,18 @@ def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: lis
         numeric, text, categorical, dates = (), text + categorical + dates, (), ()  # all but numbers read as text
     messages += [f"column '{col}' read as dates: its year, month, day, weekday, hour and days since 1970 as "
                  "numbers" for col in dates]
+    if data_kind is DataKind.TABULAR:
+        time, time_reason = time_column(features, dates, time, no_time)
+    elif time is not None:
+        raise AutosearchError(f"--time orders a table's rows; this table was read as {data_kind.value} data: "
+                              "leave --time out")
+    else:
+        time, time_reason = None, ""
+    if time_reason:
+        messages.append(time_reason)
     return Profile(**facts, kind=data_kind, kind_reason=kind_reason, n_columns=features.shape[1] + len(
         facts["targets"]), numeric=numeric, categorical=categorical, text=text, dates=dates,
-        dropped=dropped,
+        time=time, time_reason=time_reason, dropped=dropped,
         columns=tuple(features.columns), missing=tuple((str(c), int(n)) for c, n in features.isna().sum().items() if n),
         sample_shape=(len(numeric), 1) if data_kind is DataKind.SEQUENCE else ())
 

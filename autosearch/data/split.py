@@ -1,4 +1,6 @@
-"""Train / validation / test split: seeded, stratified for classification."""
+"""Train / validation / test split: seeded, stratified for classification; in time order for a time-ordered
+table (data/time_order.py): the test split is its latest samples, validation the latest before them, and the
+folds chain forward (each trains on the past of the samples it scores)."""
 
 from __future__ import annotations
 
@@ -6,10 +8,12 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
+import pandas as pd
+from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit, train_test_split
 
 from autosearch.data.dataset import Dataset
 from autosearch.data.profile import Profile
+from autosearch.data.time_order import order_values
 from autosearch.errors import AutosearchError
 
 TEST_FRACTION = 0.2
@@ -41,10 +45,58 @@ def _two_way(data: Dataset, fraction: float, seed: int, stratify: bool) -> tuple
     return data.take(first), data.take(second), False
 
 
+def times(data: Dataset, profile: Profile) -> np.ndarray | None:
+    """The samples' times as numbers that order them (missing ones first), for a time-ordered table."""
+    if profile.time is None:
+        return None
+    return np.nan_to_num(order_values(data.features[profile.time]), nan=-np.inf)
+
+
+def _later(ordered: np.ndarray, fraction: float) -> int:
+    """Where the latest `fraction` of the sorted times `ordered` begins, at a change of time: samples of the
+    same time (several series' same step) stay on one side."""
+    n = len(ordered)
+    at = ordered[n - max(1, round(n * fraction))]
+    cut = int(np.searchsorted(ordered, at, "left")) or int(np.searchsorted(ordered, at, "right"))
+    if cut >= n:
+        raise AutosearchError("the time column has too few distinct times to split the samples in time order; "
+                              "pass --no-time to shuffle them")
+    return cut
+
+
+def _when(value: float, profile: Profile) -> str:
+    if profile.time in profile.dates and np.isfinite(value):
+        return str(pd.Timestamp(int(value)))
+    return f"{value:g}"
+
+
+def _split_in_time(data: Dataset, profile: Profile, test: Dataset | None) -> tuple[Split, list[str]]:
+    """The latest samples are the test split (unless given) and the latest before them the validation split."""
+    t = times(data, profile)
+    order = np.argsort(t, kind="stable")
+    ordered = t[order]
+    rest = len(order) if test is not None else _later(ordered, TEST_FRACTION)
+    val = _later(ordered[:rest], VAL_FRACTION)
+    split = Split(data.take(order[:val]), data.take(order[val:rest]),
+                  test if test is not None else data.take(order[rest:]), stratified=False,
+                  test_given=test is not None)
+    ends = f"(up to {_when(ordered[val - 1], profile)})"
+    starts = "" if test is not None else f" (from {_when(ordered[rest], profile)})"
+    notes = [f"split in time order: {len(split.train)} train {ends} / {len(split.val)} validation / "
+             f"{len(split.test)} test samples{starts}"]
+    if test is not None and len(test) and times(test, profile).min() <= ordered[-1]:
+        notes.append(f"the --test samples begin at {_when(times(test, profile).min(), profile)}, before the data "
+                     f"ends ({_when(ordered[-1], profile)}): models learnt from samples later than some they are "
+                     "tested on; give test samples from after the data")
+    return split, notes
+
+
 def split_data(data: Dataset, profile: Profile, seed: int, test: Dataset | None = None) -> tuple[Split, list[str]]:
     """Split `data` three ways (two when test samples are given)."""
     if len(data) < MIN_ROWS:
         raise AutosearchError(f"only {len(data)} samples have a target; autosearch needs at least {MIN_ROWS}")
+    if profile.time is not None:
+        return _split_in_time(data, profile, test)
     stratify = profile.task.single_label
     given = test is not None
     if test is None:
@@ -61,18 +113,22 @@ def split_data(data: Dataset, profile: Profile, seed: int, test: Dataset | None 
     return Split(train, val, test, stratified, test_given=given), messages
 
 
-def fold_rows(dev: Dataset, train_rows: int, k: int | None, seed: int, stratify: bool
-              ) -> tuple[tuple[tuple[np.ndarray, np.ndarray], ...], str]:
+def fold_rows(dev: Dataset, train_rows: int, k: int | None, seed: int, stratify: bool,
+              ordered: np.ndarray | None = None) -> tuple[tuple[tuple[np.ndarray, np.ndarray], ...], str]:
     """The folds of the development samples `dev` (the training split's `train_rows` first, then the
     validation split's): k seeded folds, stratified by class where every class allows it; or, for `k` None,
-    the holdout (training split against validation split). Also a message saying which it is."""
+    the holdout (training split against validation split). Also a message saying which it is. `ordered`:
+    the samples' times, in order (a time-ordered table): k forward-chaining folds instead."""
     rows = np.arange(len(dev))
     if k is None:
         fit, score = rows[:train_rows], rows[train_rows:]
-        return ((fit, score),), f"validation: a holdout of {len(score)} samples (the validation split)"
+        later = ", the latest before the test split" if ordered is not None else ""
+        return ((fit, score),), f"validation: a holdout of {len(score)} samples (the validation split{later})"
     if k > len(dev):
         raise AutosearchError(f"--cv-folds {k} asks for more folds than the {len(dev)} training and validation "
                               "samples; give fewer folds")
+    if ordered is not None:
+        return _forward_chaining(ordered, k)
     labels = dev.target.iloc[:, 0].to_numpy()
     least = np.unique(labels, return_counts=True)[1].min() if stratify else 0
     # stratified where every class has 2 samples or more: a class with fewer samples than folds is in as many
@@ -88,3 +144,26 @@ def fold_rows(dev: Dataset, train_rows: int, k: int | None, seed: int, stratify:
         how += f" (a class of {least} samples is in {least} of the folds)"
     return folds, (f"validation: {k}-fold cross-validation on the {len(dev)} training and validation "
                          f"samples{how}: every candidate is scored on predictions for samples it did not see")
+
+
+def _forward_chaining(ordered: np.ndarray, k: int) -> tuple[tuple[tuple[np.ndarray, np.ndarray], ...], str]:
+    """k expanding-window folds over the sorted times `ordered` (scikit-learn's TimeSeriesSplit over the
+    distinct times, so a time's samples stay together): fold i trains on every sample before its own stretch
+    and scores that stretch; the earliest stretch is never scored.
+
+    >>> folds, _ = _forward_chaining(np.repeat(np.arange(6.0), 2), 2)
+    >>> [(fit.tolist(), score.tolist()) for fit, score in folds]
+    [([0, 1, 2, 3], [4, 5, 6, 7]), ([0, 1, 2, 3, 4, 5, 6, 7], [8, 9, 10, 11])]
+    """
+    distinct, starts = np.unique(ordered, return_index=True)
+    if k >= len(distinct):
+        raise AutosearchError(f"--cv-folds {k} asks for more folds than the {len(distinct)} distinct times of "
+                              "the training and validation samples; give fewer folds or --holdout")
+    ends = np.append(starts[1:], len(ordered))
+    rows = np.arange(len(ordered))
+    folds = tuple((rows[:starts[own[0]]], rows[starts[own[0]]:ends[own[-1]]])
+                  for _, own in TimeSeriesSplit(k).split(distinct))
+    scored = len(ordered) - len(folds[0][0])
+    return folds, (f"validation: {k} forward-chaining folds in time order: each fold trains on the samples before "
+                   f"its own, and every candidate is scored on the latest {scored} of the {len(ordered)} training "
+                   "and validation samples")
