@@ -73,7 +73,7 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     raw = read(data)
     output = output_folder(config.output, raw.name)
     prof, dataset, test, notes = profile(raw, config.targets, config.task, config.kind, config.time,
-                                         config.no_time)
+                                         config.no_time or _shuffled_before(output))
     (progress.warn if prof.target_guessed else progress.say)(f"target: {', '.join(prof.targets)} "
                                                              f"({prof.target_reason})")
     progress.say(f"task: {prof.task.value} ({prof.task_reason})")
@@ -183,6 +183,13 @@ def cv_folds(config: RunConfig, dev: Dataset, prof: Profile, first: SearchSpace,
     why = (f"a {DEFAULT_FOLDS}-fold trial is estimated at {trial[DEFAULT_FOLDS]:.0f}s of the networks' "
            f"~{networks:.0f}s of the budget: too few trials; --cv-folds K asks for K folds")
     return (fits[0] if fits else None), why
+
+
+def _shuffled_before(output: Path) -> bool:
+    """Whether the run in `output` began before autosearch split time-ordered tables in time order (its
+    settings have no `no_time`): it goes on with the split it began with."""
+    state = RunState.load(output)
+    return state is not None and "no_time" not in state.config
 
 
 def _began_with(output: Path) -> int | None:

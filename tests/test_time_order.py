@@ -134,3 +134,10 @@ def test_a_fit_on_a_time_ordered_table_is_split_and_scored_in_time_order(tmp_pat
     assert shuffled.returncode == 0, shuffled.stderr
     said = shuffled.stdout + shuffled.stderr
     assert "split in time order" not in said and "3-fold cross-validation" in said
+    run = json.loads((tmp_path / "again" / "run.json").read_text())  # as autosearch wrote it before --time
+    run["config"] = {k: v for k, v in run["config"].items() if k not in ("time", "no_time")}
+    (tmp_path / "again" / "run.json").write_text(json.dumps(run))
+    resumed = autosearch_here("resume", tmp_path / "again", "--trials", "2")
+    assert resumed.returncode == 0, resumed.stderr
+    said = resumed.stdout + resumed.stderr
+    assert "split in time order" not in said and "split: " in said  # goes on with the split it began with
