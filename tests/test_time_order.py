@@ -15,6 +15,7 @@ from autosearch.data.load import RawData
 from autosearch.data.profile import profile
 from autosearch.data.split import fold_rows, split_data, times
 from autosearch.errors import AutosearchError
+from autosearch.prepare import TIME_HOLDOUT, cv_folds
 
 
 def series(n: int = 200, freq: str = "30min", ids: tuple[str, ...] = ("a",), seed: int = 0) -> pd.DataFrame:
@@ -100,6 +101,8 @@ def test_splits_and_folds_never_train_on_the_future(ids):
     assert ordered[scored].min() > ordered.min()  # the earliest stretch only ever trains
     holdout, _ = fold_rows(dev, len(split.train), None, 0, False, ordered)
     assert ordered[holdout[0][0]].max() < ordered[holdout[0][1]].min()
+    assert cv_folds(make_config(time_budget="8h"), dev, prof, None) == (None, TIME_HOLDOUT)  # by default
+    assert cv_folds(make_config(cv_folds=4), dev, prof, None) == (4, "")
 
 
 def test_given_test_samples_are_the_future_and_the_run_says_where_they_are_not():

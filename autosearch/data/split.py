@@ -1,6 +1,6 @@
 """Train / validation / test split: seeded, stratified for classification; in time order for a time-ordered
-table (data/time_order.py): the test split is its latest samples, validation the latest before them, and the
-folds chain forward (each trains on the past of the samples it scores)."""
+table (data/time_order.py): the test split is its latest samples, validation the latest before them, and
+folds, where asked (--cv-folds), chain forward (each trains on the past of the samples it scores)."""
 
 from __future__ import annotations
 
