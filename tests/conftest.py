@@ -20,14 +20,31 @@ if "PYTEST_XDIST_WORKER" in os.environ:
                        "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"})
 
 
+FITTED_RUNS = {"diabetes_run", "iris_run", "fitted", "registered"}  # fixtures that fit a run: their tests are slow
+
+
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook, which reads the groups into the test ids
 def pytest_collection_modifyitems(items) -> None:
     """Under pytest-xdist (`-n 2 --dist loadgroup`), the tests that start Ray run one after another in one
-    worker: two Ray clusters at once would fight over the two cores."""
+    worker: two Ray clusters at once would fight over the two cores. A test that reads a run a fixture fitted
+    is slow (the fast tier, `-m "not slow"`, trains nothing)."""
     for item in items:
+        if FITTED_RUNS & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
         params = getattr(item, "callspec", None)
         if item.path.name == "test_ray.py" or (params and "ray" in params.params.values()):
             item.add_marker(pytest.mark.xdist_group("ray"))
+
+
+@pytest.fixture
+def ray_sandbox(monkeypatch):
+    """Ray without usage reports, its sockets under /tmp (their paths must stay short), shut down after."""
+    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
+    monkeypatch.setenv("RAY_TMPDIR", "/tmp")
+    yield
+    import ray
+    if ray.is_initialized():
+        ray.shutdown()
 
 
 @pytest.fixture(scope="session")

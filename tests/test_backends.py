@@ -8,6 +8,9 @@ import subprocess
 import sys
 
 import numpy as np
+import pytest
+
+pytestmark = pytest.mark.slow  # every test here trains or starts processes
 
 SCRIPT = r"""
 import json, sys

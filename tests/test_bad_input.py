@@ -129,6 +129,7 @@ def test_predict_with_a_folder_that_is_not_a_bundle(tmp_path, five_class_csv):
     assert_clean_error(run_cli("predict", tmp_path, five_class_csv), "not a model bundle")
 
 
+@pytest.mark.slow
 def test_real_process_exits_2_with_one_line_on_stderr(tmp_path):
     done = subprocess.run([sys.executable, "-m", "autosearch", "fit", str(tmp_path / "nope.csv")],
                           capture_output=True, text=True, timeout=60)
@@ -235,6 +236,7 @@ def test_version_and_shell_completion():
     assert "--install-completion" in CliRunner().invoke(app, ["--help"]).output
 
 
+@pytest.mark.slow
 def test_infinite_values_are_missing_values_at_fit_and_predict(tmp_path):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(size=120), "b": rng.normal(size=120)})
@@ -298,12 +300,14 @@ def test_a_corrupt_image_among_good_ones_is_named(tmp_path):
                                                "ann:***@")),
     ("nosuch://x", ("is not a database URL", "sqlite:///")),
 ])
+@pytest.mark.slow
 def test_a_storage_url_without_its_driver_or_dialect(five_class_csv, tmp_path, storage, fragments):
     result = run_cli("fit", five_class_csv, "--storage", storage, "--output", tmp_path / "out")
     assert_clean_error(result, *fragments)
     assert "s3cret" not in result.output
 
 
+@pytest.mark.slow
 def test_a_category_unseen_in_training_is_warned_about_at_predict(tmp_path):
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"a": rng.normal(size=80), "colour": rng.choice(["red", "blue"], 80)})

@@ -47,6 +47,7 @@ def wide_csv(tmp_path_factory):
     return path
 
 
+@pytest.mark.slow
 def test_a_fit_that_runs_past_its_limit_is_stopped_there_and_keeps_the_folds_it_finished(wide_csv, tmp_path):
     prep = prepare(wide_csv, make_config(target="label", cv_folds=5, output=tmp_path / "run"), Progress(quiet=True))
     folds = prep.folds
@@ -83,6 +84,7 @@ def test_a_budget_too_short_for_five_folds_of_network_trials_scores_on_fewer_and
     assert folds("old", time_budget="1m") == 5
 
 
+@pytest.mark.slow
 def test_a_timing_sample_grows_until_every_row_is_known_to_fit_or_it_holds_half_of_them(wide_csv, tmp_path):
     prep = prepare(wide_csv, make_config(target="label", holdout=True, output=tmp_path / "run"), Progress(quiet=True))
     fitting = Fitting.of("gradient_boosting", prep.problem)
@@ -103,6 +105,7 @@ def test_a_timing_sample_grows_until_every_row_is_known_to_fit_or_it_holds_half_
     assert never.probe_rows == 8000
 
 
+@pytest.mark.slow
 def test_a_cut_short_baseline_is_never_the_pick_nor_an_ensemble_member(diabetes_csv, tmp_path):
     prep = prepare(diabetes_csv, make_config(cv_folds=3, output=tmp_path / "run"), Progress(quiet=True))
     found = {line.name: (record, predictions) for record, predictions, line in
@@ -119,6 +122,7 @@ def test_a_cut_short_baseline_is_never_the_pick_nor_an_ensemble_member(diabetes_
     assert ensemble is None or "random_forest" not in ensemble.params
 
 
+@pytest.mark.slow
 def test_the_classical_candidates_stay_inside_their_share_and_the_plan_says_how(wide_csv, tmp_path, capfd):
     began = time.monotonic()
     result = autosearch.fit(wide_csv, target="label", time_budget="35s", max_epochs=2, output=tmp_path / "run")
@@ -146,6 +150,7 @@ def test_the_classical_candidates_stay_inside_their_share_and_the_plan_says_how(
     assert "Budget plan" in (tmp_path / "run" / "report.html").read_text()
 
 
+@pytest.mark.slow
 def test_on_images_the_first_network_starts_within_the_first_quarter_of_the_budget(digits_npz, tmp_path):
     result = autosearch.fit(digits_npz, time_budget="60s", max_epochs=1, output=tmp_path / "run", quiet=True)
     seconds, plan = result.summary.seconds, result.summary.plan
@@ -212,6 +217,7 @@ params:
 """
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("engine", ["optuna", "ray"])
 def test_racing_stops_trials_behind_after_their_first_fold_in_a_real_search(engine, iris_csv, tmp_path):
     (tmp_path / "space.yaml").write_text(RACED_SPACE)
@@ -232,6 +238,7 @@ def test_racing_stops_trials_behind_after_their_first_fold_in_a_real_search(engi
     assert all(r.folds == 3 for r in full)
 
 
+@pytest.mark.slow
 def test_a_network_trial_past_the_defaults_starts_no_epoch_after_its_share_of_the_budget(iris_csv, tmp_path):
     prep = prepare(iris_csv, make_config(target="species", max_epochs=6, cv_folds=2, output=tmp_path / "run"),
                    Progress(quiet=True))

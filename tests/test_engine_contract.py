@@ -32,6 +32,8 @@ from autosearch.runs import FolderLock, RunState
 from autosearch.spaces import load_space
 from autosearch.trial_store import TrialStore
 
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_sandbox")]  # every test trains; Ray set up
+
 # Every engine, with the options that make its searches short here; keras-tuner once per algorithm.
 CASES = {"optuna": ("optuna", {}), "ray": ("ray", {"concurrency": 2}),
          **{f"keras-tuner-{t}": ("keras-tuner", {"tuner": t}) for t in ("hyperband", "bayesian", "random")}}
@@ -51,12 +53,6 @@ params:
   learning_rate: {type: categorical, choices: [0.03, 1.0e-6]}
   batch_size: 16
 """
-
-
-@pytest.fixture(autouse=True)
-def ray_sandbox(monkeypatch):
-    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    monkeypatch.setenv("RAY_TMPDIR", "/tmp")  # Ray's socket paths must stay short
 
 
 def stored(out: Path, kind: str = "nn") -> list:

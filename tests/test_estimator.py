@@ -37,6 +37,7 @@ def test_the_checks_that_need_no_fit(Estimator):
         check(name, Estimator())
 
 
+@pytest.mark.slow
 def test_a_classifier_fits_arrays_predicts_labels_and_probabilities_and_loads_back(tmp_path):
     iris = load_iris()
     X, y = iris.data, iris.target_names[iris.target]  # string labels
@@ -73,6 +74,7 @@ def test_a_classifier_fits_arrays_predicts_labels_and_probabilities_and_loads_ba
         model.predict(X[:5, :3])
 
 
+@pytest.mark.slow
 def test_a_regressor_keeps_column_names_and_goes_into_a_pipeline_and_cross_val_score(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # runs without an output folder go under ./autosearch-runs
     data = load_diabetes(as_frame=True)
@@ -92,6 +94,7 @@ def test_a_regressor_keeps_column_names_and_goes_into_a_pipeline_and_cross_val_s
     assert autosearch.load(model.run_dir_).feature_names_in_.tolist() == list(X.columns)
 
 
+@pytest.mark.slow
 def test_bundle_predictions_keep_the_index_of_the_frame_they_were_given(tmp_path):
     iris = load_iris(as_frame=True)
     frame = iris.frame.sample(frac=1.0, random_state=0)
@@ -104,6 +107,7 @@ def test_bundle_predictions_keep_the_index_of_the_frame_they_were_given(tmp_path
     assert isinstance(pd.Series(model.predict(new)).iloc[0], (int, np.integer))  # labels keep their type
 
 
+@pytest.mark.slow
 def test_an_array_of_many_columns_is_a_table_not_a_series(tmp_path):
     """x0…x29 look like the steps of one series per row (data/kinds.py); an estimator's array is vectors."""
     from sklearn.datasets import load_breast_cancer

@@ -62,6 +62,7 @@ class Planted:
         return os.system, (f"touch {self.marker}",)
 
 
+@pytest.mark.slow
 def test_the_bundle_holds_no_pickle_and_a_checksum_of_every_file(fitted):
     files = json.loads((fitted / "metadata.json").read_text())["files"]
     on_disk = {p.relative_to(fitted).as_posix() for p in fitted.rglob("*") if p.is_file()} - {"metadata.json"}
@@ -165,6 +166,7 @@ def _children(run_id: str) -> int:
     return len(client.search_runs([experiment], filter_string=f"tags.`mlflow.parentRunId` = '{run_id}'"))
 
 
+@pytest.mark.slow
 def test_a_copied_run_folder_is_refused_and_a_moved_one_resumes(iris_csv, tmp_path):
     first = tmp_path / "first"
     assert _run(iris_csv, first, 1).returncode == 0
@@ -189,6 +191,7 @@ def test_a_copied_run_folder_is_refused_and_a_moved_one_resumes(iris_csv, tmp_pa
     assert after["parent_run_id"] == state["parent_run_id"]
 
 
+@pytest.mark.slow
 def test_a_run_whose_database_lost_trials_is_refused(iris_csv, tmp_path):
     out = tmp_path / "run"
     assert _run(iris_csv, out, 1).returncode == 0
@@ -205,6 +208,7 @@ def test_a_run_whose_database_lost_trials_is_refused(iris_csv, tmp_path):
     assert _children(parent) == children  # no trial ran again under the same MLflow run
 
 
+@pytest.mark.slow
 def test_a_full_disk_stops_the_run_with_one_line_and_exit_3_and_resume_finishes_it(iris_csv, tmp_path):
     store = tmp_path / "mlflow.db"
     uri = ("--tracking-uri", f"sqlite:///{store}")
@@ -223,6 +227,7 @@ def test_a_full_disk_stops_the_run_with_one_line_and_exit_3_and_resume_finishes_
     assert state["status"] == "finished" and state["trials_done"] == 4
 
 
+@pytest.mark.slow
 def test_a_store_that_refuses_its_first_write_stops_the_run_before_it_starts_with_one_line(iris_csv, tmp_path):
     """The disk full before anything was written (a new MLflow store's tables): one line, exit 3, nothing half
     made; the same command runs once there is room."""

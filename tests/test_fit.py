@@ -23,6 +23,8 @@ from autosearch.baselines import CLASSICAL
 from autosearch.cli import app
 from autosearch.spaces import default_space_path
 
+pytestmark = pytest.mark.slow  # every test here trains or starts processes
+
 TINY = {"trials": 2, "max_epochs": 2, "quiet": True, "cv_folds": 2, "baselines": "linear"}  # CV, at its cheapest
 LEADERBOARD_COLUMNS = {"name", "kind", "family", "val_score", "test_score", "fit_seconds"}
 SUMMARY_KEYS = {"target", "task", "task_reason", "kind", "metric", "winner", "test_score", "mlflow_run_id"}

@@ -4,6 +4,7 @@ defaults learning real 8x8 digits (scikit-learn's) in a few epochs. Real Keras o
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from autosearch.models import load_keras
 from autosearch.tasks import Task, head_for
@@ -35,6 +36,7 @@ def test_augmentation_changes_training_batches_only():
     assert not np.allclose(trained_view, keras.ops.convert_to_numpy(model(batch, training=False)), atol=1e-4)
 
 
+@pytest.mark.slow
 def test_resnet2d_defaults_learn_digits():
     """800 images, 8 epochs: the held-out 400 are classified well (chance: 0.1), augmentation on."""
     x, y = _digits()

@@ -83,6 +83,7 @@ def test_bad_npz_files_say_what_is_wrong(tmp_path):
         assert result.exit_code == 2 and message in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.slow
 def test_images_from_npz_search_resnet2d_then_conv2d_and_predict(digits_npz, tmp_path):
     result = autosearch.fit(digits_npz, trials=2, output=tmp_path / "out", **TINY)
     assert result.summary.kind == "image" and result.summary.families == ["resnet2d", "conv2d"]
@@ -100,6 +101,7 @@ def test_images_from_npz_search_resnet2d_then_conv2d_and_predict(digits_npz, tmp
     assert len(preds) == 5 and set(preds.prediction) <= set(range(10))
 
 
+@pytest.mark.slow
 def test_image_folder_with_class_subfolders(digits_folder, tmp_path):
     result = autosearch.fit(digits_folder, trials=1, output=tmp_path / "out", baselines="linear", **TINY)
     prof = result.summary.profile
@@ -111,6 +113,7 @@ def test_image_folder_with_class_subfolders(digits_folder, tmp_path):
     assert (preds.prediction.astype(str) == "3").mean() > 0.5  # every baseline but the dummy reads digits well
 
 
+@pytest.mark.slow
 def test_multivariate_sequences_search_the_series_families(basic_motions_npz, tmp_path):
     result = autosearch.fit(basic_motions_npz, trials=5, output=tmp_path / "out", baselines="linear", **TINY)
     families = ["fcn", "inception", "resnet1d", "rnn", "conv1d"]
@@ -146,6 +149,7 @@ def test_nan_padded_steps_become_zeros_with_an_observed_feature(japanese_vowels_
     assert gapless.shape == (60, 29, 12)  # no gaps in training: no extra feature
 
 
+@pytest.mark.slow
 def test_recurrent_networks_skip_padded_steps():
     from autosearch.models.rnn import build_rnn
     from autosearch.tasks import Task, head_for
@@ -156,6 +160,7 @@ def test_recurrent_networks_skip_padded_steps():
     np.testing.assert_allclose(model.predict(series, verbose=0), model.predict(padded, verbose=0), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_nan_padded_sequences_train_networks_and_baselines(japanese_vowels_npz, tmp_path):
     result = autosearch.fit(japanese_vowels_npz, trials=2, max_epochs=4, quiet=True, cv_folds=2,
                             output=tmp_path / "out")
@@ -179,6 +184,7 @@ def test_univariate_series_as_a_wide_table_are_sequences(gunpoint_npz, tmp_path)
     assert prof.kind is DataKind.SEQUENCE and data.features.shape == (50, 150, 1)
 
 
+@pytest.mark.slow
 def test_text_searches_tfidf_then_text_networks_and_tfidf_baselines(topics_csv, tmp_path):
     result = autosearch.fit(topics_csv, trials=2, output=tmp_path / "out", **TINY)
     assert result.summary.kind == "text" and result.summary.families == ["tfidf", "text"]
@@ -196,6 +202,7 @@ def test_text_searches_tfidf_then_text_networks_and_tfidf_baselines(topics_csv, 
     assert set(preds.prediction) <= {"ai", "coding", "emotion", "psychology", "trivia"}
 
 
+@pytest.mark.slow
 def test_a_text_column_beside_numbers_stays_tabular(topics_mixed_csv, tmp_path):
     result = autosearch.fit(topics_mixed_csv, trials=1, output=tmp_path / "out", baselines="linear", **TINY)
     assert result.summary.kind == "tabular"

@@ -39,6 +39,7 @@ def registered(iris_csv, sandbox, tmp_path_factory):
     return uri, _fit(data, tmp_path_factory.mktemp("first") / "out", uri)
 
 
+@pytest.mark.slow
 def test_the_pick_is_an_mlflow_model_that_predicts_as_autosearch_does(registered, iris_csv, monkeypatch):
     uri, result = registered
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
@@ -63,6 +64,7 @@ def test_the_pick_is_an_mlflow_model_that_predicts_as_autosearch_does(registered
     assert served.metadata.saved_input_example_info is not None  # the dashboard shows an example request
 
 
+@pytest.mark.slow
 def test_register_sets_champion_then_challenger_by_validation_score(registered, iris_csv, tmp_path):
     uri, first = registered
     client = MlflowClient(uri)
@@ -112,6 +114,7 @@ def _csv(frame: pd.DataFrame, folder: Path) -> Path:
     return folder / "expected.csv"
 
 
+@pytest.mark.slow
 def test_mlflow_models_serve_answers_with_the_same_predictions(registered, iris_csv, tmp_path):
     uri, result = registered
     env = {**os.environ, "MLFLOW_TRACKING_URI": uri,
@@ -140,6 +143,7 @@ def test_choose_alias_compares_only_the_same_search():
                         "4")[0] == CHALLENGER
 
 
+@pytest.mark.slow
 def test_system_metrics_are_logged_on_trial_runs(iris_csv, tmp_path, monkeypatch):
     monkeypatch.setenv("MLFLOW_SYSTEM_METRICS_SAMPLING_INTERVAL", "0.2")  # MLflow's setting: samples in a short trial
     result = autosearch.fit(iris_csv, target="species", trials=1, max_epochs=3, cv_folds=2, baselines="linear",
@@ -163,6 +167,7 @@ def test_a_store_used_for_the_model_leaves_the_process_tracking_uri_as_it_was(tm
     assert os.environ["MLFLOW_TRACKING_URI"] == before and mlflow.get_tracking_uri() == before
 
 
+@pytest.mark.slow
 def test_resume_registers_a_run_fitted_without_register(iris_csv, tmp_path):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     out = tmp_path / "out"

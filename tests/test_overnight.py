@@ -19,6 +19,8 @@ from commands import autosearch_here
 from mlflow import MlflowClient
 from test_engine_contract import stored, wait_for
 
+pytestmark = pytest.mark.slow  # every test here trains or starts processes
+
 
 def test_same_seed_same_data_same_trial_parameters(breast_cancer_csv, tmp_path):
     import autosearch

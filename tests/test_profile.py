@@ -176,6 +176,7 @@ def test_a_test_file_loses_its_samples_of_the_classes_dropped_as_seen_once(tmp_p
     assert prep.codec.classes_ == ["a", "b"] and len(prep.split.test.target) == 2
 
 
+@pytest.mark.slow
 def test_a_class_of_a_few_samples_is_learnt_by_every_fold_and_every_baseline(tmp_path):
     """A 6-sample class of 7 (as a 189-sample table had): kept, in the training part of every fold, and the
     SVM baseline (whose probabilities are calibrated on folds of its own) still fits."""

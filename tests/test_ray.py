@@ -23,17 +23,9 @@ from autosearch import restart
 from autosearch.errors import AutosearchError
 from autosearch.spaces import load_space
 
+pytestmark = [pytest.mark.slow, pytest.mark.usefixtures("ray_sandbox")]  # every test trains; Ray set up
+
 SPACE_NAMES = {s.name for family in ("dense", "tabm") for s in load_space(family=family).params}  # tables
-
-
-@pytest.fixture(autouse=True)
-def ray_sandbox(tmp_path, monkeypatch):
-    monkeypatch.setenv("RAY_USAGE_STATS_ENABLED", "0")
-    monkeypatch.setenv("RAY_TMPDIR", "/tmp")  # Ray's socket paths must stay short
-    yield
-    import ray
-    if ray.is_initialized():
-        ray.shutdown()
 
 
 def check_trials(result, expected: int, device: str = "cpu") -> list:

@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 from commands import autosearch_here
 from mlflow import MlflowClient
+from servers import free_port
 
 from autosearch import fit
 from autosearch.data.kinds import KINDS, DataKind
@@ -79,6 +80,7 @@ def iris_run(iris_csv, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.slow
 def test_report_renders_its_plots_in_headless_chromium(iris_run, tmp_path):
     page = (iris_run / "report.html").read_text()
     assert "http://" not in page.replace("http://www.w3.org", "") and "https://" not in page  # opens offline
@@ -122,6 +124,7 @@ def test_the_report_shows_the_winner_the_columns_per_class_scores_and_the_model_
     assert "Feature importance (permutation, test split)" in page
 
 
+@pytest.mark.slow
 def test_report_command_rewrites_the_report(iris_run):
     (iris_run / "report.html").unlink()
     shutil.rmtree(iris_run / "report")
@@ -181,12 +184,7 @@ def test_trial_runs_are_named_after_their_family_and_key_params(iris_run):
     assert client.get_run(summary["mlflow_run_id"]).data.tags["mlflow.note.content"]  # the run's description
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
+@pytest.mark.slow
 def test_ui_serves_the_runs_over_http_and_stops_cleanly(iris_run):
     summary = json.loads((iris_run / "summary.json").read_text())
     port = free_port()

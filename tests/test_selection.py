@@ -35,6 +35,7 @@ def diabetes_run(diabetes_csv, tmp_path_factory):
     return result, records, predictions, prep.folds, prep
 
 
+@pytest.mark.slow
 def test_every_candidate_is_scored_on_predictions_of_samples_it_did_not_train_on(diabetes_run):
     result, records, predictions, folds, _ = diabetes_run
     assert folds.k == 3 and sorted(np.concatenate([rows for _, rows in folds.splits])) == list(range(folds.rows))
@@ -89,6 +90,7 @@ def test_the_dummy_is_never_a_member_even_where_blending_it_would_score_better(d
     assert chosen is not None and "dummy" not in chosen.params
 
 
+@pytest.mark.slow
 def test_a_network_is_served_as_the_fold_models_its_out_of_fold_score_measured(diabetes_run):
     from autosearch.problem import make_problem
     from autosearch.tasks import network_scores
@@ -112,6 +114,7 @@ def test_a_network_is_served_as_the_fold_models_its_out_of_fold_score_measured(d
     assert np.allclose(predict_rows(bag, problem.score_views["vector"]), np.mean(fold_outputs, axis=0), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_the_best_networks_fold_models_are_kept_and_served_without_training(diabetes_run, diabetes_csv):
     """The fold models a trial trained are the ones its out-of-fold score measured; the search keeps the best
     networks' (`TrialStore.keep_fold_models`) and `fit` serves them as they are."""
@@ -142,6 +145,7 @@ def test_the_best_networks_fold_models_are_kept_and_served_without_training(diab
     assert served == pytest.approx(problem.score(predict_rows(bag, problem.score_views["vector"])), rel=1e-5)
 
 
+@pytest.mark.slow
 def test_a_holdout_network_is_served_as_the_search_trained_it(iris_csv, tmp_path):
     """On a holdout the search keeps the best networks' models too; one is served as it was scored
     (preprocessing fitted on the same samples as the refit's), with no training, with or without a budget."""
@@ -193,6 +197,7 @@ def test_fold_models_are_kept_for_the_candidates_named_and_dropped_for_the_other
     store.close()
 
 
+@pytest.mark.slow
 def test_a_time_budget_without_trials_searches_until_it_is_spent(iris_csv, tmp_path, capfd):
     assert make_config(time_budget="2m").trial_cap >= 10**9 and make_config().trial_cap == 20  # no budget: 20
     assert make_config(trials=5, time_budget="2m").trial_cap == 5  # both given: whichever comes first

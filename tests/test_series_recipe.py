@@ -19,6 +19,7 @@ from autosearch.training import make_loss, make_optimizer  # noqa: E402
 SMALL = {"filters": 4, "blocks": 2, "depth": 3, "kernel_size": 10, "bottleneck": 4}
 
 
+@pytest.mark.slow
 @pytest.mark.filterwarnings("error::UserWarning")  # Keras warns, per layer, when a layer drops a mask it got
 @pytest.mark.parametrize("family", list(BLOCKS))
 def test_padding_does_not_change_a_series_prediction(family, japanese_vowels_npz, tmp_path):
@@ -44,6 +45,7 @@ def _defaults(family: str, task: str) -> dict:
     return walk(load_space(family=family), {"task": task, "imbalanced": False}, lambda spec, name: spec.start())
 
 
+@pytest.mark.slow
 def test_fcn_defaults_learn_gunpoint_and_predict_as_they_trained(gunpoint_npz):
     """50 training series, 40 epochs: the test series are classified well (a linear model: ~0.8), and the
     prediction-time batch normalisation matches training (with Keras's default momentum of 0.99 the same

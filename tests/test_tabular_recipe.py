@@ -89,6 +89,7 @@ EMBEDDINGS = {"periodic": {"embedding": "periodic", "embedding_dim": 8, "frequen
               "piecewise": {"embedding": "piecewise", "embedding_dim": 8, "clip_inputs": True}}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("embedding", list(EMBEDDINGS))
 def test_an_embedded_number_learns_a_threshold_a_linear_model_cannot(tmp_path, embedding):
     """y = 1 where |x| < 0.5: no single weight per feature separates it; an embedded number does."""
@@ -201,6 +202,7 @@ def test_each_column_reads_its_own_embedding_table_and_out_of_range_codes_read_z
     assert np.allclose(out[1], np.concatenate([table[0], table[3 + 0]]))
 
 
+@pytest.mark.slow
 def test_embedded_codes_learn_what_each_car_model_does_where_one_hot_lumps_the_rarer_models(tmp_path):
     """hwy mileage from the car model alone: one-hot keeps the 20 most frequent of 38 models; the codes keep
     each model seen 3 times or more, so a linear layer on their embedding fits the other models too."""

@@ -115,6 +115,7 @@ def test_given_test_samples_are_the_future_and_the_run_says_where_they_are_not()
     assert "the --test samples begin at 2024-01-01 00:00:00, before the data ends" in notes[1]
 
 
+@pytest.mark.slow
 def test_a_fit_on_a_time_ordered_table_is_split_and_scored_in_time_order(tmp_path):
     frame = series(160, ids=("a", "b"))
     frame.to_csv(tmp_path / "load.csv", index=False)

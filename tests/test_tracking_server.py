@@ -12,6 +12,8 @@ from servers import local_server
 import autosearch
 from autosearch.data.kinds import KINDS, DataKind
 
+pytestmark = pytest.mark.slow  # every test here trains or starts processes
+
 
 @pytest.fixture(scope="module")
 def mlflow_server(tmp_path_factory):

@@ -30,6 +30,7 @@ def runner(iris_csv, tmp_path):
     store.close()
 
 
+@pytest.mark.slow
 def test_a_trial_stopped_from_outside_is_pruned_or_kept_at_its_best_epoch(runner):
     client = MlflowClient(os.environ["MLFLOW_TRACKING_URI"])
     pruned = runner.stopped(runner.start("dense", {"layers": 1}, 0), [0.5, 0.6])  # a scheduler stopped it
