@@ -117,8 +117,9 @@ def fit(
                                            "samples, a holdout above)."),
     holdout: bool = typer.Option(False, "--holdout", help="Score candidates on the validation split only."),
     time: Optional[str] = typer.Option(None, metavar="COLUMN", help="The column that orders the rows in time "
-                                       "(dates or numbers): the test split is the latest 20 %, validation "
-                                       "chains forward (default: a date column at regular steps)."),
+                                       "(dates or numbers): the test split is the latest 20 %, candidates are "
+                                       "scored on the latest before it, or with --cv-folds on folds that chain "
+                                       "forward (default: a date column at regular steps)."),
     no_time: bool = typer.Option(False, "--no-time", help="Split at random even where a date column orders "
                                  "the rows in time."),
     storage: Optional[str] = typer.Option(None, help="The run's database (its records and Optuna study), shared "

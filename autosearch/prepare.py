@@ -72,8 +72,11 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     user_spaces = tuple(load_space(p) for p in config.spaces)  # a bad space file fails before the data is read
     raw = read(data)
     output = output_folder(config.output, raw.name)
+    before = RunState.load(output)  # the run this fit continues, if any
+    # a run begun before time-ordered splits (its settings have no `no_time`) goes on with its shuffled split
+    shuffled_before = before is not None and "no_time" not in before.config
     prof, dataset, test, notes = profile(raw, config.targets, config.task, config.kind, config.time,
-                                         config.no_time or _shuffled_before(output))
+                                         config.no_time or shuffled_before)
     (progress.warn if prof.target_guessed else progress.say)(f"target: {', '.join(prof.targets)} "
                                                              f"({prof.target_reason})")
     progress.say(f"task: {prof.task.value} ({prof.task_reason})")
@@ -94,7 +97,8 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     if config.max_epochs is not None:
         spaces = tuple(dataclasses.replace(s, max_epochs=config.max_epochs) for s in spaces)
     dev = split.train + split.val
-    k, why = cv_folds(config, dev, prof, spaces[0], _began_with(output))
+    began = None if before is None else (before.folds or 0)  # 1: a holdout; 0: an earlier autosearch's
+    k, why = cv_folds(config, dev, prof, spaces[0], began)
     splits, how = fold_rows(dev, len(split.train), k, config.seed, prof.task.single_label, times(dev, prof))
     progress.say(how + (f" ({why})" if why else ""))
     folds, preprocessor = make_folds(dev, splits, prof, codec, metric, config.seed)
@@ -191,20 +195,6 @@ def cv_folds(config: RunConfig, dev: Dataset, prof: Profile, first: SearchSpace,
     why = (f"a {DEFAULT_FOLDS}-fold trial is estimated at {trial[DEFAULT_FOLDS]:.0f}s of the networks' "
            f"~{networks:.0f}s of the budget: too few trials; --cv-folds K asks for K folds")
     return (fits[0] if fits else None), why
-
-
-def _shuffled_before(output: Path) -> bool:
-    """Whether the run in `output` began before autosearch split time-ordered tables in time order (its
-    settings have no `no_time`): it goes on with the split it began with."""
-    state = RunState.load(output)
-    return state is not None and "no_time" not in state.config
-
-
-def _began_with(output: Path) -> int | None:
-    """The folds the run in `output` began with (1: a holdout; 0: not recorded, an earlier autosearch's), or
-    None for a new run."""
-    state = RunState.load(output)
-    return None if state is None else (state.folds or 0)
 
 
 def read(data: str | Path | pd.DataFrame) -> RawData:

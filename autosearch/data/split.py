@@ -84,10 +84,11 @@ def _split_in_time(data: Dataset, profile: Profile, test: Dataset | None) -> tup
     starts = "" if test is not None else f" (from {_when(ordered[rest], profile)})"
     notes = [f"split in time order: {len(split.train)} train {ends} / {len(split.val)} validation / "
              f"{len(split.test)} test samples{starts}"]
-    if test is not None and len(test) and times(test, profile).min() <= ordered[-1]:
-        notes.append(f"the --test samples begin at {_when(times(test, profile).min(), profile)}, before the data "
-                     f"ends ({_when(ordered[-1], profile)}): models learnt from samples later than some they are "
-                     "tested on; give test samples from after the data")
+    first = times(test, profile).min() if test is not None and len(test) else np.inf
+    if first <= ordered[-1]:
+        notes.append(f"the --test samples begin at {_when(first, profile)}, before the data ends "
+                     f"({_when(ordered[-1], profile)}): models learnt from samples later than some they are tested "
+                     "on; give test samples from after the data")
     return split, notes
 
 
