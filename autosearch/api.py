@@ -420,7 +420,7 @@ def _outcome(record: TrialRecord, metric: str) -> str:
 def _run_params(config: RunConfig, prep: Prepared, sha256: str, engine) -> dict:
     prof = prep.profile
     return {
-        "data": prep.name, "data_sha256": sha256, "target": ",".join(prof.targets), "task": prof.task.value,
+        "data": prep.name, "data_sha256": sha256, "target": ",".join(prof.targets), "task": prof.task_name,
         "kind": prof.kind.value, "metric": prep.metric.name, "rows": prof.n_rows, "columns": prof.n_columns,
         "sample_shape": "x".join(map(str, prof.sample_shape)) or None,
         "features_numeric": len(prof.numeric), "features_categorical": len(prof.categorical),
@@ -443,7 +443,7 @@ def _run_tags(prep: Prepared) -> dict[str, str]:
     prof = prep.profile
     return {
         "autosearch.output": str(prep.output.resolve()),
-        "autosearch.task": prof.task.value, "autosearch.task_reason": prof.task_reason,
+        "autosearch.task": prof.task_name, "autosearch.task_reason": prof.task_reason,
         "autosearch.kind_reason": prof.kind_reason, "autosearch.target_reason": prof.target_reason,
         "autosearch.metric_reason": prep.metric_reason, "autosearch.command": redact(" ".join(sys.argv)),
         "autosearch.versions": " ".join(f"{k}={v}" for k, v in versions().items()),

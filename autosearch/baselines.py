@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import inspect
 import time
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
 import numpy as np
+from scipy.linalg import LinAlgWarning
 from sklearn.base import BaseEstimator
 from sklearn.calibration import CalibratedClassifierCV
 from sklearn.dummy import DummyClassifier, DummyRegressor
@@ -91,6 +93,14 @@ def _boosting(**settings: Any) -> Callable:
     return build
 
 
+def _forecast(name: str) -> Callable:
+    def build(task, weight, seed, sparse, rows):
+        from autosearch import naive
+        return {"naive": naive.NaiveForecast, "seasonal_naive": naive.SeasonalNaiveForecast,
+                "window_mean": naive.WindowMeanForecast}[name]()
+    return build
+
+
 def _forest(regressor: type, classifier: type) -> Callable:
     def build(task, weight, seed, sparse, rows):
         # every core, whatever the rows, so that timing samples fit as the folds do (100 trees, one core vs two:
@@ -123,15 +133,20 @@ CLASSICAL: dict[str, Classical] = {c.name: c for c in (
               _boosting(learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
                         max_features=0.5, max_iter=200, early_stopping=True, n_iter_no_change=20),
               whole_values=BOOSTING_WHOLE_VALUES),
+    # forecasts' yardsticks (naive.py), in the dummy's family: always fitted, never an ensemble member
+    *(Classical(name, "dummy", _forecast(name), keep=True, multi_output=True)
+      for name in ("seasonal_naive", "naive", "window_mean")),
 )}
 
 
 def make_estimator(name: str, task: Task, imbalanced: bool, seed: int, sparse: bool = False,
-                   rows: int = 0) -> BaseEstimator:
+                   rows: int = 0, layout: tuple[int, ...] = ()) -> BaseEstimator:
     """The classical candidate `name` for the task, to fit on `rows` samples (linear SVMs on a sparse, wide
-    view)."""
+    view; `layout`: where a forecast window's values sit in the view, for the common-sense forecasts)."""
     candidate = CLASSICAL[name]
     estimator = candidate.build(task, "balanced" if imbalanced else None, seed, sparse, rows)
+    if layout and "season" in estimator.get_params():
+        estimator.set_params(**dict(zip(("lookback", "season", "horizon"), layout)))
     if candidate.multi_output:
         return estimator
     if task is Task.MULTILABEL:
@@ -203,13 +218,15 @@ class Fitting:
     seed: int
     sparse: bool
     n_outputs: int
+    layout: tuple[int, ...] = ()  # a forecast window's (lookback, season, horizon)
 
     @classmethod
     def of(cls, name: str, problem: Problem) -> Fitting:
-        return cls(name, problem.task, problem.imbalanced, problem.seed, problem.spec.sparse, problem.codec.n_outputs)
+        return cls(name, problem.task, problem.imbalanced, problem.seed, problem.spec.sparse, problem.codec.n_outputs,
+                   tuple(problem.facts.get("layout", ())))
 
     def estimator(self, rows: int) -> BaseEstimator:
-        return make_estimator(self.name, self.task, self.imbalanced, self.seed, self.sparse, rows)
+        return make_estimator(self.name, self.task, self.imbalanced, self.seed, self.sparse, rows, self.layout)
 
     def target(self, y: np.ndarray) -> np.ndarray:
         """`y` as its estimator takes it: one regression target as a vector where the estimator handles several
@@ -249,7 +266,9 @@ def fitted(estimator: BaseEstimator, x: Any, y: np.ndarray) -> BaseEstimator:
             svm = estimator.estimator.fit(x, y)
             return CalibratedClassifierCV(FrozenEstimator(svm)).fit(x, y)
         estimator.set_params(cv=min(CALIBRATION_FOLDS, least))
-    return estimator.fit(x, y)
+    with warnings.catch_warnings():  # ridge on near-collinear columns (a forecast's lags) solves them; no news
+        warnings.simplefilter("ignore", LinAlgWarning)
+        return estimator.fit(x, y)
 
 
 def fold_outputs(fitting: Fitting, x: Any, y: np.ndarray, splits, rows: int | None):

@@ -282,14 +282,14 @@ def fit_classical(names: Sequence[str], folds: Folds, share: float | None,
     one at a time: for each, its record and out-of-fold predictions (None for one skipped, cut short or
     failed) and its line of the plan. `interrupted()` gives a reason to stop (a signal, the budget)."""
     end = None if share is None else time.monotonic() + share
-    rest = [n for n in names if n != "dummy"]
+    rest = [n for n in names if CLASSICAL[n].family != "dummy"]
     if share is not None and rest:  # none to fit (a resumed run): no fork server, whose start takes seconds of CPU
         from autosearch.isolation import warm_up
 
         warm_up()  # its imports overlap the dummy's fit
     of = len(folds.splits[0][0])
     for name in names:
-        if name == "dummy":  # the yardstick: always, here
+        if CLASSICAL[name].family == "dummy":  # the yardsticks: always, here
             yield _fit_one(Fitting.of(name, folds.first), folds, None, None, interrupted)
             continue
         left = None if end is None else end - time.monotonic()

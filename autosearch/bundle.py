@@ -212,6 +212,8 @@ class Bundle:
     def predict(self, data: str | Path | pd.DataFrame | np.ndarray) -> pd.DataFrame:
         """Predictions for each sample: `prediction`, plus `proba_<class>` columns for classification
         (and a `file` column first for a folder of images); a DataFrame's index is kept, so they join back."""
+        if self.profile.forecast is not None:
+            return self._forecast(data)
         raw, scores = self._scored(data)
         predictions = self.codec.decode(scores)
         if raw.files:
@@ -224,6 +226,25 @@ class Bundle:
         """The blend's outputs in the scoring space, what the run's metric reads (`metrics.py`): class
         probabilities, or regression values in the target's units."""
         return self._scored(data)[1]
+
+    def _forecast(self, data: str | Path | pd.DataFrame) -> pd.DataFrame:
+        """The next H steps after each series of the history `data` ends (data/forecast.py)."""
+        from autosearch.data.forecast import forecast_frame, last_windows
+
+        spec = self.profile.forecast
+        frame = data if isinstance(data, pd.DataFrame) else load_data(data, labelled=False).frame
+        if frame is None:
+            raise AutosearchError("a forecast reads a table of the series' history; give a CSV, TSV or Parquet file")
+        windows, anchors = last_windows(frame.rename(columns=str), spec)
+        return forecast_frame(self._blend(windows), anchors, spec)
+
+    def _blend(self, features) -> np.ndarray:
+        """The members' weighted blend for shaped samples, in the scoring space."""
+        prof = self.profile
+        views = self.preprocessor.transform(features, views={m.view(prof) for m in self.members})
+        output = blend({m.name: m.output(views, prof, self.codec.n_outputs) for m in self.members},
+                       {m.name: m.weight for m in self.members})
+        return self.codec.scores(output)
 
     def _scored(self, data) -> tuple[RawData, np.ndarray]:
         prof = self.profile
@@ -242,7 +263,4 @@ class Bundle:
             warnings.warn(f"date column '{col}' holds {len(values)} value(s) that are no dates ({_shown(values)}): "
                           "they are read as missing; write them as the training data did", UnseenCategoryWarning,
                           stacklevel=3)
-        views = self.preprocessor.transform(features, views={m.view(prof) for m in self.members})
-        output = blend({m.name: m.output(views, prof, self.codec.n_outputs) for m in self.members},
-                       {m.name: m.weight for m in self.members})
-        return raw, self.codec.scores(output)
+        return raw, self._blend(features)

@@ -92,7 +92,7 @@ def fit(
                                                "for several (multilabel 0/1 columns or multi-output regression)."),
     test: Optional[Path] = typer.Option(None, help="Separate held-out file used as the test split."),
     task: str = typer.Option("auto", metavar="TASK", help="auto (inferred from the target), binary, multiclass, "
-                             "multilabel or regression."),
+                             "multilabel, regression or forecast (with --horizon)."),
     kind: str = typer.Option("auto", metavar="KIND", help="The kind of data: auto (inferred), tabular, image, "
                              "sequence or text."),
     trials: Optional[int] = typer.Option(None, help="Number of network trials (default: 20; with --time-budget "
@@ -122,6 +122,14 @@ def fit(
                                        "forward (default: a date column at regular steps)."),
     no_time: bool = typer.Option(False, "--no-time", help="Split at random even where a date column orders "
                                  "the rows in time."),
+    horizon: Optional[int] = typer.Option(None, metavar="H", help="Forecast the next H steps of the target's "
+                                          "series (--task forecast): windows of the past in, H values out; the "
+                                          "test split is the last H steps of each series."),
+    series: Optional[str] = typer.Option(None, "--id", metavar="COLUMN", help="A forecast's column naming each "
+                                         "row's series (long format): one model across the series."),
+    backtests: Optional[int] = typer.Option(None, metavar="K", help="A forecast's validation: K backtests of H "
+                                            "forecast origins each, the latest before the test span (default: 3, "
+                                            "fewer for short series)."),
     storage: Optional[str] = typer.Option(None, help="The run's database (its records and Optuna study), shared "
                                           "by several processes, e.g. postgresql://… (default: SQLite in the "
                                           "output folder)."),
@@ -149,7 +157,8 @@ def fit(
         config = make_config(target=target, test=test, task=task, kind=kind, trials=trials, time_budget=time_budget,
                              space=space, metric=metric, output=output, experiment=experiment,
                              tracking_uri=tracking_uri, seed=seed, max_epochs=max_epochs, cv_folds=cv_folds,
-                             holdout=holdout, time=time, no_time=no_time, storage=storage,
+                             holdout=holdout, time=time, no_time=no_time, horizon=horizon, series=series,
+                             backtests=backtests, storage=storage,
                              study=study, engine=engine, mixed_precision=mixed_precision, register=register,
                              system_metrics=system_metrics, quiet=quiet, baselines=baselines,
                              **engine_options)

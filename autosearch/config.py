@@ -11,7 +11,7 @@ from autosearch.data.kinds import KIND_CHOICES
 from autosearch.engines.base import DEFAULT_ENGINE, EngineOptions, engine_class, make_options, option_fields
 from autosearch.errors import AutosearchError
 
-TASK_CHOICES = ("auto", "binary", "multiclass", "multilabel", "regression")
+TASK_CHOICES = ("auto", "binary", "multiclass", "multilabel", "regression", "forecast")
 DEFAULT_TRIALS = 20
 UNCAPPED = 10**9  # "no trial cap": the budget ends the search
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -62,6 +62,9 @@ class RunConfig:
     holdout: bool = False  # score candidates on the validation split only, as without cross-validation
     time: str | None = None  # --time: the column that orders the rows in time (default: inferred; data/time_order)
     no_time: bool = False  # split at random even where a column orders the rows in time
+    horizon: int | None = None  # --task forecast: steps ahead (given alone, it asks for a forecast)
+    series: str | None = None  # --id: the column naming each row's series (a forecast of several)
+    backtests: int | None = None  # a forecast's validation windows (default: data/forecast.DEFAULT_BACKTESTS)
     storage: str | None = None  # the run's database, shared by several processes (default: in the run folder)
     study: str | None = None  # the search's name in that database (default: "autosearch")
     engine: str = DEFAULT_ENGINE
@@ -87,6 +90,16 @@ class RunConfig:
             raise AutosearchError("--cv-folds and --holdout contradict each other; give one of them")
         if self.time is not None and self.no_time:
             raise AutosearchError("--time and --no-time contradict each other; give one of them")
+        if self.horizon is not None and self.task == "auto":
+            object.__setattr__(self, "task", "forecast")
+        if self.task == "forecast":
+            self._check_forecast()
+        elif self.horizon is not None:
+            raise AutosearchError(f"--horizon asks for a forecast, not --task {self.task}; leave --task out or pass "
+                                  "--task forecast")
+        elif self.series is not None or self.backtests is not None:
+            raise AutosearchError(f"--{'id' if self.series is not None else 'backtests'} belongs to a forecast; "
+                                  "pass --horizon H (steps ahead) with it")
         if self.register is not None and not self.register.strip():
             raise AutosearchError("--register needs a model name, e.g. --register penguins-species")
         if self.seed < 0:
@@ -96,6 +109,23 @@ class RunConfig:
             object.__setattr__(self, "engine_options", engine.Options())
         elif type(self.engine_options) is not engine.Options:
             raise AutosearchError(f"the options given are not the {self.engine} engine's; pass them as flags")
+
+    def _check_forecast(self) -> None:
+        if self.horizon is None:
+            raise AutosearchError("--task forecast needs --horizon H: how many steps ahead to forecast")
+        if self.horizon < 1:
+            raise AutosearchError(f"--horizon must be at least 1, got {self.horizon}")
+        if self.backtests is not None and self.backtests < 1:
+            raise AutosearchError(f"--backtests must be at least 1, got {self.backtests}")
+        if self.cv_folds is not None:
+            raise AutosearchError("a forecast is validated by backtests, not folds; pass --backtests K instead of "
+                                  "--cv-folds")
+        if self.test is not None:
+            raise AutosearchError("a forecast is tested on the last --horizon steps of each series; leave --test "
+                                  "out (give the whole history)")
+        if self.no_time or self.kind != "auto":
+            raise AutosearchError(f"--{'no-time' if self.no_time else 'kind'} does not apply to a forecast; leave it "
+                                  "out")
 
     @property
     def capped(self) -> bool:

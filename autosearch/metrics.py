@@ -18,6 +18,7 @@ from autosearch.errors import AutosearchError
 from autosearch.tasks import Task
 
 SINGLE = frozenset({Task.BINARY, Task.MULTICLASS})
+FORECAST = frozenset()  # forecasts' metrics: read in the windows' units (data/forecast.py), chosen by `forecast_metric`
 CLASSIFICATION = SINGLE | {Task.MULTILABEL}
 REGRESSION = frozenset({Task.REGRESSION})
 
@@ -91,6 +92,10 @@ _ALL = [
     Metric("rmse", False, REGRESSION, lambda y, o, t: skm.root_mean_squared_error(y, o)),
     Metric("mae", False, REGRESSION, lambda y, o, t: skm.mean_absolute_error(y, o)),
     Metric("r2", True, REGRESSION, lambda y, o, t: skm.r2_score(y, o)),
+    # a forecast's errors in its series' units (divided by the seasonal naive forecast's in-sample error): the
+    # mean absolute one is the MASE, the root mean squared one a scaled RMSE
+    Metric("mase", False, FORECAST, lambda y, o, t: skm.mean_absolute_error(y, o)),
+    Metric("scaled_rmse", False, FORECAST, lambda y, o, t: skm.root_mean_squared_error(y, o)),
 ]
 METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
 
@@ -99,7 +104,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
 def every_score(truth: np.ndarray, scores: np.ndarray, task: Task, first: str | None = None) -> dict[str, float]:
     """Every metric of `task` on (truth, scores), `first` (the run's metric) first; a metric undefined on these
     samples (ROC AUC with one class present) is left out."""
-    names = ([first] if first else []) + sorted(n for n, m in METRICS.items() if task in m.tasks and n != first)
+    forecast = first is not None and METRICS[first].tasks is FORECAST
+    names = ([first] if first else []) + sorted(n for n, m in METRICS.items() if n != first and (
+        m.tasks is FORECAST if forecast else task in m.tasks))
     found = {name: score_or_nan(METRICS[name], truth, scores, task) for name in names}
     return {name: value for name, value in found.items() if not np.isnan(value)}
 
@@ -126,6 +133,16 @@ def get_metric(name: str, task: Task) -> Metric:
             f"--metric {name} does not apply to a {task.value} task; use one of {', '.join(fitting)}"
         )
     return metric
+
+
+def forecast_metric(name: str | None) -> tuple[Metric, str]:
+    """A forecast's metric (--metric, else the MASE) and why."""
+    if name is None:
+        return METRICS["mase"], ("forecast: the mean absolute scaled error (MASE), the error over the seasonal naive "
+                                 "forecast's in-sample error; under 1 beats it")
+    if name not in METRICS or METRICS[name].tasks is not FORECAST:
+        raise AutosearchError(f"--metric {name} does not apply to a forecast; use mase or scaled_rmse")
+    return METRICS[name], "set with --metric"
 
 
 def default_metric(task: Task, class_ratio: float | None) -> tuple[Metric, str]:

@@ -23,7 +23,7 @@ from autosearch.data.load import RawData, load_data
 from autosearch.data.profile import Profile, profile, rare_rows, shape_features
 from autosearch.data.split import Split, fold_rows, split_data, times
 from autosearch.errors import AutosearchError
-from autosearch.metrics import Metric, default_metric, get_metric
+from autosearch.metrics import Metric, default_metric, forecast_metric, get_metric
 from autosearch.problem import Folds, Problem, make_folds
 from autosearch.progress import Progress
 from autosearch.runs import LOCK_FILE, RUN_FILE, RunState
@@ -57,6 +57,7 @@ class Prepared:
     folds: Folds  # the development samples and how candidates are scored on them
     classical: tuple[str, ...]  # the classical candidates to fit, in the order they are fitted
     preprocessor: Any  # fitted on the development samples: the folds' views and the refit's (Folds.against)
+    history: pd.DataFrame | None = None  # a forecast's table of series, as given (what `predict` takes)
 
     @property
     def problem(self) -> Problem:
@@ -76,38 +77,58 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     # a run begun before time-ordered splits (its settings have no `no_time`) goes on with its shuffled split
     shuffled_before = before is not None and "no_time" not in before.config
     prof, dataset, test, notes = profile(raw, config.targets, config.task, config.kind, config.time,
-                                         config.no_time or shuffled_before)
+                                         config.no_time or shuffled_before, config.horizon, config.series,
+                                         1 if config.holdout else config.backtests, config.seed)
     (progress.warn if prof.target_guessed else progress.say)(f"target: {', '.join(prof.targets)} "
                                                              f"({prof.target_reason})")
-    progress.say(f"task: {prof.task.value} ({prof.task_reason})")
+    progress.say(f"task: {prof.task_name} ({prof.task_reason})")
     progress.say(f"kind: {prof.kind.value} ({prof.kind_reason})")
-    if config.test is not None:
-        test = _read_test(config.test, prof, notes)
-    split, split_notes = split_data(dataset, prof, config.seed, test)
-    for note in notes + split_notes:
-        progress.say(note)
-    codec = _fit_codec(prof, dataset, test, split)
-    metric, metric_reason = (
-        (get_metric(config.metric, prof.task), "set with --metric") if config.metric
-        else default_metric(prof.task, codec.class_ratio(split.train.target))
-    )
+    if prof.forecast is not None:
+        split, splits, how = _forecast_split(dataset, prof, config)
+        for note in notes:
+            progress.say(note)
+        codec = TargetCodec(prof.task, tuple(dataset.target.columns), "as_is").fit(split.train.target)
+        metric, metric_reason = forecast_metric(config.metric)
+    else:
+        if config.test is not None:
+            test = _read_test(config.test, prof, notes)
+        split, split_notes = split_data(dataset, prof, config.seed, test)
+        for note in notes + split_notes:
+            progress.say(note)
+        codec = _fit_codec(prof, dataset, test, split)
+        metric, metric_reason = (
+            (get_metric(config.metric, prof.task), "set with --metric") if config.metric
+            else default_metric(prof.task, codec.class_ratio(split.train.target))
+        )
     progress.say(f"metric: {metric.name} ({metric_reason})")
     classical = classical_candidates(config.baselines, prof)
     spaces = spaces_for(prof.kind.value, user_spaces)
     if config.max_epochs is not None:
         spaces = tuple(dataclasses.replace(s, max_epochs=config.max_epochs) for s in spaces)
     dev = split.train + split.val
-    began = None if before is None else (before.folds or 0)  # 1: a holdout; 0: an earlier autosearch's
-    k, why = cv_folds(config, dev, prof, spaces[0], began)
-    splits, how = fold_rows(dev, len(split.train), k, config.seed, prof.task.single_label, times(dev, prof))
-    progress.say(how + (f" ({why})" if why else ""))
+    if prof.forecast is None:
+        began = None if before is None else (before.folds or 0)  # 1: a holdout; 0: an earlier autosearch's
+        k, why = cv_folds(config, dev, prof, spaces[0], began)
+        splits, how = fold_rows(dev, len(split.train), k, config.seed, prof.task.single_label, times(dev, prof))
+        how += f" ({why})" if why else ""
+    progress.say(how)
     folds, preprocessor = make_folds(dev, splits, prof, codec, metric, config.seed)
-    if prof.task is Task.REGRESSION:
+    if prof.task is Task.REGRESSION and prof.forecast is None:
         codec, reason = target_transform(folds, dev, prof, split)
         progress.say(f"target transform: {codec.transform} ({reason})")
         folds = folds.encoded_by(codec, dev.target)
     return Prepared(raw.name, prof, split, codec, metric, metric_reason, spaces, output, folds, classical,
-                    preprocessor)
+                    preprocessor, raw.frame if prof.forecast is not None else None)
+
+
+def _forecast_split(windows, prof: Profile, config: RunConfig) -> tuple[Split, tuple, str]:
+    """A forecast's split of its windows (data/forecast.split_windows) and its backtests over train+validation."""
+    from autosearch.data.forecast import split_windows
+
+    train, val, test, splits, how = split_windows(windows, prof.forecast.horizon,
+                                                  1 if config.holdout else config.backtests)
+    return Split(train, val, test, stratified=False, test_given=False), splits, \
+        f"split: {len(train)} train / {len(val)} validation / {len(test)} test windows; {how}"
 
 
 TIME_HOLDOUT = ("time-ordered: the candidates are scored on the latest samples before the test split, trained on "
@@ -155,7 +176,8 @@ def classical_candidates(asked: tuple[str, ...], prof: Profile) -> tuple[str, ..
     if unknown:
         raise AutosearchError(f"--baselines '{unknown[0]}' is not a classical candidate on {prof.kind.value} data; "
                               f"use some of {', '.join(offered)}")
-    return tuple(n for n in offered if not asked or n in asked or n == "dummy")
+    from autosearch.baselines import CLASSICAL
+    return tuple(n for n in offered if not asked or n in asked or CLASSICAL[n].family == "dummy")
 
 
 def cv_folds(config: RunConfig, dev: Dataset, prof: Profile, first: SearchSpace, began: int | None = None

@@ -274,6 +274,45 @@ class ArrayFeatures(BaseEstimator, TransformerMixin):
         return _only({self.view: scaled, "vector": vector, "table": vector}, views)
 
 
+class WindowFeatures(BaseEstimator, TransformerMixin):
+    """Windows of series to forecast from (data/forecast.py): the target channel as the windows hold it (already
+    in its series' units, relative to the window's last value), the other channels (covariates, then `cycles`
+    calendar phases as sine and cosine) standardised. Steps before a series begins (NaN) become 0 and, where
+    training windows have any, a last channel ``observed`` marks the steps that are there.
+
+    Views: ``sequence``, the windows (samples, lookback, channels); ``vector``, what the dense networks and the
+    classical candidates read: the target's `lookback` values first (the common-sense forecasts, naive.py, read
+    them there), then each covariate's, the last step's calendar phases and the observed marks."""
+
+    def __init__(self, lookback: int = 1, season: int = 1, horizon: int = 1, cycles: int = 0):
+        self.lookback, self.season, self.horizon, self.cycles = lookback, season, horizon, cycles
+
+    def fit(self, X: np.ndarray, y=None) -> WindowFeatures:
+        X = np.asarray(X, dtype=np.float32)
+        self.scaler_ = StandardScaler().fit(X[..., 1:].reshape(-1, X.shape[-1] - 1)) if X.shape[-1] > 1 else None
+        self.gaps_ = bool(np.isnan(X[..., 0]).any())
+        return self
+
+    @property
+    def model_facts_(self) -> dict[str, Any]:
+        return {"layout": (self.lookback, self.season, self.horizon)}
+
+    def transform(self, X: np.ndarray, views: Collection[str] | None = None) -> Views:
+        X = np.array(X, dtype=np.float32)
+        if self.scaler_ is not None:
+            X[..., 1:] = self.scaler_.transform(X[..., 1:].reshape(-1, X.shape[-1] - 1)).reshape(X[..., 1:].shape)
+        observed = (~np.isnan(X[..., :1])).astype(np.float32)
+        X = np.nan_to_num(X, nan=0.0)
+        if self.gaps_:
+            X = np.concatenate([X, observed], axis=-1)
+        made: Views = {"sequence": X}
+        if _wanted(views, "vector"):
+            calendar = X.shape[-1] - 2 * self.cycles - int(self.gaps_)
+            steps = [X[:, :, c] for c in range(calendar)] + ([observed[..., 0]] if self.gaps_ else [])
+            made["vector"] = np.concatenate(steps + [X[:, -1, calendar:calendar + 2 * self.cycles]], axis=1)
+        return _only(made, views)
+
+
 VECTORIZER_SETTINGS = ("max_tokens", "output_mode", "output_sequence_length", "ngrams")
 
 

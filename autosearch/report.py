@@ -257,7 +257,7 @@ def build(folder: Path, summary: RunSummary, records: Sequence[TrialRecord],
             truth, scores, classes = saved["truth"], saved["scores"], [str(c) for c in saved["classes"]]
         if summary.task == "regression":
             figures += regression_plots(truth, scores, summary.targets)
-        else:
+        elif summary.task != "forecast":  # its plots against the series: not yet
             figures += classification_plots(truth, scores, classes, summary.task)
     return figures
 
@@ -360,7 +360,7 @@ def _per_class_section(folder: Path, summary: RunSummary) -> str:
     from sklearn.metrics import classification_report
 
     path = folder / PREDICTIONS_FILE
-    if summary.task == "regression" or not path.exists():
+    if summary.task in ("regression", "forecast") or not path.exists():
         return ""
     with np.load(path, allow_pickle=False) as saved:
         truth, scores, classes = saved["truth"], saved["scores"], [str(c) for c in saved["classes"]]

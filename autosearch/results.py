@@ -19,6 +19,7 @@ from autosearch.baselines import fit_baseline
 from autosearch.budget import PLAN_KEY
 from autosearch.bundle import Bundle, Member, save_bundle
 from autosearch.config import RunConfig
+from autosearch.data.forecast import forecast_example
 from autosearch.data.profile import GUESSED
 from autosearch.ensemble import ahead_on_their_samples, blend
 from autosearch.errors import AutosearchError, describe
@@ -195,13 +196,13 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     scores = prep.codec.scores(blend(refitted.outputs, weights))
     _save_predictions(output / report.PREDICTIONS_FILE, refitted.problem.truth, scores, prep.codec.classes_)
     model = {}
-    if stop.fits(INSPECT_SECONDS):  # the pick as served: in memory, as `Bundle.load` would give it back
+    served = Bundle(bundle, meta, refitted.preprocessor, prep.codec, members)  # in memory, as `Bundle.load` gives it
+    if stop.fits(INSPECT_SECONDS) and prep.history is None:  # a forecast's samples are no rows to time or permute
         mark = time.monotonic()
-        served = Bundle(bundle, meta, refitted.preprocessor, prep.codec, members)
         model = inspect_model(served, prep.split.test, metric, config.seed, stop.left())
         timings["inspect"] = time.monotonic() - mark
     mark = time.monotonic()
-    logged = _log_model(bundle, prep, config, tracker, progress, scores, refitted.problem.truth, win,
+    logged = _log_model(served, prep, config, tracker, progress, scores, refitted.problem.truth, win,
                         test_scores, best_of(records, metric, "baseline", ahead), data_sha256)
     timings["mlflow_model"] = time.monotonic() - mark
     timings["total"] = time.monotonic() - started
@@ -240,7 +241,7 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     return FitResult(output, bundle, leaderboard, win, metric.name, test_score, summary, tracker.parent_id)
 
 
-def _log_model(bundle: Path, prep: Prepared, config: RunConfig, tracker, progress: Progress, scores: np.ndarray,
+def _log_model(served: Bundle, prep: Prepared, config: RunConfig, tracker, progress: Progress, scores: np.ndarray,
                truth: np.ndarray, win: TrialRecord, test_scores: Mapping[str, float],
                best_baseline: TrialRecord | None, data_sha256: str) -> dict[str, Any]:
     """Log the saved pick as the parent run's MLflow Model and, with --register, register it (`mlflow_model.py`);
@@ -248,12 +249,17 @@ def _log_model(bundle: Path, prep: Prepared, config: RunConfig, tracker, progres
     from autosearch import mlflow_model
     from autosearch.runs import fingerprint
 
-    metric, test = prep.metric, prep.split.test
-    example = test.take(np.arange(min(mlflow_model.EXAMPLE_ROWS, len(test))))
+    metric, test, bundle = prep.metric, prep.split.test, served.folder
     try:
+        if prep.history is not None:  # a forecast takes a history table: its example is one series' latest steps
+            features, example = prep.history, forecast_example(prep.history, prep.profile.forecast)
+            predicted = served.predict(example)
+        else:
+            example = test.take(np.arange(min(mlflow_model.EXAMPLE_ROWS, len(test)))).features
+            features, predicted = prep.split.train.features, prep.codec.decode(scores[:len(example)])
         logged = mlflow_model.log_pick(
-            tracker.tracking_uri, tracker.parent_id, bundle, prep.split.train.features, example.features,
-            prep.codec.decode(scores[:len(example)]), every_score(truth, scores, prep.profile.task, metric.name),
+            tracker.tracking_uri, tracker.parent_id, bundle, features, example, predicted,
+            every_score(truth, scores, prep.profile.task, metric.name),
             tags={"autosearch.winner": win.name, "autosearch.family": win.family})
     except Exception as error:
         progress.warn(f"the pick was not logged as an MLflow Model ({describe(error)}); it is saved in {bundle}")
@@ -263,7 +269,7 @@ def _log_model(bundle: Path, prep: Prepared, config: RunConfig, tracker, progres
     if not config.register:
         return found
     validation = f"{prep.folds.k}-fold" if prep.folds.k > 1 else "holdout"
-    facts = {"autosearch.task": prep.profile.task.value, "autosearch.metric": metric.name,
+    facts = {"autosearch.task": prep.profile.task_name, "autosearch.metric": metric.name,
              "autosearch.val_score": win.val_score, "autosearch.test_score": test_scores[win.name],
              "autosearch.winner": win.name, "autosearch.data_sha256": data_sha256,
              "autosearch.targets": ",".join(prep.profile.targets),
@@ -356,7 +362,7 @@ def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[
     prof, metric = prep.profile, prep.metric
     return RunSummary(
         data=prep.name, target=prof.targets[0] if len(prof.targets) == 1 else list(prof.targets),
-        target_reason=prof.target_reason, task=prof.task.value, task_reason=prof.task_reason,
+        target_reason=prof.target_reason, task=prof.task_name, task_reason=prof.task_reason,
         kind=prof.kind.value, kind_reason=prof.kind_reason, metric=metric.name, metric_reason=prep.metric_reason,
         greater_is_better=metric.greater_is_better, class_ratio=prep.problem.class_ratio,
         context=prep.problem.context,

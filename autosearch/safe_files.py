@@ -22,7 +22,9 @@ SKOPS_SUFFIX = ".skops"
 # every baseline family for every task, and every preprocessing; a test checks each kind's bundle loads).
 TRUSTED = frozenset({
     "autosearch.preprocessing.ArrayFeatures", "autosearch.preprocessing.TableFeatures",
-    "autosearch.preprocessing.TextFeatures", "autosearch.preprocessing._as_text",
+    "autosearch.preprocessing.TextFeatures", "autosearch.preprocessing.WindowFeatures",
+    "autosearch.naive.NaiveForecast", "autosearch.naive.SeasonalNaiveForecast", "autosearch.naive.WindowMeanForecast",
+    "autosearch.preprocessing._as_text",
     "autosearch.preprocessing._date_parts",
     "autosearch.preprocessing._fill_text", "autosearch.targets.TargetCodec", "autosearch.targets._log1p",
     "numpy.dtype", "sklearn.calibration._CalibratedClassifier", "sklearn.calibration._SigmoidCalibration",

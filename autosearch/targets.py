@@ -23,10 +23,11 @@ class TargetCodec:
     - binary / multiclass: original labels <-> integer class indices (LabelEncoder);
     - multilabel: label sets (``a|b``) or several 0/1 columns <-> a 0/1 matrix;
     - regression: values <-> standardised values (the network trains on the scaled target), after an
-      optional `transform`: log1p (for positive, right-skewed targets) or quantile-normal.
+      optional `transform`: log1p (for positive, right-skewed targets) or quantile-normal; or, `as_is`, values
+      already in the units models learn (a forecast's windows, data/forecast.py).
     """
 
-    TRANSFORMS = ("none", "log1p", "quantile")
+    TRANSFORMS = ("none", "log1p", "quantile", "as_is")
 
     def __init__(self, task: Task, targets: tuple[str, ...], transform: str = "none"):
         self.task = task
@@ -58,7 +59,8 @@ class TargetCodec:
             steps = {"log1p": [FunctionTransformer(_log1p, np.expm1, check_inverse=False)],
                      "quantile": [QuantileTransformer(n_quantiles=min(1000, len(values)), random_state=0,
                                                       output_distribution="normal")]}.get(self.transform, [])
-            self.encoder_ = make_pipeline(*steps, StandardScaler()).fit(values)
+            scaling = [FunctionTransformer()] if self.transform == "as_is" else [StandardScaler()]
+            self.encoder_ = make_pipeline(*steps, *scaling).fit(values)
             self.classes_ = []
         return self
 

@@ -225,7 +225,7 @@ def test_help_names_values_plainly_and_shows_choices_in_full_at_80_columns(comma
     assert max(len(line) for line in shown.output.splitlines()) <= 80
     if command == "fit":
         assert "--target COLUMN" in options and "--holdout " in options  # a flag takes no value
-        assert "binary, multiclass," in options and "multilabel or regression" in options
+        assert "binary, multiclass," in options and "multilabel, regression or forecast" in options
 
 
 def test_version_and_shell_completion():

@@ -25,6 +25,7 @@ class DataKind(str, Enum):
     IMAGE = "image"  # (samples, height, width, channels), channels last
     SEQUENCE = "sequence"  # (samples, timesteps, features): time series, signals
     TEXT = "text"  # one document per sample
+    FORECAST = "forecast"  # (samples, lookback steps, channels): windows of series, the next steps to forecast
 
 
 @dataclass(frozen=True)
@@ -50,7 +51,7 @@ class KindSpec:
     units: Callable[[tuple[int, ...]], float] = lambda shape: 1 + shape[0] / 25
 
 
-KIND_CHOICES = ("auto",) + tuple(k.value for k in DataKind)
+KIND_CHOICES = ("auto",) + tuple(k.value for k in DataKind if k is not DataKind.FORECAST)  # --task forecast's
 
 MIN_IMAGE_SIDE = 8  # a 3-D array is a grayscale image set only if both trailing axes are at least this long…
 MAX_IMAGE_ASPECT = 4  # …and neither is more than this many times the other
@@ -149,6 +150,12 @@ def _arrays(profile):
     return ArrayFeatures(profile.kind.value)
 
 
+def _windows(profile):
+    from autosearch.preprocessing import WindowFeatures
+    spec = profile.forecast
+    return WindowFeatures(spec.lookback, spec.season, spec.horizon, len(spec.calendar))
+
+
 def _documents(profile):
     from autosearch.preprocessing import TextFeatures
     return TextFeatures(profile.text)
@@ -169,4 +176,11 @@ KINDS: dict[DataKind, KindSpec] = {spec.kind: spec for spec in (
     KindSpec(DataKind.TEXT, (1,), _documents, frozenset({"text", "ngrams"}), ("tfidf", "text"), "tfidf",
              baselines=("dummy", "linear", "svm"), sparse=True,
              epoch_seconds=100e-6, units=lambda shape: 1),  # tfidf: ~70 µs a document (topics)
+    # windows of series to forecast from (data/forecast.py): the flattened window's first model (a dense net,
+    # as the book's first forecaster), recurrent and 1D convnets; the common-sense forecasts are the yardsticks
+    # ("dummy" family), then ridge and trees on the lags (one model for all H steps: direct, multi-output)
+    KindSpec(DataKind.FORECAST, (), _windows, frozenset({"sequence", "vector"}), ("dense", "rnn", "conv1d"),
+             "vector", baselines=("seasonal_naive", "naive", "window_mean", "linear", "extra_trees",
+                                  "random_forest"),
+             epoch_seconds=15e-6, units=lambda shape: shape[0] * (1 + shape[1] / 4)),
 )}

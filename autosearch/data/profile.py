@@ -14,6 +14,7 @@ from pandas.api import types as ptypes
 
 from autosearch.data.dataset import Dataset
 from autosearch.data.dates import is_date
+from autosearch.data.forecast import ForecastSpec, forecast_spec, make_windows
 from autosearch.data.kinds import (
     KINDS,
     DataKind,
@@ -64,6 +65,12 @@ class Profile:
     sample_shape: tuple[int, ...] = ()  # arrays: one sample's shape as models see it
     image_size: tuple[int, int] | None = None  # image folders: what every image is resized to
     color_mode: str | None = None
+    forecast: ForecastSpec | None = None  # --task forecast: the series, horizon and windows (data/forecast.py)
+
+    @property
+    def task_name(self) -> str:
+        """The task as the user asked it: a forecast is learnt as a regression of the next H steps."""
+        return "forecast" if self.forecast is not None else self.task.value
 
     @property
     def features(self) -> tuple[str, ...]:
@@ -77,7 +84,8 @@ class Profile:
     def as_dict(self) -> dict:
         """JSON-ready: tuples as lists, enums as their values."""
         data = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-        data.update(task=self.task.value, kind=self.kind.value, dropped=dict(self.dropped), missing=dict(self.missing))
+        data.update(task=self.task.value, kind=self.kind.value, dropped=dict(self.dropped), missing=dict(self.missing),
+                    forecast=self.forecast.as_dict() if self.forecast else None)
         return data
 
     @classmethod
@@ -85,7 +93,8 @@ class Profile:
         tuples = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
         tuples.update(task=Task(data["task"]), kind=DataKind(data["kind"]),
                       dropped=tuple(data.get("dropped", {}).items()),
-                      missing=tuple(data.get("missing", {}).items()))
+                      missing=tuple(data.get("missing", {}).items()),
+                      forecast=ForecastSpec.from_dict(data["forecast"]) if data.get("forecast") else None)
         return cls(**tuples)
 
 
@@ -393,9 +402,13 @@ def _numeric(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
 
 
 def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto", kind: str = "auto",
-            time: str | None = None, no_time: bool = False) -> tuple[Profile, Dataset, Dataset | None, list[str]]:
+            time: str | None = None, no_time: bool = False, horizon: int | None = None, series: str | None = None,
+            backtests: int | None = None, seed: int = 0) -> tuple[Profile, Dataset, Dataset | None, list[str]]:
     """Profile `raw`: the profile, the samples that have a target, the .npz's own test samples, messages.
-    `time`, `no_time`: --time and --no-time (tables only: which column orders the rows in time)."""
+    `time`, `no_time`: --time and --no-time (tables only: which column orders the rows in time); `horizon`,
+    `series`, `backtests`: a forecast's (--task forecast): the samples are then windows (data/forecast.py)."""
+    if task == "forecast":
+        return _forecast_profile(raw, targets, time, horizon, series, backtests, seed)
     messages: list[str] = list(raw.notes)
     y, target_reason = _targets(raw, targets)
     keep = _check_targets(y)
@@ -422,6 +435,32 @@ def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto", kin
     prof = _array_profile(raw, kind, facts)
     features = shape_features(RawData(raw.name, X=raw.X[rows]), prof)
     return prof, Dataset(features, y), _array_test(raw, prof, messages), messages
+
+
+def _forecast_profile(raw: RawData, targets: tuple[str, ...], time: str | None, horizon: int, series: str | None,
+                      backtests: int | None, seed: int) -> tuple[Profile, Dataset, None, list[str]]:
+    """A forecast's profile and windows (data/forecast.py)."""
+    if not raw.is_table:
+        raise AutosearchError("a forecast reads a table of series (a time column, the target, an --id column for "
+                              "several); this data is no table")
+    frame = raw.frame
+    chosen, target_reason = choose_targets(frame, targets)
+    if len(chosen) != 1:
+        raise AutosearchError("a forecast has one target column; pass one --target")
+    target = chosen[0]
+    if not ptypes.is_numeric_dtype(frame[target]) and pd.to_numeric(frame[target], errors="coerce").isna().all():
+        raise AutosearchError(f"target '{target}' holds no numbers; a forecast needs a numeric target")
+    dates = tuple(c for c in frame.columns if c != target and not nested(frame[c]) and is_date(frame[c]))
+    spec, reason = forecast_spec(frame, target, time, series, horizon, dates)
+    windows, notes = make_windows(frame, spec, backtests, seed)
+    kind_reason = (f"{len(windows):,} windows of {spec.lookback} steps × {spec.channels} values (the target, "
+                   f"{len(spec.covariates)} covariate(s), {len(spec.calendar)} calendar cycle(s) as sine and cosine)")
+    prof = Profile(targets=(target,), target_reason=target_reason, task=Task.REGRESSION, task_reason=reason,
+                   kind=DataKind.FORECAST, kind_reason=kind_reason, n_rows=len(frame), n_columns=frame.shape[1],
+                   numeric=spec.covariates, dates=(spec.time,) if spec.dates else (), time=spec.time,
+                   columns=tuple(c for c in frame.columns if c != target),
+                   sample_shape=tuple(windows.features.shape[1:]), forecast=spec)
+    return prof, windows, None, list(raw.notes) + notes
 
 
 def common_classes(labels: pd.Series) -> tuple[np.ndarray, list, str | None]:

@@ -58,12 +58,12 @@ def regular_step(values: np.ndarray) -> str | None:
     usual = np.bincount(rows).max() / len(rows)  # the share of steps with the most common number of rows
     if step <= 0 or regular < REGULAR_SHARE or usual < EVEN_SHARE:
         return None
-    return "every " + _duration(step / 1e9)
+    return "every " + duration(step / 1e9)
 
 
-def _duration(seconds: float) -> str:
+def duration(seconds: float) -> str:
     """
-    >>> _duration(1800), _duration(3600), _duration(86400), _duration(7 * 86400), _duration(31 * 86400)
+    >>> duration(1800), duration(3600), duration(86400), duration(7 * 86400), duration(31 * 86400)
     ('30 minutes', 'hour', 'day', '7 days', '~30 days')
     """
     for unit, size in (("day", 86400), ("hour", 3600), ("minute", 60), ("second", 1)):

@@ -1,0 +1,166 @@
+"""Forecasting (--task forecast --horizon H): windows of the past in, the next H steps out, validated by
+backtests that never train on the future, tested on the last H steps, served as the next H steps after the
+data end."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from commands import autosearch_here
+
+from autosearch.baselines import fit_baseline
+from autosearch.bundle import Bundle, Member
+from autosearch.config import make_config
+from autosearch.data.forecast import forecast_spec, make_windows, split_windows
+from autosearch.errors import AutosearchError
+from autosearch.naive import NaiveForecast, SeasonalNaiveForecast
+from autosearch.prepare import prepare
+from autosearch.progress import Progress
+
+H = 6
+
+
+def daily(n: int = 120, ids: tuple[str, ...] = ("a", "b"), noise: float = 0.3, walk: float = 0.0,
+          seed: int = 0) -> pd.DataFrame:
+    """Daily series in long format: a weekly cycle at each series' own level, noise, an optional random walk."""
+    rng = np.random.default_rng(seed)
+    stamps = pd.date_range("2024-01-01", periods=n, freq="D")
+    frames = [pd.DataFrame({"day": stamps.strftime("%Y-%m-%d"), "shop": shop,
+                            "sales": 10 * (i + 1) + 3 * np.sin(2 * np.pi * np.arange(n) / 7)
+                            + rng.normal(0, noise, n) + np.cumsum(rng.normal(0, walk, n))})
+              for i, shop in enumerate(ids)]
+    return pd.concat(frames, ignore_index=True)
+
+
+def windows_of(frame: pd.DataFrame, horizon: int = H, series: str | None = "shop"):
+    spec, _ = forecast_spec(frame, "sales", None, series, horizon, ("day",))
+    return spec, make_windows(frame, spec, None)[0]
+
+
+def test_windows_end_at_their_origin_and_their_targets_are_the_next_h_steps():
+    frame = daily(walk=1.0)
+    spec, windows = windows_of(frame)
+    assert spec.season == 7 and spec.calendar == ("week", "year")
+    for row in (0, len(windows) // 2, len(windows) - 1):
+        values = frame[frame.shop == ("a", "b")[windows.series[row]]].sales.to_numpy()
+        origin = len(values) - 1 - H - windows.distance[row]
+        level = values[origin]
+        scale = np.mean(np.abs(values[7:len(values) - H] - values[:len(values) - H - 7]))  # without the test span
+        last = windows.features[row, -spec.lookback:, 0]
+        seen = values[max(0, origin - spec.lookback + 1):origin + 1]
+        np.testing.assert_allclose(last[-len(seen):], (seen - level) / scale, rtol=1e-5, atol=1e-5)
+        np.testing.assert_allclose(windows.target.iloc[row], (values[origin + 1:origin + 1 + H] - level) / scale,
+                                   rtol=1e-5, atol=1e-5)
+
+
+def test_backtests_train_only_on_windows_whose_targets_end_before_what_they_score_and_test_is_the_last_h_steps():
+    _, windows = windows_of(daily())
+    train, val, test, folds, how = split_windows(windows, H, 3)
+    assert len(folds) == 3 and "3 backtests" in how
+    assert (test.distance == 0).all() and len(test) == 2  # each series' last window: its last H steps
+    dev = train + val
+    assert (dev.distance >= H).all()  # no development window's targets reach into the test span
+    origin = -dev.distance  # larger is later; a window's targets end H steps after its origin
+    for fit, score in folds:
+        assert origin[fit].max() + H <= origin[score].min()  # a gap of H - 1 origins
+        assert len(np.unique(dev.distance[score])) == H
+    scored = [set(dev.distance[score]) for _, score in folds]
+    assert scored[0] == set(range(H, 2 * H))  # the latest backtest first, right before the test span
+    assert not scored[0] & scored[1] and not scored[1] & scored[2]
+
+
+def prepared(frame: pd.DataFrame, tmp_path, **options):
+    frame.to_csv(tmp_path / "series.csv", index=False)
+    config = make_config(target="sales", horizon=H, output=tmp_path / "out", **options)
+    return prepare(tmp_path / "series.csv", config, Progress(quiet=True))
+
+
+def test_a_random_walk_cannot_be_forecast_so_no_model_scores_well_on_it(tmp_path):
+    """Were a window to hold any of its target steps, ridge regression would forecast a random walk's next step
+    almost perfectly."""
+    prep = prepared(daily(n=300, ids=("a",), noise=0.0, walk=1.0).drop(columns="shop"), tmp_path)
+    linear = fit_baseline("linear", prep.folds.first)[0]
+    assert prep.metric.name == "mase" and linear.val_score > 0.7
+
+
+def test_a_series_that_repeats_every_season_is_forecast_exactly_by_the_seasonal_naive(tmp_path):
+    prep = prepared(daily(noise=0.0), tmp_path, series="shop")
+    assert fit_baseline("seasonal_naive", prep.folds.first)[0].val_score < 1e-6
+    assert fit_baseline("naive", prep.folds.first)[0].val_score > 0.5
+    assert prep.profile.task_name == "forecast" and prep.codec.n_outputs == H
+
+
+@pytest.mark.parametrize("options, message", [
+    ({"horizon": 3, "task": "regression"}, "--horizon asks for a forecast"),
+    ({"series": "shop"}, "--id belongs to a forecast"),
+    ({"task": "forecast"}, "needs --horizon"),
+    ({"horizon": 3, "cv_folds": 3}, "--backtests"),
+    ({"horizon": 0}, "at least 1"),
+])
+def test_contradictory_forecast_options_are_refused(options, message):
+    with pytest.raises(AutosearchError, match=message):
+        make_config(target="sales", **options)
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda f: f, "two rows at the same step"),  # two series and no --id
+    (lambda f: f[f.shop == "a"].sample(frac=0.5, random_state=0), "irregular steps"),
+    (lambda f: f.assign(opened=f.day), "--time COLUMN"),  # two date columns: which one orders the rows
+])
+def test_tables_that_are_no_series_get_a_one_line_error(tmp_path, change, message):
+    frame = change(daily()).drop(columns="shop")
+    with pytest.raises(AutosearchError, match=message):
+        prepared(frame, tmp_path)
+
+
+def test_series_too_short_for_the_horizon_are_refused(tmp_path):
+    with pytest.raises(AutosearchError, match="shorter --horizon"):
+        prepared(daily(n=8), tmp_path, series="shop")
+
+
+@pytest.fixture(scope="module")
+def forecast_run(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("forecast")
+    daily(walk=0.2).to_csv(folder / "shops.csv", index=False)
+    result = autosearch_here("fit", folder / "shops.csv", "--target", "sales", "--horizon", H, "--id", "shop",
+                             "--trials", 2, "--max-epochs", 1, "--baselines", "linear", "--output", folder / "out",
+                             "--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}")
+    assert result.returncode == 0, result.stderr
+    return folder
+
+
+@pytest.mark.slow
+def test_a_forecast_is_fitted_against_the_common_sense_forecasts_and_serves_the_next_h_steps(forecast_run):
+    summary = json.loads((forecast_run / "out" / "summary.json").read_text())
+    assert summary["task"] == "forecast" and summary["metric"] == "mase"
+    board = pd.read_csv(forecast_run / "out" / "leaderboard.csv")
+    assert {"seasonal_naive", "naive", "window_mean", "linear"} <= set(board.name)
+    assert board[board.kind == "nn"].state.eq("complete").any()
+    result = autosearch_here("predict", forecast_run / "out" / "model", forecast_run / "shops.csv")
+    assert result.returncode == 0, result.stderr
+    from io import StringIO
+    forecast = pd.read_csv(StringIO(result.stdout))
+    assert list(forecast.columns) == ["shop", "day", "forecast"] and len(forecast) == 2 * H
+    assert forecast.groupby("shop").day.apply(list).to_dict() == {
+        s: list(pd.date_range("2024-04-30", periods=H, freq="D").strftime("%Y-%m-%d")) for s in ("a", "b")}
+    assert np.isfinite(forecast.forecast).all()
+
+
+@pytest.mark.slow
+def test_the_served_windows_are_aligned_with_the_history_they_end(forecast_run):
+    """Through the served path (history in, the bundle's preprocessing, forecasts out) the common-sense forecasts
+    give exactly the last value and the value a season before each step: a window off by one step would not."""
+    bundle = Bundle.load(forecast_run / "out" / "model")
+    spec = bundle.profile.forecast
+    history = pd.read_csv(forecast_run / "shops.csv")
+    for estimator, expected in ((NaiveForecast(spec.lookback, spec.season, H), lambda v: np.repeat(v[-1], H)),
+                                (SeasonalNaiveForecast(spec.lookback, spec.season, H), lambda v: v[-7:-7 + H])):
+        member = Member("yardstick", "baseline", "dummy", {}, 1.0, estimator.fit(None))
+        forecast = dataclasses.replace(bundle, members=[member]).predict(history)
+        for shop, part in forecast.groupby("shop"):
+            values = history[history.shop == shop].sales.to_numpy()
+            np.testing.assert_allclose(part.forecast, expected(values), rtol=1e-4)
