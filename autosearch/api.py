@@ -48,7 +48,8 @@ def fit(data: str | Path | pd.DataFrame, target: str | list[str] | None = None, 
     Options are those of `autosearch fit` (``trials``, ``time_budget``, ``task``, ``kind``, ``metric``,
     ``space``, ``test``, ``output``, ``experiment``, ``tracking_uri``, ``seed``, ``max_epochs``, ``time``,
     ``no_time``, ``storage``, ``study``, ``baselines``, ``engine`` and the engine's own options such as
-    ``tuner`` or ``concurrency``, ``mixed_precision``, ``quiet``). Given an ``output`` folder that holds a
+    ``tuner`` or ``concurrency``, ``mixed_precision``, ``quiet``; a forecast's ``horizon``, ``series`` (--id) and
+    ``backtests``). Given an ``output`` folder that holds a
     run, it continues that run. Returns None in a worker process (another process owns the run and writes
     its results).
     """
