@@ -21,12 +21,14 @@ from typer.testing import CliRunner
 import autosearch
 from autosearch.baselines import CLASSICAL
 from autosearch.cli import app
+from autosearch.data.kinds import KINDS, DataKind
 from autosearch.spaces import default_space_path
 
 pytestmark = pytest.mark.slow  # every test here trains or starts processes
 
 TINY = {"trials": 2, "max_epochs": 2, "quiet": True, "cv_folds": 2, "baselines": "linear"}  # CV, at its cheapest
 LEADERBOARD_COLUMNS = {"name", "kind", "family", "val_score", "test_score", "fit_seconds"}
+TABLE_BASELINES = KINDS[DataKind.TABULAR].baselines
 SUMMARY_KEYS = {"target", "task", "task_reason", "kind", "metric", "winner", "test_score", "mlflow_run_id"}
 
 
@@ -49,7 +51,7 @@ def test_cli_fit_then_predict_binary(breast_cancer_csv, tmp_path):
 
     board = pd.read_csv(out / "leaderboard.csv")
     assert LEADERBOARD_COLUMNS <= set(board.columns)
-    assert sorted(board[board.kind == "baseline"].name) == sorted(CLASSICAL)
+    assert sorted(board[board.kind == "baseline"].name) == sorted(TABLE_BASELINES)
     assert (board.kind == "nn").sum() == 3
     summary = json.loads((out / "summary.json").read_text())
     scored = {summary["winner"]["name"], summary["best_nn"]["name"], summary["best_baseline"]["name"]}
@@ -66,7 +68,7 @@ def test_cli_fit_then_predict_binary(breast_cancer_csv, tmp_path):
     assert summary["mlflow_model"]["uri"] == f"runs:/{parent.info.run_id}/model"  # the pick, as an MLflow Model
     kinds = sorted(c.data.tags["autosearch.kind"] for c in children)
     ensembles = ["ensemble"] * int((board.kind == "ensemble").any())  # one, where a blend beat every candidate
-    assert kinds == ["baseline"] * len(CLASSICAL) + ensembles + ["trial"] * 3
+    assert kinds == ["baseline"] * len(TABLE_BASELINES) + ensembles + ["trial"] * 3
     for child in children:
         assert child.data.tags["autosearch.family"]
         assert child.info.status in ("FINISHED", "FAILED")
