@@ -44,7 +44,7 @@ SEQUENCE_FAMILIES = ["fcn", "inception", "resnet1d", "rnn", "conv1d"]
 
 
 @pytest.mark.parametrize("families", [["dense", "tabm"], ["resnet2d", "conv2d"], SEQUENCE_FAMILIES,
-                                      ["tfidf", "text"]])
+                                      ["tfidf", "text"], ["nbeats", "dense", "rnn", "conv1d"]])
 def test_one_space_file_gives_the_same_parameters_and_ranges_in_both_engines(families):
     spaces = tuple(load_space(family=f) for f in families)
     optuna_side, tuner_side = optuna_view(spaces), keras_tuner_view(spaces)

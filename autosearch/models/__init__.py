@@ -28,6 +28,7 @@ RNN_PARAMS = frozenset({"cell", "layers", "units", "bidirectional", "dropout", "
 RESNET2D_PARAMS = frozenset({"filters", "stages", "blocks", "augment", "shift", "flip", "contrast", "activation",
                              "dropout", "l2"})
 SERIES_PARAMS = frozenset({"filters", "blocks", "depth", "kernel_size", "bottleneck", "activation", "dropout", "l2"})
+NBEATS_PARAMS = frozenset({"blocks", "layers", "units", "activation", "dropout", "l2"})
 TFIDF_PARAMS = frozenset({"layers", "units", "activation", "dropout", "l2"})
 TEXT_PARAMS = frozenset({"architecture", "embedding_dim"}) | DENSE_PARAMS | CONV_PARAMS | RNN_PARAMS
 
@@ -51,6 +52,7 @@ FAMILIES: dict[str, Family] = {f.name: f for f in (
     Family("fcn", SERIES_PARAMS | TRAINING_PARAMS, "sequence"),
     Family("resnet1d", SERIES_PARAMS | TRAINING_PARAMS, "sequence"),
     Family("inception", SERIES_PARAMS | TRAINING_PARAMS, "sequence"),
+    Family("nbeats", NBEATS_PARAMS | TRAINING_PARAMS, "vector"),  # forecasts: the flattened window
     Family("tfidf", TFIDF_PARAMS | TRAINING_PARAMS, "ngrams"),
     Family("text", TEXT_PARAMS | TRAINING_PARAMS, "text"),
 )}
@@ -91,6 +93,9 @@ def build_model(family: str, params: Mapping[str, Any], input_shape: tuple[int, 
     if family == "rnn":
         from autosearch.models.rnn import build_rnn
         return build_rnn(params, input_shape, head)
+    if family == "nbeats":
+        from autosearch.models.nbeats import build_nbeats
+        return build_nbeats(params, input_shape, head)
     if family == "tfidf":
         from autosearch.models.text import build_tfidf
         return build_tfidf(params, input_shape, head)
