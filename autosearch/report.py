@@ -179,6 +179,39 @@ def regression_plots(truth: np.ndarray, scores: np.ndarray, targets: list[str]) 
             _draw("residuals", "Residuals (test split)", "no pattern is what a good fit leaves", residuals)]
 
 
+def forecast_plots(truth: np.ndarray, scores: np.ndarray) -> list[Figure]:
+    """A forecast's test windows (each series' last H steps), in the windows' units (data/forecast.py): relative
+    to the last value before them, over the series' seasonal naive error, so an absolute error there is MASE."""
+    import matplotlib.pyplot as plt
+
+    steps = np.arange(1, truth.shape[1] + 1)
+
+    def by_step():
+        fig, ax = plt.subplots(figsize=(5, 3.5))
+        ax.plot(steps, np.abs(scores - truth).mean(axis=0), marker="o")
+        ax.axhline(1, color="gray", linestyle="--", linewidth=1)
+        ax.set_xlabel("steps ahead")
+        ax.set_ylabel("MASE (test)")
+        return fig
+
+    def against():
+        shown = min(3, len(truth))
+        fig, axes = plt.subplots(1, shown, figsize=(4 * shown, 3.2), squeeze=False)
+        for i, ax in enumerate(axes[0]):
+            ax.plot(steps, truth[i], label="actual")
+            ax.plot(steps, scores[i], label="forecast")
+            ax.axhline(0, color="gray", linestyle=":", linewidth=1)
+            ax.set_xlabel("steps ahead")
+        axes[0][0].set_ylabel("change since the last value (scaled)")
+        axes[0][0].legend()
+        return fig
+
+    return [_draw("error_by_step", "Error by step ahead (test)", "the pick's MASE at each step of the last H of "
+                  "each series; under the dashed line it beats the seasonal naive's in-sample error", by_step),
+            _draw("test_forecast", "Test forecasts against the actual values", "the last H steps of up to 3 "
+                  "series, relative to the value before them, in the series' scale", against)]
+
+
 def search_study(records: Sequence[TrialRecord], summary: RunSummary):
     """The network trials as an in-memory Optuna study, whatever engine ran them, so that Optuna's views
     draw them: each trial replayed through the same walk of its space file, in trial order."""
@@ -257,7 +290,9 @@ def build(folder: Path, summary: RunSummary, records: Sequence[TrialRecord],
             truth, scores, classes = saved["truth"], saved["scores"], [str(c) for c in saved["classes"]]
         if summary.task == "regression":
             figures += regression_plots(truth, scores, summary.targets)
-        elif summary.task != "forecast":  # its plots against the series: not yet
+        elif summary.task == "forecast":
+            figures += forecast_plots(truth, scores)
+        else:
             figures += classification_plots(truth, scores, classes, summary.task)
     return figures
 

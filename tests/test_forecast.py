@@ -140,6 +140,8 @@ def test_a_forecast_is_fitted_against_the_common_sense_forecasts_and_serves_the_
     board = pd.read_csv(forecast_run / "out" / "leaderboard.csv")
     assert {"seasonal_naive", "naive", "window_mean", "linear"} <= set(board.name)
     assert board[board.kind == "nn"].state.eq("complete").any()
+    assert "nbeats" in set(board.family)  # the first trial
+    assert "Error by step ahead" in (forecast_run / "out" / "report.html").read_text()
     result = autosearch_here("predict", forecast_run / "out" / "model", forecast_run / "shops.csv")
     assert result.returncode == 0, result.stderr
     from io import StringIO
