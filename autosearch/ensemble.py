@@ -13,6 +13,7 @@ from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
+from autosearch.data.kinds import DataKind
 from autosearch.leaderboard import ranked
 from autosearch.problem import Folds
 from autosearch.records import State, TrialRecord
@@ -58,6 +59,15 @@ def select(predictions: Mapping[str, np.ndarray], ranked: Sequence[str], score: 
     return {name: count / best_round for name, count in sorted(counts.items(), key=lambda item: -item[1])}
 
 
+def members_to_be(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.ndarray], folds: Folds
+                  ) -> list[TrialRecord]:
+    """The candidates an ensemble may take, best first: complete on every fold, with their predictions; no
+    ensemble; no dummy, but a forecast's yardsticks (see `ensemble_of`)."""
+    yardsticks_join = folds.first.kind is DataKind.FORECAST
+    return [r for r in ranked(candidates, folds.first.metric) if r.state is State.COMPLETE and r.kind != "ensemble"
+            and (r.family != "dummy" or yardsticks_join) and r.folds == folds.k and r.name in predictions]
+
+
 def ensemble_of(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.ndarray], folds: Folds
                 ) -> TrialRecord | None:
     """The ensemble of the candidates scored on every fold (their out-of-fold predictions cover the same
@@ -67,10 +77,11 @@ def ensemble_of(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.
 
     The dummy baseline is the yardstick, never a member: its constant prediction leaves a ranking metric
     (ROC AUC) unchanged, so rounding noise could pile weight on it, squeezing every probability toward the
-    prior until each sample got the majority class (seen on carData's Arrests: dummy 0.88 of the blend)."""
+    prior until each sample got the majority class (seen on carData's Arrests: dummy 0.88 of the blend). A
+    forecast's yardsticks are forecasters, and members: combinations with simple forecasts are hard to beat on
+    new series (the M competitions' lesson; the M4's "Comb" benchmark averages three simple methods)."""
     metric, codec, task = folds.first.metric, folds.first.codec, folds.first.task
-    eligible = [r for r in ranked(candidates, metric) if r.state is State.COMPLETE and r.kind != "ensemble"
-                and r.family != "dummy" and r.folds == folds.k and r.name in predictions]
+    eligible = members_to_be(candidates, predictions, folds)
     if len(eligible) < 2:
         return None
     covered = ~np.isnan(predictions[eligible[0].name]).any(axis=1)

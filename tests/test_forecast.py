@@ -16,6 +16,7 @@ from autosearch.baselines import fit_baseline
 from autosearch.bundle import Bundle, Member
 from autosearch.config import make_config
 from autosearch.data.forecast import forecast_spec, make_windows, split_windows
+from autosearch.data.kinds import DataKind
 from autosearch.errors import AutosearchError
 from autosearch.naive import NaiveForecast, SeasonalNaiveForecast
 from autosearch.prepare import prepare
@@ -92,6 +93,20 @@ def test_a_series_that_repeats_every_season_is_forecast_exactly_by_the_seasonal_
     assert fit_baseline("seasonal_naive", prep.folds.first)[0].val_score < 1e-6
     assert fit_baseline("naive", prep.folds.first)[0].val_score > 0.5
     assert prep.profile.task_name == "forecast" and prep.codec.n_outputs == H
+
+
+def test_the_common_sense_forecasts_may_join_a_forecasts_ensemble(tmp_path):
+    """As forecasters (combinations with simple forecasts are hard to beat); a table's dummy never joins."""
+    from autosearch.budget import fit_classical
+    from autosearch.ensemble import members_to_be
+
+    prep = prepared(daily(), tmp_path, series="shop")
+    found = [(record, oof) for record, oof, _ in fit_classical(["seasonal_naive", "linear"], prep.folds, None,
+                                                                lambda: None)]
+    records, predictions = [r for r, _ in found], {r.name: oof for r, oof in found}
+    assert {r.name for r in members_to_be(records, predictions, prep.folds)} == {"seasonal_naive", "linear"}
+    table = dataclasses.replace(prep.folds, first=dataclasses.replace(prep.folds.first, kind=DataKind.TABULAR))
+    assert {r.name for r in members_to_be(records, predictions, table)} == {"linear"}
 
 
 @pytest.mark.parametrize("options, message", [
