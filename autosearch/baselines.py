@@ -133,7 +133,7 @@ CLASSICAL: dict[str, Classical] = {c.name: c for c in (
               _boosting(learning_rate=0.1, max_leaf_nodes=15, min_samples_leaf=40, l2_regularization=1.0,
                         max_features=0.5, max_iter=200, early_stopping=True, n_iter_no_change=20),
               whole_values=BOOSTING_WHOLE_VALUES),
-    # forecasts' yardsticks (naive.py), in the dummy's family: always fitted, never an ensemble member
+    # forecasts' yardsticks (naive.py), in the dummy's family: always fitted; unlike the dummy, ensemble members
     *(Classical(name, "dummy", _forecast(name), keep=True, multi_output=True)
       for name in ("seasonal_naive", "naive", "window_mean")),
 )}

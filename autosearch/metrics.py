@@ -18,7 +18,8 @@ from autosearch.errors import AutosearchError
 from autosearch.tasks import Task
 
 SINGLE = frozenset({Task.BINARY, Task.MULTICLASS})
-FORECAST = frozenset()  # forecasts' metrics: read in the windows' units (data/forecast.py), chosen by `forecast_metric`
+FORECAST = frozenset()  # forecasts' metrics (FORECAST_METRICS): in the windows' units (data/forecast.py), no task's
+FORECAST_METRICS = ("mase", "scaled_rmse")  # chosen by `forecast_metric`
 CLASSIFICATION = SINGLE | {Task.MULTILABEL}
 REGRESSION = frozenset({Task.REGRESSION})
 
@@ -104,9 +105,9 @@ METRICS: dict[str, Metric] = {m.name: m for m in _ALL}
 def every_score(truth: np.ndarray, scores: np.ndarray, task: Task, first: str | None = None) -> dict[str, float]:
     """Every metric of `task` on (truth, scores), `first` (the run's metric) first; a metric undefined on these
     samples (ROC AUC with one class present) is left out."""
-    forecast = first is not None and METRICS[first].tasks is FORECAST
+    forecast = first in FORECAST_METRICS
     names = ([first] if first else []) + sorted(n for n, m in METRICS.items() if n != first and (
-        m.tasks is FORECAST if forecast else task in m.tasks))
+        n in FORECAST_METRICS if forecast else task in m.tasks))
     found = {name: score_or_nan(METRICS[name], truth, scores, task) for name in names}
     return {name: value for name, value in found.items() if not np.isnan(value)}
 
@@ -140,8 +141,8 @@ def forecast_metric(name: str | None) -> tuple[Metric, str]:
     if name is None:
         return METRICS["mase"], ("forecast: the mean absolute scaled error (MASE), the error over the seasonal naive "
                                  "forecast's in-sample error; under 1 beats it")
-    if name not in METRICS or METRICS[name].tasks is not FORECAST:
-        raise AutosearchError(f"--metric {name} does not apply to a forecast; use mase or scaled_rmse")
+    if name not in FORECAST_METRICS:
+        raise AutosearchError(f"--metric {name} does not apply to a forecast; use {' or '.join(FORECAST_METRICS)}")
     return METRICS[name], "set with --metric"
 
 

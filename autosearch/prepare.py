@@ -78,7 +78,7 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     shuffled_before = before is not None and "no_time" not in before.config
     prof, dataset, test, notes = profile(raw, config.targets, config.task, config.kind, config.time,
                                          config.no_time or shuffled_before, config.horizon, config.series,
-                                         1 if config.holdout else config.backtests, config.seed)
+                                         _backtests(config), config.seed)
     (progress.warn if prof.target_guessed else progress.say)(f"target: {', '.join(prof.targets)} "
                                                              f"({prof.target_reason})")
     progress.say(f"task: {prof.task_name} ({prof.task_reason})")
@@ -121,12 +121,16 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
                     preprocessor, raw.frame if prof.forecast is not None else None)
 
 
+def _backtests(config: RunConfig) -> int | None:
+    """A forecast's backtests as asked: --holdout is one, else --backtests (None: the default)."""
+    return 1 if config.holdout else config.backtests
+
+
 def _forecast_split(windows, prof: Profile, config: RunConfig) -> tuple[Split, tuple, str]:
     """A forecast's split of its windows (data/forecast.split_windows) and its backtests over train+validation."""
     from autosearch.data.forecast import split_windows
 
-    train, val, test, splits, how = split_windows(windows, prof.forecast.horizon,
-                                                  1 if config.holdout else config.backtests)
+    train, val, test, splits, how = split_windows(windows, prof.forecast.horizon, _backtests(config))
     return Split(train, val, test, stratified=False, test_given=False), splits, \
         f"split: {len(train)} train / {len(val)} validation / {len(test)} test windows; {how}"
 
