@@ -64,6 +64,7 @@ class Classical:
     keep: bool = False
     whole_values: int = 0
     multi_output: bool = False  # handles several targets or labels itself
+    local: bool = False  # fits each sample alone when predicting (a forecast's statistical models): learns nothing
 
 
 def _dummy(task, weight, seed, sparse, rows):
@@ -95,9 +96,10 @@ def _boosting(**settings: Any) -> Callable:
 
 def _forecast(name: str) -> Callable:
     def build(task, weight, seed, sparse, rows):
-        from autosearch import naive
+        from autosearch import local_forecasts, naive
         return {"naive": naive.NaiveForecast, "seasonal_naive": naive.SeasonalNaiveForecast,
-                "window_mean": naive.WindowMeanForecast}[name]()
+                "window_mean": naive.WindowMeanForecast, "ets": local_forecasts.DampedSmoothingForecast,
+                "theta": local_forecasts.ThetaForecast}[name]()
     return build
 
 
@@ -136,6 +138,8 @@ CLASSICAL: dict[str, Classical] = {c.name: c for c in (
     # forecasts' yardsticks (naive.py), in the dummy's family: always fitted; unlike the dummy, ensemble members
     *(Classical(name, "dummy", _forecast(name), keep=True, multi_output=True)
       for name in ("seasonal_naive", "naive", "window_mean")),
+    # forecasts' statistical models, fitted on each window alone (local_forecasts.py): their time is predicting
+    *(Classical(name, name, _forecast(name), multi_output=True, local=True) for name in ("ets", "theta")),
 )}
 
 

@@ -47,6 +47,7 @@ FIRST_QUARTER = 0.25  # on images, series and text the first network trial start
 PROBE_CELLS = 300_000  # the larger timing sample holds about this many values (rows × features)...
 PROBE_ROWS = (100, 2000)  # ...within these rows; the smaller sample is a quarter of it
 PROBE_SCORE_ROWS = 1000  # predictions timed on this many score rows
+LOCAL_PROBE_ROWS = 20  # a local candidate's predictions (a model fitted on each) are timed on this many samples
 PROBE_GROWTH = 4  # a timing sample too small to tell whether every row fits grows this many times over
 PLAN_KEY = "budget_plan"  # where the run's database keeps the plan (TrialStore.set), for a resumed sitting
 MARGIN = 0.8  # the rows chosen are estimated to take this much of a candidate's part: an SVM estimated at 6.4 s
@@ -239,6 +240,9 @@ def planned_folds(fitting: Fitting, x: Any, y: np.ndarray, splits, part: float |
     and then ("fold", (index, output, seconds)) for each fold."""
     fit, score = splits[0]
     of, cap = len(fit), sample_cap(fitting.name, fitting.sparse)
+    if CLASSICAL[fitting.name].local:
+        yield from _local_folds(fitting, x, y, splits, part)
+        return
     top = min(of, cap or of)
     rows, estimate, why = top, None, "" if top == of else f"a kernel SVM on at most {cap:,} rows"
     trees = 1 if fitting.task is Task.BINARY else fitting.n_outputs  # a tree (or a fit) per class, label or target
@@ -269,9 +273,33 @@ def planned_folds(fitting: Fitting, x: Any, y: np.ndarray, splits, part: float |
         yield "fold", item
 
 
+def _local_folds(fitting: Fitting, x: Any, y: np.ndarray, splits, part: float | None) -> Iterator[tuple]:
+    """`planned_folds` for a candidate fitted on each sample alone when it predicts (baselines.Classical.local):
+    its time is its predictions, whatever rows it "fits". With a budget, its predictions are timed on
+    LOCAL_PROBE_ROWS samples; it is skipped where every fold's would not fit its part."""
+    of, windows = len(splits[0][0]), sum(len(score) for _, score in splits)
+    estimate = None
+    if part is not None:
+        started = time.perf_counter()
+        estimator = fitted(fitting.estimator(of), x[:1], fitting.target(y[:1]))
+        estimator_output(estimator, x[:1], fitting.task, fitting.n_outputs)  # its imports, untimed
+        timed = time.perf_counter()
+        scored = x[splits[0][1][:LOCAL_PROBE_ROWS]]
+        estimator_output(estimator, scored, fitting.task, fitting.n_outputs)
+        spent = time.perf_counter() - started
+        estimate = (time.perf_counter() - timed) / max(scored.shape[0], 1) * windows
+        if estimate > MARGIN * (part - spent):
+            yield "skip", estimate, f"~{estimate:.0f}s to forecast {windows:,} windows; its part is {part:.1f}s"
+            return
+    yield "plan", of, estimate, ""
+    for item in fold_outputs(fitting, x, y, splits, None):
+        yield "fold", item
+
+
 Found = tuple[TrialRecord | None, np.ndarray | None, Line]
 PARTS = 3  # a candidate may take up to a third of what is left of the share: the first ones (the strongest for
            # their cost) fit on more rows; with equal parts, 3.6 s each on 10,000 rows, the forests were skipped
+LOCAL_PART = 0.5  # a local candidate (baselines.Classical.local) may take up to this much of what is left
 MIN_SECONDS = 0.5  # a candidate starts only with this much of the share left…
 KEEP_SECONDS = 2.0  # …but the linear model, which is never skipped, is given this much at least
 
@@ -299,6 +327,8 @@ def fit_classical(names: Sequence[str], folds: Folds, share: float | None,
             yield None, None, Line(name, "skip", 0, of, outcome="skipped", why=why)
             continue
         part = None if left is None else left / min(len(rest) - rest.index(name), PARTS)
+        if part is not None and CLASSICAL[name].local:  # no sample of it saves time: all of it, or none
+            part = max(part, left * LOCAL_PART)
         if keep and left is not None:  # never skipped: given the time for a small sample at least
             left, part = max(left, KEEP_SECONDS), max(part, KEEP_SECONDS)
         yield _fit_one(Fitting.of(name, folds.first), folds, part, left, interrupted)

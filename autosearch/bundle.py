@@ -36,8 +36,8 @@ from autosearch.models import input_view
 from autosearch.targets import TargetCodec
 from autosearch.tasks import network_scores
 
-VERSIONED = ("autosearch", "keras", "tensorflow", "scikit-learn", "skops", "scipy", "numpy", "pandas", "optuna",
-             "mlflow")
+VERSIONED = ("autosearch", "keras", "tensorflow", "scikit-learn", "skops", "scipy", "statsmodels", "numpy", "pandas",
+             "optuna", "mlflow")
 
 
 def versions() -> dict[str, str]:

@@ -32,7 +32,8 @@ EXAMPLE_ROWS = 5  # the input example kept with the model (the dashboard shows i
 SCHEMA_ROWS = 10_000  # the rows the signature is inferred from: enough to see which columns miss values
 # Pinned in the model's requirements.txt: the libraries it loads with. Not autosearch itself: the name on PyPI is
 # another project's, so the model is served where autosearch is installed (README, "Serve it").
-SERVED_WITH = ("mlflow", "keras", "tensorflow", "scikit-learn", "skops", "scipy", "numpy", "pandas")
+SERVED_WITH = ("mlflow", "keras", "tensorflow", "scikit-learn", "skops", "scipy", "statsmodels", "numpy",
+              "pandas")
 CHAMPION, CHALLENGER = "champion", "challenger"
 TRACKING_VARIABLE = "MLFLOW_TRACKING_URI"
 # What a registered version records to be compared with the champion (`choose_alias`): the same data (file

@@ -24,6 +24,7 @@ TRUSTED = frozenset({
     "autosearch.preprocessing.ArrayFeatures", "autosearch.preprocessing.TableFeatures",
     "autosearch.preprocessing.TextFeatures", "autosearch.preprocessing.WindowFeatures",
     "autosearch.naive.NaiveForecast", "autosearch.naive.SeasonalNaiveForecast", "autosearch.naive.WindowMeanForecast",
+    "autosearch.local_forecasts.DampedSmoothingForecast", "autosearch.local_forecasts.ThetaForecast",
     "autosearch.preprocessing._as_text",
     "autosearch.preprocessing._date_parts",
     "autosearch.preprocessing._fill_text", "autosearch.targets.TargetCodec", "autosearch.targets._log1p",

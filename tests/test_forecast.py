@@ -6,18 +6,21 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 
 import numpy as np
 import pandas as pd
 import pytest
 from commands import autosearch_here
 
+from autosearch import safe_files
 from autosearch.baselines import fit_baseline
 from autosearch.bundle import Bundle, Member
 from autosearch.config import make_config
 from autosearch.data.forecast import forecast_spec, make_windows, split_windows
 from autosearch.data.kinds import DataKind
 from autosearch.errors import AutosearchError
+from autosearch.local_forecasts import DampedSmoothingForecast, ThetaForecast
 from autosearch.naive import NaiveForecast, SeasonalNaiveForecast
 from autosearch.prepare import prepare
 from autosearch.progress import Progress
@@ -107,6 +110,44 @@ def test_the_common_sense_forecasts_may_join_a_forecasts_ensemble(tmp_path):
     assert {r.name for r in members_to_be(records, predictions, prep.folds)} == {"seasonal_naive", "linear"}
     table = dataclasses.replace(prep.folds, first=dataclasses.replace(prep.folds.first, kind=DataKind.TABULAR))
     assert {r.name for r in members_to_be(records, predictions, table)} == {"linear"}
+
+
+def test_exponential_smoothing_forecasts_the_trend_under_a_season_that_the_seasonal_naive_lags_behind(tmp_path):
+    frame = daily(noise=0.0, ids=("a", "b", "c"))
+    frame["sales"] += 0.5 * frame.groupby("shop").cumcount()
+    prep = prepared(frame, tmp_path, series="shop")
+    seasonal_naive = fit_baseline("seasonal_naive", prep.folds.first)[0].val_score
+    assert fit_baseline("ets", prep.folds.first)[0].val_score < 0.05 * seasonal_naive
+    assert fit_baseline("theta", prep.folds.first)[0].val_score < seasonal_naive
+
+
+def test_a_window_fitted_alone_skips_the_steps_before_its_series_began_and_falls_back_to_the_naive_forecast(
+        tmp_path):
+    rng = np.random.default_rng(0)
+    values = np.cumsum(rng.normal(0, 1, 30))
+    started_late = np.r_[np.zeros(20), values]  # WindowFeatures' zeros where the series had not begun
+    late = DampedSmoothingForecast(50, 7, 4).fit(started_late[None]).predict(started_late[None])
+    whole = DampedSmoothingForecast(30, 7, 4).fit(values[None]).predict(values[None])
+    np.testing.assert_allclose(late, whole)
+    assert np.any(whole != 0)
+    flat, short = np.zeros((1, 30)), np.r_[np.zeros(27), 1.0, -1.0, 0.5][None]
+    for model in (DampedSmoothingForecast(30, 7, 4), ThetaForecast(30, 7, 4)):
+        assert not model.fit(flat).predict(np.concatenate([flat, short])).any()  # the naive forecast: 0
+        safe_files.dump(model, tmp_path / "model.skops")  # served from a bundle: a trusted type
+        assert type(safe_files.load(tmp_path / "model.skops")) is type(model)
+
+
+def test_a_local_model_whose_forecasts_would_not_fit_its_part_of_the_share_is_skipped_and_says_why(tmp_path):
+    """Exponential smoothing fits a model for each window it forecasts: no sample of the training windows makes
+    it cheaper, so it is timed on a few and fitted whole, or skipped."""
+    from autosearch.budget import fit_classical
+
+    prep = prepared(daily(ids=tuple("abcdefghijklmnopqrst")), tmp_path, series="shop")
+    started = time.monotonic()
+    (record, oof, line), = fit_classical(["ets"], prep.folds, 5.0, lambda: None)
+    assert record is None and oof is None and line.action == "skip"
+    assert "to forecast 360 windows" in line.why and line.estimate > 5.0
+    assert time.monotonic() - started < 10
 
 
 @pytest.mark.parametrize("options, message", [

@@ -178,11 +178,11 @@ KINDS: dict[DataKind, KindSpec] = {spec.kind: spec for spec in (
              epoch_seconds=100e-6, units=lambda shape: 1),  # tfidf: ~70 µs a document (topics)
     # windows of series to forecast from (data/forecast.py): N-BEATS first (the M4 competition's neural winner),
     # then a dense net on the flattened window (the book's first forecaster), recurrent and 1D convnets; the
-    # common-sense forecasts are the yardsticks
-    # ("dummy" family), then ridge and trees on the lags (one model for all H steps: direct, multi-output)
+    # common-sense forecasts are the yardsticks ("dummy" family); then exponential smoothing and theta on each
+    # window (local_forecasts.py), ridge and trees on the lags (one model for all H steps: direct, multi-output)
     KindSpec(DataKind.FORECAST, (), _windows, frozenset({"sequence", "vector"}),
              ("nbeats", "dense", "rnn", "conv1d"),
-             "vector", baselines=("seasonal_naive", "naive", "window_mean", "linear", "extra_trees",
-                                  "random_forest"),
+             "vector", baselines=("seasonal_naive", "naive", "window_mean", "ets", "theta", "linear",
+                                  "extra_trees", "random_forest"),
              epoch_seconds=15e-6, units=lambda shape: shape[0] * (1 + shape[1] / 4)),
 )}
