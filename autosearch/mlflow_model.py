@@ -31,7 +31,7 @@ CODE = Path(__file__).with_name("pyfunc_model.py")
 EXAMPLE_ROWS = 5  # the input example kept with the model (the dashboard shows it; `serve` can check it)
 SCHEMA_ROWS = 10_000  # the rows the signature is inferred from: enough to see which columns miss values
 # Pinned in the model's requirements.txt: the libraries it loads with. Not autosearch itself: the name on PyPI is
-# another project's, so the model is served where autosearch is installed (README, "Serve it").
+# another project's, so the model is served where autosearch is installed (docs/guide/serving.md, "Serve it").
 SERVED_WITH = ("mlflow", "keras", "tensorflow", "scikit-learn", "skops", "scipy", "statsmodels", "numpy",
               "pandas")
 CHAMPION, CHALLENGER = "champion", "challenger"
@@ -108,7 +108,7 @@ def log_pick(tracking_uri: str, run_id: str, bundle: Path, features: pd.DataFram
     experiment_id = client.get_run(run_id).info.experiment_id
     model = client.create_logged_model(experiment_id, name=MODEL_NAME, source_run_id=run_id,
                                        tags={k: str(v) for k, v in tags.items()})
-    with warnings.catch_warnings():  # MLflow's hint that integer columns can hold no missing value: see README
+    with warnings.catch_warnings():  # MLflow's hint that integer columns can hold no missing value: docs/guide/serving.md
         warnings.simplefilter("ignore", UserWarning)
         signature = infer_signature(_head(features, SCHEMA_ROWS), example_predictions)
     with _tracking(tracking_uri), warnings.catch_warnings():

@@ -1,7 +1,7 @@
 """A long search in one process restarts that process when its memory has grown too much, and goes on.
 
 TensorFlow keeps about 4 MB of every network a process has trained (each model's traced steps stay alive after
-`clear_session()`; README, *Reliability*), so an overnight sweep of 1,000 trials would grow by 4 GB. Between two
+`clear_session()`; docs/guide/reliability.md), so an overnight sweep of 1,000 trials would grow by 4 GB. Between two
 trials, once the process has grown `limit_mb` since its search began, the sitting ends as a stop does but
 without writing results, and the command line replaces its process with a fresh one (`os.execv`: the same PID,
 terminal and log file) that resumes the run: the budget still counts from the first start, and the run folder's

@@ -358,7 +358,7 @@ def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[
              tracker, cut_short: str | None, timings: dict[str, float], warnings: list[str],
              model: Mapping[str, Any], mlflow_model: Mapping[str, Any], ahead: Collection[str] = (),
              plan: Mapping[str, Any] | None = None) -> RunSummary:
-    """summary.json: what scripts read (see README)."""
+    """summary.json: what scripts read (docs/guide/output.md)."""
     prof, metric = prep.profile, prep.metric
     return RunSummary(
         data=prep.name, target=prof.targets[0] if len(prof.targets) == 1 else list(prof.targets),

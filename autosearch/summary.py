@@ -1,7 +1,7 @@
 """What a finished fit says about itself: `summary.json`, read back as a typed, frozen `RunSummary`.
 
 `results.finish` writes it; the report, sweeps, `autosearch leaderboard --json`, the terminal and scripts
-read it (README documents the keys).
+read it (docs/guide/output.md documents the keys).
 """
 
 from __future__ import annotations

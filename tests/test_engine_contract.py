@@ -182,7 +182,7 @@ def test_killed_resumed_budgeted_and_interrupted(case, breast_cancer_csv, tmp_pa
     wall = time.monotonic() - began
     assert budgeted.returncode == 0, budgeted.stderr[-3000:]
     assert "resuming the run" in budgeted.stderr and "time budget reached" in budgeted.stderr
-    assert wall <= budget + 1.0, wall  # the whole process, start-up included (README: Overnight sweeps)
+    assert wall <= budget + 1.0, wall  # the whole process, start-up included (docs/guide/overnight.md)
     assert json.loads((out / "run.json").read_text())["status"] == "cut_short"
     assert json.loads((out / "summary.json").read_text())["cut_short"] == "time budget reached"
 
