@@ -266,3 +266,27 @@ def test_a_second_process_is_refused_where_the_engine_searches_in_one(case, brea
         assert refused.returncode == 2 and "searches in one process" in lines[-1] and fragment in lines[-1]
         assert "Traceback" not in refused.stderr and [x for x in lines if x.startswith("error")] == lines[-1:]
     assert not (tmp_path / "run" / "run.json").exists() and not (tmp_path / "other" / "run.json").exists()
+
+
+@pytest.mark.parametrize("case", [c for c in ONE_PER_ENGINE if c != "optuna"])  # optuna's: test_forecast.py
+def test_a_forecast_searches_resumes_and_serves_the_next_steps_on_every_engine(case, tmp_path):
+    """Windows, backtests and the forecast families go through the engine like any candidate's: a fit, a
+    resumed sitting with more trials, then `predict` of the next H steps after each series."""
+    from test_forecast import daily
+
+    engine, options = CASES[case]
+    data, out = tmp_path / "series.csv", tmp_path / "run"
+    frame = daily(n=90)
+    frame.to_csv(data, index=False)
+    settings = dict(horizon=4, series="shop", max_epochs=1, baselines=["linear"], output=out, quiet=True,
+                    experiment=f"forecast-{case}", engine=engine, **options)
+    autosearch.fit(data, target="sales", trials=1, **settings)
+    autosearch.resume(out, trials=3)
+    nets = stored(out)
+    assert len(nets) == 3 and {r.family for r in nets} <= {"nbeats", "dense", "rnn", "conv1d"}
+    assert json.loads((out / "summary.json").read_text())["metric"] == "mase"
+    forecast = autosearch.predict(out / "model", data)
+    assert list(forecast.columns) == ["shop", "day", "forecast"] and len(forecast) == 2 * 4
+    last = pd.to_datetime(frame.groupby("shop").day.max())
+    firsts = forecast.assign(day=pd.to_datetime(forecast.day)).groupby("shop").day.min()
+    assert (firsts == last + pd.Timedelta(days=1)).all()  # the step after each series ends
