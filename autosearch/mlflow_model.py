@@ -108,7 +108,7 @@ def log_pick(tracking_uri: str, run_id: str, bundle: Path, features: pd.DataFram
     experiment_id = client.get_run(run_id).info.experiment_id
     model = client.create_logged_model(experiment_id, name=MODEL_NAME, source_run_id=run_id,
                                        tags={k: str(v) for k, v in tags.items()})
-    with warnings.catch_warnings():  # MLflow's hint that integer columns can hold no missing value: docs/guide/serving.md
+    with warnings.catch_warnings():  # MLflow's hint that integer columns hold no missing value (docs/guide/serving.md)
         warnings.simplefilter("ignore", UserWarning)
         signature = infer_signature(_head(features, SCHEMA_ROWS), example_predictions)
     with _tracking(tracking_uri), warnings.catch_warnings():

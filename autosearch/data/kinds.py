@@ -46,7 +46,8 @@ class KindSpec:
     as_array: Callable[[np.ndarray], np.ndarray] | None = None  # arrays: samples in the shape models take
     # what a network costs, to plan a budget (prepare.cv_folds): seconds an epoch per training sample and per
     # unit of its shape (`units` of the shape after the samples axis), the kind's first two families at their
-    # defaults on 2 CPU cores (docs/benchmarks/2026-12-06-budget-at-scale.md); a GPU is faster: the plan is then cautious
+    # defaults on 2 CPU cores (docs/benchmarks/2026-12-06-budget-at-scale.md); a GPU is faster: the plan is then
+    # cautious
     epoch_seconds: float = 40e-6  # tables: 30-60 µs a row for 10-20 columns; tabm on ames' 80 (~300 encoded): 245
     units: Callable[[tuple[int, ...]], float] = lambda shape: 1 + shape[0] / 25
 
