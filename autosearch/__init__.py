@@ -5,10 +5,10 @@
 >>> autosearch.predict(result.bundle_path, "new.csv")                   # doctest: +SKIP
 """
 
-import os
+import os as _os
 
 # TensorFlow's C++ start-up chatter ("could not find cuda drivers", oneDNN notes) is noise to users.
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+_os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 __all__ = ["fit", "predict", "resume", "test_candidate", "load", "AutoSearchClassifier", "AutoSearchRegressor",
@@ -26,3 +26,8 @@ def __getattr__(name: str):
         from autosearch import estimator
         return getattr(estimator, name)
     raise AttributeError(name)
+
+
+def __dir__() -> list[str]:
+    # the lazily loaded names too: dir(autosearch) and tab completion show fit, load, AutoSearchClassifier…
+    return sorted(set(globals()) | set(__all__))

@@ -16,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from autosearch.bundle import Bundle, versions
+from autosearch.bundle import Bundle, is_model_uri, versions
 from autosearch.config import RunConfig, make_config
 from autosearch.data.kinds import DataKind
 from autosearch.engines.base import SearchSetup, engine_class
@@ -139,7 +139,10 @@ def predict(model: str | Path, data: str | Path | pd.DataFrame, tracking_uri: st
     """Predictions of a saved model for the samples of `data` (in any form `fit` takes). `model`: a bundle
     folder (`model/` in a fit's output), or an MLflow model URI (`models:/NAME@champion`, `runs:/ID/model`) read
     from `tracking_uri` (default: MLflow's)."""
-    return Bundle.load(model, tracking_uri).predict(data)
+    if is_model_uri(model):
+        from autosearch.mlflow_model import load_bundle
+        return load_bundle(str(model), tracking_uri).predict(data)
+    return Bundle.load(model).predict(data)
 
 
 def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progress | None = None,

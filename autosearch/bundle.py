@@ -175,12 +175,9 @@ class Bundle:
     members: list[Member]
 
     @classmethod
-    def load(cls, folder: str | Path, tracking_uri: str | None = None) -> Bundle:
-        """The bundle in `folder`, or in the autosearch model at an MLflow model URI (`models:/NAME@champion`,
-        `models:/NAME/3`, `runs:/<run id>/model`) of the store at `tracking_uri` (default: MLflow's)."""
-        if is_model_uri(folder):
-            from autosearch.mlflow_model import load_bundle
-            return load_bundle(folder, tracking_uri)
+    def load(cls, folder: str | Path) -> Bundle:
+        """The bundle in `folder` (an MLflow model URI: `mlflow_model.load_bundle`, which downloads the model's
+        folder and reads it here)."""
         folder = Path(folder)
         meta_path = folder / META
         if not meta_path.is_file():

@@ -116,7 +116,7 @@ class _AutoSearch(BaseEstimator):
         """How much the score drops when a feature's values are shuffled (scikit-learn's
         `permutation_importance`), most important first: `importance` (the mean drop, in the metric's units)
         and `std`. The score is `score`'s (accuracy or R²), or `metric` (one of `metrics.py`'s)."""
-        from sklearn.inspection import permutation_importance
+        from autosearch.inspection import importance_frame
 
         scoring = None
         if metric is not None:
@@ -128,12 +128,9 @@ class _AutoSearch(BaseEstimator):
                 scores = estimator.best_model_.scores(estimator._table(X))
                 return sign * chosen(estimator._truth(y, len(scores)), scores, estimator.best_model_.profile.task)
 
-        found = permutation_importance(self, X, y, scoring=scoring, n_repeats=n_repeats, random_state=seed)
         names = X.columns if isinstance(X, pd.DataFrame) else \
             getattr(self, "feature_names_in_", [f"x{i}" for i in range(self.n_features_in_)])
-        frame = pd.DataFrame({"importance": found.importances_mean, "std": found.importances_std},
-                             index=pd.Index(list(names), name="feature"))
-        return frame.sort_values("importance", ascending=False)
+        return importance_frame(self, X, y, scoring, n_repeats, seed, names)
 
     def _table(self, X) -> pd.DataFrame | np.ndarray:
         """X as the fitted model reads it: columns by name (a DataFrame: the model's must be among them) or by
@@ -198,7 +195,8 @@ def load(run_dir: str | Path, tracking_uri: str | None = None) -> AutoSearchClas
     from autosearch.runs import RunState
 
     if is_model_uri(run_dir):
-        return estimator_of(Bundle.load(run_dir, tracking_uri))
+        from autosearch.mlflow_model import load_bundle
+        return estimator_of(load_bundle(str(run_dir), tracking_uri))
     run_dir = Path(run_dir)
     if not (run_dir / "model").is_dir():
         raise AutosearchError(f"'{run_dir}' holds no fitted model (no model/ folder); pass the output folder "

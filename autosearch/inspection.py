@@ -64,9 +64,27 @@ def _inspect(bundle: Bundle, test: Dataset, metric: Metric, seed: int, seconds_l
 def permutation_importances(bundle: Bundle, test: Dataset, metric: Metric, seed: int) -> list[dict[str, Any]]:
     """Per column, most important first: the mean drop of the test score (in the metric's units, positive
     when shuffling the column hurts) and its standard deviation over the shuffles."""
-    from autosearch.estimator import estimator_of
+    from sklearn.frozen import FrozenEstimator
 
-    found = estimator_of(bundle).feature_importance(test.features, test.target, n_repeats=IMPORTANCE_REPEATS,
-                                                    seed=seed, metric=metric.name)
+    sign = 1.0 if metric.greater_is_better else -1.0
+    truth = bundle.codec.truth(test.target.rename(columns=str)[list(bundle.profile.targets)])
+
+    def scoring(model, X, y) -> float:
+        return sign * metric(y, bundle.scores(X), bundle.profile.task)
+
+    found = importance_frame(FrozenEstimator(bundle), test.features, truth, scoring, IMPORTANCE_REPEATS, seed,
+                             test.features.columns)
     return [{"feature": str(name), "importance": round(float(row["importance"]), 6), "std": round(float(row["std"]), 6)}
             for name, row in found.iterrows()]
+
+
+def importance_frame(model: Any, X: Any, y: Any, scoring: Any, n_repeats: int, seed: int, names) -> pd.DataFrame:
+    """scikit-learn's permutation importance of a fitted `model` (scored by `scoring(model, X, y)`, or its own
+    `score` where None) over the columns of X, named `names`: `importance`, the mean drop of the score when a
+    column is shuffled, and its `std`, most important first."""
+    from sklearn.inspection import permutation_importance
+
+    found = permutation_importance(model, X, y, scoring=scoring, n_repeats=n_repeats, random_state=seed)
+    frame = pd.DataFrame({"importance": found.importances_mean, "std": found.importances_std},
+                         index=pd.Index(list(names), name="feature"))
+    return frame.sort_values("importance", ascending=False)

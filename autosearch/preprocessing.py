@@ -135,6 +135,10 @@ class TableFeatures(BaseEstimator, TransformerMixin):
     of codes of each such column).
     """
 
+    @classmethod
+    def from_profile(cls, profile) -> TableFeatures:
+        return cls(profile.numeric, profile.categorical, profile.text, profile.dates)
+
     def __init__(self, numeric=(), categorical=(), text=(), dates=()):
         self.numeric, self.categorical, self.text, self.dates = numeric, categorical, text, dates
 
@@ -252,6 +256,10 @@ class ArrayFeatures(BaseEstimator, TransformerMixin):
     see the indicator.
     """
 
+    @classmethod
+    def from_profile(cls, profile) -> ArrayFeatures:
+        return cls(profile.kind.value)
+
     def __init__(self, view: str = "image"):
         self.view = view
 
@@ -283,6 +291,11 @@ class WindowFeatures(BaseEstimator, TransformerMixin):
     Views: ``sequence``, the windows (samples, lookback, channels); ``vector``, what the dense networks and the
     classical candidates read: the target's `lookback` values first (the common-sense forecasts, naive.py, read
     them there), then each covariate's, the last step's calendar phases and the observed marks."""
+
+    @classmethod
+    def from_profile(cls, profile) -> WindowFeatures:
+        spec = profile.forecast
+        return cls(spec.lookback, spec.season, spec.horizon, len(spec.calendar))
 
     def __init__(self, lookback: int = 1, season: int = 1, horizon: int = 1, cycles: int = 0):
         self.lookback, self.season, self.horizon, self.cycles = lookback, season, horizon, cycles
@@ -337,6 +350,10 @@ def _vectorizer(state: dict[str, Any]):
 class TextFeatures(BaseEstimator, TransformerMixin):
     """Documents as word ids and as n-gram TF-IDF (Keras TextVectorization), and as sparse TF-IDF
     (scikit-learn) for the classical baselines. Vocabularies come from the training documents only."""
+
+    @classmethod
+    def from_profile(cls, profile) -> TextFeatures:
+        return cls(profile.text)
 
     def __init__(self, columns=("text",)):
         self.columns = columns

@@ -8,6 +8,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from autosearch import preprocessing
 from autosearch.data.dataset import Dataset
 from autosearch.data.kinds import KINDS, DataKind, KindSpec
 from autosearch.data.profile import Profile
@@ -70,8 +71,8 @@ def model_facts(preprocessor) -> dict[str, Any]:
 
 
 def build_preprocessor(profile: Profile):
-    """The unfitted preprocessor of the profile's kind of data (data/kinds.py)."""
-    return KINDS[profile.kind].preprocessor(profile)
+    """The unfitted preprocessor of the profile's kind of data (the class data/kinds.py names for it)."""
+    return getattr(preprocessing, KINDS[profile.kind].preprocessor).from_profile(profile)
 
 
 def make_problem(fit: Dataset, score: Dataset, profile: Profile, codec: TargetCodec, metric: Metric,

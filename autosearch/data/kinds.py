@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -34,7 +34,7 @@ class KindSpec:
 
     kind: DataKind
     array_ndims: tuple[int, ...]  # dimensions of an .npz's X (samples first) that `--kind` may read as it
-    preprocessor: Callable[[Any], Any]  # profile -> its unfitted preprocessor (preprocessing.py)
+    preprocessor: str  # its preprocessing's class in preprocessing.py, made from the profile (`from_profile`)
     views: frozenset[str]  # the views that preprocessor makes ("text": the token or n-gram view, per trial)
     families: tuple[str, ...]  # network families searched on it, the domain notes' first choice first
     baseline_view: str  # the view the classical baselines read
@@ -141,47 +141,26 @@ def as_sequence_array(X: np.ndarray) -> np.ndarray:
     return X[..., np.newaxis] if X.ndim == 2 else X
 
 
-def _table(profile):
-    from autosearch.preprocessing import TableFeatures
-    return TableFeatures(profile.numeric, profile.categorical, profile.text, profile.dates)
-
-
-def _arrays(profile):
-    from autosearch.preprocessing import ArrayFeatures
-    return ArrayFeatures(profile.kind.value)
-
-
-def _windows(profile):
-    from autosearch.preprocessing import WindowFeatures
-    spec = profile.forecast
-    return WindowFeatures(spec.lookback, spec.season, spec.horizon, len(spec.calendar))
-
-
-def _documents(profile):
-    from autosearch.preprocessing import TextFeatures
-    return TextFeatures(profile.text)
-
-
 KINDS: dict[DataKind, KindSpec] = {spec.kind: spec for spec in (
-    KindSpec(DataKind.TABULAR, (2, 3, 4), _table, frozenset({"vector"}), ("dense", "tabm"), "vector",
+    KindSpec(DataKind.TABULAR, (2, 3, 4), "TableFeatures", frozenset({"vector"}), ("dense", "tabm"), "vector",
              baselines=("dummy", "linear", "gradient_boosting", "random_forest", "extra_trees",
                         "gradient_boosting_regularised", "gradient_boosting_deep", "svm")),
-    KindSpec(DataKind.IMAGE, (3, 4), _arrays, frozenset({"image", "vector"}), ("resnet2d", "conv2d"), "vector",
+    KindSpec(DataKind.IMAGE, (3, 4), "ArrayFeatures", frozenset({"image", "vector"}), ("resnet2d", "conv2d"), "vector",
              # resnet2d: 5.6-6.3 µs a pixel on 8×8 and 28×28 digits
              as_array=as_image_array, epoch_seconds=7e-6, units=lambda shape: shape[0] * shape[1]),
-    KindSpec(DataKind.SEQUENCE, (2, 3), _arrays, frozenset({"sequence", "vector"}),
+    KindSpec(DataKind.SEQUENCE, (2, 3), "ArrayFeatures", frozenset({"sequence", "vector"}),
              ("fcn", "inception", "resnet1d", "rnn", "conv1d"), "vector",
              # fcn: 8-11 µs a step and 4 channels (GunPoint, BasicMotions, Japanese Vowels); inception ~1.5× that
              as_array=as_sequence_array, epoch_seconds=15e-6,
              units=lambda shape: shape[0] * (1 + (shape[1] if len(shape) > 1 else 1) / 4)),
-    KindSpec(DataKind.TEXT, (1,), _documents, frozenset({"text", "ngrams"}), ("tfidf", "text"), "tfidf",
+    KindSpec(DataKind.TEXT, (1,), "TextFeatures", frozenset({"text", "ngrams"}), ("tfidf", "text"), "tfidf",
              baselines=("dummy", "linear", "svm"), sparse=True,
              epoch_seconds=100e-6, units=lambda shape: 1),  # tfidf: ~70 µs a document (topics)
     # windows of series to forecast from (data/forecast.py): N-BEATS first (the M4 competition's neural winner),
     # then a dense net on the flattened window (the book's first forecaster), recurrent and 1D convnets; the
     # common-sense forecasts are the yardsticks ("dummy" family); then exponential smoothing and theta on each
     # window (local_forecasts.py), ridge and trees on the lags (one model for all H steps: direct, multi-output)
-    KindSpec(DataKind.FORECAST, (), _windows, frozenset({"sequence", "vector"}),
+    KindSpec(DataKind.FORECAST, (), "WindowFeatures", frozenset({"sequence", "vector"}),
              ("nbeats", "dense", "rnn", "conv1d"),
              "vector", baselines=("seasonal_naive", "naive", "window_mean", "ets", "theta", "linear",
                                   "extra_trees", "random_forest"),
