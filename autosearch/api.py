@@ -16,6 +16,7 @@ from typing import Any
 
 import pandas as pd
 
+from autosearch import warm_start
 from autosearch.bundle import Bundle, is_model_uri, versions
 from autosearch.config import RunConfig, make_config
 from autosearch.data.kinds import DataKind
@@ -26,7 +27,7 @@ from autosearch.leaderboard import best_of
 from autosearch.models import precision
 from autosearch.prepare import Prepared, prepare
 from autosearch.progress import Progress, format_score
-from autosearch.records import State, TrialRecord
+from autosearch.records import State, TrialRecord, WarmConfig
 from autosearch.redact import redact
 from autosearch.restart import Restart
 from autosearch.results import FitResult, finish
@@ -217,11 +218,31 @@ class Sitting:
         # join it as workers); workers sample with their own seed.
         self.leads = chief and (state is not None or self.store.claim())
         seed = _seed(config.seed, self.leads)
-        setup = SearchSetup(prep.output, url, self.study_name, prep.spaces, prep.folds, seed)
+        warm = self._warm_start() if self.leads else ()
+        setup = SearchSetup(prep.output, url, self.study_name, prep.spaces, prep.folds, seed, warm)
         self.engine = engine_class(config.engine)(config.engine_options, setup)
         stop.wind_down = self.engine.wind_down_seconds
         self.runner = TrialRunner(prep.folds, prep.spaces, seed, stop, tracker, self.store, progress,
                                   system_metrics=config.system_metrics)
+        self.runner.warm = warm
+
+    def _warm_start(self) -> tuple[WarmConfig, ...]:
+        """The configurations this run tries first (`--warm-start`): chosen when the run begins and kept in its
+        database, so that a resumed sitting or a worker marks their trials without reading the source again."""
+        kept = warm_start.kept(self.store)
+        if kept or self.config.warm_start is None or self.state is not None:
+            return kept
+        problem = self.prep.folds.first
+        configs, notes = warm_start.warm_configs(self.config.warm_start, self.prep.spaces, problem.context,
+                                      problem.metric.greater_is_better, self.tracker.tracking_uri)
+        self.progress.say(f"warm start from {self.config.warm_start}: {len(configs)} configurations run first, "
+                          f"best first ({', '.join(c.source.rsplit(': ', 1)[-1] for c in configs)})")
+        for note in notes[:warm_start.NOTES_SHOWN]:
+            self.progress.say(f"  {note}")
+        if len(notes) > warm_start.NOTES_SHOWN:
+            self.progress.say(f"  … and {len(notes) - warm_start.NOTES_SHOWN} more changes of the same kind")
+        warm_start.keep(self.store, configs)
+        return configs
 
     def run(self, data, sha256: str) -> FitResult | None:
         if not self.leads and not self.engine.shares_search:
@@ -324,6 +345,7 @@ class Sitting:
                                       "start the first process without other workers, then add them")
             time.sleep(1.0)
         self.tracker.join_parent(parent)
+        self.runner.warm = warm_start.kept(self.store)  # kept before the parent run began: mark the trials it runs
         self.progress.say(f"joining study '{self.study_name}' as a worker (the run belongs to "
                           f"{self.lock.holder()}); it writes the results")
         self._search([], lead=False)

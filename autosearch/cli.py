@@ -144,6 +144,9 @@ def fit(
     baselines: Optional[str] = typer.Option(None, metavar="NAMES", help="The classical candidates to fit, "
                                             "comma-separated, e.g. linear,gradient_boosting (default: all those "
                                             "of the kind of data; the dummy always runs)."),
+    warm_start: Optional[str] = typer.Option(None, metavar="SOURCE", help="Run the best network configurations "
+                                             "of an earlier search first: its run folder, an MLflow experiment "
+                                             "(any data) or models:/NAME (the run of a registered model)."),
     system_metrics: bool = typer.Option(False, "--system-metrics", help="Log CPU, memory, disk, network and GPU "
                                         "use on each trial's MLflow run while it trains (MLflow's monitor, every "
                                         "5 s; Optuna and keras-tuner engines)."),
@@ -161,7 +164,7 @@ def fit(
                              backtests=backtests, storage=storage,
                              study=study, engine=engine, mixed_precision=mixed_precision, register=register,
                              system_metrics=system_metrics, quiet=quiet, baselines=baselines,
-                             **engine_options)
+                             warm_start=warm_start, **engine_options)
         from autosearch.api import run_fit
         _print(run_fit(data, config, started=STARTED), quiet)
     except AutosearchError as error:

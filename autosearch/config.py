@@ -72,6 +72,7 @@ class RunConfig:
     mixed_precision: bool = False  # float16 compute, float32 weights and outputs (for GPUs)
     register: str | None = None  # register the pick in MLflow's model registry under this name
     baselines: tuple[str, ...] = ()  # the classical candidates to fit (default: the kind's); the dummy always is
+    warm_start: str | None = None  # an earlier search whose best configurations run first (autosearch.warm_start)
     system_metrics: bool = False  # log CPU, memory and GPU use on each trial's MLflow run
     quiet: bool = False
 
@@ -102,6 +103,8 @@ class RunConfig:
                                   "pass --horizon H (steps ahead) with it")
         if self.register is not None and not self.register.strip():
             raise AutosearchError("--register needs a model name, e.g. --register penguins-species")
+        if self.warm_start is not None:
+            _check_warm_start(self.warm_start)
         if self.seed < 0:
             raise AutosearchError(f"--seed must be a non-negative integer, got {self.seed}")
         engine = engine_class(self.engine)
@@ -154,6 +157,18 @@ class RunConfig:
         options = engine_class(own.get("engine", DEFAULT_ENGINE)).Options
         mine = {f.name: data[f.name] for f in dataclasses.fields(options) if data.get(f.name) is not None}
         return cls(**own, engine_options=options(**mine))
+
+
+def _check_warm_start(source: str) -> None:
+    """Refuse a --warm-start that names nothing: empty, or a path (it has a folder separator) to no folder. A bare
+    name is an MLflow experiment, checked when the run begins (`autosearch.warm_start`)."""
+    if not source.strip():
+        raise AutosearchError("--warm-start needs an earlier search: its run folder, an MLflow experiment name, or "
+                              "models:/NAME")
+    path_like = not source.startswith("models:/") and ("/" in source or "\\" in source)
+    if path_like and not Path(source).expanduser().is_dir():
+        raise AutosearchError(f"--warm-start {source}: no such run folder; pass the --output folder of an earlier "
+                              "fit, an MLflow experiment name, or models:/NAME")
 
 
 def make_config(

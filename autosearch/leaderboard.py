@@ -11,7 +11,7 @@ from autosearch.metrics import Metric
 from autosearch.records import State, TrialRecord
 
 COLUMNS = ["rank", "name", "kind", "family", "state", "val_score", "folds", "test_score", "fit_seconds", "epochs",
-           "params", "mlflow_run_id"]
+           "params", "warm_start", "mlflow_run_id"]
 SIMPLER = {"baseline": 0, "nn": 1, "ensemble": 2}  # on equal scores the simpler candidate ranks first
 
 
@@ -57,6 +57,7 @@ def to_frame(records: Sequence[TrialRecord], metric: Metric, test_scores: Mappin
             "val_score": r.val_score if r.state is State.COMPLETE else None, "folds": r.folds,
             "test_score": test_scores.get(r.name), "fit_seconds": round(r.fit_seconds, 3),
             "epochs": r.epochs or None, "params": json.dumps(dict(r.params), default=str, sort_keys=True),
+            "warm_start": r.warm_start,
             "mlflow_run_id": r.mlflow_run_id,
         })
     return pd.DataFrame(rows, columns=COLUMNS).astype({"rank": "Int64", "epochs": "Int64"})

@@ -109,6 +109,7 @@ class Progress:
                   State.PRUNED: f"pruned at epoch {record.epochs}",
                   State.FAILED: f"failed: {record.error}"}[record.state]
         note = f" ({record.note})" if record.note else ""
+        note += f" (warm start: {record.warm_start})" if record.warm_start else ""
         position = (f"{self._done}/{self._total} " if self._total else f"{self._done} ") if counted else ""
         self.say(f"  trial {position}{record.name}: {detail}{note}, {record.epochs} epochs, "
                  f"{record.fit_seconds:.1f}s  [{self._status('')}]")

@@ -35,6 +35,7 @@ class TrialRecord:
     worker: str | None = None  # the process that trained it (host:pid:start), when several share a search
     folds: int = 1  # how many folds its val_score covers (1: the first fold, or the holdout)
     first_fold_score: float | None = None  # a network's score on its first fold (what racing compares)
+    warm_start: str | None = None  # the earlier trial it repeats (`--warm-start`), e.g. "runs/a: dense-0007"
 
     @property
     def bagged(self) -> bool:
@@ -69,3 +70,16 @@ class TrialRecord:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TrialRecord:
         return cls(**{**data, "state": State(data["state"])})
+
+
+@dataclass(frozen=True)
+class WarmConfig:
+    """A configuration a search runs first (`--warm-start`, `autosearch.warm_start`): plain-named parameters, as
+    the model builders take them."""
+
+    family: str
+    params: Mapping[str, Any]
+    source: str  # where it came from, e.g. "runs/a: dense-0007"
+
+    def matches(self, family: str, params: Mapping[str, Any]) -> bool:
+        return family == self.family and dict(params) == dict(self.params)

@@ -445,7 +445,8 @@ def _html(folder: Path, summary: RunSummary, figures: list[Figure]) -> str:
     ]
     if profile.get("dropped"):
         facts.append(("dropped columns", "; ".join(f"{k}: {v}" for k, v in profile["dropped"].items())))
-    shown = board.drop(columns=["params", "mlflow_run_id"]).copy()
+    hidden = ["params", "mlflow_run_id"] + [c for c in ("warm_start",) if c in board and board[c].isna().all()]
+    shown = board.drop(columns=[c for c in hidden if c in board]).copy()  # older runs' boards lack warm_start
     for col in ("val_score", "test_score"):
         shown[col] = shown[col].map(lambda v: "" if pd.isna(v) else f"{v:.4f}")
     for col in ("rank", "epochs"):

@@ -254,14 +254,22 @@ def suggest_family(trial, spaces: tuple[SearchSpace, ...], context: Mapping[str,
     return space, suggest(trial, space, context, prefix=_prefix(space, several))
 
 
-def starting_point(space: SearchSpace, context: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+def starting_point(space: SearchSpace, context: Mapping[str, Any], several: bool = False) -> dict[str, Any]:
     """The parameters of the space's first trial, every default, keyed as Optuna knows them."""
-    searched: dict[str, Any] = {}
+    return keyed(space, walk(space, context, lambda spec, name: spec.start()), context, several)
+
+
+def keyed(space: SearchSpace, params: Mapping[str, Any], context: Mapping[str, Any], several: bool) -> dict[str, Any]:
+    """Plain-named `params` of `space` as the engines know a trial's values (`enqueue_trial`, keras-tuner's
+    values): the searched ones, named `<family>.<name>` beside the family where several spaces share a search."""
+    prefix = _prefix(space, several)
+    searched: dict[str, Any] = {"family": space.family} if several else {}
 
     def pick(spec: ParamSpec, name: str) -> Any:
-        if spec.type != "fixed":
-            searched[prefix + name] = spec.start()
-        return spec.start()
+        if spec.type == "fixed":
+            return spec.default
+        searched[prefix + name] = params[name]
+        return params[name]
     walk(space, context, pick)
     return searched
 

@@ -10,6 +10,11 @@
         spaces: [default, ../search_spaces/conv1d.yaml]   # one run per item: the kind's spaces, then conv1d
         time_budget: 10m
 
+      - data: ../examples/penguins.csv   # a second search that starts from the first one's best trials
+        target: species
+        name: penguins-again
+        warm_start: previous            # the run before it in this file (or a run folder, experiment, models:/…)
+
 Each entry runs once per item of `spaces` (a file, a list of files searched together, or `default`)
 and of `engines` (default [optuna]; any `--engine`), and takes any option `fit` takes, the engines' own
 included (`tuner:`, `scheduler:`, `concurrency:`…: each goes to the engine it belongs to); one MLflow
@@ -38,10 +43,11 @@ from autosearch.yamlfile import read_yaml
 RUN_OPTIONS = {"target", "test", "task", "kind", "trials", "time_budget", "metric", "seed", "max_epochs",
                "experiment", "storage", "study", "mixed_precision", "cv_folds", "holdout", "time", "no_time",
                "horizon", "series", "backtests",
-               "register", "system_metrics", "baselines"}
+               "register", "system_metrics", "baselines", "warm_start"}
 FIT_OPTIONS = RUN_OPTIONS | set(option_fields())  # and every engine's own
 ENTRY_KEYS = FIT_OPTIONS | {"data", "spaces", "engines", "name"}
 PATH_OPTIONS = ("test",)
+PREVIOUS = "previous"  # `warm_start: previous`: the run before this one in the sweep
 SUMMARY_COLUMNS = ["run", "data", "status", "kind", "task", "metric", "winner", "val_score", "test_score",
                    "trials", "minutes", "output", "error"]
 
@@ -79,6 +85,9 @@ def load_sweep(path: str | Path) -> tuple[Path, str | None, list[SweepRun]]:
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
         raise AutosearchError(f"sweep file '{path}': two runs are named '{duplicate}'; give them 'name:'")
+    if runs[0].options.get("warm_start") == PREVIOUS:
+        raise AutosearchError(f"sweep file '{path}': the first run has no previous run to warm-start from; drop its "
+                              "warm_start, or name a run folder or experiment")
     return output, data.get("tracking_uri"), runs
 
 
@@ -98,6 +107,9 @@ def _expand(entry: dict, here: Path) -> list[SweepRun]:
                                   f"{', '.join(ENGINES)}")
     options = {k: v for k, v in entry.items() if k in FIT_OPTIONS}
     options.update({k: str(here / options[k]) for k in PATH_OPTIONS if options.get(k)})
+    warm = options.get("warm_start")
+    if warm and warm != PREVIOUS and (here / str(warm)).is_dir():  # a run folder, relative to the sweep file
+        options["warm_start"] = str(here / str(warm))
     options.setdefault("experiment", data.stem)  # one experiment per dataset
     owners = option_fields()  # an engine's own option goes to that engine only (several engines per entry)
     runs = []
@@ -131,8 +143,11 @@ def run_sweep(path: str | Path, quiet: bool = False, progress: Progress | None =
                 progress.say("   finished in an earlier sitting: skipped")
                 rows.append({**row, **_outcome(RunSummary.load(folder), "finished")})
                 continue
+            options = dict(run.options)
+            if options.get("warm_start") == PREVIOUS:
+                options["warm_start"] = _previous(output / runs[i - 2].name, progress)
             config = make_config(output=folder, tracking_uri=tracking_uri, space=run.spaces, quiet=quiet,
-                                 engine=run.engine, **run.options)
+                                 engine=run.engine, **options)
             result = run_fit(run.data, config, progress=progress, started=started)
             started = None  # the next runs' budgets count from their own start
         except AutosearchError as error:
@@ -152,6 +167,14 @@ def run_sweep(path: str | Path, quiet: bool = False, progress: Progress | None =
     output.mkdir(parents=True, exist_ok=True)
     write_atomic(output / "sweep-summary.csv", summary.to_csv(index=False))
     return summary
+
+
+def _previous(folder: Path, progress: Progress) -> str | None:
+    """The previous run's folder to warm-start from, or None (said) where that run did not get to start."""
+    if RunState.load(folder) is None:
+        progress.say(f"   the previous run ({folder.name}) did not start: no warm start")
+        return None
+    return str(folder)
 
 
 def _finished(folder: Path, run: SweepRun) -> bool:

@@ -30,6 +30,7 @@ RUN_STATUS = {State.COMPLETE: "FINISHED", State.PRUNED: "FINISHED", State.FAILED
 PRUNED_SUFFIX = " (pruned)"
 CANDIDATE_KINDS = {"nn": "trial", "baseline": "baseline", "ensemble": "ensemble"}  # the autosearch.kind tag
 PARENT_ID_TAG = "mlflow.parentRunId"
+COMPLETE_TRIALS = "tags.`autosearch.kind` = 'trial' and tags.`autosearch.state` = 'complete'"  # a runs filter
 MAX_PARAM_CHARS = 6000
 SYSTEM_METRICS_SECONDS = 5.0  # between two samples of a trial's CPU, memory and GPU use (--system-metrics)
 
@@ -214,6 +215,8 @@ class Tracker:
             tags.append(RunTag("autosearch.device", record.device))
         if record.worker:
             tags.append(RunTag("autosearch.worker", record.worker))
+        if record.warm_start:
+            tags.append(RunTag("autosearch.warm_start", record.warm_start))
         self.client.log_batch(run_id, metrics=metrics, tags=tags)
         if record.state is State.PRUNED:
             name = self.client.get_run(run_id).info.run_name or record.name

@@ -23,7 +23,7 @@ from autosearch.leaderboard import ranked
 from autosearch.problem import Folds, Problem
 from autosearch.processes import worker_id
 from autosearch.progress import Progress
-from autosearch.records import State, TrialRecord
+from autosearch.records import State, TrialRecord, WarmConfig
 from autosearch.restart import MemoryWatch, too_much
 from autosearch.spaces import SearchSpace
 from autosearch.stopping import Stop
@@ -231,6 +231,7 @@ class TrialRunner:
         self.system_metrics = system_metrics  # MLflow's monitor on the trial's run while it trains here
         self.memory = MemoryWatch()  # what trials trained here leave behind (a Ray worker's are its own)
         self.trial_seconds: float | None = None  # the most one trial trains (`budget.trial_seconds`), set per search
+        self.warm: tuple[WarmConfig, ...] = ()  # the configurations a warm start runs first, to mark their trials
 
     def space(self, family: str) -> SearchSpace:
         return next(s for s in self.spaces if s.family == family)
@@ -279,8 +280,9 @@ class TrialRunner:
         """Log the trial's outcome, close its MLflow run and store its record, out-of-fold predictions and,
         among the best networks so far, its fold models' weights. Returns the stored record, or None for a
         trial that does not count (stopped before its first epoch ended: it runs again)."""
+        warm = next((c.source for c in self.warm if c.matches(started.family, started.params)), None)
         record = dataclasses.replace(record, name=started.name, family=started.family, params=dict(started.params),
-                                     number=started.number)
+                                     number=started.number, warm_start=warm)
         self.tracker.end_candidate(started.run_id, record)
         record = record.with_run(started.run_id)
         if counted:

@@ -30,6 +30,7 @@ from autosearch.errors import AutosearchError
 
 if typing.TYPE_CHECKING:
     from autosearch.problem import Folds, Problem
+    from autosearch.records import WarmConfig
     from autosearch.spaces import SearchSpace
     from autosearch.stopping import Stop
     from autosearch.trial_runner import TrialRunner
@@ -74,6 +75,7 @@ class SearchSetup:
     spaces: tuple[SearchSpace, ...]
     folds: Folds  # the samples candidates train and are scored on (folds.first: task, metric, data facts)
     seed: int  # this process's sampling seed (workers sample with their own)
+    warm: tuple[WarmConfig, ...] = ()  # configurations to run first, before the spaces' defaults (--warm-start)
 
     @property
     def problem(self) -> Problem:

@@ -65,19 +65,22 @@ class KerasTunerEngine(SearchEngine):
     def oracle(self):
         import keras_tuner as kt
 
-        from autosearch.spaces import to_keras_tuner
+        from autosearch.spaces import keyed, to_keras_tuner
 
         spaces, problem = self.setup.spaces, self.setup.problem
+        by_family, several = {space.family: space for space in spaces}, len(spaces) > 1
+        first = [keyed(by_family[c.family], c.params, problem.context, several) for c in self.setup.warm]
         options = dict(objective=kt.Objective("val_score", problem.metric.mode),
                        hyperparameters=to_keras_tuner(spaces, problem.context), seed=self.setup.seed,
                        tune_new_entries=False, allow_new_entries=False,
                        max_consecutive_failed_trials=10**9)  # a failed trial never ends the search
         if self.tuner == "hyperband":  # rounds until --trials or the budget says stop
-            return kt.oracles.HyperbandOracle(max_epochs=max(s.max_epochs for s in spaces), factor=HYPERBAND_FACTOR,
-                                              hyperband_iterations=10**6, **options)
+            return _first(kt.oracles.HyperbandOracle, first)(
+                max_epochs=max(s.max_epochs for s in spaces), factor=HYPERBAND_FACTOR, hyperband_iterations=10**6,
+                **options)
         if self.tuner == "bayesian":
-            return kt.oracles.BayesianOptimizationOracle(max_trials=None, **options)
-        return kt.oracles.RandomSearchOracle(max_trials=None, **options)
+            return _first(kt.oracles.BayesianOptimizationOracle, first)(max_trials=None, **options)
+        return _first(kt.oracles.RandomSearchOracle, first)(max_trials=None, **options)
 
     def search(self, runner: TrialRunner, trials: int, stop: Stop, lead: bool) -> None:
         """Run keras-tuner trials until the store holds `trials` or `stop` asks to end."""
@@ -117,3 +120,23 @@ class KerasTunerEngine(SearchEngine):
             tuner.save()  # from now on a re-run reloads this oracle, even if the first trial never ends
         with frozen_heap(), contextlib.redirect_stdout(quiet), contextlib.suppress(_Enough):
             tuner.search()
+
+
+def _first(oracle: type, values: list[dict]) -> type:
+    """`oracle` drawing `values` (the warm-start configurations) before its own. Every keras-tuner oracle draws a
+    new configuration with `_random_values` (Hyperband's new brackets, random search, Bayesian optimisation's
+    initial points): served from here, they are the first trials. keras-tuner has no public way to enqueue a
+    trial; `_random_values` is its oracles' one source of new configurations. One the oracle already tried (a
+    resumed search) is skipped by its own duplicate check."""
+    queue = [dict(v) for v in values]
+
+    class First(oracle):
+        def _random_values(self):
+            while queue:
+                chosen = queue.pop(0)
+                if not self._duplicate(dict(chosen)):
+                    return chosen
+            return super()._random_values()
+
+    First.__name__ = First.__qualname__ = oracle.__name__
+    return First

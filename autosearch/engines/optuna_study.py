@@ -11,7 +11,8 @@ from typing import Callable, Sequence
 import optuna
 
 from autosearch.problem import Problem
-from autosearch.spaces import SearchSpace, starting_point
+from autosearch.records import WarmConfig
+from autosearch.spaces import SearchSpace, keyed, starting_point
 
 # Heartbeats and fail_stale_trials have been "experimental" since Optuna 2.9; the warning is not the user's.
 warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
@@ -23,9 +24,10 @@ Stale = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
 
 def open_study(url: str, name: str, problem: Problem, seed: int, on_stale: Stale | None,
-               spaces: Sequence[SearchSpace]) -> optuna.Study:
+               spaces: Sequence[SearchSpace], warm: Sequence[WarmConfig] = ()) -> optuna.Study:
     """The study `name` in `url`. Of several processes opening it at once exactly one creates it (creation is
-    atomic in the storage); that one enqueues the spaces' defaults as the first trials."""
+    atomic in the storage); that one enqueues the first trials: the `warm` configurations, then the spaces'
+    defaults."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     options = dict(storage=storage(url, on_stale), study_name=name, direction=problem.metric.direction,
                    sampler=optuna.samplers.TPESampler(seed=seed),
@@ -34,7 +36,7 @@ def open_study(url: str, name: str, problem: Problem, seed: int, on_stale: Stale
         study = optuna.create_study(**options)
     except optuna.exceptions.DuplicatedStudyError:
         return optuna.create_study(load_if_exists=True, **options)
-    _enqueue_defaults(study, spaces, problem)
+    _enqueue_first(study, spaces, problem, warm)
     return study
 
 
@@ -71,9 +73,13 @@ def _write_ahead_log(rdb: optuna.storages.RDBStorage) -> None:
     rdb.engine.dispose()  # connections made before the listener reopen with it
 
 
-def _enqueue_defaults(study: optuna.Study, spaces: Sequence[SearchSpace], problem: Problem) -> None:
-    """Each family's defaults as the first trials, the domain notes' first choice first."""
+def _enqueue_first(study: optuna.Study, spaces: Sequence[SearchSpace], problem: Problem,
+                   warm: Sequence[WarmConfig]) -> None:
+    """The warm-start configurations, best first, then each family's defaults (the domain notes' first choice
+    first) where a warm one is not the same."""
     several = len(spaces) > 1
+    by_family = {space.family: space for space in spaces}
+    for config in warm:
+        study.enqueue_trial(keyed(by_family[config.family], config.params, problem.context, several))
     for space in spaces:
-        start = starting_point(space, problem.context, prefix=f"{space.family}." if several else "")
-        study.enqueue_trial({"family": space.family, **start} if several else start)
+        study.enqueue_trial(starting_point(space, problem.context, several), skip_if_exists=True)
