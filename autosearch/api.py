@@ -217,8 +217,10 @@ class Sitting:
         # The chief leads a run it resumes, or one it is the first to start (on a shared --storage the others
         # join it as workers); workers sample with their own seed.
         self.leads = chief and (state is not None or self.store.claim())
-        seed = _seed(config.seed, self.leads)
         warm = self._warm_start() if self.leads else ()
+        # A warm start's sampler draws its own random first trials: with the earlier search's seed it drew that
+        # search's again (3 of digits' first 10 trials repeated configurations its source had tried).
+        seed = _seed(config.seed + (warm_start.SEED_OFFSET if warm else 0), self.leads)
         setup = SearchSetup(prep.output, url, self.study_name, prep.spaces, prep.folds, seed, warm)
         self.engine = engine_class(config.engine)(config.engine_options, setup)
         stop.wind_down = self.engine.wind_down_seconds

@@ -26,6 +26,7 @@ from autosearch.spaces import ParamSpec, SearchSpace, walk
 
 TOP = 5  # configurations taken from the earlier search: its best, a few runners-up in case the best was luck
 NOTES_SHOWN = 8  # lines of changes printed when the configurations are fitted to this search's spaces
+SEED_OFFSET = 7919  # added to a warm-started run's seed, so that its sampler does not replay its source's draws
 FACT = "warm_start"  # the run database's fact that keeps a run's configurations (TrialStore.set)
 MLFLOW_ROWS = 200  # trials read from an MLflow experiment, best first (most runs there are worse than these)
 

@@ -30,7 +30,7 @@ def table(name: str, folder: Path) -> tuple[Path, str]:
     from sklearn import datasets
 
     bunch = getattr(datasets, f"load_{name}")()
-    frame = pd.DataFrame(bunch.data, columns=[f"x{i}" for i in range(bunch.data.shape[1])])
+    frame = pd.DataFrame(bunch.data, columns=[str(c) for c in bunch.feature_names])  # x0…x12 read as a series
     frame["target"] = bunch.target if name == "diabetes" else [f"c{v}" for v in bunch.target]
     path = folder / f"{name}.csv"
     frame.to_csv(path, index=False)
