@@ -148,8 +148,8 @@ def test_a_two_node_cluster_on_localhost_shares_the_trials(iris_csv, tmp_path):
                      "  units: {type: int, low: 8, high: 32, per_layer: layers}\n  batch_size: 1\n")
     try:
         result = autosearch.fit(iris_csv, target="species", trials=4, engine="ray", scheduler="fifo", space=space,
-                                holdout=True, ray_address=cluster.address, output=tmp_path / "run", experiment="ray-cluster",
-                                mixed_precision=True, quiet=True)
+                                holdout=True, ray_address=cluster.address, output=tmp_path / "run",
+                                experiment="ray-cluster", mixed_precision=True, quiet=True)
         trials = check_trials(result, 4, device="cpu (mixed_float16)")  # the driver's setting reached the workers
         nodes = {t.data.tags["autosearch.device"].split(" on node ")[1] for t in trials
                  if "autosearch.device" in t.data.tags}
