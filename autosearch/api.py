@@ -157,6 +157,7 @@ def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     sha256 = fingerprint(data)
     if state is not None:
         state.check_same_search(config, sha256, prep.output, spaces_fingerprint(prep.spaces))
+    warm = _warm_start(config, prep, progress) if state is None and config.warm_start else ()
 
     from autosearch.tracking import Tracker  # MLflow is slow to import: only once the input is known good
     lock = FolderLock(prep.output)
@@ -175,7 +176,7 @@ def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     sitting = None
     try:
         with stop.on_signals(progress.say), precision(config.mixed_precision):
-            sitting = Sitting(config, prep, state, tracker, lock, stop, progress, started, chief)
+            sitting = Sitting(config, prep, state, tracker, lock, stop, progress, started, chief, warm)
             return sitting.run(data, sha256)
     except Restart as again:
         again.lock = lock.hand_over()  # the fresh process keeps the run: no other process slips in between
@@ -204,7 +205,7 @@ class Sitting:
     """
 
     def __init__(self, config: RunConfig, prep: Prepared, state: RunState | None, tracker, lock: FolderLock,
-                 stop: Stop, progress: Progress, started: float, chief: bool):
+                 stop: Stop, progress: Progress, started: float, chief: bool, warm: tuple[WarmConfig, ...] = ()):
         from autosearch.models import load_keras
 
         load_keras()  # first, so that importing an engine's library does not bring TensorFlow's start-up chatter
@@ -217,7 +218,13 @@ class Sitting:
         # The chief leads a run it resumes, or one it is the first to start (on a shared --storage the others
         # join it as workers); workers sample with their own seed.
         self.leads = chief and (state is not None or self.store.claim())
-        warm = self._warm_start() if self.leads else ()
+        if self.leads:  # the configurations a warm start chose when the run began are kept in its database
+            kept = warm_start.kept(self.store)
+            if warm and not kept:
+                warm_start.keep(self.store, warm)
+            warm = kept or warm
+        else:
+            warm = ()  # a worker marks them once it has joined (`work`)
         # A warm start's sampler draws its own random first trials: with the earlier search's seed it drew that
         # search's again (3 of digits' first 10 trials repeated configurations its source had tried).
         seed = _seed(config.seed + (warm_start.SEED_OFFSET if warm else 0), self.leads)
@@ -228,24 +235,6 @@ class Sitting:
                                   system_metrics=config.system_metrics)
         self.runner.warm = warm
 
-    def _warm_start(self) -> tuple[WarmConfig, ...]:
-        """The configurations this run tries first (`--warm-start`): chosen when the run begins and kept in its
-        database, so that a resumed sitting or a worker marks their trials without reading the source again."""
-        kept = warm_start.kept(self.store)
-        if kept or self.config.warm_start is None or self.state is not None:
-            return kept
-        problem = self.prep.folds.first
-        configs, notes = warm_start.warm_configs(self.config.warm_start, self.prep.spaces, problem.context,
-                                      problem.metric.greater_is_better, self.tracker.tracking_uri)
-        self.progress.say(f"warm start from {self.config.warm_start}: {len(configs)} configurations run first, "
-                          f"best first ({', '.join(c.source.rsplit(': ', 1)[-1] for c in configs)})")
-        for note in notes[:warm_start.NOTES_SHOWN]:
-            self.progress.say(f"  {note}")
-        if len(notes) > warm_start.NOTES_SHOWN:
-            self.progress.say(f"  … and {len(notes) - warm_start.NOTES_SHOWN} more changes of the same kind")
-        warm_start.keep(self.store, configs)
-        return configs
-
     def run(self, data, sha256: str) -> FitResult | None:
         if not self.leads and not self.engine.shares_search:
             one = f"the {self.config.engine} engine searches in one process"
@@ -254,9 +243,9 @@ class Sitting:
                                       "wait for it, or pass a new --output")
             raise AutosearchError(f"study '{self.study_name}' in --storage belongs to another run; {one}: pass "
                                   "another --study")
-        self.engine.open()
         if not self.leads:
             return self.work()
+        self.engine.open()
         self._open_run(data, sha256)
         return self._lead()
 
@@ -339,13 +328,16 @@ class Sitting:
         return result
 
     def work(self) -> None:
-        """A worker's sitting: join the run another process owns, run trials under its parent run."""
+        """A worker's sitting: join the run another process owns, run trials under its parent run. It opens the
+        engine once the chief has (the chief's parent run begins after): the chief creates the study, with its
+        first trials."""
         deadline = time.monotonic() + JOIN_WAIT_SECONDS
         while (parent := self.store.get(PARENT_RUN_ID)) is None:
             if time.monotonic() > deadline:
                 raise AutosearchError(f"study '{self.study_name}' has no chief after {JOIN_WAIT_SECONDS} s; "
                                       "start the first process without other workers, then add them")
             time.sleep(1.0)
+        self.engine.open()
         self.tracker.join_parent(parent)
         self.runner.warm = warm_start.kept(self.store)  # kept before the parent run began: mark the trials it runs
         self.progress.say(f"joining study '{self.study_name}' as a worker (the run belongs to "
@@ -481,6 +473,21 @@ def _run_tags(prep: Prepared) -> dict[str, str]:
 def _of(config: RunConfig) -> str:
     """'of 20' where a trial count ends the search; nothing where the budget does."""
     return f"of {config.trial_cap}" if config.capped else "(no trial cap)"
+
+
+def _warm_start(config: RunConfig, prep: Prepared, progress: Progress) -> tuple[WarmConfig, ...]:
+    """The configurations a new run tries first (`--warm-start`), chosen before anything of the run is written:
+    a source that names nothing is refused while the folder is still as it was."""
+    problem = prep.folds.first
+    configs, notes = warm_start.warm_configs(config.warm_start, prep.spaces, problem.context,
+                                             problem.metric.greater_is_better, config.tracking_uri)
+    progress.say(f"warm start from {config.warm_start}: {len(configs)} configurations run first, best first "
+                 f"({', '.join(c.source.rsplit(': ', 1)[-1] for c in configs)})")
+    for note in notes[:warm_start.NOTES_SHOWN]:
+        progress.say(f"  {note}")
+    if len(notes) > warm_start.NOTES_SHOWN:
+        progress.say(f"  … and {len(notes) - warm_start.NOTES_SHOWN} more changes of the same kind")
+    return configs
 
 
 def _seed(seed: int, leads: bool) -> int:

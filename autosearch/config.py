@@ -103,8 +103,9 @@ class RunConfig:
                                   "pass --horizon H (steps ahead) with it")
         if self.register is not None and not self.register.strip():
             raise AutosearchError("--register needs a model name, e.g. --register penguins-species")
-        if self.warm_start is not None:
-            _check_warm_start(self.warm_start)
+        if self.warm_start is not None and not self.warm_start.strip():
+            raise AutosearchError("--warm-start needs an earlier search: its run folder, an MLflow experiment name, "
+                                  "or models:/NAME")
         if self.seed < 0:
             raise AutosearchError(f"--seed must be a non-negative integer, got {self.seed}")
         engine = engine_class(self.engine)
@@ -159,18 +160,6 @@ class RunConfig:
         return cls(**own, engine_options=options(**mine))
 
 
-def _check_warm_start(source: str) -> None:
-    """Refuse a --warm-start that names nothing: empty, or a path (it has a folder separator) to no folder. A bare
-    name is an MLflow experiment, checked when the run begins (`autosearch.warm_start`)."""
-    if not source.strip():
-        raise AutosearchError("--warm-start needs an earlier search: its run folder, an MLflow experiment name, or "
-                              "models:/NAME")
-    path_like = not source.startswith("models:/") and ("/" in source or "\\" in source)
-    if path_like and not Path(source).expanduser().is_dir():
-        raise AutosearchError(f"--warm-start {source}: no such run folder; pass the --output folder of an earlier "
-                              "fit, an MLflow experiment name, or models:/NAME")
-
-
 def make_config(
     target: str | list[str] | tuple[str, ...] | None = None,
     time_budget: str | float | None = None,
@@ -195,6 +184,9 @@ def make_config(
     unknown = sorted(set(options) - set(RunConfig.__dataclass_fields__) - {"engine_options"})
     if unknown:
         raise AutosearchError(f"'{unknown[0]}' is not an option of fit; see `autosearch fit --help`")
+    warm = options.get("warm_start")
+    if warm and Path(str(warm)).expanduser().is_dir():  # a run folder: found again from wherever the run resumes
+        options["warm_start"] = str(Path(str(warm)).expanduser().resolve())
     return RunConfig(
         targets=targets,
         time_budget=parse_duration(time_budget),

@@ -41,7 +41,9 @@ FORMAT = 4
 DEFAULT_STUDY = "autosearch"
 # Settings a resumed run may change: how many trials in all, this sitting's budget, how chatty (and the
 # engine's own `resumable` options: where and on what the trials run).
-RESUMABLE = frozenset({"trials", "time_budget", "quiet", "output", "register", "system_metrics"})
+# A warm start acts when a run begins (its configurations are then kept in the run's database): a later sitting
+# neither reads nor changes it.
+RESUMABLE = frozenset({"trials", "time_budget", "quiet", "output", "register", "system_metrics", "warm_start"})
 
 
 def resumable(config: RunConfig) -> frozenset[str]:

@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 
 from autosearch.errors import AutosearchError
 from autosearch.records import WarmConfig
+from autosearch.redact import redact
 from autosearch.spaces import ParamSpec, SearchSpace, walk
 
 TOP = 5  # configurations taken from the earlier search: its best, a few runners-up in case the best was luck
@@ -56,11 +57,13 @@ def warm_configs(source: str, spaces: Sequence[SearchSpace], context: Mapping[st
                  tracking_uri: str | None = None, top: int = TOP) -> tuple[tuple[WarmConfig, ...], list[str]]:
     """The `top` best distinct configurations of the search `source` names that fit `spaces`, best first,
     and what was changed or left out to make them fit (one line each)."""
-    trials, label = _earlier(source, tracking_uri, greater_is_better)
+    trials, label, greater_is_better = _earlier(source, tracking_uri, greater_is_better)
     sign = -1.0 if greater_is_better else 1.0
     trials = [t for t in trials if math.isfinite(t.val_score)]
-    folds = max((t.folds for t in trials), default=1)  # as the leaderboard ranks: a score on fewer folds after
-    trials.sort(key=lambda t: (t.folds < folds, sign * t.val_score))  # (wine: 1.000 on 1 fold, 0.972 on 5)
+    # Ranked as the leaderboard ranks: a score on fewer folds after those on all (wine: 1.000 on 1 fold, 0.972
+    # when retrained on 5), ties by name.
+    folds = max((t.folds for t in trials), default=1)
+    trials.sort(key=lambda t: (t.folds < folds, sign * t.val_score, t.name))
     by_family = {space.family: space for space in spaces}
     configs: list[WarmConfig] = []
     notes: list[str] = []
@@ -128,21 +131,26 @@ def _within(spec: ParamSpec, value: Any) -> Any:
         return None
     if not spec.low <= number <= spec.high:
         return None
-    if spec.step and not math.isclose((number - spec.low) / spec.step, round((number - spec.low) / spec.step)):
+    steps = (number - spec.low) / spec.step if spec.step else 0.0
+    if not math.isclose(steps, round(steps), abs_tol=1e-9):
         return None  # off the space's grid
     if spec.type == "int":
         return int(number) if number.is_integer() else None
     return number
 
 
-def _earlier(source: str, tracking_uri: str | None, greater_is_better: bool) -> tuple[list[Earlier], str]:
-    """The earlier search's network trials that completed, and a short name for it."""
+def _earlier(source: str, tracking_uri: str | None, greater_is_better: bool) -> tuple[list[Earlier], str, bool]:
+    """The earlier search's network trials that completed, a short name for it, and whether its scores are
+    better greater (its own metric's direction where its summary says, else this search's)."""
     if source.startswith("models:/"):
-        return _registered(source, tracking_uri), source
+        return _registered(source, tracking_uri, greater_is_better), source, greater_is_better
     folder = Path(source).expanduser()
-    if folder.is_dir():  # a path to no folder was refused with the config (`config._check_warm_start`)
-        return _run_folder(folder), str(source)
-    return _experiment(source, tracking_uri, greater_is_better), f"experiment {source}"
+    if folder.is_dir():
+        summary = folder / "summary.json"
+        if summary.exists():
+            greater_is_better = bool(json.loads(summary.read_text()).get("greater_is_better", greater_is_better))
+        return _run_folder(folder), str(source), greater_is_better
+    return _experiment(source, tracking_uri, greater_is_better), f"experiment {source}", greater_is_better
 
 
 def _run_folder(folder: Path) -> list[Earlier]:
@@ -168,8 +176,8 @@ def _experiment(name: str, tracking_uri: str | None, greater_is_better: bool) ->
     client, uri = _client(tracking_uri)
     experiment = _asking(uri, lambda: client.get_experiment_by_name(name))
     if experiment is None:
-        raise AutosearchError(f"--warm-start {name}: no run folder and no MLflow experiment of that name in "
-                              f"{uri}; pass the --output folder of an earlier fit, an experiment name, or "
+        raise AutosearchError(f"--warm-start {name}: no such run folder, and no MLflow experiment of that name in "
+                              f"{redact(uri)}; pass the --output folder of an earlier fit, an experiment name, or "
                               "models:/NAME")
     order = "DESC" if greater_is_better else "ASC"
     return _from_runs(_asking(uri, lambda: client.search_runs(
@@ -177,7 +185,7 @@ def _experiment(name: str, tracking_uri: str | None, greater_is_better: bool) ->
         max_results=MLFLOW_ROWS)))
 
 
-def _registered(uri: str, tracking_uri: str | None) -> list[Earlier]:
+def _registered(uri: str, tracking_uri: str | None, greater_is_better: bool) -> list[Earlier]:
     """The trials of the run whose pick was registered as `uri` (models:/NAME, models:/NAME/VERSION or
     models:/NAME@ALIAS; the latest version where none is named)."""
     from mlflow.exceptions import MlflowException
@@ -201,8 +209,10 @@ def _registered(uri: str, tracking_uri: str | None) -> list[Earlier]:
         raise AutosearchError(f"--warm-start {uri}: no such registered model version in {where}; check the name "
                               "(`autosearch fit --register NAME` registers one)")
     experiment = _asking(where, lambda: client.get_run(version.run_id).info.experiment_id)
-    return _from_runs(_asking(where, lambda: client.search_runs([experiment], max_results=MLFLOW_ROWS, filter_string=(
-        f"tags.`{PARENT_ID_TAG}` = '{version.run_id}' and {COMPLETE_TRIALS}"))))
+    order = "DESC" if greater_is_better else "ASC"
+    return _from_runs(_asking(where, lambda: client.search_runs(
+        [experiment], max_results=MLFLOW_ROWS, order_by=[f"metrics.val_score {order}"],
+        filter_string=f"tags.`{PARENT_ID_TAG}` = '{version.run_id}' and {COMPLETE_TRIALS}")))
 
 
 def _client(tracking_uri: str | None):
@@ -221,7 +231,6 @@ def _asking(uri: str, question):
     from mlflow.exceptions import MlflowException
 
     from autosearch.errors import describe
-    from autosearch.redact import redact
 
     try:
         return question()

@@ -58,8 +58,12 @@ def test_the_earlier_searchs_best_configurations_are_the_first_trials(earlier, i
     names = _names_of(earlier, [p for _, p in ranked[:2]])
     assert names != [r.name for r in trials_in_order(earlier)[:2]]  # not what the spaces' defaults would run first
     first = trials_in_order(out)[:2]
-    assert [(r.family, dict(r.params)) for r in first] == ranked[:2]
-    assert [r.warm_start for r in first] == [f"{earlier}: {name}" for name in names]
+    replayed, expected = [(r.family, dict(r.params)) for r in first], ranked[:2]
+    sources, named = [r.warm_start for r in first], [f"{earlier}: {name}" for name in names]
+    if engine == "ray":  # its first two trials start together, numbered in the order Tune reports them
+        replayed, expected, sources, named = (sorted(x, key=lambda v: json.dumps(v, sort_keys=True))
+                                               for x in (replayed, expected, sources, named))
+    assert replayed == expected and sources == named
     board = leaderboard(out)[0]
     assert board.warm_start.notna().sum() == 2
     tags = MlflowClient().get_run(first[0].mlflow_run_id).data.tags
@@ -76,7 +80,9 @@ def test_an_mlflow_experiment_and_a_resumed_run_keep_the_warm_start(earlier, iri
     out = tmp_path / "from-experiment"
     options = dict(target="species", max_epochs=2, cv_folds=2, baselines="linear", quiet=True, output=out, seed=2,
                    warm_start=EXPERIMENT, tracking_uri=f"sqlite:///{sandbox / 'mlflow.db'}", experiment="warm-next")
-    autosearch.fit(iris_csv, trials=1, **options)
+    with pytest.raises(AutosearchError, match="no MLflow experiment of that name"):  # a typo: nothing begun …
+        autosearch.fit(iris_csv, trials=1, **{**options, "warm_start": EXPERIMENT + "-typo"})
+    autosearch.fit(iris_csv, trials=1, **options)  # … so the same folder starts the run as asked
     assert [(r.family, dict(r.params)) for r in trials_in_order(out)] == best_first(earlier)[:1]
     autosearch.fit(iris_csv, trials=3, **options)  # resumed: the second configuration next, still marked
     second = trials_in_order(out)[1]
@@ -110,7 +116,7 @@ def test_a_missing_source_is_one_clear_error(iris_csv, tmp_path):
                            "--output", tmp_path / "out", "--quiet")
     assert done.returncode != 0 and "Traceback" not in done.stderr
     assert "no such run folder" in done.stderr and "--warm-start" in done.stderr
-    assert not (tmp_path / "out").exists()
+    assert not any((tmp_path / "out" / name).exists() for name in ("run.json", "study.db"))  # nothing begun
 
 
 def test_a_sweep_chains_its_runs(tmp_path):
