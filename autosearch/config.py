@@ -185,8 +185,12 @@ def make_config(
     if unknown:
         raise AutosearchError(f"'{unknown[0]}' is not an option of fit; see `autosearch fit --help`")
     warm = options.get("warm_start")
-    if warm and Path(str(warm)).expanduser().is_dir():  # a run folder: found again from wherever the run resumes
-        options["warm_start"] = str(Path(str(warm)).expanduser().resolve())
+    if isinstance(warm, bool):
+        raise AutosearchError("warm_start names an earlier search (its run folder, an MLflow experiment or "
+                              "models:/NAME), not True or False")
+    if warm is not None:  # a run folder as a path: found again from wherever the run resumes
+        folder = Path(str(warm)).expanduser()
+        options["warm_start"] = str(folder.resolve()) if folder.is_dir() else str(warm)
     return RunConfig(
         targets=targets,
         time_budget=parse_duration(time_budget),

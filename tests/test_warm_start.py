@@ -127,3 +127,16 @@ def test_a_sweep_chains_its_runs(tmp_path):
     sweep.write_text("runs:\n  - {data: a.csv, warm_start: previous}\n")
     with pytest.raises(AutosearchError, match="first run has no previous run"):
         load_sweep(sweep)
+
+
+def test_a_warm_start_names_a_search_and_a_run_folder_is_kept_absolute(tmp_path, monkeypatch):
+    from autosearch.config import make_config
+
+    with pytest.raises(AutosearchError, match="not True or False"):  # scikit-learn's warm_start is a flag; not ours
+        make_config(warm_start=True)
+    with pytest.raises(AutosearchError, match="needs an earlier search"):
+        make_config(warm_start=" ")
+    (tmp_path / "last-night").mkdir()
+    monkeypatch.chdir(tmp_path)
+    assert make_config(warm_start="last-night").warm_start == str(tmp_path / "last-night")  # resumes from anywhere
+    assert make_config(warm_start="penguins").warm_start == "penguins"  # an experiment's name, as given
