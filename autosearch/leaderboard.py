@@ -25,7 +25,13 @@ def ranked(records: Sequence[TrialRecord], metric: Metric, ahead: Collection[str
     baseline, then a network, then an ensemble: a network that only matches a classical model is not the
     answer — then to the name, so the same data and seed always give the same order.
     """
-    sign = -1.0 if metric.greater_is_better else 1.0
+    return ranked_by(records, metric.greater_is_better, ahead)
+
+
+def ranked_by(records: Sequence[TrialRecord], greater_is_better: bool, ahead: Collection[str] = ()
+              ) -> list[TrialRecord]:
+    """`ranked` for a direction alone (an earlier search's, `warm_start`)."""
+    sign = -1.0 if greater_is_better else 1.0
     complete = [r for r in records if r.state is State.COMPLETE and r.val_score is not None]
     folds = max((r.folds for r in complete), default=1)
     complete.sort(key=lambda r: (0 if r.name in ahead else 1 if r.folds == folds else 2, sign * r.val_score,

@@ -16,12 +16,12 @@ from __future__ import annotations
 import dataclasses
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from autosearch.errors import AutosearchError
-from autosearch.records import WarmConfig
+from autosearch.leaderboard import ranked_by
+from autosearch.records import State, TrialRecord, WarmConfig
 from autosearch.redact import redact
 from autosearch.spaces import ParamSpec, SearchSpace, walk
 
@@ -30,17 +30,6 @@ NOTES_SHOWN = 8  # lines of changes printed when the configurations are fitted t
 SEED_OFFSET = 7919  # added to a warm-started run's seed, so that its sampler does not replay its source's draws
 FACT = "warm_start"  # the run database's fact that keeps a run's configurations (TrialStore.set)
 MLFLOW_ROWS = 200  # trials read from an MLflow experiment, best first (most runs there are worse than these)
-
-
-@dataclass(frozen=True)
-class Earlier:
-    """A network trial of an earlier search, its parameters as it logged them (MLflow keeps them as text)."""
-
-    name: str
-    family: str
-    params: Mapping[str, Any]
-    val_score: float
-    folds: int = 1  # how many folds its score covers
 
 
 def kept(store) -> tuple[WarmConfig, ...]:
@@ -58,12 +47,7 @@ def warm_configs(source: str, spaces: Sequence[SearchSpace], context: Mapping[st
     """The `top` best distinct configurations of the search `source` names that fit `spaces`, best first,
     and what was changed or left out to make them fit (one line each)."""
     trials, label, greater_is_better = _earlier(source, tracking_uri, greater_is_better)
-    sign = -1.0 if greater_is_better else 1.0
-    trials = [t for t in trials if math.isfinite(t.val_score)]
-    # Ranked as the leaderboard ranks: a score on fewer folds after those on all (wine: 1.000 on 1 fold, 0.972
-    # when retrained on 5), ties by name.
-    folds = max((t.folds for t in trials), default=1)
-    trials.sort(key=lambda t: (t.folds < folds, sign * t.val_score, t.name))
+    trials = ranked_by([t for t in trials if math.isfinite(t.val_score)], greater_is_better)  # as the leaderboard
     by_family = {space.family: space for space in spaces}
     configs: list[WarmConfig] = []
     notes: list[str] = []
@@ -139,7 +123,8 @@ def _within(spec: ParamSpec, value: Any) -> Any:
     return number
 
 
-def _earlier(source: str, tracking_uri: str | None, greater_is_better: bool) -> tuple[list[Earlier], str, bool]:
+def _earlier(source: str, tracking_uri: str | None, greater_is_better: bool
+             ) -> tuple[list[TrialRecord], str, bool]:
     """The earlier search's network trials that completed, a short name for it, and whether its scores are
     better greater (its own metric's direction where its summary says, else this search's)."""
     if source.startswith("models:/"):
@@ -153,8 +138,7 @@ def _earlier(source: str, tracking_uri: str | None, greater_is_better: bool) -> 
     return _experiment(source, tracking_uri, greater_is_better), f"experiment {source}", greater_is_better
 
 
-def _run_folder(folder: Path) -> list[Earlier]:
-    from autosearch.records import State
+def _run_folder(folder: Path) -> list[TrialRecord]:
     from autosearch.runs import RunState
 
     state = RunState.load(folder)
@@ -166,11 +150,10 @@ def _run_folder(folder: Path) -> list[Earlier]:
         records = store.records("nn")
     finally:
         store.close()
-    return [Earlier(r.name, r.family, r.params, float(r.val_score), r.folds) for r in records
-            if r.state is State.COMPLETE and r.val_score is not None]
+    return [r for r in records if r.state is State.COMPLETE and r.val_score is not None]
 
 
-def _experiment(name: str, tracking_uri: str | None, greater_is_better: bool) -> list[Earlier]:
+def _experiment(name: str, tracking_uri: str | None, greater_is_better: bool) -> list[TrialRecord]:
     from autosearch.tracking import COMPLETE_TRIALS
 
     client, uri = _client(tracking_uri)
@@ -185,7 +168,7 @@ def _experiment(name: str, tracking_uri: str | None, greater_is_better: bool) ->
         max_results=MLFLOW_ROWS)))
 
 
-def _registered(uri: str, tracking_uri: str | None, greater_is_better: bool) -> list[Earlier]:
+def _registered(uri: str, tracking_uri: str | None, greater_is_better: bool) -> list[TrialRecord]:
     """The trials of the run whose pick was registered as `uri` (models:/NAME, models:/NAME/VERSION or
     models:/NAME@ALIAS; the latest version where none is named)."""
     from mlflow.exceptions import MlflowException
@@ -239,7 +222,8 @@ def _asking(uri: str, question):
                               "check --tracking-uri") from None
 
 
-def _from_runs(runs) -> list[Earlier]:
+def _from_runs(runs) -> list[TrialRecord]:
+    """The network trials among MLflow `runs`, their parameters as MLflow keeps them (text)."""
     trials = []
     for run in runs:
         score = run.data.metrics.get("val_score")
@@ -247,6 +231,6 @@ def _from_runs(runs) -> list[Earlier]:
         if score is None or family is None:
             continue
         name = (run.info.run_name or run.info.run_id).split(" ", 1)[0]
-        folds = int(run.data.metrics.get("folds", 1))
-        trials.append(Earlier(name, family, dict(run.data.params), float(score), folds))
+        trials.append(TrialRecord(name, "nn", family, dict(run.data.params), State.COMPLETE, float(score), 0.0,
+                                  folds=int(run.data.metrics.get("folds", 1))))
     return trials
