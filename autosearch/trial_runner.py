@@ -119,10 +119,11 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
                 seconds: float | None = None) -> Trained:
     """Train one trial's network on each fold in turn, wherever the trial runs, and predict each fold's own
     samples; never raises for a failing trial. The first fold runs with the engine's `callbacks` (its
-    per-epoch scores may prune the trial), stops early on its score and decides: a trial that does not
-    complete it ends there. The other folds train for the first fold's best epoch count, without scoring each
-    epoch (measured on penguins, 5 folds: the four later folds took 1.0 s instead of 2.3 s with early stopping
-    of their own, whose patience trains epochs that are thrown away). A stop in a later fold keeps the folds
+    per-epoch scores may prune the trial), stops early on its score (or on an inner split of its fit samples,
+    `Folds.stopping_fold`) and decides: a trial that does not complete it ends there. The other folds train
+    for the first fold's best epoch count, without scoring each epoch (measured on penguins, 5 folds: the four
+    later folds took 1.0 s instead of 2.3 s with early stopping of their own, whose patience trains epochs that
+    are thrown away). A stop in a later fold keeps the folds
     that completed. The record's score is the metric on the out-of-fold predictions; its curves are the first
     fold's. `max_epochs` overrides the space's cap (Hyperband's round). `raced(first fold's score)` may stop
     a cross-validated trial after its first fold, as pruned, with why (`race`). With `seconds` (the trial's
@@ -137,21 +138,24 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
         space = dataclasses.replace(space, max_epochs=max_epochs)
     if seconds is not None and is_starting_point(space, params, folds.first.context):
         seconds = None
-    network = Network(params, space, folds.fold(0), seed)
-    first = network.train(folds.fold(0), seed=seed, stop=stop, callbacks=list(callbacks), prune_signals=prune_signals,
+    stopping = folds.stopping_fold()
+    network = Network(params, space, stopping, seed)
+    first = network.train(stopping, seed=seed, stop=stop, callbacks=list(callbacks), prune_signals=prune_signals,
                           seconds=None if seconds is None else seconds / folds.k)
     record = first.record("", space.family, params)
     if first.state is not State.COMPLETE:
         return Trained(record, None, first.counts)
-    record = dataclasses.replace(record, first_fold_score=record.val_score)
-    behind = raced(record.val_score) if raced is not None and folds.k > 1 and not first.stopped else None
-    if behind is not None:
-        return Trained(dataclasses.replace(record, state=State.PRUNED, note=behind), None, True)
     try:
         oof = folds.place(None, 0, network.predict(folds.fold(0)))
     except Exception as error:  # a failing trial must never end the sweep
         return Trained(dataclasses.replace(record, state=State.FAILED, val_score=None, error=describe(error)),
                        None, True)
+    if folds.stopping is not None:  # it stopped on other samples than its own: scored on its own
+        record = dataclasses.replace(record, val_score=folds.score(oof))
+    record = dataclasses.replace(record, first_fold_score=record.val_score)
+    behind = raced(record.val_score) if raced is not None and folds.k > 1 and not first.stopped else None
+    if behind is not None:
+        return Trained(dataclasses.replace(record, state=State.PRUNED, note=behind), None, True)
     weights = [network.model.get_weights()]  # the weights that predicted the fold: its best epoch's
     seconds, cut, done = first.fit_seconds, first.stopped, 1
     for i in range(1, folds.k):

@@ -77,6 +77,26 @@ def test_backtests_train_only_on_windows_whose_targets_end_before_what_they_scor
     assert not scored[0] & scored[1] and not scored[1] & scored[2]
 
 
+def test_the_first_backtests_networks_stop_early_on_windows_before_it_and_are_scored_on_its_own(tmp_path):
+    """Were the first backtest's networks to choose their epochs on its own windows, their score there would be
+    the best of their epochs' (the curve's best value) rather than a fresh one."""
+    from autosearch.trial_runner import train_trial
+
+    prep = prepared(daily(n=200, walk=0.5), tmp_path, series="shop")
+    folds = prep.folds
+    fit, stop = folds.stopping
+    dev, (first_fit, first_score) = prep.split.train + prep.split.val, folds.splits[0]
+    origin = -dev.distance  # larger is later
+    assert set(stop) <= set(first_fit) and set(fit) <= set(first_fit) and not set(stop) & set(first_score)
+    assert origin[fit].max() + H <= origin[stop].min() and origin[stop].max() + H <= origin[first_score].min()
+    trained = train_trial(prep.space("dense"), {}, folds, seed=0, max_epochs=4)
+    scores = trained.record.curves["val_score"] if trained.record.curves else None
+    own = np.isin(np.arange(folds.rows), first_score)[:, None]
+    first_fold = folds.score(np.where(own, trained.predictions, np.nan))
+    assert trained.record.first_fold_score == pytest.approx(first_fold)
+    assert scores and not np.isclose(min(scores), first_fold)  # its curve is the inner backtest's
+
+
 def prepared(frame: pd.DataFrame, tmp_path, **options):
     frame.to_csv(tmp_path / "series.csv", index=False)
     config = make_config(target="sales", horizon=H, output=tmp_path / "out", **options)

@@ -9,7 +9,8 @@ denominator). So one model learns across series of any level and scale, the naiv
 model's mean absolute error in those units is its MASE. Windows keep their series and how far their origin
 lies from the series' last window (`Windows.distance`): the test split is each series' last window (its last
 H steps), and validation is K backtests of H origins each before it, every one trained only on windows whose
-targets end before its first origin (`split_windows`).
+targets end before its first origin (`split_windows`); the networks of the first backtest stop early on a
+backtest of their own before it (`stopping_split`).
 """
 
 from __future__ import annotations
@@ -336,6 +337,23 @@ def split_windows(windows: Windows, horizon: int, backtests: int | None
            f"latest before the test span; each trains on the windows whose targets end before its first origin; "
            f"test: the last {horizon} steps of each series")
     return (windows.take(dev[:val_from]), windows.take(dev[val_from:]), windows.take(test), tuple(folds), how)
+
+
+def stopping_split(dev: Windows, horizon: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The first backtest's own backtest, for its networks to stop early on (`Folds.stopping`): of the windows
+    it fits on (targets ending before its first origin), the latest `horizon` origins to stop on, and the
+    windows whose targets end before the first of those to fit on; rows of `dev` (train + validation, in
+    `split_windows`' order). None where under MIN_FIT_WINDOWS windows would be left to fit on.
+
+    >>> w = Windows(np.zeros((60, 1, 1)), pd.DataFrame(np.zeros((60, 2))), np.zeros(60, int), np.arange(61, 1, -1))
+    >>> fit, stop = stopping_split(w, 2)  # distances 61..2: the test window is 0, the first backtest 2..3
+    >>> w.distance[stop].tolist(), int(w.distance[fit].min())
+    ([6, 5], 8)
+    """
+    d = dev.distance - horizon
+    stop = np.flatnonzero((d >= 2 * horizon - 1) & (d < 3 * horizon - 1))
+    fit = np.flatnonzero(d >= 4 * horizon - 2)
+    return (fit, stop) if len(fit) >= MIN_FIT_WINDOWS and len(stop) else None
 
 
 def forecast_spec(frame: pd.DataFrame, target: str, time: str | None, series: str | None, horizon: int,
