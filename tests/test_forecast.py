@@ -77,6 +77,7 @@ def test_backtests_train_only_on_windows_whose_targets_end_before_what_they_scor
     assert not scored[0] & scored[1] and not scored[1] & scored[2]
 
 
+@pytest.mark.slow
 def test_the_first_backtests_networks_stop_early_on_windows_before_it_and_are_scored_on_its_own(tmp_path):
     """Were the first backtest's networks to choose their epochs on its own windows, their score there would be
     the best of their epochs' (the curve's best value) rather than a fresh one."""
