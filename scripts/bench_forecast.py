@@ -79,6 +79,16 @@ def split(frame: pd.DataFrame, horizon: int) -> tuple[pd.DataFrame, pd.DataFrame
     return frame[~last], frame[last]
 
 
+def load_set(name: str) -> tuple[pd.DataFrame, int, int, bool]:
+    """A set's table (several series sorted by id and time), its horizon, its season, whether it has several."""
+    load, horizon, season = SETS[name]
+    frame = load()
+    several = "id" in frame.columns
+    if several:
+        frame = frame.sort_values(["id", "time"], kind="stable").reset_index(drop=True)
+    return frame, horizon, season, several
+
+
 def earlier(frame: pd.DataFrame, steps: int) -> pd.DataFrame:
     """The data without each series' last `steps` steps (another forecast origin)."""
     if not steps:
@@ -145,11 +155,7 @@ def main() -> None:
     args = parser.parse_args()
     rows = []
     for name in args.sets:
-        load, horizon, season = SETS[name]
-        frame = load()
-        several = "id" in frame.columns
-        if several:
-            frame = frame.sort_values(["id", "time"], kind="stable").reset_index(drop=True)
+        frame, horizon, season, several = load_set(name)
         for origin in range(args.origins):
             history, future = split(earlier(frame, origin * horizon), horizon)
             folder = args.work / name / f"origin-{origin}" if args.origins > 1 else args.work / name

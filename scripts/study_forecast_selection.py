@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_forecast import SETS  # noqa: E402
+from bench_forecast import SETS, earlier, load_set  # noqa: E402
 
 from autosearch import ensemble  # noqa: E402
 from autosearch.baselines import make_estimator  # noqa: E402
@@ -117,17 +117,10 @@ def main() -> None:
     args = parser.parse_args()
     table: dict[str, dict[str, list[float]]] = {}
     for name in args.sets:
-        load, horizon, _ = SETS[name]
-        frame = load()
-        several = "id" in frame.columns
-        if several:
-            frame = frame.sort_values(["id", "time"], kind="stable").reset_index(drop=True)
+        frame, horizon, _, several = load_set(name)
         started = time.monotonic()
         for cut in range(args.origins):
-            part = frame
-            if cut:
-                part = (frame[frame.groupby("id").cumcount(ascending=False) >= cut * horizon] if several
-                        else frame.iloc[:-cut * horizon])
+            part = earlier(frame, cut * horizon)
             preds, truth, test_truth, series, spec = candidates_at(part.reset_index(drop=True), horizon, several,
                                                                    args.lookback_times)
             chosen, val = rules(preds, truth, series)
