@@ -123,11 +123,7 @@ class Folds:
 
     def fold(self, i: int) -> Problem:
         """Fold `i` as a Problem: fit on its training rows, score on its own."""
-        if i == 0:
-            return self.first
-        fit, score = self.splits[i]
-        return replace(self.first, fit_views=_take(self.views, fit), y_fit=self.y[fit],
-                       score_views=_take(self.views, score), y_score=self.y[score], truth=self.truth[score])
+        return self.first if i == 0 else self._fitting(*self.splits[i])
 
     def stopping_fold(self) -> Problem:
         """The problem the first fold's networks train on, stopping early on its score samples (which also
@@ -137,11 +133,12 @@ class Folds:
         backtest windows, the epochs chosen on the first backtest's own windows made networks look better than
         they were there (gasoline: a conv1d's first backtest 0.49 against extra trees' 0.72, its later two on
         a par with them)."""
-        if self.stopping is None:
-            return self.first
-        fit, stop = self.stopping
+        return self.first if self.stopping is None else self._fitting(*self.stopping)
+
+    def _fitting(self, fit: Rows, score: Rows) -> Problem:
+        """The first fold's problem on other rows: fit on `fit`, score on `score`."""
         return replace(self.first, fit_views=_take(self.views, fit), y_fit=self.y[fit],
-                       score_views=_take(self.views, stop), y_score=self.y[stop], truth=self.truth[stop])
+                       score_views=_take(self.views, score), y_score=self.y[score], truth=self.truth[score])
 
     def encoded_by(self, codec: TargetCodec, targets: Any) -> Folds:
         """The same folds with the targets (a frame of every development sample's) encoded by `codec`."""

@@ -117,19 +117,18 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
                 stop: Stop | None = None, callbacks: Sequence = (), prune_signals: tuple = (),
                 max_epochs: int | None = None, raced: Callable[[float], str | None] | None = None,
                 seconds: float | None = None) -> Trained:
-    """Train one trial's network on each fold in turn, wherever the trial runs, and predict each fold's own
-    samples; never raises for a failing trial. The first fold runs with the engine's `callbacks` (its
-    per-epoch scores may prune the trial), stops early on its score (or on an inner split of its fit samples,
-    `Folds.stopping_fold`) and decides: a trial that does not complete it ends there. The other folds train
-    for the first fold's best epoch count, without scoring each epoch (measured on penguins, 5 folds: the four
-    later folds took 1.0 s instead of 2.3 s with early stopping of their own, whose patience trains epochs that
-    are thrown away). A stop in a later fold keeps the folds
-    that completed. The record's score is the metric on the out-of-fold predictions; its curves are the first
-    fold's. `max_epochs` overrides the space's cap (Hyperband's round). `raced(first fold's score)` may stop
-    a cross-validated trial after its first fold, as pruned, with why (`race`). With `seconds` (the trial's
-    share of a budget, `budget.trial_seconds`), the first fold starts no epoch after its part of them (1/k),
-    unless the trial is its family's starting point: the defaults, the recipe most likely to be the pick, train
-    as long as they learn (capped, the 10,000-row table's first tabm trial scored 1.046 instead of 1.011).
+    """Train one trial's network on each fold in turn, wherever the trial runs, and predict each fold's own samples;
+    never raises for a failing trial. The first fold runs with the engine's `callbacks` (its per-epoch scores may
+    prune the trial), stops early on its score (or on an inner split of its fit samples, `Folds.stopping_fold`) and
+    decides: a trial that does not complete it ends there. The other folds train for the first fold's best epoch
+    count, without scoring each epoch (measured on penguins, 5 folds: the four later folds took 1.0 s instead of
+    2.3 s with early stopping of their own, whose patience trains epochs that are thrown away). A stop in a later fold
+    keeps the folds that completed. The record's score is the metric on the out-of-fold predictions; its curves are
+    the first fold's. `max_epochs` overrides the space's cap (Hyperband's round). `raced(first fold's score)` may
+    stop a cross-validated trial after its first fold, as pruned, with why (`race`). With `seconds` (the trial's
+    share of a budget, `budget.trial_seconds`), the first fold starts no epoch after its part of them (1/k), unless
+    the trial is its family's starting point: the defaults, the recipe most likely to be the pick, train as long as
+    they learn (capped, the 10,000-row table's first tabm trial scored 1.046 instead of 1.011).
     """
     from autosearch.spaces import is_starting_point
     from autosearch.training import Network
