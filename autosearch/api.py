@@ -21,7 +21,7 @@ from autosearch.bundle import Bundle, is_model_uri, versions
 from autosearch.config import RunConfig, make_config
 from autosearch.data.kinds import DataKind
 from autosearch.engines.base import SearchSetup, engine_class
-from autosearch.ensemble import ensemble_of
+from autosearch.ensemble import ensemble_of, networks_set_aside
 from autosearch.errors import AutosearchError, StorageFault, storage_fault
 from autosearch.leaderboard import best_of
 from autosearch.models import precision
@@ -308,12 +308,12 @@ class Sitting:
             self._restart_if_asked(["resume", str(prep.output.resolve()), *self._sitting_flags()])
             trials = self.store.records("nn")
             mark = time.monotonic()
-            ensemble = self._ensemble(baselines + trials)
+            ensemble, aside = self._ensemble(baselines + trials)
             timings["ensemble"] = time.monotonic() - mark
             short = stop.signal_name or (config.capped and len(trials) < config.trial_cap)  # a budget alone: done
             cut_short = stop.why if stop.requested and short else None
             result = finish(baselines + trials + ensemble, prep, config, self.tracker, self.progress, self.started,
-                            timings, stop, cut_short, self.state.data_sha256, self.store)
+                            timings, stop, cut_short, self.state.data_sha256, self.store, aside)
         except Restart:  # a fresh process takes the run over: its MLflow run stays open
             raise
         except BaseException as error:  # the run stays resumable; its parent run says it did not finish
@@ -400,17 +400,23 @@ class Sitting:
             stop.expect_refit(record, problem.metric.greater_is_better)
         return records
 
-    def _ensemble(self, candidates: list[TrialRecord]) -> list[TrialRecord]:
+    def _ensemble(self, candidates: list[TrialRecord]) -> tuple[list[TrialRecord], str | None]:
         """The ensemble selected over the candidates' out-of-fold predictions, logged and stored (none where no
-        blend of two or more candidates scores better than the best one alone)."""
-        ensemble = ensemble_of(candidates, self.store.predictions(), self.prep.folds)
+        blend of two or more candidates scores better than the best one alone), and why the networks may not be
+        the pick, if they may not (`ensemble.networks_set_aside`: the ensemble is then of the others)."""
+        predictions, folds = self.store.predictions(), self.prep.folds
+        ensemble = ensemble_of(candidates, predictions, folds)
+        aside = networks_set_aside(candidates + ([ensemble] if ensemble else []), predictions, folds)
+        if aside is not None:
+            self.progress.say(f"{aside}: the pick is among the classical forecasters")
+            ensemble = ensemble_of([r for r in candidates if r.kind != "nn"], predictions, folds)
         if ensemble is None:
-            return []
+            return [], aside
         ensemble = self.tracker.log_candidate(ensemble)
         self.store.save(ensemble)
         weights = ", ".join(f"{name} {weight:.2f}" for name, weight in ensemble.params.items())
         self.progress.say(f"ensemble: val {self.prep.metric.name} {format_score(ensemble.val_score)} ({weights})")
-        return [ensemble]
+        return [ensemble], aside
 
     def _search(self, baselines: list[TrialRecord], lead: bool) -> None:
         from autosearch.budget import trial_seconds

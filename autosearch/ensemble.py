@@ -22,6 +22,7 @@ ROUNDS = 25  # AutoGluon's default; TabRepo found no gain beyond it
 MAX_MEMBERS = 5  # distinct members: each is refitted at the end, inside the time budget
 MAX_CANDIDATES = 30  # the best candidates by their own score take part (selection costs rounds x candidates)
 GAIN = 1e-9  # the gain (times the score, for scores above 1) that makes a later round better: less is noise
+MIN_BLOCKS = 3  # series-by-backtest blocks needed to measure the noise between them (`networks_set_aside`)
 
 
 def select(predictions: Mapping[str, np.ndarray], ranked: Sequence[str], score: Callable[[np.ndarray], float],
@@ -99,6 +100,64 @@ def ensemble_of(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.
     return TrialRecord(name="ensemble", kind="ensemble", family="ensemble", params=weights, state=State.COMPLETE,
                        val_score=score(blend(outputs, weights)), fit_seconds=time.perf_counter() - started,
                        folds=folds.k)
+
+
+def networks_set_aside(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.ndarray], folds: Folds
+                       ) -> str | None:
+    """Why a forecast's networks may not be the pick, alone or in an ensemble, or None where they may: the best
+    candidate with networks in it (`candidates` hold the ensembles) beats the best without them (a classical
+    forecaster, or the ensemble of those, `classical`) by less than a standard error of its gain over the blocks
+    of one series in one backtest. Not for other kinds of data, nor with fewer than MIN_BLOCKS blocks.
+
+    Many network trials are searched and a few classical forecasters fitted: on a few short series the best of
+    the many validates better than it forecasts (arrivals' nbeats-009: backtests 1.376, its own test 2.390); at
+    the forecast benchmark's origins the classical forecasters' ensemble scored 0.861 of the seasonal naive's
+    MASE and whole runs about 0.95 ([the selection study](docs/benchmarks/2026-12-07-forecast-selection.md)).
+    A network lead larger than the noise between blocks is kept (airpassengers' N-BEATS)."""
+    if folds.first.kind is not DataKind.FORECAST:
+        return None
+    metric = folds.first.metric
+    full = [r for r in candidates if r.state is State.COMPLETE and r.val_score is not None and r.folds == folds.k]
+    outputs = {r.name: predictions[r.name] for r in full if r.kind != "ensemble" and r.name in predictions}
+    for r in full:
+        if r.kind == "ensemble" and all(n in outputs for n in r.params):
+            outputs[r.name] = blend(outputs, r.params)
+    full = [r for r in full if r.name in outputs]
+    kinds = {r.name: r.kind for r in full}
+
+    def with_networks(r: TrialRecord) -> bool:
+        return r.kind == "nn" or r.kind == "ensemble" and any(kinds.get(n) == "nn" for n in r.params)
+
+    best = next(iter(ranked(full, metric)), None)
+    rival = next(iter(ranked([r for r in full if not with_networks(r)], metric)), None)
+    if best is None or rival is None or not with_networks(best):
+        return None
+    gains = _gains(outputs[best.name], outputs[rival.name], folds)
+    if len(gains) < MIN_BLOCKS:
+        return None
+    mean, error = float(gains.mean()), float(gains.std(ddof=1) / np.sqrt(len(gains)))
+    if mean > error:
+        return None
+    return (f"networks set aside: the best with networks ({best.name}, {metric.name} {best.val_score:.4g}) gains "
+            f"{mean:+.4g} a block over the best without ({rival.name}, {rival.val_score:.4g}), within its standard "
+            f"error ({error:.4g}) over {len(gains)} blocks of one series in one backtest")
+
+
+def _gains(ours: np.ndarray, theirs: np.ndarray, folds: Folds) -> np.ndarray:
+    """How much better `ours` scores than `theirs` (out-of-fold outputs of every development sample) on each block
+    of samples of one series (`Folds.groups`) in one fold."""
+    metric, codec, task = folds.first.metric, folds.first.codec, folds.first.task
+    sign = 1.0 if metric.greater_is_better else -1.0
+    groups = folds.groups if folds.groups is not None else np.zeros(folds.rows, dtype=int)
+    gains = []
+    for _, rows in folds.splits:
+        for group in np.unique(groups[rows]):
+            block = rows[groups[rows] == group]
+            truth = folds.truth[block]
+            gains.append(sign * (metric(truth, codec.scores(np.asarray(ours[block], dtype=np.float64)), task)
+                                 - metric(truth, codec.scores(np.asarray(theirs[block], dtype=np.float64)), task)))
+    gains = np.asarray(gains, dtype=float)
+    return gains[np.isfinite(gains)]
 
 
 def ahead_on_their_samples(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.ndarray], folds: Folds

@@ -112,11 +112,11 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
         splits, how = fold_rows(dev, len(split.train), k, config.seed, prof.task.single_label, times(dev, prof))
         how += f" ({why})" if why else ""
     progress.say(how)
-    stopping = None
+    stopping, groups = None, None
     if prof.forecast is not None:
         from autosearch.data.forecast import stopping_split
-        stopping = stopping_split(dev, prof.forecast.horizon)
-    folds, preprocessor = make_folds(dev, splits, prof, codec, metric, config.seed, stopping)
+        stopping, groups = stopping_split(dev, prof.forecast.horizon), dev.series
+    folds, preprocessor = make_folds(dev, splits, prof, codec, metric, config.seed, stopping, groups)
     if prof.task is Task.REGRESSION and prof.forecast is None:
         codec, reason = target_transform(folds, dev, prof, split)
         progress.say(f"target transform: {codec.transform} ({reason})")

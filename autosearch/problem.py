@@ -112,6 +112,9 @@ class Folds:
     # the first fold's networks stop early on these rows of its own fit rows, (rows to fit, rows to stop on),
     # not on the rows it is scored on (None: on those; see `stopping_fold`)
     stopping: tuple[Rows, Rows] | None = None
+    # each development sample's series (a forecast's; None: one group), the blocks whose scores measure the noise
+    # between candidates (`ensemble.networks_set_aside`)
+    groups: np.ndarray | None = None
 
     @property
     def k(self) -> int:
@@ -185,11 +188,11 @@ def _take(views: Views, rows: Rows) -> Views:
 
 
 def make_folds(dev: Dataset, splits: tuple[tuple[Rows, Rows], ...], profile: Profile,
-               codec: TargetCodec, metric: Metric, seed: int, stopping: tuple[Rows, Rows] | None = None
-               ) -> tuple[Folds, Any]:
+               codec: TargetCodec, metric: Metric, seed: int, stopping: tuple[Rows, Rows] | None = None,
+               groups: np.ndarray | None = None) -> tuple[Folds, Any]:
     """Fit the preprocessing on the development samples `dev` and make their folds (`stopping`: the first
-    fold's inner split, `Folds.stopping`); also return the fitted preprocessor (the one a refit on
-    train+validation fits: the search's networks can be served as trained)."""
+    fold's inner split, `Folds.stopping`; `groups`: their series, `Folds.groups`); also return the fitted
+    preprocessor (the one a refit on train+validation fits: the search's networks can be served as trained)."""
     preprocessor = build_preprocessor(profile).fit(dev.features)
     views, y, truth = preprocessor.transform(dev.features), codec.encode(dev.target), codec.truth(dev.target)
     fit, score = splits[0]
@@ -197,4 +200,4 @@ def make_folds(dev: Dataset, splits: tuple[tuple[Rows, Rows], ...], profile: Pro
                     y_fit=y[fit], score_views=_take(views, score), y_score=y[score], truth=truth[score],
                     class_ratio=codec.class_ratio(dev.target), seed=seed,
                     facts=model_facts(preprocessor))
-    return Folds(views, y, truth, splits, first, stopping), preprocessor
+    return Folds(views, y, truth, splits, first, stopping, groups), preprocessor

@@ -466,6 +466,7 @@ def _html(folder: Path, summary: RunSummary, figures: list[Figure]) -> str:
         + _per_class_section(folder, summary) + _served_section(summary)
     cut = f"<p class=\"cut\">The search was cut short: {e(summary.cut_short)}.</p>" if summary.cut_short else ""
     cut += "".join(f"<p class=\"cut\">Warning: {e(w)}.</p>" for w in summary.warnings)
+    cut += f"<p>{e(summary.set_aside[0].upper() + summary.set_aside[1:])}.</p>" if summary.set_aside else ""
     verdict = _verdict(summary)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>autosearch report: {e(summary.data)}</title>

@@ -116,24 +116,26 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
 
 def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracker, progress: Progress,
            started: float, timings: dict[str, float], stop: Stop, cut_short: str | None = None,
-           data_sha256: str = "", store: TrialStore | None = None) -> FitResult:
+           data_sha256: str = "", store: TrialStore | None = None, set_aside: str | None = None) -> FitResult:
     """Refit the pick (a candidate, or the ensemble's members) and the best network and baseline, score them
     once on test, save the bundle and the leaderboard, close the parent run.
 
     What does not fit in the time budget is left out, and said: an ensemble whose members' refits would not
     fit gives way to the best single candidate; the best network and baseline are refitted for comparison
     only where time is left. `cut_short` says why the search ended early (a signal, the budget), if it did.
-    Networks whose fold models the search kept in `store` are served from them, without training.
+    Networks whose fold models the search kept in `store` are served from them, without training. With
+    `set_aside` (why: `ensemble.networks_set_aside`) no network is the pick, alone or in the ensemble.
     """
     metric, prof, output = prep.metric, prep.profile, prep.output
     kept = store.kept() if store is not None else set()  # networks whose fold models are built, not trained
     cut = any(r.state is State.COMPLETE and r.folds < prep.folds.k for r in records)  # then read predictions
     ahead = ahead_on_their_samples(records, store.predictions(), prep.folds) if cut and store is not None else set()
     by_name = {r.name: r for r in records}
-    win = winner(records, metric, ahead)
+    pickable = [r for r in records if not (set_aside and r.kind == "nn")]
+    win = winner(pickable, metric, ahead)
     if win is None:
         raise AutosearchError("no candidate completed, not even the baselines; check the data")
-    alone = winner([r for r in records if r.kind != "ensemble"], metric, ahead)  # the best single candidate
+    alone = winner([r for r in pickable if r.kind != "ensemble"], metric, ahead)  # the best single candidate
     if win.kind == "ensemble" and not ensemble_fits([by_name[n] for n in win.params], alone, stop, kept):
         progress.say("the ensemble's members cannot all be refitted in the time left: the best single candidate "
                      "is the pick")
@@ -170,7 +172,7 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
     for name, error in refitted.failed.items():
         progress.say(f"refitting {name} on train+validation failed ({error})")
     if any(n in refitted.failed for n in weights):  # the pick cannot be served: the best single one that can
-        fallback = winner([r for r in records if r.kind != "ensemble"], metric, ahead)
+        fallback = winner([r for r in pickable if r.kind != "ensemble"], metric, ahead)
         if win.kind != "ensemble" or fallback is None or fallback.name not in refitted.models:
             raise AutosearchError(f"refitting the pick {win.name} on train+validation failed "
                                   f"({next(iter(refitted.failed.values()))})")
@@ -211,7 +213,7 @@ def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracke
         progress.warn(warning)
     plan = store.get(PLAN_KEY) if store is not None else None
     summary = _summary(records, win, test_scores, prep, tracker, cut_short, timings, warnings, model, logged, ahead,
-                       json.loads(plan) if plan else {})
+                       json.loads(plan) if plan else {}, set_aside)
     files, folders = [output / "leaderboard.csv", summary.save(output)], {}
     if stop.left() < REPORT_SECONDS:
         progress.say(f"report not written: the time budget is spent; `autosearch report {output}` writes it")
@@ -372,7 +374,7 @@ def cautions(records: Sequence[TrialRecord], win: TrialRecord, prep: Prepared) -
 def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[str, float], prep: Prepared,
              tracker, cut_short: str | None, timings: dict[str, float], warnings: list[str],
              model: Mapping[str, Any], mlflow_model: Mapping[str, Any], ahead: Collection[str] = (),
-             plan: Mapping[str, Any] | None = None) -> RunSummary:
+             plan: Mapping[str, Any] | None = None, set_aside: str | None = None) -> RunSummary:
     """summary.json: what scripts read (docs/guide/output.md)."""
     prof, metric = prep.profile, prep.metric
     return RunSummary(
@@ -394,6 +396,7 @@ def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[
         output_dir=str(prep.output.resolve()), bundle=str((prep.output / "model").resolve()),
         cut_short=cut_short, seconds={k: round(v, 2) for k, v in timings.items()}, folds=prep.folds.k,
         warnings=warnings, model=model, mlflow_model=mlflow_model, plan=plan or {}, peak_rss_mb=peak_rss_mb(),
+        set_aside=set_aside,
     )
 
 

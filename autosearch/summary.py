@@ -78,6 +78,7 @@ class RunSummary:
     plan: Mapping[str, Any] = field(default_factory=dict)  # the budget plan (budget.Plan): shares, each classical
                                                            # candidate's estimate, rows, outcome and why
     peak_rss_mb: Mapping[str, float] = field(default_factory=dict)  # this process's and its children's peaks
+    set_aside: str | None = None  # why no network could be the pick (`ensemble.networks_set_aside`), if none could
 
     @property
     def targets(self) -> list[str]:

@@ -199,6 +199,44 @@ def test_series_too_short_for_the_horizon_are_refused(tmp_path):
         prepared(daily(n=8), tmp_path, series="shop")
 
 
+def test_networks_whose_lead_over_the_classical_forecasters_is_within_the_noise_between_backtests_are_set_aside(
+        tmp_path):
+    """A network better on one block of one series in one backtest and no better elsewhere leads on the pooled
+    score but not beyond the noise between blocks: set aside. One better on every block is kept."""
+    from autosearch.budget import fit_classical
+    from autosearch.ensemble import ensemble_of, networks_set_aside
+    from autosearch.records import State, TrialRecord
+
+    prep = prepared(daily(), tmp_path, series="shop")
+    folds = prep.folds
+    found = [(record, oof) for record, oof, _ in fit_classical(["seasonal_naive", "linear"], folds, None,
+                                                                lambda: None)]
+    records, predictions = [r for r, _ in found], {r.name: oof for r, oof in found}
+    best = min(records, key=lambda r: r.val_score)
+    base = predictions[best.name].astype(np.float64)
+    halfway = base + 0.5 * (folds.y - base)  # half its error on every sample
+    rows = folds.splits[0][1]
+    block = rows[folds.groups[rows] == 0]  # one series in the latest backtest
+    lucky = base.copy()
+    lucky[block] = halfway[block]
+
+    def network(name: str, oof: np.ndarray) -> TrialRecord:
+        predictions[name] = oof.astype(np.float32)
+        return TrialRecord(name, "nn", "dense", {}, State.COMPLETE, folds.score(predictions[name]), 1.0,
+                           folds=folds.k)
+
+    assert folds.k == 3 and set(np.unique(folds.groups)) == {0, 1}  # 6 blocks
+    alone = [*records, network("dense-001", lucky)]
+    assert alone[-1].val_score < best.val_score  # ahead on the pooled score…
+    why = networks_set_aside(alone, predictions, folds)
+    assert why is not None and "dense-001" in why and "6 blocks" in why  # …not beyond the noise
+    steady = [*alone, network("dense-002", halfway)]
+    ensemble = ensemble_of(steady, predictions, folds)
+    assert networks_set_aside(steady + ([ensemble] if ensemble else []), predictions, folds) is None
+    table = dataclasses.replace(folds, first=dataclasses.replace(folds.first, kind=DataKind.TABULAR))
+    assert networks_set_aside(alone, predictions, table) is None  # forecasts only
+
+
 @pytest.fixture(scope="module")
 def forecast_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("forecast")
