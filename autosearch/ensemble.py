@@ -112,7 +112,7 @@ def networks_set_aside(candidates: Sequence[TrialRecord], predictions: Mapping[s
     Many network trials are searched and a few classical forecasters fitted: on a few short series the best of
     the many validates better than it forecasts (arrivals' nbeats-009: backtests 1.376, its own test 2.390); at
     the forecast benchmark's origins the classical forecasters' ensemble scored 0.861 of the seasonal naive's
-    MASE and whole runs about 0.95 ([the selection study](docs/benchmarks/2026-12-07-forecast-selection.md)).
+    MASE and whole runs about 0.95 (docs/benchmarks/2026-12-07-forecast-selection.md).
     A network lead larger than the noise between blocks is kept (airpassengers' N-BEATS)."""
     if folds.first.kind is not DataKind.FORECAST:
         return None
