@@ -1,8 +1,8 @@
 """Test scores of autosearch and of the tools people would use instead, at the same wall-clock budget.
 
     pip install -e ".[benchmark]"          # FLAML and AutoKeras, beside autosearch's own dependencies
-    python scripts/benchmark.py [--budget 2m] [--repeats 1] [--datasets wine diabetes] [--systems ...]
-                                [--out benchmark.md] [--work DIR [--reuse]]
+    python scripts/benchmark.py [--budget 2m | --budgets 2m,10m,30m] [--repeats 1] [--datasets wine diabetes]
+                                [--systems ...] [--out benchmark.md] [--work DIR [--reuse]]
 
 Per dataset, every system gets the same train/test split (fixed, seeded) and the same wall-clock budget:
 
@@ -30,6 +30,10 @@ keras-tuner and AutoKeras have no time budget of their own: a callback stops tra
 after every batch) and ends the search there. Each system runs in its own process: its peak memory is that
 process's peak RSS. Test scores: accuracy for classification (higher is better), RMSE in the target's
 units for regression (lower is better). Writes the Markdown tables to --out and prints them.
+
+With --budgets, every run is made at each budget (its own folder under --work, `<seconds>s/`): the tables of each
+budget, then the anytime figures — each system's median test score by budget, and whether it never got worse as
+the budget grew (issue 34: quality that keeps rising with the budget).
 """
 
 from __future__ import annotations
@@ -497,6 +501,8 @@ def main() -> None:
         return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--budget", default="2m", help="wall-clock budget per system and dataset: 90s, 2m, …")
+    parser.add_argument("--budgets", help="several budgets, comma-separated (2m,10m,30m): each run at each, and "
+                                          "the score by budget")
     parser.add_argument("--repeats", type=int, default=1, help="seeds 0..N-1; medians are reported")
     parser.add_argument("--datasets", nargs="+", choices=list(suite()), default=list(suite()))
     parser.add_argument("--systems", nargs="+", choices=SYSTEMS + FOLD_SYSTEMS, default=list(SYSTEMS))
@@ -507,26 +513,55 @@ def main() -> None:
     args = parser.parse_args()
     from autosearch.config import parse_duration
 
-    budget = parse_duration(args.budget)
+    budgets = [parse_duration(b) for b in (args.budgets.split(",") if args.budgets else [args.budget])]
     work = args.work or Path(tempfile.mkdtemp(prefix="autosearch-benchmark-"))
     loaded = {name: suite()[name]() for name in args.datasets}
-    results: dict[str, dict[str, list[dict]]] = {}
-    print(f"budget {budget:.0f} s, {args.repeats} repeat(s), runs in {work}", flush=True)
-    for name in args.datasets:
-        results[name] = {}
-        for seed in range(args.repeats):
-            for system in args.systems:
-                if loaded[name].kind == "text" and system not in TEXT_SYSTEMS:
-                    continue
-                rows = child(system, name, budget, seed, work / name / f"{system}-{seed}", args.reuse)
-                for row, values in rows.items():
-                    results[name].setdefault(row, []).append(values)
-                    shown = (f"{values['score']:.4f} in {values['wall']:.0f} s" if values.get("score") is not None
-                             else values.get("error", "no score"))
-                    print(f"{name:14s} seed {seed} {row:14s} {shown}", flush=True)
-        text = tables(results, loaded, budget, args.repeats)
-        args.out.write_text(text + "\n")  # rewritten after each dataset: a long run leaves its tables so far
+    by_budget: dict[float, dict[str, dict[str, list[dict]]]] = {}
+    for budget in budgets:
+        results = by_budget[budget] = {}
+        root = work / f"{budget:.0f}s" if len(budgets) > 1 else work
+        print(f"budget {budget:.0f} s, {args.repeats} repeat(s), runs in {root}", flush=True)
+        for name in args.datasets:
+            results[name] = {}
+            for seed in range(args.repeats):
+                for system in args.systems:
+                    if loaded[name].kind == "text" and system not in TEXT_SYSTEMS:
+                        continue
+                    rows = child(system, name, budget, seed, root / name / f"{system}-{seed}", args.reuse)
+                    for row, values in rows.items():
+                        results[name].setdefault(row, []).append(values)
+                        shown = (f"{values['score']:.4f} in {values['wall']:.0f} s"
+                                 if values.get("score") is not None else values.get("error", "no score"))
+                        print(f"{name:14s} seed {seed} {row:14s} {shown}", flush=True)
+            text = "\n\n".join(tables(r, loaded, b, args.repeats) for b, r in by_budget.items())
+            if len(budgets) > 1:
+                text += "\n\n" + anytime(by_budget, loaded)
+            args.out.write_text(text + "\n")  # rewritten after each dataset: a long run leaves its tables so far
     print("\n" + text)
+
+
+def anytime(by_budget: dict[float, dict[str, dict[str, list[dict]]]], datasets: dict[str, Data]) -> str:
+    """Each system's median test score by budget, per dataset, and whether it never got worse as the budget grew
+    (a drop within 0.1 % of the score is no drop: rounding and ties)."""
+    budgets = sorted(by_budget)
+    names = [n for n in datasets if any(n in r for r in by_budget.values())]
+    lines = ["Score by budget (median test score over repeats; accuracy ↑, RMSE ↓):", "",
+             "| dataset | system | " + " | ".join(f"{b:.0f} s" for b in budgets) + " | never worse |",
+             "|---" * (len(budgets) + 3) + "|"]
+    rising = total = 0
+    for name in names:
+        higher = datasets[name].metric == "accuracy"
+        rows = [r for r in ROWS if any(r in by_budget[b].get(name, {}) for b in budgets)]
+        for row in rows:
+            scores = [_median(by_budget[b].get(name, {}).get(row, []), "score") for b in budgets]
+            known = [v for v in scores if v is not None]
+            steady = all(_gap(later, earlier, higher) <= 0.001 for earlier, later in zip(known, known[1:]))
+            if row == "autosearch" and len(known) > 1:
+                rising, total = rising + steady, total + 1
+            cells = ["—" if v is None else f"{v:.4f}" for v in scores]
+            lines.append(f"| {name} | {row} | " + " | ".join(cells) + f" | {'yes' if steady else 'no'} |")
+    lines += ["", f"autosearch's pick never got worse with more budget on {rising} of {total} datasets."]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
