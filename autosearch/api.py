@@ -306,7 +306,10 @@ class Sitting:
             self._search(baselines, lead=True)
             timings["search"] = time.monotonic() - mark
             self._restart_if_asked(["resume", str(prep.output.resolve()), *self._sitting_flags()])
-            trials = self.store.records("nn")
+            mark = time.monotonic()
+            self._bag()
+            timings["bagging"] = time.monotonic() - mark
+            trials = self.store.records("nn") + self.store.records("bag")
             mark = time.monotonic()
             ensemble, aside = self._ensemble(baselines + trials)
             timings["ensemble"] = time.monotonic() - mark
@@ -418,10 +421,48 @@ class Sitting:
         self.progress.say(f"ensemble: val {self.prep.metric.name} {format_score(ensemble.val_score)} ({weights})")
         return [ensemble], aside
 
+    def _bag(self) -> None:
+        """With time left once the search is over (its trial cap reached inside a time budget), the best networks
+        bagged again over new fold splits of shuffled cross-validation (`bagging.py`), each a candidate logged and
+        stored with its fold models."""
+        from autosearch.bagging import REPEAT_SEED, bag_best
+        from autosearch.data.split import fold_rows
+
+        prep, config, stop = self.prep, self.config, self.stop
+        if stop.settled and not stop.budget_spent and not stop.signal_name and not stop.restart:
+            self.progress.say(stop.settled)
+            stop.settled = None
+        if config.time_budget is None or stop.requested or not self._repeatable():
+            return
+        dev, k = prep.split.train + prep.split.val, prep.folds.k
+
+        def splits(repeat: int) -> tuple:
+            return fold_rows(dev, len(prep.split.train), k, config.seed + repeat * REPEAT_SEED,
+                             prep.profile.task.single_label)[0]
+
+        def save(bagged) -> None:
+            record = self.tracker.log_candidate(bagged.record)
+            self.store.save(record, bagged.predictions)
+            self.store.keep_fold_models(record.name, bagged.weights)
+            stop.expect_refit(record, prep.metric.greater_is_better, kept=True)
+
+        bag_best(self.store.records("nn"), prep.folds, self.store, prep.space, splits, config.seed, stop,
+                 self.progress.say, save)
+
+    def _repeatable(self) -> bool:
+        """Whether the folds can be split again for bagging (`bagging.can_repeat`)."""
+        from autosearch.bagging import can_repeat
+
+        profile = self.prep.profile
+        return can_repeat(self.prep.folds, profile.time is None and profile.forecast is None)
+
     def _search(self, baselines: list[TrialRecord], lead: bool) -> None:
         from autosearch.budget import trial_seconds
+        from autosearch.stopping import LONG_BUDGET
 
         prep, config, stop, progress = self.prep, self.config, self.stop, self.progress
+        # a long budget's search ends once it settles, for its best networks to be bagged (`bagging.settled`)
+        stop.settles = (config.time_budget or 0) >= LONG_BUDGET and self._repeatable()
         done, kept = self.store.records("nn"), self.store.kept()
         for record in done:  # trials of earlier sittings: their refit must fit the budget too
             stop.expect_refit(record, prep.metric.greater_is_better, kept=record.name in kept)

@@ -138,6 +138,10 @@ class Folds:
         a par with them)."""
         return self.first if self.stopping is None else self._fitting(*self.stopping)
 
+    def resplit(self, splits: tuple[tuple[Rows, Rows], ...]) -> Folds:
+        """The same samples in other folds (`bagging`: repeated k-fold), without an inner stopping split."""
+        return replace(self, splits=tuple(splits), first=self._fitting(*splits[0]), stopping=None)
+
     def _fitting(self, fit: Rows, score: Rows) -> Problem:
         """The first fold's problem on other rows: fit on `fit`, score on `score`."""
         return replace(self.first, fit_views=_take(self.views, fit), y_fit=self.y[fit],

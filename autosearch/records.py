@@ -36,6 +36,7 @@ class TrialRecord:
     folds: int = 1  # how many folds its val_score covers (1: the first fold, or the holdout)
     first_fold_score: float | None = None  # a network's score on its first fold (what racing compares)
     warm_start: str | None = None  # the earlier trial it repeats (`--warm-start`), e.g. "runs/a: dense-0007"
+    repeats: int = 1  # the fold splits its out-of-fold predictions and fold models average (`bagging.py`)
 
     @property
     def bagged(self) -> bool:
@@ -47,7 +48,7 @@ class TrialRecord:
     def refit_seconds(self) -> float:
         """What refitting this candidate would take: its fold models for a bagged network, else one fold's
         training time (a network's up to its best epoch)."""
-        return self.one_fit_seconds * (self.folds if self.bagged else 1)
+        return self.one_fit_seconds * (self.folds * self.repeats if self.bagged else 1)
 
     @property
     def one_fit_seconds(self) -> float:
@@ -56,7 +57,8 @@ class TrialRecord:
         folds = max(self.folds, 1)
         if self.kind == "nn" and self.epochs and self.best_epoch is not None:
             refit_epochs = self.best_epoch + 1
-            return self.fit_seconds * refit_epochs / (self.epochs + (folds - 1) * refit_epochs)
+            later = (folds - 1 + (self.repeats - 1) * folds) * refit_epochs  # every fold after the first's
+            return self.fit_seconds * refit_epochs / (self.epochs + later)
         return self.fit_seconds / folds
 
     def with_run(self, run_id: str) -> TrialRecord:

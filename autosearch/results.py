@@ -93,10 +93,13 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
             weights = fold_models(record.name) if fold_models and (record.bagged or record.name in serve_kept) \
                 else None
             model = None
-            if weights is not None and len(weights) == record.folds:  # built from the fold models kept: no training
+            if weights is not None and len(weights) == record.folds * record.repeats:  # built, not trained
                 model, error = kept_bag(space, record.params, problem, weights, seed=trial_seed)
                 state, fit_seconds = State.COMPLETE, 0.0
             holdout = prep.folds.k == 1  # trained again as the search trained it, on the training split
+            if model is None and record.repeats > 1:  # its splits' fold models are served as kept, or not at all
+                failed[record.name] = "the fold models of its splits were not kept"
+                continue
             if model is None and (holdout or record.bagged and (bag is None or record.name in bag)):
                 model, fit_seconds, error = train_bag(space, record.params, problem,
                                                       prep.folds.splits[:record.folds], seed=trial_seed,

@@ -11,8 +11,9 @@ import signal
 import threading
 import time
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
+from autosearch.leaderboard import ranked
 from autosearch.records import State, TrialRecord
 from autosearch.restart import RESTART_SECONDS
 
@@ -26,6 +27,35 @@ REFIT_FACTOR = 1.25  # a refit trains on train+validation: ~25 % more data than 
 REFITS = 3  # the slowest refits among the best candidates are kept back: a typical ensemble's members…
 POOL = 5  # …among the 5 best so far (a candidate far behind is not refitted; a slow one used to hold back time)
 KEPT_SECONDS = 2.0  # building a network's kept fold models and averaging them (trial_runner.kept_bag)
+LONG_BUDGET = 600.0  # seconds: from this budget on, a search that settles (`settled`) ends, for its best networks
+                     # to be bagged (`bagging.py`); shorter ones search to the end (no change at 2 minutes)
+SETTLED = 20  # a search settles after this many trials, or half of all, without a better network: twice the 10
+              # random trials TPE starts from (Optuna's n_startup_trials)
+
+
+def settled(records: Sequence[TrialRecord], metric) -> str | None:
+    """Why the search is over before its budget (its time is better spent bagging its best networks, `bagging.py`),
+    or None: the best network is SETTLED trials old, or half of all the trials, whichever is more.
+
+    >>> from autosearch.metrics import get_metric
+    >>> from autosearch.tasks import Task
+    >>> def trial(n, score): return TrialRecord(f"dense-{n:03d}", "nn", "dense", {}, State.COMPLETE, score, 1.0,
+    ...                                       number=n)
+    >>> trials = [trial(n, 0.9 if n == 4 else 0.8) for n in range(24)]
+    >>> settled(trials[:24], get_metric("accuracy", Task.BINARY)) is None  # 19 trials since the best
+    True
+    >>> settled(trials + [trial(24, 0.85)], get_metric("accuracy", Task.BINARY))
+    'the search settled: no better network in the 20 trials since dense-004'
+    """
+    networks = [r for r in records if r.number is not None and r.repeats == 1]
+    complete = [r for r in networks if r.state is State.COMPLETE and r.val_score is not None]
+    if not complete:
+        return None
+    best = ranked(complete, metric)[0]
+    since = sum(1 for r in networks if r.number > best.number)
+    if since < max(SETTLED, len(networks) // 2):
+        return None
+    return f"the search settled: no better network in the {since} trials since {best.name}"
 
 
 def kept_refit_seconds(record: TrialRecord) -> float:
@@ -53,6 +83,8 @@ class Stop:
         self.wind_down = 0.0  # what the engine takes to end its trials and let go of its workers
         self.signal_name: str | None = None
         self.restart: str | None = None  # why this process should be replaced by a fresh one (`restart`)
+        self.settles = False  # whether the search ends once it settles (`bagging.settled`; set for long budgets)
+        self.settled: str | None = None  # why it did, if it did: the time left goes to bagging
         self._halt: Callable[[], None] | None = None
         self._timer: threading.Timer | None = None
 
@@ -105,7 +137,8 @@ class Stop:
 
     @property
     def requested(self) -> bool:
-        return self.signal_name is not None or self.restart is not None or self.budget_spent
+        return self.signal_name is not None or self.restart is not None or self.settled is not None \
+            or self.budget_spent
 
     @property
     def budget_spent(self) -> bool:
@@ -119,7 +152,14 @@ class Stop:
     def why(self) -> str:
         if self.signal_name:
             return f"{self.signal_name} received"
+        if self.settled and not self.budget_spent:
+            return self.settled
         return "time budget reached" if self.budget_spent or self.restart is None else "restarting this process"
+
+    def settle(self, why: str | None) -> None:
+        """End the search between two trials for `why` (None: not settled), where the search `settles`."""
+        if why and self.settles and self.settled is None:
+            self.settled = why
 
     def ask_restart(self, why: str | None) -> None:
         """End the search between two trials so that a fresh process takes it over (`restart`) for `why` (None:

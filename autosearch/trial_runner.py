@@ -26,7 +26,7 @@ from autosearch.progress import Progress
 from autosearch.records import State, TrialRecord, WarmConfig
 from autosearch.restart import MemoryWatch, too_much
 from autosearch.spaces import SearchSpace
-from autosearch.stopping import Stop
+from autosearch.stopping import Stop, settled
 from autosearch.trial_store import TrialStore
 
 
@@ -292,13 +292,15 @@ class TrialRunner:
             self.store.save(record, predictions)
             kept = self._keep(record, fold_weights)
             self.stop.expect_refit(record, self.problem.metric.greater_is_better, kept=kept)
+            if self.stop.settles:
+                self.stop.settle(settled(self.store.records("nn"), self.problem.metric))
         self.progress.trial_finished(record, counted, study_done=self.store.count())
         return record if counted else None
 
     def _keep(self, record: TrialRecord, fold_weights: list[list[np.ndarray]] | None) -> bool:
         """Keep the fold models of a network (its one model, scored on a holdout) that ranks among the
         `KEPT_FOLD_MODELS` best networks so far (dropping those of one it pushes out); whether it did."""
-        if fold_weights is None or record.best_epoch is None or len(fold_weights) != record.folds:
+        if fold_weights is None or record.best_epoch is None or len(fold_weights) != record.folds * record.repeats:
             return False
         complete = [r for r in ranked(self.store.records("nn"), self.problem.metric) if r.state is State.COMPLETE]
         best = {r.name for r in complete[:KEPT_FOLD_MODELS]}

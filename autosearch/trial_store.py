@@ -123,7 +123,7 @@ class TrialStore:
     def save(self, record: TrialRecord, predictions: np.ndarray | None = None) -> None:
         """Keep `record` and its out-of-fold `predictions` (replacing earlier ones of the same name: a trial
         that ran again)."""
-        row = dict(kind=record.kind, number=record.number, record=json.dumps(record.to_dict(), default=str))
+        row = dict(kind=stored_kind(record), number=record.number, record=json.dumps(record.to_dict(), default=str))
         with self.engine.begin() as connection:
             where = (RECORDS.c.study == self.study) & (RECORDS.c.name == record.name)
             if not connection.execute(sa.update(RECORDS).where(where).values(**row)).rowcount:
@@ -186,6 +186,18 @@ class TrialStore:
         with self.engine.connect() as connection:
             return set(connection.execute(sa.select(RECORDS.c.number).where(
                 RECORDS.c.study == self.study, RECORDS.c.kind == "nn")).scalars())
+
+
+def stored_kind(record: TrialRecord) -> str:
+    """The kind a record is stored under: its own, but `bag` for a network bagged over several fold splits
+    (`bagging.py`), which the search's counts (`count`, `numbers`, `records("nn")`) leave out: a network trained
+    again, not a trial.
+
+    >>> from autosearch.records import State
+    >>> stored_kind(TrialRecord("dense-001-bag3", "nn", "dense", {}, State.COMPLETE, 0.9, 1.0, repeats=3))
+    'bag'
+    """
+    return "bag" if record.repeats > 1 else record.kind
 
 
 def pack(array: np.ndarray) -> bytes:
