@@ -446,8 +446,8 @@ class Sitting:
             self.store.keep_fold_models(record.name, bagged.weights)
             stop.expect_refit(record, prep.metric.greater_is_better, kept=True)
 
-        bag_best(self.store.records("nn"), prep.folds, self.store, prep.space, splits, config.seed, stop,
-                 self.progress.say, save)
+        bag_best(self.store.records("nn") + self.store.records("bag"), prep.folds, self.store, prep.space, splits,
+                 config.seed, stop, self.progress.say, save)
 
     def _repeatable(self) -> bool:
         """Whether the folds can be split again for bagging (`bagging.can_repeat`)."""

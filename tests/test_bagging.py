@@ -50,6 +50,7 @@ def test_with_time_left_the_best_networks_are_bagged_over_new_splits_whose_predi
     board = result.leaderboard
     assert board[board.name.str.contains(SUFFIX)].shape[0] >= 1
     assert (board.kind == "nn").sum() >= 3  # 2 trials and their bagged candidates
+    assert sum(result.summary.trials.values()) == 2  # trials searched: the bagged networks are no trials
 
     state = RunState.load(tmp_path / "run")
     store = state.trial_store(tmp_path / "run")
@@ -83,3 +84,10 @@ def test_with_time_left_the_best_networks_are_bagged_over_new_splits_whose_predi
     finally:
         store.close()
     assert result.summary.seconds["total"] <= 90 * 1.05 + 10
+    again = autosearch.resume(tmp_path / "run", quiet=True)  # every network worth bagging is bagged: none again
+    assert sorted(again.leaderboard.name) == sorted(board.name)
+    store = RunState.load(tmp_path / "run").trial_store(tmp_path / "run")
+    try:
+        assert {r.name: r.mlflow_run_id for r in store.records("bag")} == {r.name: r.mlflow_run_id for r in bagged}
+    finally:
+        store.close()
