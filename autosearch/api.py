@@ -422,9 +422,9 @@ class Sitting:
         return [ensemble], aside
 
     def _bag(self) -> None:
-        """With time left once the search is over (its trial cap reached inside a time budget), the best networks
-        bagged again over new fold splits of shuffled cross-validation (`bagging.py`), each a candidate logged and
-        stored with its fold models."""
+        """With time left once the search is over (its trial cap reached inside a time budget, or settled:
+        `stopping.settled`), the best networks bagged again over new fold splits of shuffled cross-validation
+        (`bagging.py`), each a candidate logged and stored with its fold models."""
         from autosearch.bagging import REPEAT_SEED, bag_best
         from autosearch.data.split import fold_rows
 

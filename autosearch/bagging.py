@@ -66,12 +66,6 @@ def repeat_seconds(record: TrialRecord) -> float:
     return REFIT_FACTOR * record.one_fit_seconds * record.folds
 
 
-def fits(stop: Stop, seconds: float) -> bool:
-    """Whether `seconds` of training end before the search's deadline (what is kept back for the refits and
-    writing the results comes after it)."""
-    return stop.deadline is None or time.monotonic() + seconds <= stop.deadline
-
-
 def bag(record: TrialRecord, space, folds: Folds, splits: Callable[[int], tuple], oof: np.ndarray,
         weights: list[list[np.ndarray]], seed: int, stop: Stop) -> Iterator[Bagged | str]:
     """Train the network of `record` (its `oof` predictions and fold models' `weights` from the search) on new
@@ -84,7 +78,7 @@ def bag(record: TrialRecord, space, folds: Folds, splits: Callable[[int], tuple]
     total, models, seconds = oof.astype(np.float64), list(weights), record.fit_seconds
     network = None
     for r in range(1, REPEATS):
-        if stop.requested or not fits(stop, repeat_seconds(record)):
+        if stop.requested or not stop.trains(repeat_seconds(record)):
             return
         split = folds.resplit(splits(r))
         network = network or Network(record.params, space, split.first, seed)

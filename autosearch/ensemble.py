@@ -106,7 +106,7 @@ def networks_set_aside(candidates: Sequence[TrialRecord], predictions: Mapping[s
                        ) -> str | None:
     """Why a forecast's networks may not be the pick, alone or in an ensemble, or None where they may: the best
     candidate with networks in it (`candidates` hold the ensembles) beats the best without them (a classical
-    forecaster, or the ensemble of those, `classical`) by less than a standard error of its gain over the blocks
+    forecaster, or an ensemble of those) by less than a standard error of its gain over the blocks
     of one series in one backtest. Not for other kinds of data, nor with fewer than MIN_BLOCKS blocks.
 
     Many network trials are searched and a few classical forecasters fitted: on a few short series the best of
@@ -118,10 +118,7 @@ def networks_set_aside(candidates: Sequence[TrialRecord], predictions: Mapping[s
         return None
     metric = folds.first.metric
     full = [r for r in candidates if r.state is State.COMPLETE and r.val_score is not None and r.folds == folds.k]
-    outputs = {r.name: predictions[r.name] for r in full if r.kind != "ensemble" and r.name in predictions}
-    for r in full:
-        if r.kind == "ensemble" and all(n in outputs for n in r.params):
-            outputs[r.name] = blend(outputs, r.params)
+    outputs = _outputs(full, predictions)
     full = [r for r in full if r.name in outputs]
     kinds = {r.name: r.kind for r in full}
 
@@ -169,11 +166,7 @@ def ahead_on_their_samples(candidates: Sequence[TrialRecord], predictions: Mappi
     ranked after every fully scored candidate, lost to it."""
     metric, codec, task = folds.first.metric, folds.first.codec, folds.first.task
     complete = [r for r in candidates if r.state is State.COMPLETE and r.val_score is not None]
-    full = [r for r in complete if r.folds == folds.k]
-    outputs = {r.name: predictions[r.name] for r in full if r.kind != "ensemble" and r.name in predictions}
-    for r in full:
-        if r.kind == "ensemble" and all(n in outputs for n in r.params):
-            outputs[r.name] = blend(outputs, r.params)
+    outputs = _outputs([r for r in complete if r.folds == folds.k], predictions)
     leaders = set()
     for r in complete:
         if r.folds >= folds.k or r.name not in predictions or not outputs:
@@ -187,6 +180,16 @@ def ahead_on_their_samples(candidates: Sequence[TrialRecord], predictions: Mappi
         if np.isfinite(mine) and all(metric.better(mine, score(o)) for o in outputs.values()):
             leaders.add(r.name)
     return leaders
+
+
+def _outputs(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The candidates' out-of-fold outputs by name: their stored predictions, and an ensemble's blend of its
+    members' (where every member's is there)."""
+    outputs = {r.name: predictions[r.name] for r in candidates if r.kind != "ensemble" and r.name in predictions}
+    for r in candidates:
+        if r.kind == "ensemble" and all(n in outputs for n in r.params):
+            outputs[r.name] = blend(outputs, r.params)
+    return outputs
 
 
 def blend(outputs: Mapping[str, np.ndarray], weights: Mapping[str, float]) -> np.ndarray:

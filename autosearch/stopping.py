@@ -131,6 +131,11 @@ class Stop:
         """Seconds until the budget ends (infinite without one)."""
         return float("inf") if self.budget_end is None else self.budget_end - time.monotonic()
 
+    def trains(self, seconds: float) -> bool:
+        """Whether `seconds` more training end before the deadline (what is kept back for the refits and writing
+        the results comes after it)."""
+        return self.deadline is None or time.monotonic() + seconds <= self.deadline
+
     def fits(self, seconds: float) -> bool:
         """Whether `seconds` more work, and then writing the results, still end inside the budget."""
         return self.budget_end is None or time.monotonic() + seconds + FINISH_SECONDS <= self.budget_end
