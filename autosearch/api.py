@@ -31,6 +31,7 @@ from autosearch.records import State, TrialRecord, WarmConfig
 from autosearch.redact import redact
 from autosearch.restart import Restart
 from autosearch.results import FitResult, finish
+from autosearch.run_context import RunContext
 from autosearch.runs import DEFAULT_STUDY, FolderLock, RunState, default_storage, fingerprint, spaces_fingerprint
 from autosearch.stopping import Stop
 from autosearch.summary import RunSummary
@@ -315,8 +316,9 @@ class Sitting:
             timings["ensemble"] = time.monotonic() - mark
             short = stop.signal_name or (config.capped and len(trials) < config.trial_cap)  # a budget alone: done
             cut_short = stop.why if stop.requested and short else None
-            result = finish(baselines + trials + ensemble, prep, config, self.tracker, self.progress, self.started,
-                            timings, stop, cut_short, self.state.data_sha256, self.store, aside)
+            run = RunContext(config, prep, self.tracker, self.progress, stop, self.store, self.started,
+                             self.state.data_sha256)
+            result = finish(run, baselines + trials + ensemble, timings, cut_short, aside)
         except Restart:  # a fresh process takes the run over: its MLflow run stays open
             raise
         except BaseException as error:  # the run stays resumable; its parent run says it did not finish

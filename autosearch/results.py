@@ -18,21 +18,21 @@ from autosearch import report
 from autosearch.baselines import fit_baseline
 from autosearch.budget import PLAN_KEY
 from autosearch.bundle import Bundle, Member, save_bundle
-from autosearch.config import RunConfig
 from autosearch.data.forecast import forecast_example
 from autosearch.data.profile import GUESSED
 from autosearch.ensemble import ahead_on_their_samples, blend
 from autosearch.errors import AutosearchError, describe
 from autosearch.files import write_atomic
 from autosearch.inspection import inspect_model
-from autosearch.leaderboard import best_of, to_frame, winner
+from autosearch.leaderboard import best_of, to_frame
 from autosearch.metrics import every_score
 from autosearch.prepare import Prepared
 from autosearch.problem import Problem
-from autosearch.progress import Progress
 from autosearch.records import State, TrialRecord
 from autosearch.redact import redact
-from autosearch.stopping import REFIT_FACTOR, REPORT_SECONDS, Stop, kept_refit_seconds
+from autosearch.refit_plan import RefitPlan, plan
+from autosearch.run_context import RunContext
+from autosearch.stopping import REPORT_SECONDS
 from autosearch.summary import Candidate, RunSummary
 from autosearch.trial_runner import kept_bag, train_bag
 from autosearch.trial_store import TrialStore
@@ -117,143 +117,134 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
     return Refitted(problem, preprocessor, models, outputs, seconds, failed)
 
 
-def finish(records: list[TrialRecord], prep: Prepared, config: RunConfig, tracker, progress: Progress,
-           started: float, timings: dict[str, float], stop: Stop, cut_short: str | None = None,
-           data_sha256: str = "", store: TrialStore | None = None, set_aside: str | None = None) -> FitResult:
+def finish(run: RunContext, records: list[TrialRecord], timings: dict[str, float], cut_short: str | None = None,
+           set_aside: str | None = None) -> FitResult:
     """Refit the pick (a candidate, or the ensemble's members) and the best network and baseline, score them
-    once on test, save the bundle and the leaderboard, close the parent run.
-
-    What does not fit in the time budget is left out, and said: an ensemble whose members' refits would not
-    fit gives way to the best single candidate; the best network and baseline are refitted for comparison
-    only where time is left. `cut_short` says why the search ended early (a signal, the budget), if it did.
-    Networks whose fold models the search kept in `store` are served from them, without training. With
-    `set_aside` (why: `ensemble.networks_set_aside`) no network is the pick, alone or in the ensemble.
-    """
-    metric, prof, output = prep.metric, prep.profile, prep.output
-    kept = store.kept() if store is not None else set()  # networks whose fold models are built, not trained
-    cut = any(r.state is State.COMPLETE and r.folds < prep.folds.k for r in records)  # then read predictions
-    ahead = ahead_on_their_samples(records, store.predictions(), prep.folds) if cut and store is not None else set()
-    by_name = {r.name: r for r in records}
-    pickable = [r for r in records if not (set_aside and r.kind == "nn")]
-    win = winner(pickable, metric, ahead)
-    if win is None:
-        raise AutosearchError("no candidate completed, not even the baselines; check the data")
-    alone = winner([r for r in pickable if r.kind != "ensemble"], metric, ahead)  # the best single candidate
-    if win.kind == "ensemble" and not ensemble_fits([by_name[n] for n in win.params], alone, stop, kept):
-        progress.say("the ensemble's members cannot all be refitted in the time left: the best single candidate "
-                     "is the pick")
-        records, win = [r for r in records if r.kind != "ensemble"], alone
-    weights = dict(win.params) if win.kind == "ensemble" else {win.name: 1.0}
-    names = sorted(weights, key=weights.get, reverse=True)
-    best = []
-    for candidate in (best_of(records, metric, "nn", ahead), best_of(records, metric, "baseline", ahead)):
-        if candidate is not None and (candidate.name in names or stop.fits(
-                _refit_seconds((by_name[n] for n in [*names, candidate.name]), False, kept))):
-            best.append(candidate)
-            names += [] if candidate.name in names else [candidate.name]
-    progress.say(f"refitting {_describe(win, weights)} on train+validation"
-                 + (f", and {', '.join(n for n in names if n not in weights)} to compare" if len(names) > len(weights)
-                    else "") + ", and scoring them once on test")
-    bag, serve_kept = _planned_refits([by_name[n] for n in names], stop, kept)
-    single = [n for n in names if by_name[n].bagged and n not in bag]
-    if single:
-        progress.say(f"no time left to train the fold models of {', '.join(single)} again: refitted on all samples")
-    served = [n for n in names if n in kept and by_name[n].bagged]
-    if served:
-        progress.say(f"{', '.join(served)}: served as the fold models the search trained and kept (no training)")
-    if serve_kept:
-        them = "them" if len(serve_kept) > 1 else "it"
-        progress.say(f"{', '.join(n for n in names if n in serve_kept)}: served as the search trained {them} on the "
-                     "training split and kept (scored on the holdout: no training)")
-    again = [n for n in names if by_name[n].kind == "nn" and prep.folds.k == 1 and n not in serve_kept]
-    if again:
-        progress.say(f"{', '.join(again)}: trained again on the training split as the search trained "
-                     f"{'them' if len(again) > 1 else 'it'} (scored on the holdout)")
+    once on test, save the bundle and the leaderboard, close the parent run. What is refitted, and how, is
+    `refit_plan.plan`'s (what does not fit in the time budget is left out, and said); this carries it out.
+    `cut_short` says why the search ended early (a signal, the budget), if it did; with `set_aside` (why:
+    `ensemble.networks_set_aside`) no network is the pick, alone or in the ensemble."""
+    prep, progress, store = run.prep, run.progress, run.store
+    kept = store.kept()  # networks whose fold models are built, not trained
+    chosen = plan(records, prep.metric, prep.folds.k, run.stop, kept, _ahead(records, prep, store), set_aside)
+    for note in chosen.notes:
+        progress.say(note)
     mark = time.monotonic()
-    refitted = refit([by_name[n] for n in names], prep, config.seed, bag=bag,
-                     fold_models=store.fold_models if kept else None, serve_kept=serve_kept)
+    refitted = refit([chosen.record(n) for n in chosen.refits], prep, run.config.seed, bag=chosen.bag,
+                     fold_models=store.fold_models if kept else None, serve_kept=chosen.serve_kept)
     for name, error in refitted.failed.items():
         progress.say(f"refitting {name} on train+validation failed ({error})")
-    if any(n in refitted.failed for n in weights):  # the pick cannot be served: the best single one that can
-        fallback = winner([r for r in pickable if r.kind != "ensemble"], metric, ahead)
-        if win.kind != "ensemble" or fallback is None or fallback.name not in refitted.models:
-            raise AutosearchError(f"refitting the pick {win.name} on train+validation failed "
-                                  f"({next(iter(refitted.failed.values()))})")
-        progress.say(f"the best single candidate, {fallback.name}, is the pick")
-        records = [r for r in records if r.kind != "ensemble"]
-        win, weights = fallback, {fallback.name: 1.0}
-    test_score, timings["refit_fit"] = refitted.score(weights), refitted.fit_seconds
-    timings["refit"] = time.monotonic() - mark
-    test_scores = {win.name: test_score, **{b.name: refitted.score({b.name: 1.0}) for b in best
-                                            if b.name in refitted.outputs}}
-    leaderboard = to_frame(records, metric, test_scores, ahead)
-    members = [Member(n, by_name[n].kind, by_name[n].family, dict(by_name[n].params), w, refitted.models[n])
-               for n, w in weights.items()]
-    meta = {"task": prof.task.value, "kind": prof.kind.value, "targets": list(prof.targets),
-            "classes": [str(c) for c in prep.codec.classes_], "metric": metric.name, "profile": prof.as_dict(),
-            "winner": dataclasses.asdict(Candidate.of(win, with_params=True)), "test_score": test_score,
-            "mlflow_run_id": tracker.parent_id}
-    compared = [Member(b.name, b.kind, b.family, dict(b.params), 1.0, refitted.models[b.name]) for b in best
-                if b.name not in weights and b.name in refitted.models]
-    bundle = save_bundle(output / "model", preprocessor=refitted.preprocessor, codec=prep.codec, members=members,
-                         meta=meta, compared=compared)
-    write_atomic(output / "leaderboard.csv", leaderboard.to_csv(index=False))
-    scores = prep.codec.scores(blend(refitted.outputs, weights))
-    _save_predictions(output / report.PREDICTIONS_FILE, refitted.problem.truth, scores, prep.codec.classes_)
-    model = {}
-    served = Bundle(bundle, meta, refitted.preprocessor, prep.codec, members)  # in memory, as `Bundle.load` gives it
-    if stop.fits(INSPECT_SECONDS) and prep.history is None:  # a forecast's samples are no rows to time or permute
-        mark = time.monotonic()
-        model = inspect_model(served, prep.split.test, metric, config.seed, stop.left())
-        timings["inspect"] = time.monotonic() - mark
+    if (fallen := chosen.fallback(refitted.failed, refitted.models)) is not chosen:
+        chosen = fallen
+        for note in chosen.notes:
+            progress.say(note)
+    timings["refit_fit"], timings["refit"] = refitted.fit_seconds, time.monotonic() - mark
+    test_scores = {chosen.pick.name: refitted.score(chosen.weights),
+                   **{b.name: refitted.score({b.name: 1.0}) for b in chosen.compared if b.name in refitted.outputs}}
+    scores = prep.codec.scores(blend(refitted.outputs, chosen.weights))
+    served, leaderboard = _save(run, chosen, refitted, scores, test_scores)
+    model = _inspect(run, served, timings)
     mark = time.monotonic()
-    logged = _log_model(served, prep, config, tracker, progress, scores, refitted.problem.truth, win,
-                        test_scores, best_of(records, metric, "baseline", ahead), data_sha256)
+    logged = _log_model(run, served, chosen, scores, refitted.problem.truth, test_scores)
     timings["mlflow_model"] = time.monotonic() - mark
-    timings["total"] = time.monotonic() - started
-    warnings = cautions(records, win, prep)
+    timings["total"] = time.monotonic() - run.started
+    warnings = cautions(chosen.records, chosen.pick, prep)
     for warning in warnings:
         progress.warn(warning)
-    plan = store.get(PLAN_KEY) if store is not None else None
-    summary = _summary(records, win, test_scores, prep, tracker, cut_short, timings, warnings, model, logged, ahead,
-                       json.loads(plan) if plan else {}, set_aside)
-    files, folders = [output / "leaderboard.csv", summary.save(output)], {}
-    if stop.left() < REPORT_SECONDS:
+    summary = _summary(run, chosen, test_scores, timings, warnings, model, logged, cut_short)
+    files = [prep.output / "leaderboard.csv", summary.save(prep.output)]
+    _close_parent(run, summary, *_report(run, summary, chosen.records, files))
+    progress.say(f"report: {prep.output / report.REPORT_FILE}")
+    progress.say(f"dashboard: autosearch ui {prep.output}")
+    return FitResult(prep.output, served.folder, leaderboard, chosen.pick, prep.metric.name,
+                     test_scores[chosen.pick.name], summary, run.tracker.parent_id)
+
+
+def _ahead(records: Sequence[TrialRecord], prep: Prepared, store: TrialStore) -> set[str]:
+    """The candidates a deadline cut short that are ahead on the samples they scored (`ensemble.py`): read from
+    the stored predictions only where one was cut short."""
+    cut = any(r.state is State.COMPLETE and r.folds < prep.folds.k for r in records)
+    return ahead_on_their_samples(records, store.predictions(), prep.folds) if cut else set()
+
+
+def _save(run: RunContext, chosen: RefitPlan, refitted: Refitted, scores: np.ndarray,
+          test_scores: Mapping[str, float]) -> tuple[Bundle, pd.DataFrame]:
+    """Write the bundle (the pick's members, and the candidates refitted to compare), the leaderboard and the
+    pick's test outputs; returns the bundle as `Bundle.load` gives it, and the leaderboard."""
+    prep, prof, win = run.prep, run.prep.profile, chosen.pick
+
+    def member(record: TrialRecord, weight: float) -> Member:
+        return Member(record.name, record.kind, record.family, dict(record.params), weight,
+                      refitted.models[record.name])
+
+    members = [member(chosen.record(n), w) for n, w in chosen.weights.items()]
+    compared = [member(b, 1.0) for b in chosen.compared if b.name not in chosen.weights and b.name in refitted.models]
+    meta = {"task": prof.task.value, "kind": prof.kind.value, "targets": list(prof.targets),
+            "classes": [str(c) for c in prep.codec.classes_], "metric": prep.metric.name, "profile": prof.as_dict(),
+            "winner": dataclasses.asdict(Candidate.of(win, with_params=True)), "test_score": test_scores[win.name],
+            "mlflow_run_id": run.tracker.parent_id}
+    folder = save_bundle(prep.output / "model", preprocessor=refitted.preprocessor, codec=prep.codec,
+                         members=members, meta=meta, compared=compared)
+    leaderboard = to_frame(chosen.records, prep.metric, test_scores, chosen.ahead)
+    write_atomic(prep.output / "leaderboard.csv", leaderboard.to_csv(index=False))
+    _save_predictions(prep.output / report.PREDICTIONS_FILE, refitted.problem.truth, scores, prep.codec.classes_)
+    return Bundle(folder, meta, refitted.preprocessor, prep.codec, members), leaderboard
+
+
+def _inspect(run: RunContext, served: Bundle, timings: dict[str, float]) -> dict[str, Any]:
+    """What summary.json says of the saved pick (size, prediction time, what it relies on), where time is left;
+    a forecast's samples are no rows to time or permute."""
+    if not run.stop.fits(INSPECT_SECONDS) or run.prep.history is not None:
+        return {}
+    mark = time.monotonic()
+    model = inspect_model(served, run.prep.split.test, run.prep.metric, run.config.seed, run.stop.left())
+    timings["inspect"] = time.monotonic() - mark
+    return model
+
+
+def _report(run: RunContext, summary: RunSummary, records: Sequence[TrialRecord],
+            files: list[Path]) -> tuple[list[Path], dict[str, Path]]:
+    """Write the report where time is left (a failure leaves the results standing); returns the files and
+    folders the parent run keeps, `files` and the report's."""
+    output, progress, folders = run.prep.output, run.progress, {}
+    if run.stop.left() < REPORT_SECONDS:
         progress.say(f"report not written: the time budget is spent; `autosearch report {output}` writes it")
-    else:
-        progress.say("writing the report")
-        try:
-            from autosearch.tracking import read_curves
-            files.append(report.write(output, summary, records,
-                                      lambda run_ids: read_curves(tracker.tracking_uri, run_ids)))
-            folders[report.IMAGES_FOLDER] = output / report.IMAGES_FOLDER
-        except Exception as error:  # the search's results stand without their report
-            progress.say(f"report not written: {describe(error)}; `autosearch report {output}` retries")
-    best_nn, best_baseline = summary.best_nn, summary.best_baseline
-    tracker.finish_parent(
-        metrics={"val_score": win.val_score, "test_score": test_score,
+        return files, folders
+    progress.say("writing the report")
+    try:
+        from autosearch.tracking import read_curves
+        files = [*files, report.write(output, summary, records,
+                                      lambda run_ids: read_curves(run.tracker.tracking_uri, run_ids))]
+        folders[report.IMAGES_FOLDER] = output / report.IMAGES_FOLDER
+    except Exception as error:  # the search's results stand without their report
+        progress.say(f"report not written: {describe(error)}; `autosearch report {output}` retries")
+    return files, folders
+
+
+def _close_parent(run: RunContext, summary: RunSummary, files: list[Path], folders: dict[str, Path]) -> None:
+    """End the MLflow parent run with the pick's scores, the best network's and baseline's beside it."""
+    win, best_nn, best_baseline = summary.winner, summary.best_nn, summary.best_baseline
+    run.tracker.finish_parent(
+        metrics={"val_score": win.val_score, "test_score": summary.test_score,
                  "best_nn_val_score": best_nn and best_nn.val_score,
                  "best_nn_test_score": best_nn and best_nn.test_score,
                  "best_baseline_val_score": best_baseline and best_baseline.val_score,
                  "best_baseline_test_score": best_baseline and best_baseline.test_score,
-                 "seconds": timings["total"]},
+                 "seconds": summary.seconds["total"]},
         tags={"autosearch.winner": win.name, "autosearch.winner_family": win.family,
               "mlflow.note.content": _note(summary)},
         files=files, folders=folders,
     )
-    progress.say(f"report: {output / report.REPORT_FILE}")
-    progress.say(f"dashboard: autosearch ui {output}")
-    return FitResult(output, bundle, leaderboard, win, metric.name, test_score, summary, tracker.parent_id)
 
 
-def _log_model(served: Bundle, prep: Prepared, config: RunConfig, tracker, progress: Progress, scores: np.ndarray,
-               truth: np.ndarray, win: TrialRecord, test_scores: Mapping[str, float],
-               best_baseline: TrialRecord | None, data_sha256: str) -> dict[str, Any]:
+def _log_model(run: RunContext, served: Bundle, chosen: RefitPlan, scores: np.ndarray, truth: np.ndarray,
+               test_scores: Mapping[str, float]) -> dict[str, Any]:
     """Log the saved pick as the parent run's MLflow Model and, with --register, register it (`mlflow_model.py`);
     returns what summary.json says of it. A failure is said and leaves the run's results standing."""
     from autosearch import mlflow_model
     from autosearch.runs import fingerprint
 
+    prep, config, tracker, progress, win = run.prep, run.config, run.tracker, run.progress, chosen.pick
     metric, test, bundle = prep.metric, prep.split.test, served.folder
     try:
         if prep.history is not None:  # a forecast takes a history table: its example is one series' latest steps
@@ -276,11 +267,12 @@ def _log_model(served: Bundle, prep: Prepared, config: RunConfig, tracker, progr
     validation = f"{prep.folds.k}-fold" if prep.folds.k > 1 else "holdout"
     facts = {"autosearch.task": prep.profile.task_name, "autosearch.metric": metric.name,
              "autosearch.val_score": win.val_score, "autosearch.test_score": test_scores[win.name],
-             "autosearch.winner": win.name, "autosearch.data_sha256": data_sha256,
+             "autosearch.winner": win.name, "autosearch.data_sha256": run.data_sha256,
              "autosearch.targets": ",".join(prep.profile.targets),
              "autosearch.test": f"--test {fingerprint(config.test)}" if config.test else "held out of the data",
              "autosearch.validation": f"{validation} seed {config.seed}",
              "autosearch.output": str(prep.output.resolve())}
+    best_baseline = best_of(chosen.records, metric, "baseline", chosen.ahead)
     if best_baseline is not None:
         facts.update({"autosearch.best_baseline": best_baseline.name,
                       "autosearch.best_baseline_val_score": best_baseline.val_score,
@@ -296,54 +288,6 @@ def _log_model(served: Bundle, prep: Prepared, config: RunConfig, tracker, progr
     progress.say(f"registered as version {registered.version} of '{registered.name}', alias {registered.alias} "
                  f"({registered.why}): {registered.uri}")
     return {**found, "registered": dataclasses.asdict(registered) | {"uri": registered.uri}}
-
-
-def _planned_refits(candidates: Sequence[TrialRecord], stop: Stop,
-                    kept: Collection[str] = ()) -> tuple[set[str], set[str]]:
-    """How the networks among `candidates` (most important first) are served: (the cross-validated networks
-    served as their fold models: those kept by the search, and, in that order while the time left allows once a
-    refit of every candidate is counted, those whose fold models can be trained again; the networks scored on a
-    holdout that the search kept, served as it trained them). As a bag of fold models, a holdout network is
-    served as its score measured it: a refit on train+validation for the best epoch count chosen on the holdout
-    lands anywhere on a noisy curve (diamonds, 2 minutes: a dense net's validation RMSE 610, served 623 on test,
-    refitted 728; on a 100,000-row table the refit's 25 % more rows gained 0.6 %, 1.032 vs 1.038)."""
-    planned = _refit_seconds(candidates, False, kept)
-    bagged = {r.name for r in candidates if r.name in kept and r.bagged}
-    served = {r.name for r in candidates if r.name in kept and not r.bagged}
-    for record in candidates:
-        if record.bagged and record.name not in kept:
-            extra = REFIT_FACTOR * (record.refit_seconds - record.one_fit_seconds)
-            if stop.fits(planned + extra):
-                bagged.add(record.name)
-                planned += extra
-    return bagged, served
-
-
-CHEAP_REFIT = 1.0  # seconds of refits beyond the best single candidate's that never cost an ensemble its place
-
-
-def ensemble_fits(members: Sequence[TrialRecord], single: TrialRecord | None, stop: Stop,
-                  kept: Collection[str] = ()) -> bool:
-    """Whether the ensemble's members can be refitted in the time left. The best single candidate, its
-    fallback, is refitted anyway: only the members' refits beyond its own count, and where they take about a
-    second (the common-sense and statistical forecasts, which learn nothing; a linear model) they always fit:
-    writing the results keeps `stopping.FINISH_SECONDS` of slack (on usmelec at 2 minutes a forecast's
-    ensemble of theta, ridge, the seasonal naive and extra trees, ~0.6 s of refits, gave way to ridge alone
-    with 6 s left)."""
-    extra = _refit_seconds(members, False, kept) - (_refit_seconds([single], False, kept) if single else 0.0)
-    return extra <= CHEAP_REFIT or stop.fits(extra)
-
-
-def _refit_seconds(records, bag: bool = True, kept: Collection[str] = ()) -> float:
-    """What refitting `records` takes: a network whose fold models are `kept` is built, not trained."""
-    return sum(REFIT_FACTOR * (kept_refit_seconds(r) if r.name in kept
-                               else r.refit_seconds if bag else r.one_fit_seconds) for r in records)
-
-
-def _describe(win: TrialRecord, weights: Mapping[str, float]) -> str:
-    if win.kind != "ensemble":
-        return f"the winner {win.name}"
-    return "the winner, an ensemble of " + ", ".join(f"{n} ({w:.2f})" for n, w in weights.items())
 
 
 INSPECT_SECONDS = 10.0  # what measuring the saved pick (size, prediction time) may need of the budget
@@ -374,12 +318,13 @@ def cautions(records: Sequence[TrialRecord], win: TrialRecord, prep: Prepared) -
     return found
 
 
-def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[str, float], prep: Prepared,
-             tracker, cut_short: str | None, timings: dict[str, float], warnings: list[str],
-             model: Mapping[str, Any], mlflow_model: Mapping[str, Any], ahead: Collection[str] = (),
-             plan: Mapping[str, Any] | None = None, set_aside: str | None = None) -> RunSummary:
+def _summary(run: RunContext, chosen: RefitPlan, test_scores: Mapping[str, float], timings: dict[str, float],
+             warnings: list[str], model: Mapping[str, Any], mlflow_model: Mapping[str, Any],
+             cut_short: str | None) -> RunSummary:
     """summary.json: what scripts read (docs/guide/output.md)."""
-    prof, metric = prep.profile, prep.metric
+    prep, tracker, records, win = run.prep, run.tracker, chosen.records, chosen.pick
+    prof, metric, ahead = prep.profile, prep.metric, chosen.ahead
+    plan = run.store.get(PLAN_KEY)
     return RunSummary(
         data=prep.name, target=prof.targets[0] if len(prof.targets) == 1 else list(prof.targets),
         target_reason=prof.target_reason, task=prof.task_name, task_reason=prof.task_reason,
@@ -398,8 +343,8 @@ def _summary(records: list[TrialRecord], win: TrialRecord, test_scores: Mapping[
         tracking_uri=redact(tracker.tracking_uri),  # run.json keeps it whole, to reconnect
         output_dir=str(prep.output.resolve()), bundle=str((prep.output / "model").resolve()),
         cut_short=cut_short, seconds={k: round(v, 2) for k, v in timings.items()}, folds=prep.folds.k,
-        warnings=warnings, model=model, mlflow_model=mlflow_model, plan=plan or {}, peak_rss_mb=peak_rss_mb(),
-        set_aside=set_aside,
+        warnings=warnings, model=model, mlflow_model=mlflow_model, plan=json.loads(plan) if plan else {},
+        peak_rss_mb=peak_rss_mb(), set_aside=chosen.set_aside,
     )
 
 

@@ -256,22 +256,3 @@ def test_a_network_trial_past_the_defaults_starts_no_epoch_after_its_share_of_th
     assert first.epochs > 1 and not (first.note or "").startswith("stopped at its time cap")  # the defaults: no cap
     assert trial_seconds(None) is None  # no budget, no cap
     assert trial_seconds(time.monotonic() + 100) == pytest.approx(100 / NETWORK_TRIALS, abs=0.1)
-
-
-def test_an_ensemble_gives_way_to_the_best_single_candidate_only_where_its_extra_refits_would_not_fit():
-    """The best single candidate is refitted anyway; members that refit in about a second never cost the
-    ensemble its place, even with less left than writing the results keeps back."""
-    from autosearch.records import State, TrialRecord
-    from autosearch.results import ensemble_fits
-    from autosearch.stopping import FINISH_SECONDS, Stop
-
-    def fitted_in(name: str, seconds: float) -> TrialRecord:  # 3 folds: a third of it a refit
-        return TrialRecord(name, "baseline", name, {}, State.COMPLETE, 1.0, seconds, folds=3)
-
-    nearly_spent = Stop(budget_end=time.monotonic() + FINISH_SECONDS / 2)
-    cheap = [fitted_in("theta", 0.6), fitted_in("linear", 0.03), fitted_in("extra_trees", 0.9)]
-    assert ensemble_fits(cheap, cheap[1], nearly_spent)
-    slow = [fitted_in("linear", 0.03), fitted_in("random_forest", 30.0)]
-    assert not ensemble_fits(slow, slow[0], nearly_spent)
-    assert ensemble_fits(slow, slow[1], nearly_spent)  # the slow one alone is the fallback: refitted anyway
-    assert ensemble_fits(slow, slow[0], Stop(budget_end=time.monotonic() + 60))

@@ -150,7 +150,8 @@ def test_a_holdout_network_is_served_as_the_search_trained_it(iris_csv, tmp_path
     """On a holdout the search keeps the best networks' models too; one is served as it was scored
     (preprocessing fitted on the same samples as the refit's), with no training, with or without a budget."""
     from autosearch.problem import make_problem
-    from autosearch.results import _planned_refits, refit
+    from autosearch.refit_plan import served_as
+    from autosearch.results import refit
     from autosearch.stopping import Stop
     from autosearch.tasks import network_scores
     from autosearch.training import predict_rows
@@ -165,10 +166,10 @@ def test_a_holdout_network_is_served_as_the_search_trained_it(iris_csv, tmp_path
         net, predictions = nets[0], store.predictions()[nets[0].name]
         prep = prepare(iris_csv, make_config(target="species", max_epochs=3, holdout=True, output=tmp_path / "again"),
                        Progress(quiet=True))
-        assert _planned_refits([net], Stop(), {net.name}) == (set(), {net.name})  # no budget: served all the same
+        assert served_as([net], Stop(), {net.name}) == (set(), {net.name})  # no budget: served all the same
         spent = Stop(budget_end=time.monotonic() + 1)
-        assert _planned_refits([net], spent, {net.name}) == (set(), {net.name})
-        assert _planned_refits([net], Stop(), set()) == (set(), set())  # not kept: refitted
+        assert served_as([net], spent, {net.name}) == (set(), {net.name})
+        assert served_as([net], Stop(), set()) == (set(), set())  # not kept: refitted
         served = refit([net], prep, 0, fold_models=store.fold_models, serve_kept={net.name})
     finally:
         store.close()
