@@ -43,7 +43,7 @@ predictions = Bundle.load(folder).predict(prep.split.test.features)
 
 # Every other family: fcn and inception through a search; the other series families, resnet2d and conv2d
 # (augmented; separable) and the text architectures trained directly.
-sequences = autosearch.fit(sys.argv[3], trials=2, max_epochs=2, cv_folds=2, baselines="linear", quiet=True,
+sequences = autosearch.fit(sys.argv[3], trials=2, max_epochs=2, holdout=True, baselines="linear", quiet=True,
                            output=out / "sequences")
 other = {"tabm-periodic": train_network({"embedding": "periodic", "embedding_dim": 4}, prep.space("tabm"),
                                        prep.problem, seed=0).state.value}
