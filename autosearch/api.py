@@ -27,7 +27,7 @@ from autosearch.leaderboard import best_of
 from autosearch.models import precision
 from autosearch.prepare import Prepared, prepare
 from autosearch.progress import Progress, format_score
-from autosearch.records import State, TrialRecord, WarmConfig
+from autosearch.records import CandidateKind, State, TrialRecord, WarmConfig
 from autosearch.redact import redact
 from autosearch.restart import Restart
 from autosearch.results import FitResult, finish
@@ -36,7 +36,7 @@ from autosearch.runs import DEFAULT_STUDY, FolderLock, RunState, default_storage
 from autosearch.stopping import Stop
 from autosearch.summary import RunSummary
 from autosearch.trial_runner import TrialRunner
-from autosearch.trial_store import PARENT_RUN_ID, TrialStore
+from autosearch.trial_store import BAG, PARENT_RUN_ID, TrialStore
 
 JOIN_WAIT_SECONDS = 120  # how long a worker waits for the chief to open the MLflow parent run
 
@@ -117,7 +117,7 @@ def test_candidate(folder: str | Path, name: str) -> float:
         if name not in records:
             raise AutosearchError(f"'{folder}' has no completed candidate named '{name}'; see "
                                   f"`autosearch leaderboard {folder}`")
-        weights = dict(records[name].params) if records[name].kind == "ensemble" else {name: 1.0}
+        weights = dict(records[name].params) if records[name].kind is CandidateKind.ENSEMBLE else {name: 1.0}
         prep = prepare(state.data, config, Progress(quiet=True))
         with precision(config.mixed_precision):  # refitted as it was trained
             refitted = refit([records[n] for n in weights], prep, config.seed, fold_models=store.fold_models)
@@ -310,7 +310,7 @@ class Sitting:
             mark = time.monotonic()
             self._bag()
             timings["bagging"] = time.monotonic() - mark
-            trials = self.store.records("nn") + self.store.records("bag")
+            trials = self.store.records(CandidateKind.NETWORK) + self.store.records(BAG)
             mark = time.monotonic()
             ensemble, aside = self._ensemble(baselines + trials)
             timings["ensemble"] = time.monotonic() - mark
@@ -380,7 +380,7 @@ class Sitting:
         from autosearch.budget import PLAN_KEY, Line, Plan, classical_seconds, fit_classical
 
         stop, problem, config = self.stop, self.prep.problem, self.config
-        records = self.store.records("baseline")
+        records = self.store.records(CandidateKind.BASELINE)
         fitted = {r.name for r in records}
         todo = [n for n in self.prep.classical if n not in fitted]
         share = classical_seconds(stop.deadline, self.started, config.time_budget, problem.kind is not DataKind.TABULAR)
@@ -414,7 +414,7 @@ class Sitting:
         aside = networks_set_aside(candidates + ([ensemble] if ensemble else []), predictions, folds)
         if aside is not None:
             self.progress.say(f"{aside}: the pick is among the classical forecasters")
-            ensemble = ensemble_of([r for r in candidates if r.kind != "nn"], predictions, folds)
+            ensemble = ensemble_of([r for r in candidates if r.kind is not CandidateKind.NETWORK], predictions, folds)
         if ensemble is None:
             return [], aside
         ensemble = self.tracker.log_candidate(ensemble)
@@ -448,8 +448,8 @@ class Sitting:
             self.store.keep_fold_models(record.name, bagged.weights)
             stop.expect_refit(record, prep.metric.greater_is_better, kept=True)
 
-        bag_best(self.store.records("nn") + self.store.records("bag"), prep.folds, self.store, prep.space, splits,
-                 config.seed, stop, self.progress.say, save)
+        bag_best(self.store.records(CandidateKind.NETWORK) + self.store.records(BAG), prep.folds, self.store,
+                 prep.space, splits, config.seed, stop, self.progress.say, save)
 
     def _repeatable(self) -> bool:
         """Whether the folds can be split again for bagging (`bagging.can_repeat`)."""
@@ -465,7 +465,7 @@ class Sitting:
         prep, config, stop, progress = self.prep, self.config, self.stop, self.progress
         # a long budget's search ends once it settles, for its best networks to be bagged (`bagging.settled`)
         stop.settles = (config.time_budget or 0) >= LONG_BUDGET and self._repeatable()
-        done, kept = self.store.records("nn"), self.store.kept()
+        done, kept = self.store.records(CandidateKind.NETWORK), self.store.kept()
         for record in done:  # trials of earlier sittings: their refit must fit the budget too
             stop.expect_refit(record, prep.metric.greater_is_better, kept=record.name in kept)
         families = " / ".join(s.family for s in prep.spaces)
@@ -474,7 +474,7 @@ class Sitting:
         progress.say(f"searching {families} networks with {self.engine.describe()}: {cap}"
                      + (f", {config.time_budget:.0f}s budget" if config.time_budget else "")
                      + (f" (past each family's first trial, a trial trains at most {each:.0f}s)" if each else ""))
-        reference = best_of(baselines, prep.metric, "baseline")
+        reference = best_of(baselines, prep.metric, CandidateKind.BASELINE)
         with progress.search(config.trial_cap if config.capped else None, lambda: stop.deadline, prep.metric, reference,
                              done=done):
             self.engine.search(self.runner, config.trial_cap, stop, lead)

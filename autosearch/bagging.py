@@ -20,7 +20,7 @@ import numpy as np
 from autosearch.errors import describe
 from autosearch.leaderboard import ranked
 from autosearch.problem import Folds
-from autosearch.records import State, TrialRecord
+from autosearch.records import CandidateKind, State, TrialRecord
 from autosearch.stopping import REFIT_FACTOR, Stop
 
 BASES = 3  # the best networks that are bagged again, best first
@@ -56,7 +56,7 @@ def bases(records: Sequence[TrialRecord], folds: Folds, kept: set[str], metric) 
     """The networks to bag again, best first: complete on every fold, their fold models kept (a bag serves them),
     not bagged already, no more than BASES."""
     done = {r.name.rsplit(SUFFIX, 1)[0] for r in records if r.repeats > 1}
-    networks = [r for r in ranked(records, metric) if r.kind == "nn" and r.state is State.COMPLETE
+    networks = [r for r in ranked(records, metric) if r.kind is CandidateKind.NETWORK and r.state is State.COMPLETE
                 and r.folds == folds.k and r.repeats == 1 and r.name in kept]
     return [r for r in networks[:BASES] if r.name not in done]
 

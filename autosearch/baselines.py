@@ -33,7 +33,7 @@ from sklearn.svm import SVC, SVR, LinearSVC, LinearSVR
 
 from autosearch.errors import describe
 from autosearch.problem import Folds, Problem
-from autosearch.records import State, TrialRecord
+from autosearch.records import CandidateKind, State, TrialRecord
 from autosearch.tasks import Task
 
 SVM_MAX_ROWS = 5000  # a kernel SVM's fit grows with the square of the rows: larger sets fit it on a sample
@@ -287,9 +287,9 @@ def _record(fitting: Fitting, rows: int | None, fit_rows: int, state: State, sco
     params = meaningful_params(fitting.estimator(min(rows or fit_rows, fit_rows)))
     if rows is not None and rows < fit_rows:
         params["fit_rows"] = rows
-    return TrialRecord(name=fitting.name, kind="baseline", family=CLASSICAL[fitting.name].family, params=params,
-                       state=state, val_score=score if state is State.COMPLETE else None, fit_seconds=seconds,
-                       error=error, folds=folds, note=note)
+    return TrialRecord(name=fitting.name, kind=CandidateKind.BASELINE, family=CLASSICAL[fitting.name].family,
+                       params=params, state=state, val_score=score if state is State.COMPLETE else None,
+                       fit_seconds=seconds, error=error, folds=folds, note=note)
 
 
 def fit_baseline(name: str, problem: Problem, rows: int | None = None

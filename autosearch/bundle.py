@@ -22,7 +22,7 @@ import warnings
 from dataclasses import dataclass
 from importlib import metadata as importlib_metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,6 +33,8 @@ from autosearch.data.profile import Profile, shape_features
 from autosearch.ensemble import blend
 from autosearch.errors import AutosearchError
 from autosearch.models import input_view
+from autosearch.records import CandidateKind
+from autosearch.summary import Candidate
 from autosearch.targets import TargetCodec
 from autosearch.tasks import network_scores
 
@@ -55,19 +57,22 @@ class Member:
     """One model of the saved pick: a network or an estimator, its weight in the blend, and what it reads."""
 
     name: str
-    kind: str  # nn | baseline
+    kind: CandidateKind  # a network or a baseline (given as its text too, as metadata.json holds it)
     family: str
     params: dict[str, Any]
     weight: float
     model: Any
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", CandidateKind(self.kind))
+
     @property
     def file(self) -> str:
-        return f"{self.name}.keras" if self.kind == "nn" else f"{self.name}{safe_files.SKOPS_SUFFIX}"
+        return f"{self.name}.keras" if self.kind is CandidateKind.NETWORK else f"{self.name}{safe_files.SKOPS_SUFFIX}"
 
     def view(self, profile: Profile) -> str:
         """The view of the preprocessed samples it reads."""
-        if self.kind == "nn":
+        if self.kind is CandidateKind.NETWORK:
             return input_view(self.family, self.params)
         from autosearch.data.kinds import KINDS
         return KINDS[profile.kind].baseline_view
@@ -75,7 +80,7 @@ class Member:
     def output(self, views: dict, profile: Profile, n_outputs: int) -> np.ndarray:
         """Its output (training space) for the preprocessed samples."""
         x = views[self.view(profile)]
-        if self.kind == "nn":
+        if self.kind is CandidateKind.NETWORK:
             return network_scores(profile.task, self.model.predict(x, batch_size=4096, verbose=0))
         from autosearch.baselines import estimator_output
         return estimator_output(self.model, x, profile.task, n_outputs)
@@ -85,7 +90,7 @@ class Member:
                 "weight": self.weight, "file": f"{folder}/{self.file}"}
 
     def save(self, folder: Path) -> None:
-        if self.kind == "nn":
+        if self.kind is CandidateKind.NETWORK:
             self.model.save(folder / self.file)
         else:
             safe_files.dump(self.model, folder / self.file)
@@ -118,8 +123,44 @@ MEMBERS = "members"
 COMPARED = "compared"  # the best network and baseline beside the pick, refitted the same way, not served
 
 
+@dataclass(frozen=True)
+class BundleMeta:
+    """What metadata.json says of the saved pick. The run gives what the pick is and how it was chosen
+    (`results.py`); `save_bundle` adds the files: the members and the compared candidates (name, kind, family,
+    parameters, weight, file), the library versions, every file's SHA-256 and the format."""
+
+    profile: Mapping[str, Any]  # the data profile (`Profile.as_dict`): the input schema `predict` reads samples by
+    winner: Candidate  # the pick, with its parameters
+    task: str
+    kind: str  # the kind of data
+    targets: tuple[str, ...]
+    classes: tuple[str, ...]
+    metric: str
+    test_score: float | None = None
+    mlflow_run_id: str | None = None
+    members: tuple[Mapping[str, Any], ...] = ()
+    compared: tuple[Mapping[str, Any], ...] = ()  # the best network and baseline beside the pick, not served
+    versions: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    files: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    format: int = FORMAT
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> BundleMeta:
+        """metadata.json as read back; keys it does not know (a later version's) are left out."""
+        known = {f.name for f in dataclasses.fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for key in ("targets", "classes", "members", "compared"):
+            values[key] = tuple(values.get(key, ()))
+        candidate = {f.name for f in dataclasses.fields(Candidate)}
+        return cls(**{**values, "winner": Candidate(**{k: v for k, v in data["winner"].items() if k in candidate})})
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "targets": list(self.targets), "classes": list(self.classes),
+                "members": list(self.members), "compared": list(self.compared)}
+
+
 def save_bundle(folder: Path, *, preprocessor, codec: TargetCodec, members: list[Member],
-                meta: dict[str, Any], compared: Sequence[Member] = ()) -> Path:
+                meta: BundleMeta, compared: Sequence[Member] = ()) -> Path:
     """Write the bundle to `folder` atomically: a half-written bundle never sits at that path. `compared`:
     candidates kept to score beside the pick on new data (`Bundle.compared`), never part of its predictions."""
     partial = folder.with_name(folder.name + ".partial")
@@ -133,10 +174,10 @@ def save_bundle(folder: Path, *, preprocessor, codec: TargetCodec, members: list
         (partial / COMPARED).mkdir()
     for member in compared:
         member.save(partial / COMPARED)
-    meta = {**meta, "format": FORMAT, "members": [m.describe() for m in members],
-            "compared": [m.describe(COMPARED) for m in compared], "versions": versions(),
-            "files": safe_files.checksums(partial, skip=META)}
-    (partial / META).write_text(json.dumps(meta, indent=2, default=str))
+    meta = dataclasses.replace(meta, members=tuple(m.describe() for m in members),
+                               compared=tuple(m.describe(COMPARED) for m in compared), versions=versions(),
+                               files=safe_files.checksums(partial, skip=META), format=FORMAT)
+    (partial / META).write_text(json.dumps(meta.as_dict(), indent=2, default=str))
     if folder.exists():  # a resumed run replaces its earlier bundle
         old = folder.with_name(folder.name + ".old")
         shutil.rmtree(old, ignore_errors=True)
@@ -150,7 +191,7 @@ def save_bundle(folder: Path, *, preprocessor, codec: TargetCodec, members: list
 
 def _load_member(folder: Path, m: dict[str, Any]) -> Member:
     path = folder / m["file"]
-    if m["kind"] == "nn":
+    if m["kind"] == CandidateKind.NETWORK:
         from autosearch.models import load_keras
         keras = load_keras()
         import autosearch.models.layers  # noqa: F401  registers the custom layers a model may hold
@@ -169,7 +210,7 @@ class Bundle:
     """A loaded bundle; `predict` turns raw samples into predictions (the members' weighted blend)."""
 
     folder: Path
-    meta: dict[str, Any]
+    meta: BundleMeta
     preprocessor: Any
     codec: TargetCodec
     members: list[Member]
@@ -194,17 +235,18 @@ class Bundle:
                                   "none")
         safe_files.verify(folder, meta["files"])  # before anything in it is read
         members = [_load_member(folder, m) for m in meta["members"]]
-        return cls(folder, meta, safe_files.load(folder / PREPROCESSOR), safe_files.load(folder / CODEC), members)
+        return cls(folder, BundleMeta.from_dict(meta), safe_files.load(folder / PREPROCESSOR),
+                   safe_files.load(folder / CODEC), members)
 
     def compared(self) -> dict[str, Bundle]:
         """The best network and baseline saved beside the pick (those that are not its members), each as a
         bundle of its own on the same preprocessing: what `AutoSearch*.leaderboard(X, y)` scores."""
         return {m["name"]: dataclasses.replace(self, members=[_load_member(self.folder, {**m, "weight": 1.0})])
-                for m in self.meta.get("compared", [])}
+                for m in self.meta.compared}
 
     @property
     def profile(self) -> Profile:
-        return Profile.from_dict(self.meta["profile"])
+        return Profile.from_dict(self.meta.profile)
 
     def predict(self, data: str | Path | pd.DataFrame | np.ndarray) -> pd.DataFrame:
         """Predictions for each sample: `prediction`, plus `proba_<class>` columns for classification

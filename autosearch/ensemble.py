@@ -16,7 +16,7 @@ import numpy as np
 from autosearch.data.kinds import DataKind
 from autosearch.leaderboard import ranked
 from autosearch.problem import Folds
-from autosearch.records import State, TrialRecord
+from autosearch.records import CandidateKind, State, TrialRecord
 
 ROUNDS = 25  # AutoGluon's default; TabRepo found no gain beyond it
 MAX_MEMBERS = 5  # distinct members: each is refitted at the end, inside the time budget
@@ -65,7 +65,8 @@ def members_to_be(candidates: Sequence[TrialRecord], predictions: Mapping[str, n
     """The candidates an ensemble may take, best first: complete on every fold, with their predictions; no
     ensemble; no dummy, but a forecast's yardsticks (see `ensemble_of`)."""
     yardsticks_join = folds.first.kind is DataKind.FORECAST
-    return [r for r in ranked(candidates, folds.first.metric) if r.state is State.COMPLETE and r.kind != "ensemble"
+    return [r for r in ranked(candidates, folds.first.metric)
+            if r.state is State.COMPLETE and r.kind is not CandidateKind.ENSEMBLE
             and (r.family != "dummy" or yardsticks_join) and r.folds == folds.k and r.name in predictions]
 
 
@@ -97,9 +98,9 @@ def ensemble_of(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.
     weights = select(outputs, [r.name for r in eligible], score, metric.greater_is_better)
     if len(weights) < 2:
         return None
-    return TrialRecord(name="ensemble", kind="ensemble", family="ensemble", params=weights, state=State.COMPLETE,
-                       val_score=score(blend(outputs, weights)), fit_seconds=time.perf_counter() - started,
-                       folds=folds.k)
+    return TrialRecord(name="ensemble", kind=CandidateKind.ENSEMBLE, family="ensemble", params=weights,
+                       state=State.COMPLETE, val_score=score(blend(outputs, weights)),
+                       fit_seconds=time.perf_counter() - started, folds=folds.k)
 
 
 def networks_set_aside(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.ndarray], folds: Folds
@@ -123,7 +124,8 @@ def networks_set_aside(candidates: Sequence[TrialRecord], predictions: Mapping[s
     kinds = {r.name: r.kind for r in full}
 
     def with_networks(r: TrialRecord) -> bool:
-        return r.kind == "nn" or r.kind == "ensemble" and any(kinds.get(n) == "nn" for n in r.params)
+        return r.kind is CandidateKind.NETWORK or (
+            r.kind is CandidateKind.ENSEMBLE and any(kinds.get(n) is CandidateKind.NETWORK for n in r.params))
 
     best = next(iter(ranked(full, metric)), None)
     rival = next(iter(ranked([r for r in full if not with_networks(r)], metric)), None)
@@ -185,9 +187,10 @@ def ahead_on_their_samples(candidates: Sequence[TrialRecord], predictions: Mappi
 def _outputs(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The candidates' out-of-fold outputs by name: their stored predictions, and an ensemble's blend of its
     members' (where every member's is there)."""
-    outputs = {r.name: predictions[r.name] for r in candidates if r.kind != "ensemble" and r.name in predictions}
+    outputs = {r.name: predictions[r.name] for r in candidates
+               if r.kind is not CandidateKind.ENSEMBLE and r.name in predictions}
     for r in candidates:
-        if r.kind == "ensemble" and all(n in outputs for n in r.params):
+        if r.kind is CandidateKind.ENSEMBLE and all(n in outputs for n in r.params):
             outputs[r.name] = blend(outputs, r.params)
     return outputs
 

@@ -88,7 +88,7 @@ class _AutoSearch(BaseEstimator):
         features = self._table(X)  # first: it checks the estimator is fitted
         bundle = self.best_model_
         scores = bundle.scores(features)
-        return every_score(self._truth(y, len(scores)), scores, bundle.profile.task, bundle.meta.get("metric"))
+        return every_score(self._truth(y, len(scores)), scores, bundle.profile.task, bundle.meta.metric)
 
     def leaderboard(self, X=None, y=None) -> pd.DataFrame:
         """The run's leaderboard; given (X, y), also `score`: the run's metric on them for the pick and the
@@ -100,12 +100,12 @@ class _AutoSearch(BaseEstimator):
 
         features = self._table(X)
         bundle = self.best_model_
-        name = bundle.meta.get("metric")
+        name = bundle.meta.metric
         metric = METRICS[name]
         truth = self._truth(y, len(features))
-        scored = {bundle.meta["winner"]["name"]: bundle, **bundle.compared()}
+        scored = {bundle.meta.winner.name: bundle, **bundle.compared()}
         task = bundle.profile.task
-        rows = [{"name": n, "pick": n == bundle.meta["winner"]["name"],
+        rows = [{"name": n, "pick": n == bundle.meta.winner.name,
                  "score": score_or_nan(metric, truth, b.scores(features), task)} for n, b in scored.items()]
         frame = pd.DataFrame(rows).merge(self.leaderboard_[["name", "kind", "family", "val_score"]], on="name",
                                          how="left") if self.leaderboard_ is not None else pd.DataFrame(rows)

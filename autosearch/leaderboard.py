@@ -8,11 +8,12 @@ from typing import Collection, Mapping, Sequence
 import pandas as pd
 
 from autosearch.metrics import Metric
-from autosearch.records import State, TrialRecord
+from autosearch.records import CandidateKind, State, TrialRecord
 
 COLUMNS = ["rank", "name", "kind", "family", "state", "val_score", "folds", "test_score", "fit_seconds", "epochs",
            "params", "warm_start", "mlflow_run_id"]
-SIMPLER = {"baseline": 0, "nn": 1, "ensemble": 2}  # on equal scores the simpler candidate ranks first
+# on equal scores the simpler candidate ranks first
+SIMPLER = {CandidateKind.BASELINE: 0, CandidateKind.NETWORK: 1, CandidateKind.ENSEMBLE: 2}
 
 
 def ranked(records: Sequence[TrialRecord], metric: Metric, ahead: Collection[str] = ()) -> list[TrialRecord]:
@@ -47,7 +48,7 @@ def winner(records: Sequence[TrialRecord], metric: Metric, ahead: Collection[str
     return best[0] if best and best[0].state is State.COMPLETE else None
 
 
-def best_of(records: Sequence[TrialRecord], metric: Metric, kind: str, ahead: Collection[str] = ()
+def best_of(records: Sequence[TrialRecord], metric: Metric, kind: CandidateKind, ahead: Collection[str] = ()
             ) -> TrialRecord | None:
     return winner([r for r in records if r.kind == kind], metric, ahead)
 

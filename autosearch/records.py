@@ -3,8 +3,17 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any, Mapping
+
+
+class CandidateKind(StrEnum):
+    """What a candidate is: a searched network, a classical baseline, or the ensemble of others (its value is
+    what files and MLflow say: `nn`, `baseline`, `ensemble`)."""
+
+    NETWORK = "nn"
+    BASELINE = "baseline"
+    ENSEMBLE = "ensemble"
 
 
 class State(str, Enum):
@@ -15,10 +24,10 @@ class State(str, Enum):
 
 @dataclass(frozen=True)
 class TrialRecord:
-    """One candidate's outcome: a searched network (kind "nn") or a classical baseline."""
+    """One candidate's outcome: a searched network, a classical baseline or the ensemble (`kind`)."""
 
     name: str
-    kind: str  # "nn" | "baseline"
+    kind: CandidateKind  # given as its text too ("nn"), as a stored record is read back
     family: str
     params: Mapping[str, Any]
     state: State
@@ -38,11 +47,14 @@ class TrialRecord:
     warm_start: str | None = None  # the earlier trial it repeats (`--warm-start`), e.g. "runs/a: dense-0007"
     repeats: int = 1  # the fold splits its out-of-fold predictions and fold models average (`bagging.py`)
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "kind", CandidateKind(self.kind))
+
     @property
     def bagged(self) -> bool:
         """Whether its final model is its fold models averaged (a network scored on 2 or more folds) rather
         than one model refitted on all samples."""
-        return self.kind == "nn" and self.folds >= 2 and self.best_epoch is not None
+        return self.kind is CandidateKind.NETWORK and self.folds >= 2 and self.best_epoch is not None
 
     @property
     def refit_seconds(self) -> float:
@@ -55,7 +67,7 @@ class TrialRecord:
         """One fold's training time, a network's for `best_epoch + 1` epochs (its first fold trained `epochs`
         epochs and each later fold `best_epoch + 1`): what one refit on all samples takes."""
         folds = max(self.folds, 1)
-        if self.kind == "nn" and self.epochs and self.best_epoch is not None:
+        if self.kind is CandidateKind.NETWORK and self.epochs and self.best_epoch is not None:
             refit_epochs = self.best_epoch + 1
             later = (folds - 1 + (self.repeats - 1) * folds) * refit_epochs  # every fold after the first's
             return self.fit_seconds * refit_epochs / (self.epochs + later)

@@ -13,7 +13,7 @@ from typing import Collection, Iterable, Mapping, Sequence
 from autosearch.errors import AutosearchError
 from autosearch.leaderboard import best_of, winner
 from autosearch.metrics import Metric
-from autosearch.records import TrialRecord
+from autosearch.records import CandidateKind, TrialRecord
 from autosearch.stopping import REFIT_FACTOR, Stop, kept_refit_seconds
 
 CHEAP_REFIT = 1.0  # seconds of refits beyond the best single candidate's that never cost an ensemble its place
@@ -51,11 +51,11 @@ class RefitPlan:
         if not any(name in failed for name in self.weights):
             return self
         single = self.single
-        if self.pick.kind != "ensemble" or single is None or single.name not in refitted:
+        if self.pick.kind is not CandidateKind.ENSEMBLE or single is None or single.name not in refitted:
             raise AutosearchError(f"refitting the pick {self.pick.name} on train+validation failed "
                                   f"({next(iter(failed.values()))})")
         return dataclasses.replace(
-            self, records=tuple(r for r in self.records if r.kind != "ensemble"), pick=single,
+            self, records=tuple(r for r in self.records if r.kind is not CandidateKind.ENSEMBLE), pick=single,
             weights={single.name: 1.0}, notes=(f"the best single candidate, {single.name}, is the pick",))
 
 
@@ -70,19 +70,20 @@ def plan(records: Sequence[TrialRecord], metric: Metric, folds: int, stop: Stop,
     where time is left; fold models are trained again, best first, while the time allows."""
     records, notes = tuple(records), []
     by_name = {r.name: r for r in records}
-    pickable = [r for r in records if not (set_aside and r.kind == "nn")]
+    pickable = [r for r in records if not (set_aside and r.kind is CandidateKind.NETWORK)]
     win = winner(pickable, metric, ahead)
     if win is None:
         raise AutosearchError("no candidate completed, not even the baselines; check the data")
-    single = winner([r for r in pickable if r.kind != "ensemble"], metric, ahead)
-    if win.kind == "ensemble" and not ensemble_fits([by_name[n] for n in win.params], single, stop, kept):
+    single = winner([r for r in pickable if r.kind is not CandidateKind.ENSEMBLE], metric, ahead)
+    if win.kind is CandidateKind.ENSEMBLE and not ensemble_fits([by_name[n] for n in win.params], single, stop, kept):
         notes.append("the ensemble's members cannot all be refitted in the time left: the best single candidate "
                      "is the pick")
-        records, win = tuple(r for r in records if r.kind != "ensemble"), single
-    weights = dict(win.params) if win.kind == "ensemble" else {win.name: 1.0}
+        records, win = tuple(r for r in records if r.kind is not CandidateKind.ENSEMBLE), single
+    weights = dict(win.params) if win.kind is CandidateKind.ENSEMBLE else {win.name: 1.0}
     names = sorted(weights, key=weights.get, reverse=True)
     compared = []
-    for candidate in (best_of(records, metric, "nn", ahead), best_of(records, metric, "baseline", ahead)):
+    for kind in (CandidateKind.NETWORK, CandidateKind.BASELINE):
+        candidate = best_of(records, metric, kind, ahead)
         if candidate is not None and (candidate.name in names or stop.fits(
                 refit_seconds((by_name[n] for n in [*names, candidate.name]), False, kept))):
             compared.append(candidate)
@@ -150,7 +151,7 @@ def _how_served(candidates: Sequence[TrialRecord], folds: int, bag: Collection[s
         them = "them" if len(serve_kept) > 1 else "it"
         notes.append(f"{', '.join(r.name for r in candidates if r.name in serve_kept)}: served as the search "
                      f"trained {them} on the training split and kept (scored on the holdout: no training)")
-    again = [r.name for r in candidates if r.kind == "nn" and folds == 1 and r.name not in serve_kept]
+    again = [r.name for r in candidates if r.kind is CandidateKind.NETWORK and folds == 1 and r.name not in serve_kept]
     if again:
         notes.append(f"{', '.join(again)}: trained again on the training split as the search trained "
                      f"{'them' if len(again) > 1 else 'it'} (scored on the holdout)")
@@ -158,6 +159,6 @@ def _how_served(candidates: Sequence[TrialRecord], folds: int, bag: Collection[s
 
 
 def _describe(win: TrialRecord, weights: Mapping[str, float]) -> str:
-    if win.kind != "ensemble":
+    if win.kind is not CandidateKind.ENSEMBLE:
         return f"the winner {win.name}"
     return "the winner, an ensemble of " + ", ".join(f"{n} ({w:.2f})" for n, w in weights.items())

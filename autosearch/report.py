@@ -23,7 +23,7 @@ import pandas as pd
 
 from autosearch.errors import describe
 from autosearch.files import write_atomic
-from autosearch.records import State, TrialRecord
+from autosearch.records import CandidateKind, State, TrialRecord
 from autosearch.summary import RunSummary
 
 REPORT_FILE = "report.html"
@@ -85,7 +85,7 @@ def family_chart(board: pd.DataFrame, metric: str, greater_is_better: bool):
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(best) + 1.2))
     ax.barh([f"{f} ({'network' if k == 'nn' else 'baseline'})" for k, f in zip(best.kind, best.family)],
             best.val_score, color=colors)
-    baselines = best[best.kind == "baseline"]
+    baselines = best[best.kind == CandidateKind.BASELINE]
     if len(baselines):
         reference = baselines.val_score.max() if greater_is_better else baselines.val_score.min()
         ax.axvline(reference, color="#ff7f0e", linestyle="--", linewidth=1, label="best baseline")
@@ -224,7 +224,7 @@ def search_study(records: Sequence[TrialRecord], summary: RunSummary):
     study = optuna.create_study(direction="maximize" if summary.greater_is_better else "minimize")
     states = {State.COMPLETE: optuna.trial.TrialState.COMPLETE, State.PRUNED: optuna.trial.TrialState.PRUNED,
               State.FAILED: optuna.trial.TrialState.FAIL}
-    for record in sorted((r for r in records if r.kind == "nn"), key=lambda r: r.number or 0):
+    for record in sorted((r for r in records if r.kind is CandidateKind.NETWORK), key=lambda r: r.number or 0):
         prefix = f"{record.family}." if len(spaces) > 1 else ""
         trial = optuna.trial.FixedTrial({"family": record.family,
                                          **{prefix + k: v for k, v in record.params.items()}})
@@ -278,7 +278,7 @@ def build(folder: Path, summary: RunSummary, records: Sequence[TrialRecord],
                      "(orange) and the common-sense dummy (grey)",
                      lambda: family_chart(board, summary.metric, summary.greater_is_better))]
     figures += study_plots(lambda: search_study(records, summary))
-    top = board[(board.kind == "nn") & (board.state == "complete")].head(TOP_CURVES)
+    top = board[(board.kind == CandidateKind.NETWORK) & (board.state == "complete")].head(TOP_CURVES)
     if curves_of is not None and len(top):
         names = dict(zip(top.mlflow_run_id, top.name))
         figures.append(_draw("learning_curves", "Learning curves of the top trials", "training loss includes "
@@ -321,7 +321,7 @@ def _verdict(summary: RunSummary) -> str:
     scored = "out-of-fold" if summary.folds > 1 else "validation"
     text = (f"<b>{e(winner.name)}</b> ({e(winner.family)}, {e(winner.kind)}) won with {scored} {metric} "
             f"{winner.val_score:.4f}; scored once on the test split: <b>{summary.test_score:.4f}</b>.")
-    if winner.kind == "ensemble":
+    if winner.kind is CandidateKind.ENSEMBLE:
         text += " Its members and weights: " + ", ".join(f"{e(n)} {w:.2f}" for n, w in winner.params.items()) + "."
     others = [(label, c) for label, c in (("best network", summary.best_nn), ("best baseline", summary.best_baseline))
               if c is not None and c.name != winner.name and c.test_score is not None]
@@ -364,7 +364,7 @@ def _winner_section(summary: RunSummary) -> str:
     winner = summary.winner
     if not winner.params:
         return ""
-    if winner.kind == "ensemble":
+    if winner.kind is CandidateKind.ENSEMBLE:
         rows = [(name, f"{weight:.3f}") for name, weight in winner.params.items()]
         return "<h2>The winner's members</h2>" + _table(("member", "weight"), rows)
     rows = [(k, f"{v:.4g}" if isinstance(v, float) else v) for k, v in sorted(winner.params.items())]

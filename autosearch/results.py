@@ -17,7 +17,7 @@ import pandas as pd
 from autosearch import report
 from autosearch.baselines import fit_baseline
 from autosearch.budget import PLAN_KEY
-from autosearch.bundle import Bundle, Member, save_bundle
+from autosearch.bundle import Bundle, BundleMeta, Member, save_bundle
 from autosearch.data.forecast import forecast_example
 from autosearch.data.profile import GUESSED
 from autosearch.ensemble import ahead_on_their_samples, blend
@@ -28,7 +28,7 @@ from autosearch.leaderboard import best_of, to_frame
 from autosearch.metrics import every_score
 from autosearch.prepare import Prepared
 from autosearch.problem import Problem
-from autosearch.records import State, TrialRecord
+from autosearch.records import CandidateKind, State, TrialRecord
 from autosearch.redact import redact
 from autosearch.refit_plan import RefitPlan, plan
 from autosearch.run_context import RunContext
@@ -84,7 +84,7 @@ def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
     problem, preprocessor = prep.folds.against(prep.split.test, prep.preprocessor), prep.preprocessor
     models, outputs, failed, seconds = {}, {}, {}, 0.0
     for record in candidates:
-        if record.kind == "baseline":
+        if record.kind is CandidateKind.BASELINE:
             fitted, model, output = fit_baseline(record.name, problem, record.params.get("fit_rows"))
             state, error, fit_seconds = fitted.state, fitted.error, fitted.fit_seconds
         else:
@@ -179,10 +179,9 @@ def _save(run: RunContext, chosen: RefitPlan, refitted: Refitted, scores: np.nda
 
     members = [member(chosen.record(n), w) for n, w in chosen.weights.items()]
     compared = [member(b, 1.0) for b in chosen.compared if b.name not in chosen.weights and b.name in refitted.models]
-    meta = {"task": prof.task.value, "kind": prof.kind.value, "targets": list(prof.targets),
-            "classes": [str(c) for c in prep.codec.classes_], "metric": prep.metric.name, "profile": prof.as_dict(),
-            "winner": dataclasses.asdict(Candidate.of(win, with_params=True)), "test_score": test_scores[win.name],
-            "mlflow_run_id": run.tracker.parent_id}
+    meta = BundleMeta(prof.as_dict(), Candidate.of(win, with_params=True), prof.task.value, prof.kind.value,
+                      tuple(prof.targets), tuple(str(c) for c in prep.codec.classes_), prep.metric.name,
+                      test_scores[win.name], run.tracker.parent_id)
     folder = save_bundle(prep.output / "model", preprocessor=refitted.preprocessor, codec=prep.codec,
                          members=members, meta=meta, compared=compared)
     leaderboard = to_frame(chosen.records, prep.metric, test_scores, chosen.ahead)
@@ -272,7 +271,7 @@ def _log_model(run: RunContext, served: Bundle, chosen: RefitPlan, scores: np.nd
              "autosearch.test": f"--test {fingerprint(config.test)}" if config.test else "held out of the data",
              "autosearch.validation": f"{validation} seed {config.seed}",
              "autosearch.output": str(prep.output.resolve())}
-    best_baseline = best_of(chosen.records, metric, "baseline", chosen.ahead)
+    best_baseline = best_of(chosen.records, metric, CandidateKind.BASELINE, chosen.ahead)
     if best_baseline is not None:
         facts.update({"autosearch.best_baseline": best_baseline.name,
                       "autosearch.best_baseline_val_score": best_baseline.val_score,
@@ -301,7 +300,7 @@ def cautions(records: Sequence[TrialRecord], win: TrialRecord, prep: Prepared) -
     prof, metric = prep.profile, prep.metric
     found = [f"the target '{prof.targets[0]}' was guessed ({prof.target_reason.removeprefix(GUESSED).strip()})"] \
         if prof.target_guessed else []
-    dummy = next((r for r in records if r.kind == "baseline" and r.family == "dummy"
+    dummy = next((r for r in records if r.kind is CandidateKind.BASELINE and r.family == "dummy"
                   and r.state is State.COMPLETE and r.val_score is not None), None)
     if dummy is not None and win.name != dummy.name:
         # scores (accuracy, AUC, F1, R²) are on a 0–1 scale: 0.01 more; errors (RMSE, log loss): 1 % less
@@ -325,18 +324,19 @@ def _summary(run: RunContext, chosen: RefitPlan, test_scores: Mapping[str, float
     prep, tracker, records, win = run.prep, run.tracker, chosen.records, chosen.pick
     prof, metric, ahead = prep.profile, prep.metric, chosen.ahead
     plan = run.store.get(PLAN_KEY)
+    searched = [r for r in records if r.kind is CandidateKind.NETWORK and r.repeats == 1]  # not the bagged ones
     return RunSummary(
         data=prep.name, target=prof.targets[0] if len(prof.targets) == 1 else list(prof.targets),
         target_reason=prof.target_reason, task=prof.task_name, task_reason=prof.task_reason,
         kind=prof.kind.value, kind_reason=prof.kind_reason, metric=metric.name, metric_reason=prep.metric_reason,
         greater_is_better=metric.greater_is_better, class_ratio=prep.problem.class_ratio,
         context=prep.problem.context,
-        class_weight_searched=any("class_weight" in r.params for r in records if r.kind == "nn"),
+        class_weight_searched=any("class_weight" in r.params for r in records if r.kind is CandidateKind.NETWORK),
         winner=Candidate.of(win, with_params=True), test_score=test_scores[win.name],
-        best_nn=Candidate.of(best_of(records, metric, "nn", ahead), test_scores=test_scores),
-        best_baseline=Candidate.of(best_of(records, metric, "baseline", ahead), test_scores=test_scores),
-        trials={s.value: sum(r.kind == "nn" and r.repeats == 1 and r.state is s for r in records) for s in State},
-        trial_fit_seconds=round(sum(r.fit_seconds for r in records if r.kind == "nn" and r.repeats == 1), 2),
+        best_nn=Candidate.of(best_of(records, metric, CandidateKind.NETWORK, ahead), test_scores=test_scores),
+        best_baseline=Candidate.of(best_of(records, metric, CandidateKind.BASELINE, ahead), test_scores=test_scores),
+        trials={s.value: sum(r.state is s for r in searched) for s in State},
+        trial_fit_seconds=round(sum(r.fit_seconds for r in searched), 2),
         profile=prof.as_dict(), families=[s.family for s in prep.spaces], spaces=[s.as_dict() for s in prep.spaces],
         rows={"train": len(prep.split.train), "validation": len(prep.split.val), "test": len(prep.split.test)},
         mlflow_run_id=tracker.parent_id, mlflow_experiment=tracker.experiment,

@@ -21,14 +21,15 @@ from mlflow.entities import Metric, Param, RunTag
 from mlflow.exceptions import MlflowException
 
 from autosearch.errors import AutosearchError, describe
-from autosearch.records import State, TrialRecord
+from autosearch.records import CandidateKind, State, TrialRecord
 from autosearch.redact import redact
 
 # A pruned trial ended as the pruner asked: FINISHED, named "… (pruned)" and tagged autosearch.state=pruned,
 # so that the runs table does not show it with the red cross of a failed one.
 RUN_STATUS = {State.COMPLETE: "FINISHED", State.PRUNED: "FINISHED", State.FAILED: "FAILED"}
 PRUNED_SUFFIX = " (pruned)"
-CANDIDATE_KINDS = {"nn": "trial", "baseline": "baseline", "ensemble": "ensemble"}  # the autosearch.kind tag
+CANDIDATE_KINDS = {CandidateKind.NETWORK: "trial", CandidateKind.BASELINE: "baseline",  # the autosearch.kind tag
+                   CandidateKind.ENSEMBLE: "ensemble"}
 PARENT_ID_TAG = "mlflow.parentRunId"
 COMPLETE_TRIALS = "tags.`autosearch.kind` = 'trial' and tags.`autosearch.state` = 'complete'"  # a runs filter
 MAX_PARAM_CHARS = 6000
@@ -187,10 +188,10 @@ class Tracker:
                 self.fail_run(run.info.run_id, f"lost: {why}")
         return sum(run.info.run_id not in claimed for run in orphans)
 
-    def start_candidate(self, name: str, kind: str, family: str, params: Mapping[str, Any]) -> str:
+    def start_candidate(self, name: str, kind: CandidateKind, family: str, params: Mapping[str, Any]) -> str:
         """Open a nested run (RUNNING) before a candidate trains, so the dashboard shows it live."""
         tags = {PARENT_ID_TAG: self.parent_id, "autosearch.kind": CANDIDATE_KINDS[kind], "autosearch.family": family}
-        run_name = f"{name} {run_label(params)}".strip() if kind == "nn" else name
+        run_name = f"{name} {run_label(params)}".strip() if kind is CandidateKind.NETWORK else name
         run = self.client.create_run(self.experiment_id, run_name=run_name, tags=tags)
         self.client.log_batch(run.info.run_id, params=_params(params))
         return run.info.run_id

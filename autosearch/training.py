@@ -20,7 +20,7 @@ from autosearch.errors import describe
 from autosearch.models import build_model, device_name, input_view, set_precision
 from autosearch.models.layers import MemberLoss
 from autosearch.problem import Problem
-from autosearch.records import State, TrialRecord
+from autosearch.records import CandidateKind, State, TrialRecord
 from autosearch.spaces import SearchSpace
 from autosearch.stopping import Stop
 from autosearch.tasks import Head, head_for, network_scores
@@ -150,7 +150,7 @@ class TrainResult:
         if self.capped is not None and self.state is State.COMPLETE and note is None:
             note = f"stopped at its time cap ({self.capped:.0f}s) after {epochs} epoch{'s' * (epochs != 1)}"
         return TrialRecord(
-            name=name, kind="nn", family=family, params=dict(params), state=self.state,
+            name=name, kind=CandidateKind.NETWORK, family=family, params=dict(params), state=self.state,
             val_score=self.val_score, fit_seconds=self.fit_seconds, epochs=epochs, best_epoch=self.best_epoch,
             error=self.error, curves={k: tuple(v) for k, v in self.curves.items()}, number=number, note=note,
             device=device_name(),

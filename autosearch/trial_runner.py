@@ -23,7 +23,7 @@ from autosearch.leaderboard import ranked
 from autosearch.problem import Folds, Problem
 from autosearch.processes import worker_id
 from autosearch.progress import Progress
-from autosearch.records import State, TrialRecord, WarmConfig
+from autosearch.records import CandidateKind, State, TrialRecord, WarmConfig
 from autosearch.restart import MemoryWatch, too_much
 from autosearch.spaces import SearchSpace
 from autosearch.stopping import Stop, settled
@@ -243,14 +243,15 @@ class TrialRunner:
         """Name the trial and open its MLflow run (the dashboard shows it running)."""
         name = trial_name(family, number)
         self.progress.trial_started(name)
-        run_id = self.tracker.start_candidate(name, "nn", family, params)
+        run_id = self.tracker.start_candidate(name, CandidateKind.NETWORK, family, params)
         return Started(name, family, dict(params), number, run_id, time.monotonic())
 
     def train(self, started: Started, *, callbacks: Sequence = (), prune_signals: tuple = (),
               max_epochs: int | None = None) -> TrialRecord | None:
         """Train a started trial in this process and finish it (see `finish`)."""
         seconds = self.trial_seconds  # a family's first trial here is not capped (keras-tuner's are not its defaults)
-        if seconds is not None and not any(r.family == started.family for r in self.store.records("nn")):
+        networks = self.store.records(CandidateKind.NETWORK)
+        if seconds is not None and not any(r.family == started.family for r in networks):
             seconds = None
         with self.tracker.system_metrics(started.run_id if self.system_metrics else None):
             trained = train_trial(self.space(started.family), started.params, self.folds,
@@ -265,7 +266,8 @@ class TrialRunner:
     def raced(self, score: float) -> str | None:
         """Whether a trial of this process stops after a first fold that scored `score` (`race`), against the
         first folds of the networks the run holds."""
-        others = [r.first_fold_score for r in self.store.records("nn") if r.first_fold_score is not None]
+        networks = self.store.records(CandidateKind.NETWORK)
+        others = [r.first_fold_score for r in networks if r.first_fold_score is not None]
         return race(score, others, self.problem.metric.greater_is_better)
 
     def worker_grew(self, grown_mb: float, trials: int, worker: str) -> None:
@@ -293,7 +295,7 @@ class TrialRunner:
             kept = self._keep(record, fold_weights)
             self.stop.expect_refit(record, self.problem.metric.greater_is_better, kept=kept)
             if self.stop.settles:
-                self.stop.settle(settled(self.store.records("nn"), self.problem.metric))
+                self.stop.settle(settled(self.store.records(CandidateKind.NETWORK), self.problem.metric))
         self.progress.trial_finished(record, counted, study_done=self.store.count())
         return record if counted else None
 
@@ -302,7 +304,8 @@ class TrialRunner:
         `KEPT_FOLD_MODELS` best networks so far (dropping those of one it pushes out); whether it did."""
         if fold_weights is None or record.best_epoch is None or len(fold_weights) != record.folds * record.repeats:
             return False
-        complete = [r for r in ranked(self.store.records("nn"), self.problem.metric) if r.state is State.COMPLETE]
+        networks = ranked(self.store.records(CandidateKind.NETWORK), self.problem.metric)
+        complete = [r for r in networks if r.state is State.COMPLETE]
         best = {r.name for r in complete[:KEPT_FOLD_MODELS]}
         if record.name not in best:
             return False
@@ -318,7 +321,7 @@ class TrialRunner:
         scheduler; or, when the run is stopping, kept at its best epoch so far, as `train_network` keeps a
         trial it cuts short (and not counted if no epoch ended)."""
         scores = [float(s) for s in scores]
-        record = TrialRecord(started.name, "nn", started.family, started.params, State.PRUNED,
+        record = TrialRecord(started.name, CandidateKind.NETWORK, started.family, started.params, State.PRUNED,
                              scores[-1] if scores else None, time.monotonic() - started.began, epochs=len(scores),
                              curves={"val_score": tuple(scores)}, number=started.number, note=note)
         if not self.stop.requested:
@@ -337,8 +340,8 @@ class TrialRunner:
 
     def failed(self, started: Started, error: str, note: str | None = None) -> TrialRecord | None:
         """Finish a trial whose training raised where the runner could not catch it (a dead worker)."""
-        return self.finish(started, TrialRecord(started.name, "nn", started.family, started.params, State.FAILED,
-                                                None, time.monotonic() - started.began, error=error,
+        return self.finish(started, TrialRecord(started.name, CandidateKind.NETWORK, started.family, started.params,
+                                                State.FAILED, None, time.monotonic() - started.began, error=error,
                                                 number=started.number, note=note))
 
     def lost(self, run_id: str | None, why: str, number: int | None = None) -> None:

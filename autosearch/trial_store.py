@@ -21,7 +21,7 @@ from sqlalchemy.dialects.mysql import LONGBLOB
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from autosearch.errors import AutosearchError, describe
-from autosearch.records import TrialRecord
+from autosearch.records import CandidateKind, TrialRecord
 from autosearch.redact import redact
 
 METADATA = sa.MetaData()
@@ -53,6 +53,7 @@ FACTS = sa.Table(
     sa.Column("key", sa.String(256), primary_key=True),
     sa.Column("value", sa.Text, nullable=False),
 )
+BAG = "bag"  # the kind a network bagged over several fold splits is stored under (`stored_kind`)
 PARENT_RUN_ID = "parent_run_id"  # the MLflow run every process of the run logs under
 STARTED = "started"  # set once, by the process that started the run
 
@@ -171,12 +172,12 @@ class TrialStore:
         query = sa.select(RECORDS.c.record).where(RECORDS.c.study == self.study)
         if kind is not None:
             query = query.where(RECORDS.c.kind == kind)
-        query = query.order_by(RECORDS.c.kind != "baseline", RECORDS.c.number, RECORDS.c.id)
+        query = query.order_by(RECORDS.c.kind != str(CandidateKind.BASELINE), RECORDS.c.number, RECORDS.c.id)
         with self.engine.connect() as connection:
             for (text,) in connection.execute(query):
                 yield TrialRecord.from_dict(json.loads(text))
 
-    def count(self, kind: str = "nn") -> int:
+    def count(self, kind: str = CandidateKind.NETWORK) -> int:
         with self.engine.connect() as connection:
             return connection.execute(sa.select(sa.func.count()).select_from(RECORDS).where(
                 RECORDS.c.study == self.study, RECORDS.c.kind == kind)).scalar()
@@ -185,7 +186,7 @@ class TrialStore:
         """The trial numbers of the stored network trials."""
         with self.engine.connect() as connection:
             return set(connection.execute(sa.select(RECORDS.c.number).where(
-                RECORDS.c.study == self.study, RECORDS.c.kind == "nn")).scalars())
+                RECORDS.c.study == self.study, RECORDS.c.kind == str(CandidateKind.NETWORK))).scalars())
 
 
 def stored_kind(record: TrialRecord) -> str:
@@ -197,7 +198,7 @@ def stored_kind(record: TrialRecord) -> str:
     >>> stored_kind(TrialRecord("dense-001-bag3", "nn", "dense", {}, State.COMPLETE, 0.9, 1.0, repeats=3))
     'bag'
     """
-    return "bag" if record.repeats > 1 else record.kind
+    return BAG if record.repeats > 1 else record.kind
 
 
 def pack(array: np.ndarray) -> bytes:

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 from autosearch.errors import AutosearchError
 from autosearch.leaderboard import ranked_by
-from autosearch.records import State, TrialRecord, WarmConfig
+from autosearch.records import CandidateKind, State, TrialRecord, WarmConfig
 from autosearch.redact import redact
 from autosearch.spaces import ParamSpec, SearchSpace, walk
 
@@ -147,7 +147,7 @@ def _run_folder(folder: Path) -> list[TrialRecord]:
                               "folder of an earlier fit, an MLflow experiment name, or models:/NAME")
     store = state.trial_store(folder)
     try:
-        records = store.records("nn")
+        records = store.records(CandidateKind.NETWORK)
     finally:
         store.close()
     return [r for r in records if r.state is State.COMPLETE and r.val_score is not None]
@@ -231,6 +231,6 @@ def _from_runs(runs) -> list[TrialRecord]:
         if score is None or family is None:
             continue
         name = (run.info.run_name or run.info.run_id).split(" ", 1)[0]
-        trials.append(TrialRecord(name, "nn", family, dict(run.data.params), State.COMPLETE, float(score), 0.0,
-                                  folds=int(run.data.metrics.get("folds", 1))))
+        trials.append(TrialRecord(name, CandidateKind.NETWORK, family, dict(run.data.params), State.COMPLETE,
+                                  float(score), 0.0, folds=int(run.data.metrics.get("folds", 1))))
     return trials

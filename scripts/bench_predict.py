@@ -101,8 +101,8 @@ def main() -> None:
         numbers["estimator `predict` on 1,000 rows (warm)"] = warm_median(lambda: estimator.predict(features),
                                                                           args.repeats)
 
-    winner = bundle.meta["winner"]
-    print(f"model: {winner['name']} ({winner['kind']}, {len(bundle.members)} member(s)) from {run}\n")
+    winner = bundle.meta.winner
+    print(f"model: {winner.name} ({winner.kind}, {len(bundle.members)} member(s)) from {run}\n")
     print("| what | seconds |")
     print("|---|---|")
     for name, seconds in numbers.items():

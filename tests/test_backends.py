@@ -20,10 +20,11 @@ import keras
 
 import autosearch
 from autosearch.prepare import prepare
-from autosearch.bundle import Bundle, Member, save_bundle
+from autosearch.bundle import Bundle, BundleMeta, Member, save_bundle
 from autosearch.config import make_config
 from autosearch.problem import make_problem
 from autosearch.progress import Progress
+from autosearch.summary import Candidate
 from autosearch.training import train_network
 
 data, out = sys.argv[1], Path(sys.argv[2])
@@ -36,7 +37,9 @@ params = {"layers": 2, "units_0": 32, "units_1": 16, "batch_norm": True, "dropou
           "clip_inputs": True, "scaling": "quantile"}  # TabM and RealMLP's recipe
 trained = train_network(params, prep.space("dense"), prep.problem, seed=0)
 _, preprocessor = make_problem(prep.split.train, prep.split.val, prep.profile, prep.codec, prep.metric, 0)
-meta = {"profile": prep.profile.as_dict(), "winner": {"family": "dense", "params": params}}
+meta = BundleMeta(prep.profile.as_dict(), Candidate("dense-000", "nn", "dense", trained.val_score, params),
+                  prep.profile.task.value, prep.profile.kind.value, tuple(prep.profile.targets),
+                  tuple(map(str, prep.codec.classes_)), prep.metric.name)
 folder = save_bundle(out / "model", preprocessor=preprocessor, codec=prep.codec, meta=meta,
                      members=[Member("dense-000", "nn", "dense", params, 1.0, trained.model)])
 predictions = Bundle.load(folder).predict(prep.split.test.features)

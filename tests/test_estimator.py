@@ -56,7 +56,7 @@ def test_a_classifier_fits_arrays_predicts_labels_and_probabilities_and_loads_ba
     assert board["pick"].sum() == 1 and board.loc[board["pick"], "accuracy"].iloc[0] == pytest.approx(
         scores["accuracy"])
     assert set(board.columns) >= {"name", "kind", "family", "val_score", "accuracy"}
-    members = {m["name"] for m in model.best_model_.meta["members"]}
+    members = {m["name"] for m in model.best_model_.meta.members}
     lb = model.leaderboard_[model.leaderboard_.state == "complete"]
     for kind in ("nn", "baseline"):  # the best of each is in the pick, or scored beside it
         best = lb[lb.kind == kind].iloc[0]["name"]

@@ -13,7 +13,7 @@ import time
 import typing
 
 from autosearch.engines.base import SearchEngine, register
-from autosearch.records import State
+from autosearch.records import CandidateKind, State
 
 if typing.TYPE_CHECKING:
     from autosearch.stopping import Stop
@@ -62,7 +62,7 @@ class OptunaEngine(SearchEngine):
         from autosearch.processes import is_dead_here
 
         self._runner = runner
-        stored = {r.number: r for r in runner.store.records("nn")}
+        stored = {r.number: r for r in runner.store.records(CandidateKind.NETWORK)}
         for trial in self.study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             worker = trial.user_attrs.get(WORKER, "")
             if not (worker and is_dead_here(worker)):

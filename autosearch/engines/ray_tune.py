@@ -23,7 +23,7 @@ from ray.tune.stopper import Stopper
 from autosearch.errors import describe
 from autosearch.problem import Folds
 from autosearch.processes import worker_id
-from autosearch.records import TrialRecord
+from autosearch.records import CandidateKind, TrialRecord
 from autosearch.spaces import from_values, suggest_family
 from autosearch.stopping import Stop
 from autosearch.trial_runner import FirstFoldScores, Started, TrialRunner
@@ -101,7 +101,7 @@ def tune_search(engine, runner: TrialRunner, trials: int, stop: Stop, cpus: floa
     searcher = OptunaSearch(space=_Define(spaces, problem.context), metric="val_score", mode=mode,
                             sampler=optuna.samplers.TPESampler(seed=setup.seed), study_name=setup.study_name,
                             storage=storage(setup.storage, None))  # Ray's own handle on the run's study
-    scores = [r.first_fold_score for r in runner.store.records("nn") if r.first_fold_score is not None]
+    scores = [r.first_fold_score for r in runner.store.records(CandidateKind.NETWORK) if r.first_fold_score is not None]
     # a holdout has one fold: nothing to race, no actor process to start
     first_folds = FirstFolds.remote(scores, problem.metric.greater_is_better) if setup.folds.k > 1 else None
     # trials run `concurrency` at once: each may take that many shares of the budget's networks' time

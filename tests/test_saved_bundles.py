@@ -1,0 +1,27 @@
+"""Bundles saved by earlier releases keep loading: `tests/data/bundle-<commit>/` holds one saved by that commit
+(penguins, the linear model the pick, a dense network compared beside it) with its predictions of a few rows."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from autosearch.bundle import Bundle, BundleMeta
+
+SAVED = Path(__file__).parent / "data" / "bundle-3191f7e"  # before metadata.json was read as a BundleMeta
+
+
+def test_a_bundle_saved_by_an_earlier_release_loads_and_predicts_as_it_did():
+    bundle = Bundle.load(SAVED / "model")
+    meta = bundle.meta
+    assert meta.winner.name == "linear" and meta.winner.kind == "baseline" and meta.metric == "balanced_accuracy"
+    assert meta.classes == ("Adelie", "Chinstrap", "Gentoo") and meta.targets == ("species",)
+    assert [m["name"] for m in meta.compared] == ["dense-000"] and [m.name for m in bundle.members] == ["linear"]
+    assert BundleMeta.from_dict(meta.as_dict()) == meta  # metadata.json round-trips
+    predicted = bundle.predict(pd.read_csv(SAVED / "rows.csv"))
+    expected = pd.read_csv(SAVED / "predictions.csv")
+    assert predicted.prediction.tolist() == expected.prediction.tolist()
+    np.testing.assert_allclose(predicted.filter(like="proba_").to_numpy(), expected.filter(like="proba_").to_numpy(),
+                               atol=1e-6)
