@@ -1,5 +1,5 @@
-"""The classical candidates every search is ranked against (SEED_NOTES §4, step 5): a common-sense dummy, a
-linear model, an SVM, gradient boosting in three settings, a random forest and extra trees.
+"""The classical candidates every search is ranked against (docs/guide/how-fit-works.md, step 8): a common-sense
+dummy, a linear model, an SVM, gradient boosting in three settings, a random forest and extra trees.
 
 Fitted on the same rows and preprocessing as the networks, scored with the same metric. Each is a
 `Classical` entry: its name, its family, how its fitting time grows with the rows (the budget plan,

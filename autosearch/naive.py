@@ -1,6 +1,6 @@
-"""The common-sense forecasts, the yardsticks a forecaster must beat (SEED_NOTES §4: "tomorrow = today"): the
-naive forecast (the last value), the seasonal naive (the value one season before each step) and the window's
-mean. scikit-learn estimators on the windows' vector view (preprocessing.WindowFeatures), which learn nothing;
+"""The common-sense forecasts, the yardsticks a forecaster must beat ("tomorrow = today"; docs/guide/how-fit-works.md,
+step 8): the naive forecast (the last value), the seasonal naive (the value one season before each step) and the
+window's mean. scikit-learn estimators on the windows' vector view (preprocessing.WindowFeatures), which learn nothing;
 `layout` (lookback, season, horizon) is what they read: the view's first `lookback` values are the target's.
 They forecast in the windows' units: relative to the last value, so the naive forecast is 0.
 """

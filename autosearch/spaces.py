@@ -354,7 +354,7 @@ def from_values(values: Mapping[str, Any], spaces: tuple[SearchSpace, ...],
 
 def spaces_for(kind: str, user: tuple[SearchSpace, ...] = ()) -> tuple[SearchSpace, ...]:
     """The spaces to search for a kind of data: the user's, else the packaged ones for the kind
-    (SEED_NOTES §2, first choice first). Refuses a family that cannot read this kind of data."""
+    (`data/kinds.py`, first choice first). Refuses a family that cannot read this kind of data."""
     spec = KINDS[DataKind(kind)]
     families = spec.families
     spaces = user or tuple(load_space(family=f) for f in families)

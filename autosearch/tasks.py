@@ -1,4 +1,4 @@
-"""The learning tasks and the output head + loss each one needs (SEED_NOTES §1)."""
+"""The learning tasks and the output head + loss each one needs (docs/guide/how-fit-works.md, step 4)."""
 
 from __future__ import annotations
 

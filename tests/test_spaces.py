@@ -95,3 +95,20 @@ def test_bad_space_files_say_what_is_wrong(tmp_path, text, message):
     with pytest.raises(AutosearchError, match=message.replace("[", r"\[")) as info:
         load_space(write(tmp_path, text))
     assert "\n" not in str(info.value)
+
+
+def test_every_family_is_one_registry_entry_with_a_builder_a_space_file_and_a_kind_that_searches_it():
+    """A family is an entry in `models.FAMILIES` (its builder `module:function`), a space file of its own and
+    its name in the kinds that search it; nothing else names it."""
+    import importlib
+
+    from autosearch.data.kinds import KINDS
+    from autosearch.models import FAMILIES, input_view
+
+    assert {f for spec in KINDS.values() for f in spec.families} == set(FAMILIES)
+    for name, family in FAMILIES.items():
+        module, function = family.builder.split(":")
+        assert callable(getattr(importlib.import_module(f"autosearch.models.{module}"), function)), name
+        assert load_space(family=name).family == name
+    assert input_view("tabm", {"categories": "embed", "scaling": "quantile"}) == "quantile_table"
+    assert input_view("text", {"architecture": "rnn"}) == "tokens" and input_view("rnn", {}) == "sequence"

@@ -98,7 +98,7 @@ def test_an_embedded_number_learns_a_threshold_a_linear_model_cannot(tmp_path, e
     head = head_for(Task.BINARY, 2)
     keras.utils.set_random_seed(0)
     embedded = build_dense({"layers": 0, "ensemble_size": 4, **EMBEDDINGS[embedding]}, (1,), head,
-                           numeric_bins=quantile_edges(x, bins=8))
+                           {"numeric_bins": quantile_edges(x, bins=8)})
     embedded.compile(optimizer=keras.optimizers.Adam(0.02), loss=make_loss(head, {}))
     embedded.fit(x, y, epochs=60, batch_size=64, verbose=0)
     accuracy = ((as_numpy(embedded.predict_on_batch(x))[:, 0] > 0.5) == y).mean()
@@ -124,7 +124,7 @@ def test_a_tables_numbers_are_embedded_on_bins_of_the_training_rows_and_other_co
     test = pd.DataFrame({"size": [1000.0], "empty": [1.0], "flag": [1], "colour": ["g"]})
     assert features.transform(test)["vector"][0, 0] > bins[0][-1]  # new rows do not move the bins
     model = build_dense({"layers": 1, "units": 4, "embedding": "piecewise", "embedding_dim": 3},
-                        (vector.shape[1],), head_for(Task.REGRESSION, 1), numeric_bins=bins)
+                        (vector.shape[1],), head_for(Task.REGRESSION, 1), {"numeric_bins": bins})
     embedding = next(layer for layer in model.layers if isinstance(layer, PiecewiseLinearEmbedding))
     assert embedding.compute_output_shape((None, 7)) == (None, 2 * 3 + 5)  # the indicator and one-hot as they are
     out = as_numpy(embedding(vector))
@@ -217,7 +217,7 @@ def test_embedded_codes_learn_what_each_car_model_does_where_one_hot_lumps_the_r
     for name, params, view in (("embed", {"categories": "embed"}, "table"), ("onehot", {}, "vector")):
         keras.utils.set_random_seed(0)
         model = build_dense({"layers": 0, **params}, views[view].shape[1:], head,
-                            category_sizes=features.model_facts_["category_sizes"])
+                            {"category_sizes": features.model_facts_["category_sizes"]})
         model.compile(optimizer=keras.optimizers.Adam(0.05), loss="mse")
         model.fit(views[view], y, epochs=60, batch_size=32, verbose=0)
         errors[name] = float(np.mean((as_numpy(model.predict_on_batch(views[view]))[others, 0] - y[others]) ** 2))

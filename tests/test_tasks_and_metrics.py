@@ -1,4 +1,4 @@
-"""The head/loss table (SEED_NOTES §1) and the choice of the default metric."""
+"""The head/loss table (docs/guide/how-fit-works.md, step 4) and the choice of the default metric."""
 
 import numpy as np
 import pytest

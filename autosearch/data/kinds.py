@@ -1,4 +1,4 @@
-"""The kinds of data (SEED_NOTES §2): the rules that infer them, each with its reason in words, and the
+"""The kinds of data: the rules that infer them, each with its reason in words, and the
 registry of what differs between them.
 
 A kind is one `KINDS` entry — which array shapes may be read as it, the preprocessing that turns its

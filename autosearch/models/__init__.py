@@ -6,12 +6,13 @@ This package's namespace stays free of Keras so that reading a space file does n
 from __future__ import annotations
 
 import contextlib
+import importlib
 import importlib.util
 import logging
 import os
 import sys
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from autosearch.tasks import Head
 
@@ -35,74 +36,66 @@ TEXT_PARAMS = frozenset({"architecture", "embedding_dim"}) | DENSE_PARAMS | CONV
 
 @dataclass(frozen=True)
 class Family:
-    """An architecture family: the parameters its space may declare and the view of the data it reads."""
+    """An architecture family: the parameters its space may declare, the view of the data it reads, and its
+    builder, `module:function` in this package, imported when a model is built (reading a space file imports
+    no Keras). Every builder takes (params, input_shape, head, facts), `facts` being what the fitted
+    preprocessing says of the data (`problem.model_facts`). A family whose view depends on its parameters
+    names the function of them that gives it (`views`).
+
+    A new family is a module here with its builder, a `search_spaces/<family>.yaml` of its parameters, an entry
+    in `FAMILIES`, and its name in the kinds of data it suits (`data/kinds.py`)."""
 
     name: str
     params: frozenset[str]
-    view: str  # see preprocessing.py; "text" families pick theirs per trial
+    view: str  # see preprocessing.py
+    builder: str
+    views: Callable[[Mapping[str, Any]], str] | None = None
+
+
+def table_view(params: Mapping[str, Any]) -> str:
+    """A table's view for the `dense` and `tabm` families: the vector, or the vector then the high-cardinality
+    columns' codes (`categories: embed`, models.dense); numeric columns standard-scaled or, with `scaling:
+    quantile`, quantile-normalised (preprocessing.TableFeatures)."""
+    view = "table" if params.get("categories") == "embed" else "vector"
+    return f"quantile_{view}" if params.get("scaling") == "quantile" else view
+
+
+def text_view(params: Mapping[str, Any]) -> str:
+    """The view a `text` network's architecture reads: n-gram TF-IDF, or word ids."""
+    return "ngrams" if params.get("architecture", "bag_of_ngrams") == "bag_of_ngrams" else "tokens"
 
 
 FAMILIES: dict[str, Family] = {f.name: f for f in (
-    Family("dense", DENSE_PARAMS | TABULAR_PARAMS | TRAINING_PARAMS, "vector"),
-    Family("tabm", DENSE_PARAMS | TABULAR_PARAMS | TRAINING_PARAMS, "vector"),  # the same builder, TabM's space
-    Family("conv2d", CONV_PARAMS | {"augment"} | TRAINING_PARAMS, "image"),
-    Family("resnet2d", RESNET2D_PARAMS | TRAINING_PARAMS, "image"),
-    Family("conv1d", CONV_PARAMS | TRAINING_PARAMS, "sequence"),
-    Family("rnn", RNN_PARAMS | TRAINING_PARAMS, "sequence"),
-    Family("fcn", SERIES_PARAMS | TRAINING_PARAMS, "sequence"),
-    Family("resnet1d", SERIES_PARAMS | TRAINING_PARAMS, "sequence"),
-    Family("inception", SERIES_PARAMS | TRAINING_PARAMS, "sequence"),
-    Family("nbeats", NBEATS_PARAMS | TRAINING_PARAMS, "vector"),  # forecasts: the flattened window
-    Family("tfidf", TFIDF_PARAMS | TRAINING_PARAMS, "ngrams"),
-    Family("text", TEXT_PARAMS | TRAINING_PARAMS, "text"),
+    Family("dense", DENSE_PARAMS | TABULAR_PARAMS | TRAINING_PARAMS, "vector", "dense:build_dense", table_view),
+    # the same builder, TabM's space
+    Family("tabm", DENSE_PARAMS | TABULAR_PARAMS | TRAINING_PARAMS, "vector", "dense:build_dense", table_view),
+    Family("conv2d", CONV_PARAMS | {"augment"} | TRAINING_PARAMS, "image", "conv:build_conv2d"),
+    Family("resnet2d", RESNET2D_PARAMS | TRAINING_PARAMS, "image", "resnet2d:build_resnet2d"),
+    Family("conv1d", CONV_PARAMS | TRAINING_PARAMS, "sequence", "conv:build_conv1d"),
+    Family("rnn", RNN_PARAMS | TRAINING_PARAMS, "sequence", "rnn:build_rnn"),
+    Family("fcn", SERIES_PARAMS | TRAINING_PARAMS, "sequence", "series:build_fcn"),
+    Family("resnet1d", SERIES_PARAMS | TRAINING_PARAMS, "sequence", "series:build_resnet1d"),
+    Family("inception", SERIES_PARAMS | TRAINING_PARAMS, "sequence", "series:build_inception"),
+    Family("nbeats", NBEATS_PARAMS | TRAINING_PARAMS, "vector", "nbeats:build_nbeats"),  # forecasts: the window
+    Family("tfidf", TFIDF_PARAMS | TRAINING_PARAMS, "ngrams", "text:build_tfidf"),
+    Family("text", TEXT_PARAMS | TRAINING_PARAMS, "text", "text:build_text", text_view),
 )}
 FAMILY_PARAMS = {name: f.params for name, f in FAMILIES.items()}
 
 
 def input_view(family: str, params: Mapping[str, Any]) -> str:
     """The view of the data a network of `family` with `params` reads."""
-    if family == "text":
-        from autosearch.models.text import text_view
-        return text_view(params)
-    if family in ("dense", "tabm"):
-        # the table view: the vector, then the high-cardinality columns' codes (models.dense); numeric columns
-        # standard-scaled or, with `scaling: quantile`, quantile-normalised (preprocessing.TableFeatures)
-        view = "table" if params.get("categories") == "embed" else "vector"
-        return f"quantile_{view}" if params.get("scaling") == "quantile" else view
-    return FAMILIES[family].view
+    spec = FAMILIES[family]
+    return spec.views(params) if spec.views is not None else spec.view
 
 
 def build_model(family: str, params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
                 facts: Mapping[str, Any] | None = None):
     """An uncompiled Keras model of `family` for inputs of `input_shape` (without the batch axis); `facts`
     are the fitted preprocessing's (`problem.model_facts`)."""
-    facts = facts or {}
-    if family in ("dense", "tabm"):
-        from autosearch.models.dense import build_dense
-        bins = facts.get("quantile_bins" if params.get("scaling") == "quantile" else "numeric_bins")
-        return build_dense(params, input_shape, head, bins, facts.get("category_sizes"))
-    if family in ("conv1d", "conv2d"):
-        from autosearch.models import conv
-        return getattr(conv, f"build_{family}")(params, input_shape, head)
-    if family == "resnet2d":
-        from autosearch.models.resnet2d import build_resnet2d
-        return build_resnet2d(params, input_shape, head)
-    if family in ("fcn", "resnet1d", "inception"):
-        from autosearch.models.series import build_series
-        return build_series(family, params, input_shape, head)
-    if family == "rnn":
-        from autosearch.models.rnn import build_rnn
-        return build_rnn(params, input_shape, head)
-    if family == "nbeats":
-        from autosearch.models.nbeats import build_nbeats
-        return build_nbeats(params, input_shape, head)
-    if family == "tfidf":
-        from autosearch.models.text import build_tfidf
-        return build_tfidf(params, input_shape, head)
-    if family == "text":
-        from autosearch.models.text import build_text
-        return build_text(params, input_shape, head, facts.get("vocabulary_size") or 20000)
-    raise ValueError(f"no builder for family '{family}'")
+    module, function = FAMILIES[family].builder.split(":")
+    builder = getattr(importlib.import_module(f"autosearch.models.{module}"), function)
+    return builder(params, input_shape, head, facts or {})
 
 
 MIXED_PRECISION_ENV = "AUTOSEARCH_MIXED_PRECISION"

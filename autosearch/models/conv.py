@@ -1,4 +1,4 @@
-"""Convnets: 2D for images, 1D for sequences (SEED_NOTES §2).
+"""Convnets: 2D for images, 1D for sequences.
 
 Blocks of convolution (plain or depthwise-separable) → [BatchNorm] → activation → max-pooling
 → [Dropout], the filters doubling per block; then Flatten or global pooling, and the top.
@@ -48,7 +48,8 @@ def flatten_or_pool(x, params: Mapping[str, Any], rank: int):
     return keras.layers.Flatten()(x) if pooling == "flatten" else LAYERS[rank][pooling]()(x)
 
 
-def build_conv2d(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head) -> keras.Model:
+def build_conv2d(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
+                 facts: Mapping[str, Any] | None = None) -> keras.Model:
     """
     >>> from autosearch.tasks import Task, head_for
     >>> build_conv2d({"blocks": 4, "augment": True}, (8, 8, 1), head_for(Task.MULTICLASS, 10)).output_shape
@@ -63,7 +64,8 @@ def build_conv2d(params: Mapping[str, Any], input_shape: tuple[int, ...], head: 
     return keras.Model(inputs, add_top(x, params, head), name="conv2d")
 
 
-def build_conv1d(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head) -> keras.Model:
+def build_conv1d(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
+                 facts: Mapping[str, Any] | None = None) -> keras.Model:
     """
     >>> from autosearch.tasks import Task, head_for
     >>> build_conv1d({"blocks": 3}, (100, 6), head_for(Task.MULTICLASS, 4)).output_shape

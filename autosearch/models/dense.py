@@ -1,4 +1,4 @@
-"""MLPs for vectors (tabular data): the first family to search (SEED_NOTES §2).
+"""MLPs for vectors (tabular data): the first family searched on tables (`data/kinds.py`).
 
 Plain stacked Dense layers (the `dense` family), or today's tabular recipe (the `tabm` family; TabM, RealMLP):
 inputs clipped smoothly to ±3 standard deviations (`clip_inputs`), a table's numbers embedded
@@ -69,10 +69,11 @@ def embed_numbers(x, params: Mapping[str, Any], numeric_bins: list[list[float]] 
 
 
 def build_dense(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
-                numeric_bins: list[list[float]] | None = None,
-                category_sizes: list[int] | None = None) -> keras.Model:
-    """`category_sizes`: with `categories: embed`, the number of codes of each column at the end of the
-    inputs.
+                facts: Mapping[str, Any] | None = None) -> keras.Model:
+    """The `dense` and `tabm` families. From the fitted preprocessing's `facts`: the bin edges of a table's
+    numeric columns (`numeric_bins`, or `quantile_bins` with `scaling: quantile`), for piecewise-linear
+    embeddings; with `categories: embed`, the number of codes of each column at the end of the inputs
+    (`category_sizes`).
 
     >>> from autosearch.tasks import Task, head_for
     >>> build_dense({"layers": 2, "units_0": 8, "units_1": 4}, (5,), head_for(Task.BINARY, 2)).output_shape
@@ -81,15 +82,18 @@ def build_dense(params: Mapping[str, Any], input_shape: tuple[int, ...], head: H
     ...             head_for(Task.MULTICLASS, 3)).output_shape
     (None, 3)
     >>> build_dense({"layers": 1, "embedding": "piecewise", "ensemble_size": 4}, (5,),
-    ...             head_for(Task.REGRESSION, 1), numeric_bins=[[0.0, 1.0], [-1.0, 0.0, 1.0]]).output_shape
+    ...             head_for(Task.REGRESSION, 1), {"numeric_bins": [[0.0, 1.0], [-1.0, 0.0, 1.0]]}).output_shape
     (None, 1)
     >>> build_dense({"layers": 1, "categories": "embed", "ensemble_size": 4}, (7,), head_for(Task.BINARY, 2),
-    ...             category_sizes=[30, 25]).output_shape
+    ...             {"category_sizes": [30, 25]}).output_shape
     (None, 1)
     """
+    facts = facts or {}
+    numeric_bins = facts.get("quantile_bins" if params.get("scaling") == "quantile" else "numeric_bins")
+    category_sizes = facts.get("category_sizes")
     inputs = keras.Input(shape=input_shape, name="features")
     x, codes = inputs, None
-    if params.get("categories") == "embed" and category_sizes:  # the table view (models.input_view)
+    if params.get("categories") == "embed" and category_sizes:  # the table view (models.table_view)
         width, n = int(input_shape[-1]), len(category_sizes)
         # float32 whatever the precision policy: float16 holds whole numbers exactly only up to 2,048
         codes = TakeColumns(width - n, width, dtype="float32")(inputs)

@@ -18,7 +18,8 @@ from autosearch.models.heads import regularizer
 from autosearch.tasks import Head
 
 
-def build_nbeats(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head) -> keras.Model:
+def build_nbeats(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
+                 facts: Mapping[str, Any] | None = None) -> keras.Model:
     """
     >>> from autosearch.tasks import Task, head_for
     >>> build_nbeats({"blocks": 3, "layers": 2, "units": 16}, (40,), head_for(Task.REGRESSION, 6)).output_shape

@@ -44,7 +44,8 @@ def residual_block(x, filters: int, strides: int, params: Mapping[str, Any]):
     return keras.layers.Activation(activation)(keras.layers.Add()([x, y]))
 
 
-def build_resnet2d(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head) -> keras.Model:
+def build_resnet2d(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
+                   facts: Mapping[str, Any] | None = None) -> keras.Model:
     """
     >>> from autosearch.tasks import Task, head_for
     >>> model = build_resnet2d({"stages": 3, "flip": True}, (8, 8, 1), head_for(Task.MULTICLASS, 10))

@@ -1,4 +1,4 @@
-"""Recurrent networks for sequences (SEED_NOTES §2): stacked GRU / LSTM layers, optionally bidirectional.
+"""Recurrent networks for sequences: stacked GRU / LSTM layers, optionally bidirectional.
 
 A step whose features are all exactly 0 is padding and is skipped (Keras masking): preprocessing turns
 NaN-padded steps into that, with an ``observed`` feature that keeps real steps non-zero.
@@ -28,7 +28,8 @@ def rnn_stack(x, params: Mapping[str, Any]):
     return x
 
 
-def build_rnn(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head) -> keras.Model:
+def build_rnn(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
+              facts: Mapping[str, Any] | None = None) -> keras.Model:
     """
     >>> from autosearch.tasks import Task, head_for
     >>> build_rnn({"layers": 2, "bidirectional": True}, (24, 1), head_for(Task.BINARY, 2)).output_shape

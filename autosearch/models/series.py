@@ -109,3 +109,18 @@ def build_series(family: str, params: Mapping[str, Any], input_shape: tuple[int,
     if float(params.get("dropout", 0.0)) > 0:
         x = keras.layers.Dropout(float(params["dropout"]))(x)
     return keras.Model(inputs, add_top(x, params, head), name=family)
+
+
+def build_fcn(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
+              facts: Mapping[str, Any] | None = None) -> keras.Model:
+    return build_series("fcn", params, input_shape, head)
+
+
+def build_resnet1d(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
+                   facts: Mapping[str, Any] | None = None) -> keras.Model:
+    return build_series("resnet1d", params, input_shape, head)
+
+
+def build_inception(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
+                    facts: Mapping[str, Any] | None = None) -> keras.Model:
+    return build_series("inception", params, input_shape, head)

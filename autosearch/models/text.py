@@ -1,4 +1,4 @@
-"""Networks for documents (SEED_NOTES §2): the `tfidf` family (a linear or one-hidden-layer model of n-gram
+"""Networks for documents: the `tfidf` family (a linear or one-hidden-layer model of n-gram
 TF-IDF, first), and the `text` family: a bag-of-n-grams dense model, or word embeddings read by a 1D convnet
 or a GRU/LSTM. The words were turned into ids or n-gram TF-IDF before the model (Keras' TextVectorization,
 preprocessing.py), so the model itself stays backend-neutral; n-gram TF-IDF is log-scaled and normalised
@@ -20,18 +20,16 @@ from autosearch.tasks import Head
 ARCHITECTURES = ("bag_of_ngrams", "conv1d", "rnn")
 
 
-def text_view(params: Mapping[str, Any]) -> str:
-    """The preprocessing view the architecture reads: n-gram TF-IDF, or word ids."""
-    return "ngrams" if params.get("architecture", "bag_of_ngrams") == "bag_of_ngrams" else "tokens"
-
-
 def build_text(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
-               vocabulary_size: int = 20000) -> keras.Model:
-    """
+               facts: Mapping[str, Any] | None = None) -> keras.Model:
+    """The `text` family; word embeddings take the vocabulary's size from the fitted preprocessing's `facts`
+    (`vocabulary_size`, else 20,000). Its view: `models.text_view`.
+
     >>> from autosearch.tasks import Task, head_for
-    >>> build_text({"architecture": "rnn"}, (40,), head_for(Task.BINARY, 2), vocabulary_size=500).output_shape
+    >>> build_text({"architecture": "rnn"}, (40,), head_for(Task.BINARY, 2), {"vocabulary_size": 500}).output_shape
     (None, 1)
     """
+    vocabulary_size = (facts or {}).get("vocabulary_size") or 20000
     architecture = params.get("architecture", "bag_of_ngrams")
     if architecture == "bag_of_ngrams":
         inputs = keras.Input(shape=input_shape, name="ngrams")
@@ -47,7 +45,8 @@ def build_text(params: Mapping[str, Any], input_shape: tuple[int, ...], head: He
     return keras.Model(inputs, add_top(x, params, head), name=f"text_{architecture}")
 
 
-def build_tfidf(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head) -> keras.Model:
+def build_tfidf(params: Mapping[str, Any], input_shape: tuple[int, ...], head: Head,
+                facts: Mapping[str, Any] | None = None) -> keras.Model:
     """n-gram TF-IDF (log-scaled, unit length) → [dropout] → `layers` hidden layers (0: a linear model, the
     network twin of the logistic/ridge baseline) → the head.
 
