@@ -251,7 +251,7 @@ def suggest_family(trial, spaces: tuple[SearchSpace, ...], context: Mapping[str,
     several = len(spaces) > 1
     family = trial.suggest_categorical("family", [s.family for s in spaces]) if several else spaces[0].family
     space = next(s for s in spaces if s.family == family)
-    return space, suggest(trial, space, context, prefix=_prefix(space, several))
+    return space, suggest(trial, space, context, prefix=family_prefix(space, several))
 
 
 def starting_point(space: SearchSpace, context: Mapping[str, Any], several: bool = False) -> dict[str, Any]:
@@ -262,7 +262,7 @@ def starting_point(space: SearchSpace, context: Mapping[str, Any], several: bool
 def keyed(space: SearchSpace, params: Mapping[str, Any], context: Mapping[str, Any], several: bool) -> dict[str, Any]:
     """Plain-named `params` of `space` as the engines know a trial's values (`enqueue_trial`, keras-tuner's
     values): the searched ones, named `<family>.<name>` beside the family where several spaces share a search."""
-    prefix = _prefix(space, several)
+    prefix = family_prefix(space, several)
     searched: dict[str, Any] = {"family": space.family} if several else {}
 
     def pick(spec: ParamSpec, name: str) -> Any:
@@ -279,68 +279,19 @@ def is_starting_point(space: SearchSpace, params: Mapping[str, Any], context: Ma
     return dict(params) == walk(space, context, lambda spec, name: spec.start())
 
 
-def _prefix(space: SearchSpace, several: bool) -> str:
+def family_prefix(space: SearchSpace, several: bool) -> str:
+    """What a parameter's name starts with where several families share one search: `family.`."""
     return f"{space.family}." if several else ""
-
-
-def to_keras_tuner(spaces: tuple[SearchSpace, ...], context: Mapping[str, Any]):
-    """The spaces as one keras-tuner `HyperParameters`: the same names, ranges, log scales and choices as
-    `suggest` gives Optuna. A `when` on a data fact is settled here (the parameter is declared or not);
-    a `when` on an earlier parameter, a per-layer value's layer count and, with several spaces, the
-    family choice become conditional scopes."""
-    import contextlib
-
-    import keras_tuner as kt
-
-    hp = kt.HyperParameters()
-    several = len(spaces) > 1
-    if several:
-        hp.Choice("family", [space.family for space in spaces], default=spaces[0].family)
-    for space in spaces:
-        prefix = _prefix(space, several)
-        specs = {spec.name: spec for spec in space.params}
-        for spec in space.params:
-            facts = [(k, v) for k, v in spec.when if k not in specs]
-            if not all(context.get(k) in allowed for k, allowed in facts):
-                continue
-            scopes = [("family", [space.family])] if several else []
-            scopes += [(prefix + k, list(v)) for k, v in spec.when if k in specs]
-            names = [(spec.name, [])]
-            if spec.per_layer:
-                counter = specs[spec.per_layer]
-                counts = ([int(counter.default)] if counter.type == "fixed"
-                          else list(range(int(counter.low), int(counter.high) + 1)))
-                names = [(f"{spec.name}_{i}", [] if counter.type == "fixed" else
-                          [(prefix + spec.per_layer, [n for n in counts if n > i])]) for i in range(max(counts))]
-            for name, layer_scope in names:
-                with contextlib.ExitStack() as stack:
-                    for parent, values in scopes + layer_scope:
-                        stack.enter_context(hp.conditional_scope(parent, values))
-                    _declare(hp, spec, prefix + name)
-    return hp
-
-
-def _declare(hp, spec: ParamSpec, name: str) -> None:
-    sampling = "log" if spec.log else "linear"
-    if spec.type == "int":
-        hp.Int(name, int(spec.low), int(spec.high), step=int(spec.step) if spec.step and not spec.log else None,
-               sampling=sampling, default=int(spec.start()))
-    elif spec.type == "float":
-        hp.Float(name, float(spec.low), float(spec.high), step=spec.step if not spec.log else None,
-                 sampling=sampling, default=float(spec.start()))
-    elif spec.type == "categorical":
-        hp.Choice(name, list(spec.choices), ordered=False, default=spec.start())
-    else:
-        hp.Fixed(name, spec.default)
 
 
 def from_values(values: Mapping[str, Any], spaces: tuple[SearchSpace, ...],
                 context: Mapping[str, Any]) -> tuple[SearchSpace, dict[str, Any]]:
-    """The space and plain-named parameters of a trial whose values are keyed as `to_keras_tuner` (or
-    Optuna) names them: the same walk as `suggest`, so both engines hand the model builders the same dict."""
+    """The space and plain-named parameters of a trial whose values are keyed as Optuna, Ray Tune and the
+    keras-tuner engine (`hyperparameters`) name them: the same walk as `suggest`, so every engine hands the
+    model builders the same dict."""
     several = len(spaces) > 1
     space = next(s for s in spaces if s.family == values["family"]) if several else spaces[0]
-    prefix = _prefix(space, several)
+    prefix = family_prefix(space, several)
 
     def pick(spec: ParamSpec, name: str) -> Any:
         if spec.type == "fixed":

@@ -6,7 +6,8 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from autosearch.spaces import from_values, load_space, suggest_family, to_keras_tuner
+from autosearch.engines.keras_tuner_engine import hyperparameters
+from autosearch.spaces import from_values, load_space, suggest_family
 
 CONTEXT = {"task": "binary", "imbalanced": True}
 
@@ -28,7 +29,7 @@ def optuna_view(spaces, draws: int = 300) -> dict[str, tuple]:
 
 
 def keras_tuner_view(spaces) -> dict[str, tuple]:
-    hp = to_keras_tuner(spaces, CONTEXT)
+    hp = hyperparameters(spaces, CONTEXT)
     found = {}
     for p in hp.space:
         if type(p).__name__ == "Fixed":  # a plain value in a space file (`optimizer: adamw`): Optuna is not asked
@@ -62,7 +63,7 @@ def test_conditions_hold_in_keras_tuner_samples():
     import keras_tuner as kt
 
     space = load_space(family="dense")
-    hp = to_keras_tuner((space,), {"task": "regression", "imbalanced": False})
+    hp = hyperparameters((space,), {"task": "regression", "imbalanced": False})
     oracle = kt.oracles.RandomSearchOracle(objective=kt.Objective("x", "max"), hyperparameters=hp, seed=1,
                                            max_trials=None)
     seen_sgd = seen_deep = False

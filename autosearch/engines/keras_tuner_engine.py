@@ -1,6 +1,6 @@
 """Search with keras-tuner: Hyperband (default), Bayesian optimisation or random search.
 
-The space files are the ones the Optuna engine reads, translated by `spaces.to_keras_tuner`; each trial's
+The space files are the ones the Optuna engine reads, translated by `hyperparameters` here; each trial's
 values go back through `spaces.from_values` to the `TrialRunner`, so both engines build, train, score, log
 and store networks the same way. keras-tuner's oracle decides what to try next; its project folder
 (`keras_tuner/<study>` in the run folder) keeps the oracle's state, so a re-run with the same `--output`
@@ -17,11 +17,13 @@ import contextlib
 import io
 import typing
 from dataclasses import dataclass
+from typing import Any, Mapping
 
 from autosearch.engines.base import EngineOptions, SearchEngine, option, register
 from autosearch.records import State
 
 if typing.TYPE_CHECKING:
+    from autosearch.spaces import ParamSpec, SearchSpace
     from autosearch.stopping import Stop
     from autosearch.trial_runner import TrialRunner
 
@@ -65,13 +67,13 @@ class KerasTunerEngine(SearchEngine):
     def oracle(self):
         import keras_tuner as kt
 
-        from autosearch.spaces import keyed, to_keras_tuner
+        from autosearch.spaces import keyed
 
         spaces, problem = self.setup.spaces, self.setup.problem
         by_family, several = {space.family: space for space in spaces}, len(spaces) > 1
         first = [keyed(by_family[c.family], c.params, problem.context, several) for c in self.setup.warm]
         options = dict(objective=kt.Objective("val_score", problem.metric.mode),
-                       hyperparameters=to_keras_tuner(spaces, problem.context), seed=self.setup.seed,
+                       hyperparameters=hyperparameters(spaces, problem.context), seed=self.setup.seed,
                        tune_new_entries=False, allow_new_entries=False,
                        max_consecutive_failed_trials=10**9)  # a failed trial never ends the search
         if self.tuner == "hyperband":  # rounds until --trials or the budget says stop
@@ -140,3 +142,56 @@ def _first(oracle: type, values: list[dict]) -> type:
 
     First.__name__ = First.__qualname__ = oracle.__name__
     return First
+
+
+def hyperparameters(spaces: tuple[SearchSpace, ...], context: Mapping[str, Any]):
+    """The space files' spaces as one keras-tuner `HyperParameters`: the same names, ranges, log scales and choices as
+    `suggest` gives Optuna. A `when` on a data fact is settled here (the parameter is declared or not);
+    a `when` on an earlier parameter, a per-layer value's layer count and, with several spaces, the
+    family choice become conditional scopes."""
+    import contextlib
+
+    import keras_tuner as kt
+
+    from autosearch.spaces import family_prefix
+
+    hp = kt.HyperParameters()
+    several = len(spaces) > 1
+    if several:
+        hp.Choice("family", [space.family for space in spaces], default=spaces[0].family)
+    for space in spaces:
+        prefix = family_prefix(space, several)
+        specs = {spec.name: spec for spec in space.params}
+        for spec in space.params:
+            facts = [(k, v) for k, v in spec.when if k not in specs]
+            if not all(context.get(k) in allowed for k, allowed in facts):
+                continue
+            scopes = [("family", [space.family])] if several else []
+            scopes += [(prefix + k, list(v)) for k, v in spec.when if k in specs]
+            names = [(spec.name, [])]
+            if spec.per_layer:
+                counter = specs[spec.per_layer]
+                counts = ([int(counter.default)] if counter.type == "fixed"
+                          else list(range(int(counter.low), int(counter.high) + 1)))
+                names = [(f"{spec.name}_{i}", [] if counter.type == "fixed" else
+                          [(prefix + spec.per_layer, [n for n in counts if n > i])]) for i in range(max(counts))]
+            for name, layer_scope in names:
+                with contextlib.ExitStack() as stack:
+                    for parent, values in scopes + layer_scope:
+                        stack.enter_context(hp.conditional_scope(parent, values))
+                    _declare(hp, spec, prefix + name)
+    return hp
+
+
+def _declare(hp, spec: ParamSpec, name: str) -> None:
+    sampling = "log" if spec.log else "linear"
+    if spec.type == "int":
+        hp.Int(name, int(spec.low), int(spec.high), step=int(spec.step) if spec.step and not spec.log else None,
+               sampling=sampling, default=int(spec.start()))
+    elif spec.type == "float":
+        hp.Float(name, float(spec.low), float(spec.high), step=spec.step if not spec.log else None,
+                 sampling=sampling, default=float(spec.start()))
+    elif spec.type == "categorical":
+        hp.Choice(name, list(spec.choices), ordered=False, default=spec.start())
+    else:
+        hp.Fixed(name, spec.default)
