@@ -66,8 +66,11 @@ def plan(records: Sequence[TrialRecord], metric: Metric, folds: int, stop: Stop,
     no network is the pick, alone or in the ensemble.
 
     What does not fit in the time left is left out, and said: an ensemble whose members' refits would not fit
-    gives way to the best single candidate; the best network and baseline are refitted for comparison only
-    where time is left; fold models are trained again, best first, while the time allows."""
+    gives way to the best single candidate; the best network and baseline are refitted for comparison where
+    time is left, or where their refit takes about a second (`CHEAP_REFIT`: a linear model's, within what
+    writing the results keeps back; on a 45-second run of R's `Train` table the linear baseline, 0.03 s to refit,
+    went unscored on test because the pick's kept networks were counted at 2 s each); fold models are trained
+    again, best first, while the time allows."""
     records, notes = tuple(records), []
     by_name = {r.name: r for r in records}
     pickable = [r for r in records if not (set_aside and r.kind is CandidateKind.NETWORK)]
@@ -82,10 +85,11 @@ def plan(records: Sequence[TrialRecord], metric: Metric, folds: int, stop: Stop,
     weights = dict(win.params) if win.kind is CandidateKind.ENSEMBLE else {win.name: 1.0}
     names = sorted(weights, key=weights.get, reverse=True)
     compared = []
-    for kind in (CandidateKind.NETWORK, CandidateKind.BASELINE):
+    for kind in (CandidateKind.NETWORK, CandidateKind.BASELINE):  # compared where their refits fit, or are cheap
         candidate = best_of(records, metric, kind, ahead)
-        if candidate is not None and (candidate.name in names or stop.fits(
-                refit_seconds((by_name[n] for n in [*names, candidate.name]), False, kept))):
+        if candidate is not None and (candidate.name in names or refit_seconds([candidate], False, kept) <= CHEAP_REFIT
+                                      or stop.fits(refit_seconds((by_name[n] for n in [*names, candidate.name]),
+                                                                 False, kept))):
             compared.append(candidate)
             names += [] if candidate.name in names else [candidate.name]
     notes.append(f"refitting {_describe(win, weights)} on train+validation"

@@ -60,6 +60,15 @@ def test_with_little_time_left_the_ensemble_gives_way_and_nothing_slow_is_refitt
     assert roomy.refits == ("forest", "dense-0001")  # members tie at 0.5: their order as given
 
 
+def test_a_baseline_that_refits_in_about_a_second_is_compared_even_when_the_pick_fills_the_time_left():
+    records = [baseline("linear", 1.2, 0.03), baseline("forest", 1.25, 30.0), network("dense-0001", 1.0, 20.0)]
+    chosen = plan(records, RMSE, 3, left(FINISH_SECONDS + 1), kept={"dense-0001"})
+    assert [r.name for r in chosen.compared] == ["dense-0001", "linear"]  # linear: the best baseline, 0.01 s
+    records[1] = baseline("forest", 1.1, 30.0)
+    chosen = plan(records, RMSE, 3, left(FINISH_SECONDS + 1), kept={"dense-0001"})
+    assert [r.name for r in chosen.compared] == ["dense-0001"]  # the forest, best now, would take 12.5 s
+
+
 def test_kept_fold_models_are_served_without_training_even_when_no_time_is_left():
     records = [baseline("linear", 1.2), network("dense-0001", 1.0, 20.0)]
     chosen = plan(records, RMSE, 3, left(FINISH_SECONDS + 1), kept={"dense-0001"})
