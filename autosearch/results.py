@@ -19,7 +19,7 @@ from autosearch.baselines import fit_baseline
 from autosearch.budget import PLAN_KEY
 from autosearch.bundle import Bundle, BundleMeta, Member, save_bundle
 from autosearch.data.forecast import forecast_example
-from autosearch.data.profile import GUESSED
+from autosearch.data.target import GUESSED
 from autosearch.ensemble import ahead_on_their_samples, blend
 from autosearch.errors import AutosearchError, describe
 from autosearch.files import write_atomic

@@ -13,7 +13,7 @@ from sklearn.preprocessing import (
     StandardScaler,
 )
 
-from autosearch.data.profile import LABEL_SEPARATOR
+from autosearch.data.target import LABEL_SEPARATOR
 from autosearch.tasks import Task
 
 

@@ -4,9 +4,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from autosearch.data.columns import feature_roles
 from autosearch.data.load import RawData
-from autosearch.data.profile import check_task, choose_targets, feature_roles, infer_task
 from autosearch.data.profile import profile as profile_raw
+from autosearch.data.target import check_task, choose_targets, infer_task
 from autosearch.errors import AutosearchError
 from autosearch.tasks import Task
 

@@ -1,17 +1,19 @@
-"""What the data is: which column is the target, which task it poses, what kind of data, what each feature is.
+"""What the data is: the `Profile` of a dataset (its target and task, `data/target.py`; its kind, `data/kinds.py`;
+what each feature column is, `data/columns.py`; which classes are too rare to learn), and the features shaped
+as its models take them, the same at fit and at predict (`shape_features`).
 
 Every decision comes with its reason in words, because the user should see why.
 """
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pandas as pd
 from pandas.api import types as ptypes
 
+from autosearch.data.columns import dropped_lines, feature_roles, nested
 from autosearch.data.dataset import Dataset
 from autosearch.data.dates import is_date
 from autosearch.data.forecast import ForecastSpec, forecast_spec, make_windows
@@ -20,24 +22,17 @@ from autosearch.data.kinds import (
     DataKind,
     array_kind,
     as_sequence_array,
-    is_free_text,
     table_kind,
 )
 from autosearch.data.load import MISSING_MARKS, RawData
+from autosearch.data.target import GUESSED, check_targets, choose_targets, target_columns, target_frame, task_of
 from autosearch.data.time_order import time_column
 from autosearch.errors import AutosearchError
 from autosearch.tasks import Task
 
-TARGET_NAMES = ("target", "label", "class", "y")
-GUESSED = "guessed:"  # how a target reason starts when the target was taken by position: said as a warning
-LABEL_SEPARATOR = "|"
-MAX_INTEGER_CLASSES = 20  # integer targets with more distinct values are quantities (regression)
 MIN_CLASS_ROWS = 2  # a class seen once can be neither learnt and scored: its sample is dropped, …
 MAX_RARE_SHARE = 0.1  # … unless such samples are more than this share of them (mostly one-off values)
 FEW_CLASS_ROWS = 10  # a class with fewer samples than this is kept, with a note: its scores are uncertain
-# an identifier's name; `rownames`: R's row names as its data exports write them (shuffled or subset rows'
-# are distinct integers, not consecutive ones)
-_ID_NAME = re.compile(r"(^|[_\s-])id$|^id[_\s-]|^index$|^unnamed: ?0$|^row[._\s-]?names?$", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -96,228 +91,6 @@ class Profile:
                       missing=tuple(data.get("missing", {}).items()),
                       forecast=ForecastSpec.from_dict(data["forecast"]) if data.get("forecast") else None)
         return cls(**tuples)
-
-
-def choose_targets(frame: pd.DataFrame, requested: tuple[str, ...]) -> tuple[tuple[str, ...], str]:
-    """The target column(s) and why they were chosen."""
-    if requested:
-        missing = [t for t in requested if t not in frame.columns]
-        if missing:
-            shown = ", ".join(list(frame.columns)[:12]) + (", …" if frame.shape[1] > 12 else "")
-            raise AutosearchError(f"--target '{missing[0]}' is not a column of the data; columns are: {shown}")
-        if len(set(requested)) < len(requested):
-            raise AutosearchError("--target names a column twice; name each target column once")
-        return tuple(requested), "given with --target"
-    by_lower = {c.lower(): c for c in frame.columns}
-    for name in TARGET_NAMES:
-        if name in by_lower:
-            return (by_lower[name],), f"no --target given; column '{by_lower[name]}' has a conventional target name"
-    if frame.shape[1] < 2:
-        raise AutosearchError("the data has a single column; it needs feature columns and a target column")
-    last = frame.columns[-1]
-    others = [c for c in frame.columns[:-1] if _could_be_target(frame[c])][:5]
-    return (last,), (
-        f"{GUESSED} no --target given and no column named {'/'.join(TARGET_NAMES)}: using the last column, '{last}'"
-        + (f"; columns that could be the target too: {', '.join(map(str, others))}" if others else "")
-        + "; pass --target NAME to choose"
-    )
-
-
-def _could_be_target(s: pd.Series) -> bool:
-    """A column a user may have meant as the target: a few classes, as text or whole numbers."""
-    if nested(s):
-        return False
-    values = s.dropna()
-    if ptypes.is_float_dtype(values) and not (values % 1 == 0).all():
-        return False
-    return 2 <= values.nunique() <= MAX_INTEGER_CLASSES
-
-
-def _is_label_set_column(s: pd.Series) -> bool:
-    return _is_text(s) and s.dropna().astype(str).str.contains(LABEL_SEPARATOR, regex=False).any()
-
-
-def _is_text(s: pd.Series) -> bool:
-    return not ptypes.is_numeric_dtype(s) and not ptypes.is_bool_dtype(s)
-
-
-def _is_zero_one(s: pd.Series) -> bool:
-    if not (ptypes.is_numeric_dtype(s) or ptypes.is_bool_dtype(s)):
-        return False
-    return set(s.dropna().unique().tolist()) <= {0, 1}
-
-
-def _shown(values) -> str:
-    return ", ".join(f"'{v}'" for v in sorted(map(str, values))[:5])
-
-
-def infer_task(y: pd.DataFrame) -> tuple[Task, str]:
-    """The task a target poses and why, by the rules users expect.
-
-    >>> infer_task(pd.DataFrame({"y": ["yes", "no", "yes"]}))
-    (<Task.BINARY: 'binary'>, "2 distinct values ('no', 'yes'): binary classification")
-    """
-    if y.shape[1] > 1:
-        names = ", ".join(y.columns)
-        if all(_is_zero_one(y[c]) for c in y.columns):
-            return Task.MULTILABEL, f"{y.shape[1]} target columns ({names}), all 0/1: multilabel classification"
-        if all(ptypes.is_numeric_dtype(y[c]) for c in y.columns):
-            return Task.REGRESSION, f"{y.shape[1]} numeric target columns ({names}): multi-output regression"
-        raise AutosearchError(
-            f"targets {names} mix text and numbers; give one target, or several that are all 0/1 "
-            "(multilabel) or all numeric (regression)"
-        )
-    s = y.iloc[:, 0]
-    distinct = s.dropna().unique()
-    n = len(distinct)
-    if ptypes.is_bool_dtype(s):
-        return Task.BINARY, "boolean values: binary classification"
-    if _is_label_set_column(s):
-        return Task.MULTILABEL, f"values are '{LABEL_SEPARATOR}'-separated label sets: multilabel classification"
-    if n == 2:
-        return Task.BINARY, f"2 distinct values ({_shown(distinct)}): binary classification"
-    if _is_text(s):
-        if n > 50 and n > 0.5 * s.notna().sum():
-            raise AutosearchError(
-                f"target '{s.name}' has {n} distinct text values in {s.notna().sum()} rows, too many to learn "
-                "as classes; pick another column with --target"
-            )
-        return Task.MULTICLASS, f"{n} distinct text labels: multiclass classification"
-    if (s.dropna() % 1 == 0).all():
-        if n <= MAX_INTEGER_CLASSES:
-            return Task.MULTICLASS, (
-                f"{n} distinct integer values (at most {MAX_INTEGER_CLASSES}): multiclass classification"
-            )
-        return Task.REGRESSION, (
-            f"integers with {n} distinct values (more than {MAX_INTEGER_CLASSES}): regression; "
-            "pass --task multiclass to treat them as classes"
-        )
-    return Task.REGRESSION, f"real numbers with {n} distinct values: regression"
-
-
-def check_task(task: Task, y: pd.DataFrame) -> None:
-    """Refuse a --task the target cannot have."""
-    names = ", ".join(y.columns)
-    if task is Task.MULTILABEL:
-        ok = (y.shape[1] > 1 and all(_is_zero_one(y[c]) for c in y.columns)) or (
-            y.shape[1] == 1 and _is_text(y.iloc[:, 0]))
-        if not ok:
-            raise AutosearchError(
-                f"--task multilabel needs several 0/1 target columns or one column of "
-                f"'{LABEL_SEPARATOR}'-separated label sets; '{names}' is neither"
-            )
-        return
-    if y.shape[1] > 1 and task is not Task.REGRESSION:
-        raise AutosearchError(f"--task {task.value} needs a single target column, got {names}; pass one --target")
-    if task is Task.REGRESSION:
-        text = [c for c in y.columns if not ptypes.is_numeric_dtype(y[c])]
-        if text:
-            raise AutosearchError(f"--task regression needs numeric targets; '{text[0]}' holds text")
-        return
-    n = y.iloc[:, 0].nunique()
-    if task is Task.BINARY and n != 2:
-        raise AutosearchError(
-            f"--task binary needs a target with 2 distinct values; '{names}' has {n}; use --task multiclass"
-        )
-
-
-def feature_roles(X: pd.DataFrame) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[str, ...],
-                                          tuple[tuple[str, str], ...]]:
-    """Numeric, categorical, free-text and date features; constant and ID-like columns dropped, with why."""
-    numeric, categorical, text, dates, dropped = [], [], [], [], []
-    for col in X.columns:
-        s = X[col]
-        if not nested(s) and is_free_text(s):
-            text.append(col)
-        elif not nested(s) and is_date(s) and s.dropna().nunique() > 1:  # distinct dates are no ID
-            dates.append(col)
-        elif why := _drop_reason(col, s):
-            dropped.append((col, why))
-        elif ptypes.is_numeric_dtype(s) and not ptypes.is_bool_dtype(s):
-            numeric.append(col)
-        else:
-            categorical.append(col)
-    return tuple(numeric), tuple(categorical), tuple(text), tuple(dates), tuple(dropped)
-
-
-def nested(s: pd.Series) -> bool:
-    """Whether a column holds lists, arrays or records (Parquet's list and struct columns).
-
-    >>> nested(pd.Series([[1, 2], [3]])), nested(pd.Series([{"a": 1}, None])), nested(pd.Series(["a", "b"]))
-    (True, True, False)
-    """
-    return s.dtype == object and bool(s.map(lambda v: isinstance(v, (list, tuple, dict, np.ndarray))).any())
-
-
-def _drop_reason(name: str, s: pd.Series) -> str | None:
-    if nested(s):
-        return "holds lists or records (a nested Parquet column): flatten it into columns to use it"
-    values = s.dropna()
-    if values.nunique() <= 1:
-        return "constant" if len(values) else "all values missing"
-    all_distinct = values.nunique() == len(s) and len(s) >= 20
-    if not all_distinct:
-        return None
-    if _ID_NAME.search(name):
-        return "ID-like: every value distinct and an identifier's name"
-    if ptypes.is_integer_dtype(s):
-        ordered = values.sort_values().to_numpy()
-        if (ordered[-1] - ordered[0]) == len(ordered) - 1:
-            return "ID-like: every value distinct, consecutive integers"
-        return None
-    if _is_text(s):
-        return "ID-like: every value distinct text"
-    return None
-
-
-def _targets(raw: RawData, requested: tuple[str, ...]) -> tuple[pd.DataFrame, str]:
-    """The target frame and why: chosen columns of a table, or the y array of arrays."""
-    if raw.is_table:
-        chosen, reason = choose_targets(raw.frame, requested)
-        return raw.frame[list(chosen)], reason
-    if requested:
-        raise AutosearchError("--target names a table column; for .npz files and image folders the target "
-                              "is y (or the class subfolders): leave --target out")
-    if raw.files:
-        return _target_frame(raw.y, "class"), "the class subfolders"
-    return _target_frame(raw.y), "the array y"
-
-
-def _target_frame(y: np.ndarray, name: str = "y") -> pd.DataFrame:
-    """A target array as a frame: one column `name`, or `y0`, `y1`, … for 2-D targets."""
-    y = np.asarray(y)
-    if y.ndim == 1:
-        return pd.DataFrame({name: y})
-    flat = y.reshape(len(y), -1)
-    return pd.DataFrame(flat, columns=[f"y{i}" for i in range(flat.shape[1])])
-
-
-def _check_targets(y: pd.DataFrame) -> pd.Series:
-    """Rows that have every target; refuse targets that are empty, single-valued or nested."""
-    for col in y.columns:
-        if nested(y[col]):
-            raise AutosearchError(f"target '{col}' holds lists or records (a nested Parquet column); give a column "
-                                  "of labels or numbers with --target (a set of labels as text: a|b)")
-        if y[col].isna().all():
-            raise AutosearchError(f"target '{col}' is empty (all values missing); pick another column with --target")
-    keep = y.notna().all(axis=1)
-    for col in y.columns:
-        if y.loc[keep, col].nunique() < 2:
-            raise AutosearchError(
-                f"target '{col}' has a single value ('{y.loc[keep, col].iloc[0]}'); a model needs at least two; "
-                "pick another column with --target")
-    return keep
-
-
-def _task(y: pd.DataFrame, task: str) -> tuple[Task, str]:
-    inferred, reason = infer_task(y)
-    if task == "auto":
-        return inferred, reason
-    chosen = Task(task)
-    check_task(chosen, y)
-    if chosen is not inferred:
-        return chosen, f"set with --task (autosearch would have inferred {inferred.value}: {reason})"
-    return chosen, f"set with --task; agrees with inference: {reason}"
 
 
 def _table_kind(features: pd.DataFrame, text: tuple[str, ...], kind: str) -> tuple[DataKind, str]:
@@ -410,19 +183,19 @@ def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto", kin
     if task == "forecast":
         return _forecast_profile(raw, targets, time, horizon, series, backtests, seed)
     messages: list[str] = list(raw.notes)
-    y, target_reason = _targets(raw, targets)
-    keep = _check_targets(y)
+    y, target_reason = target_columns(raw, targets)
+    keep = check_targets(y)
     if not keep.all():
         messages.append(f"dropped {int((~keep).sum())} rows with a missing target ({int(keep.sum())} remain)")
     y = y[keep].reset_index(drop=True)
     rows = np.flatnonzero(keep.to_numpy())
-    inferred, rare = _task(y, task), []
+    inferred, rare = task_of(y, task), []
     if inferred[0] is Task.MULTICLASS:
         common, rare, note = common_classes(y.iloc[:, 0])
         if note:
             messages.append(note)
             y, rows = y[common].reset_index(drop=True), rows[common]
-            inferred = _task(y, task)  # two classes left: binary
+            inferred = task_of(y, task)  # two classes left: binary
     facts = dict(targets=tuple(y.columns), target_reason=target_reason, n_rows=len(y), rare_classes=tuple(rare))
     facts["task"], facts["task_reason"] = inferred
     if raw.is_table:
@@ -499,34 +272,13 @@ def _class_counts(counts: pd.Series, named: int = 5) -> str:
     return shown + (f" and {len(counts) - named} more" if len(counts) > named else "")
 
 
-def _dropped_lines(dropped: tuple[tuple[str, str], ...], named: int = 3) -> list[str]:
-    """One line per dropped column, or per reason where more than `named` columns share it (a wide table
-    may have hundreds of constant ones; summary.json lists every one).
-
-    >>> _dropped_lines((("a", "constant"), ("b", "constant"), ("c", "constant"), ("d", "constant"), ("id", "ID")))
-    ["dropped 4 features: constant ('a', 'b', 'c' and 1 more; summary.json lists them)", "dropped feature 'id': ID"]
-    """
-    by_reason: dict[str, list[str]] = {}
-    for col, why in dropped:
-        by_reason.setdefault(why, []).append(col)
-    lines = []
-    for why, cols in by_reason.items():
-        if len(cols) <= named:
-            lines += [f"dropped feature '{col}': {why}" for col in cols]
-        else:
-            shown = ", ".join(f"'{col}'" for col in cols[:named])
-            lines.append(f"dropped {len(cols)} features: {why} ({shown} and {len(cols) - named} more; "
-                         "summary.json lists them)")
-    return lines
-
-
 def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: list[str], time: str | None = None,
                    no_time: bool = False) -> Profile:
     numeric, categorical, text, dates, dropped = feature_roles(features)
     if time is not None and time in dict(dropped):  # a step number is "ID-like": it orders the rows here
         dropped = tuple((c, why) for c, why in dropped if c != time)
         numeric += (time,) if ptypes.is_numeric_dtype(features[time]) else ()
-    messages += _dropped_lines(dropped)
+    messages += dropped_lines(dropped)
     for col in numeric:
         infinite = int(np.isinf(pd.to_numeric(features[col], errors="coerce").to_numpy(dtype=np.float64,
                                                                                       na_value=np.nan)).sum())
@@ -537,7 +289,7 @@ def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: lis
     data_kind, kind_reason = _table_kind(features[list(numeric + categorical + text or dates)], text, kind)
     if data_kind is DataKind.SEQUENCE and dates:  # one series per row: a date beside it is no step of it
         beside = tuple((col, "a date beside one series per row") for col in dates)
-        messages += _dropped_lines(beside)
+        messages += dropped_lines(beside)
         dropped, dates = dropped + beside, ()
     if data_kind is DataKind.TEXT:
         if numeric:
@@ -587,7 +339,7 @@ def _array_test(raw: RawData, prof: Profile, messages: list[str]) -> Dataset | N
     """The .npz's own test split (X_test, y_test), if it has one."""
     if raw.X_test is None:
         return None
-    y_test = _target_frame(raw.y_test)
+    y_test = target_frame(raw.y_test)
     if list(y_test.columns) != list(prof.targets):
         raise AutosearchError("y_test has a different shape from y; give targets of the same shape")
     test = Dataset(shape_features(raw, prof, test=True), y_test)
