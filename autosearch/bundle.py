@@ -31,7 +31,7 @@ from autosearch import safe_files
 from autosearch.data.load import RawData, load_data
 from autosearch.data.profile import Profile, shape_features
 from autosearch.ensemble import blend
-from autosearch.errors import AutosearchError
+from autosearch.errors import AutosearchError, describe
 from autosearch.models import input_view
 from autosearch.records import CandidateKind
 from autosearch.summary import Candidate
@@ -234,9 +234,13 @@ class Bundle:
                                   "code when loaded; refit it with this version (autosearch fit), which saves "
                                   "none")
         safe_files.verify(folder, meta["files"])  # before anything in it is read
-        members = [_load_member(folder, m) for m in meta["members"]]
-        return cls(folder, BundleMeta.from_dict(meta), safe_files.load(folder / PREPROCESSOR),
-                   safe_files.load(folder / CODEC), members)
+        try:
+            info = BundleMeta.from_dict(meta)
+        except (KeyError, TypeError, AttributeError) as error:
+            raise AutosearchError(f"'{meta_path}' is damaged ({describe(error)}); copy the model folder again, or "
+                                  "refit the model") from None
+        members = [_load_member(folder, m) for m in info.members]
+        return cls(folder, info, safe_files.load(folder / PREPROCESSOR), safe_files.load(folder / CODEC), members)
 
     def compared(self) -> dict[str, Bundle]:
         """The best network and baseline saved beside the pick (those that are not its members), each as a

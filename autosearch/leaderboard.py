@@ -50,7 +50,7 @@ def winner(records: Sequence[TrialRecord], metric: Metric, ahead: Collection[str
 
 def best_of(records: Sequence[TrialRecord], metric: Metric, kind: CandidateKind, ahead: Collection[str] = ()
             ) -> TrialRecord | None:
-    return winner([r for r in records if r.kind == kind], metric, ahead)
+    return winner([r for r in records if r.kind is kind], metric, ahead)
 
 
 def to_frame(records: Sequence[TrialRecord], metric: Metric, test_scores: Mapping[str, float],

@@ -3,12 +3,16 @@
 
 from __future__ import annotations
 
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from autosearch.bundle import Bundle, BundleMeta
+from autosearch.errors import AutosearchError
 
 SAVED = Path(__file__).parent / "data" / "bundle-3191f7e"  # before metadata.json was read as a BundleMeta
 
@@ -25,3 +29,12 @@ def test_a_bundle_saved_by_an_earlier_release_loads_and_predicts_as_it_did():
     assert predicted.prediction.tolist() == expected.prediction.tolist()
     np.testing.assert_allclose(predicted.filter(like="proba_").to_numpy(), expected.filter(like="proba_").to_numpy(),
                                atol=1e-6)
+
+
+def test_metadata_that_lost_a_key_is_refused_with_one_line(tmp_path):
+    model = Path(shutil.copytree(SAVED / "model", tmp_path / "model"))
+    meta = json.loads((model / "metadata.json").read_text())
+    del meta["winner"]
+    (model / "metadata.json").write_text(json.dumps(meta))
+    with pytest.raises(AutosearchError, match=r"metadata.json' is damaged \(KeyError: 'winner'\)"):
+        Bundle.load(model)
