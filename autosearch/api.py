@@ -17,7 +17,6 @@ from typing import Any
 import pandas as pd
 
 from autosearch import warm_start
-from autosearch.bundle import Bundle, is_model_uri, versions
 from autosearch.config import RunConfig, make_config
 from autosearch.data.kinds import DataKind
 from autosearch.engines.base import SearchSetup, engine_class
@@ -33,6 +32,7 @@ from autosearch.restart import Restart
 from autosearch.results import FitResult, finish
 from autosearch.run_context import RunContext
 from autosearch.runs import DEFAULT_STUDY, FolderLock, RunState, default_storage, fingerprint, spaces_fingerprint
+from autosearch.serving.bundle import Bundle, is_model_uri, versions
 from autosearch.stopping import Stop
 from autosearch.summary import RunSummary
 from autosearch.trial_runner import TrialRunner
@@ -143,7 +143,7 @@ def predict(model: str | Path, data: str | Path | pd.DataFrame, tracking_uri: st
     folder (`model/` in a fit's output), or an MLflow model URI (`models:/NAME@champion`, `runs:/ID/model`) read
     from `tracking_uri` (default: MLflow's)."""
     if is_model_uri(model):
-        from autosearch.mlflow_model import load_bundle
+        from autosearch.serving.mlflow_model import load_bundle
         return load_bundle(str(model), tracking_uri).predict(data)
     return Bundle.load(model).predict(data)
 

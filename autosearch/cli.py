@@ -291,7 +291,7 @@ def predict(
     """Predict with a saved model: a `prediction` column, and `proba_<class>` columns for classifiers."""
     try:
         from autosearch.api import predict as run_predict
-        from autosearch.bundle import UnseenCategoryWarning
+        from autosearch.serving.bundle import UnseenCategoryWarning
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", UnseenCategoryWarning)
             predictions = run_predict(model, data, tracking_uri=tracking_uri)

@@ -43,8 +43,8 @@ class _AutoSearch(BaseEstimator):
 
     def fit(self, X, y):
         from autosearch.api import run_fit
-        from autosearch.bundle import Bundle
         from autosearch.config import make_config
+        from autosearch.serving.bundle import Bundle
 
         for fitted in ("feature_names_in_", "classes_"):  # of an earlier fit
             self.__dict__.pop(fitted, None)
@@ -116,7 +116,7 @@ class _AutoSearch(BaseEstimator):
         """How much the score drops when a feature's values are shuffled (scikit-learn's
         `permutation_importance`), most important first: `importance` (the mean drop, in the metric's units)
         and `std`. The score is `score`'s (accuracy or R²), or `metric` (one of `metrics.py`'s)."""
-        from autosearch.inspection import importance_frame
+        from autosearch.serving.inspection import importance_frame
 
         scoring = None
         if metric is not None:
@@ -190,12 +190,12 @@ def load(run_dir: str | Path, tracking_uri: str | None = None) -> AutoSearchClas
     """The fitted estimator of the run in `run_dir` (a `fit`'s output folder, from the CLI or Python), or of
     the model at an MLflow model URI (`models:/NAME@champion`, `runs:/<run id>/model`) in the store at
     `tracking_uri` (default: MLflow's)."""
-    from autosearch.bundle import Bundle, is_model_uri
     from autosearch.config import RunConfig
     from autosearch.runs import RunState
+    from autosearch.serving.bundle import Bundle, is_model_uri
 
     if is_model_uri(run_dir):
-        from autosearch.mlflow_model import load_bundle
+        from autosearch.serving.mlflow_model import load_bundle
         return estimator_of(load_bundle(str(run_dir), tracking_uri))
     run_dir = Path(run_dir)
     if not (run_dir / "model").is_dir():

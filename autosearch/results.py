@@ -17,13 +17,11 @@ import pandas as pd
 from autosearch import report
 from autosearch.baselines import fit_baseline
 from autosearch.budget import PLAN_KEY
-from autosearch.bundle import Bundle, BundleMeta, Member, save_bundle
 from autosearch.data.forecast import forecast_example
 from autosearch.data.target import GUESSED
 from autosearch.ensemble import ahead_on_their_samples, blend
 from autosearch.errors import AutosearchError, describe
 from autosearch.files import write_atomic
-from autosearch.inspection import inspect_model
 from autosearch.leaderboard import best_of, to_frame
 from autosearch.metrics import every_score
 from autosearch.prepare import Prepared
@@ -32,6 +30,8 @@ from autosearch.records import CandidateKind, State, TrialRecord
 from autosearch.redact import redact
 from autosearch.refit_plan import RefitPlan, plan
 from autosearch.run_context import RunContext
+from autosearch.serving.bundle import Bundle, BundleMeta, Member, save_bundle
+from autosearch.serving.inspection import inspect_model
 from autosearch.stopping import REPORT_SECONDS
 from autosearch.summary import Candidate, RunSummary
 from autosearch.trial_runner import kept_bag, train_bag
@@ -240,8 +240,8 @@ def _log_model(run: RunContext, served: Bundle, chosen: RefitPlan, scores: np.nd
                test_scores: Mapping[str, float]) -> dict[str, Any]:
     """Log the saved pick as the parent run's MLflow Model and, with --register, register it (`mlflow_model.py`);
     returns what summary.json says of it. A failure is said and leaves the run's results standing."""
-    from autosearch import mlflow_model
     from autosearch.runs import fingerprint
+    from autosearch.serving import mlflow_model
 
     prep, config, tracker, progress, win = run.prep, run.config, run.tracker, run.progress, chosen.pick
     metric, test, bundle = prep.metric, prep.split.test, served.folder

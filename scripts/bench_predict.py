@@ -86,7 +86,7 @@ def main() -> None:
             max(1, args.repeats // 2), work),
     }
     import autosearch
-    from autosearch.bundle import Bundle
+    from autosearch.serving.bundle import Bundle
 
     started = time.perf_counter()
     bundle = Bundle.load(run / "model")

@@ -20,7 +20,7 @@ import keras
 
 import autosearch
 from autosearch.prepare import prepare
-from autosearch.bundle import Bundle, BundleMeta, Member, save_bundle
+from autosearch.serving.bundle import Bundle, BundleMeta, Member, save_bundle
 from autosearch.config import make_config
 from autosearch.problem import make_problem
 from autosearch.progress import Progress

@@ -20,9 +20,9 @@ from commands import autosearch_here
 from sklearn.preprocessing import FunctionTransformer
 
 import autosearch
-from autosearch.bundle import Bundle
 from autosearch.errors import AutosearchError
-from autosearch.safe_files import sha256
+from autosearch.serving.bundle import Bundle
+from autosearch.serving.safe_files import sha256
 
 pytestmark = pytest.mark.xdist_group("faults")  # one fit for the module, not one per test process
 

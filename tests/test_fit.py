@@ -258,5 +258,5 @@ def test_a_date_column_is_read_as_numbers_that_carry_the_weekday(tmp_path):
                                                                   "noise": 0.0}))
     truth = np.where(later.dt.day_of_week >= 5, "weekend", "weekday")
     assert (served.prediction.to_numpy() == truth).mean() >= 0.8
-    with pytest.warns(autosearch.bundle.UnseenCategoryWarning, match="date column 'day' holds 1 value"):
+    with pytest.warns(autosearch.serving.bundle.UnseenCategoryWarning, match="date column 'day' holds 1 value"):
         autosearch.predict(result.bundle_path, pd.DataFrame({"day": ["2026-03-02", "next week"], "noise": 0.0}))

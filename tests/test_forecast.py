@@ -13,9 +13,7 @@ import pandas as pd
 import pytest
 from commands import autosearch_here
 
-from autosearch import safe_files
 from autosearch.baselines import fit_baseline
-from autosearch.bundle import Bundle, Member
 from autosearch.config import make_config
 from autosearch.data.forecast import forecast_spec, make_windows, split_windows
 from autosearch.data.kinds import DataKind
@@ -24,6 +22,8 @@ from autosearch.local_forecasts import DampedSmoothingForecast, ThetaForecast
 from autosearch.naive import NaiveForecast, SeasonalNaiveForecast
 from autosearch.prepare import prepare
 from autosearch.progress import Progress
+from autosearch.serving import safe_files
+from autosearch.serving.bundle import Bundle, Member
 
 H = 6
 

@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from servers import local_server
 
 import autosearch
-from autosearch.mlflow_model import CHALLENGER, CHAMPION, choose_alias
+from autosearch.serving.mlflow_model import CHALLENGER, CHAMPION, choose_alias
 
 NAME = "flowers"
 pytestmark = pytest.mark.xdist_group("mlflow_model")  # one registry fit per module, not one per test process
@@ -158,7 +158,7 @@ def test_system_metrics_are_logged_on_trial_runs(iris_csv, tmp_path, monkeypatch
 
 
 def test_a_store_used_for_the_model_leaves_the_process_tracking_uri_as_it_was(tmp_path):
-    from autosearch.mlflow_model import _tracking
+    from autosearch.serving.mlflow_model import _tracking
 
     before = os.environ["MLFLOW_TRACKING_URI"]
     elsewhere = f"sqlite:///{tmp_path / 'elsewhere.db'}"

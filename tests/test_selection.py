@@ -12,12 +12,12 @@ from sklearn.linear_model import Ridge
 from sklearn.model_selection import cross_val_predict
 
 import autosearch
-from autosearch.bundle import Bundle
 from autosearch.config import make_config
 from autosearch.ensemble import ROUNDS, blend, ensemble_of
 from autosearch.prepare import prepare
 from autosearch.progress import Progress
 from autosearch.runs import RunState
+from autosearch.serving.bundle import Bundle
 from autosearch.trial_runner import train_bag
 
 pytestmark = pytest.mark.xdist_group("selection")  # one worker computes the module's run once

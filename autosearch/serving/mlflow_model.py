@@ -22,9 +22,9 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric
 from mlflow.exceptions import MlflowException
 
-from autosearch.bundle import Bundle, UnseenCategoryWarning, versions
 from autosearch.errors import AutosearchError, describe
 from autosearch.redact import redact
+from autosearch.serving.bundle import Bundle, UnseenCategoryWarning, versions
 
 MODEL_NAME = "model"  # runs:/<parent run id>/model
 CODE = Path(__file__).with_name("pyfunc_model.py")

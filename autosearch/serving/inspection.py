@@ -14,10 +14,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from autosearch.bundle import COMPARED, Bundle, UnseenCategoryWarning
 from autosearch.data.dataset import Dataset
 from autosearch.errors import describe
 from autosearch.metrics import Metric
+from autosearch.serving.bundle import COMPARED, Bundle, UnseenCategoryWarning
 
 IMPORTANCE_REPEATS = 3  # shuffles per column
 IMPORTANCE_SECONDS = 60.0  # at most this long on importance, and a fifth of the budget left
