@@ -106,6 +106,7 @@ def bag(record: TrialRecord, space, folds: Folds, splits: Callable[[int], tuple]
         yield Bagged(dataclasses.replace(
             record, name=bag_name(record.name, repeats), val_score=folds.score(averaged), fit_seconds=seconds,
             repeats=repeats, first_fold_score=None, mlflow_run_id=None, warm_start=None,
+            kept_seconds=None if record.kept_seconds is None else record.kept_seconds * repeats,  # its fold models
             note=f"{record.name} bagged over {repeats} splits into {record.folds} folds: out-of-fold predictions "
                  f"and fold models averaged over all of them"), averaged, list(models))
 

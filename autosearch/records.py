@@ -46,6 +46,7 @@ class TrialRecord:
     first_fold_score: float | None = None  # a network's score on its first fold (what racing compares)
     warm_start: str | None = None  # the earlier trial it repeats (`--warm-start`), e.g. "runs/a: dense-0007"
     repeats: int = 1  # the fold splits its out-of-fold predictions and fold models average (`bagging.py`)
+    kept_seconds: float | None = None  # serving a network from its kept fold models, as its trial measured it
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", CandidateKind(self.kind))

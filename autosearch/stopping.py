@@ -26,7 +26,8 @@ REPORT_SECONDS = 5.0
 REFIT_FACTOR = 1.25  # a refit trains on train+validation: ~25 % more data than a trial's fold
 REFITS = 3  # the slowest refits among the best candidates are kept back: a typical ensemble's members…
 POOL = 5  # …among the 5 best so far (a candidate far behind is not refitted; a slow one used to hold back time)
-KEPT_SECONDS = 2.0  # building a network's kept fold models and averaging them (trial_runner.kept_bag)
+KEPT_SECONDS = 2.0  # building a network's kept fold models and averaging them (trial_runner.kept_bag), where its
+                   # trial did not measure it (a cut trial's; a record stored before `kept_seconds`)
 LONG_BUDGET = 600.0  # seconds: from this budget on, a search that settles (`settled`) ends, for its best networks
                      # to be bagged (`bagging.py`); shorter ones search to the end (no change at 2 minutes)
 SETTLED = 20  # a search settles after this many trials, or half of all, without a better network: twice the 10
@@ -59,7 +60,10 @@ def settled(records: Sequence[TrialRecord], metric) -> str | None:
 
 
 def kept_refit_seconds(record: TrialRecord) -> float:
-    """What serving a network from its kept fold models takes (built, not trained)."""
+    """What serving a network from its kept fold models takes (built, not trained): as its trial measured it
+    (`trial_runner.kept_seconds`), or for a record stored without that, `KEPT_SECONDS` at most."""
+    if record.kept_seconds is not None:
+        return record.kept_seconds
     return min(KEPT_SECONDS, record.refit_seconds)
 
 

@@ -109,6 +109,7 @@ class FirstFoldScores:
         return why
 
 
+LAYER_SECONDS = 0.01  # copying a fold model and tracing its prediction, per layer (`kept_seconds`)
 KEPT_FOLD_MODELS = 8  # the best networks whose fold models are kept (at least stopping.POOL, the candidates whose
                       # refits the budget keeps time for; an ensemble's members are nearly always among them)
 
@@ -138,14 +139,18 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
     if seconds is not None and is_starting_point(space, params, folds.first.context):
         seconds = None
     stopping = folds.stopping_fold()
+    began = time.monotonic()
     network = Network(params, space, stopping, seed)
+    built = time.monotonic() - began
     first = network.train(stopping, seed=seed, stop=stop, callbacks=list(callbacks), prune_signals=prune_signals,
                           seconds=None if seconds is None else seconds / folds.k)
     record = first.record("", space.family, params)
     if first.state is not State.COMPLETE:
         return Trained(record, None, first.counts)
     try:
+        began = time.monotonic()
         oof = folds.place(None, 0, network.predict(folds.fold(0)))
+        predicted = time.monotonic() - began
     except Exception as error:  # a failing trial must never end the sweep
         return Trained(dataclasses.replace(record, state=State.FAILED, val_score=None, error=describe(error)),
                        None, True)
@@ -156,6 +161,7 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
     if behind is not None:
         return Trained(dataclasses.replace(record, state=State.PRUNED, note=behind), None, True)
     weights = [network.model.get_weights()]  # the weights that predicted the fold: its best epoch's
+    layers = len(network.model.layers)
     seconds, cut, done = first.fit_seconds, first.stopped, 1
     for i in range(1, folds.k):
         if cut or (stop is not None and stop.requested):
@@ -176,8 +182,20 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
         done += 1
     note = record.note if done == folds.k else f"cross-validated on {done} of {folds.k} folds ({cut})"
     score = record.val_score if folds.k == 1 else folds.score(oof)
-    return Trained(dataclasses.replace(record, val_score=score, fit_seconds=seconds, folds=done, note=note), oof,
-                   True, weights)
+    return Trained(dataclasses.replace(record, val_score=score, fit_seconds=seconds, folds=done, note=note,
+                                       kept_seconds=kept_seconds(built, predicted, layers, done)), oof, True,
+                   weights)
+
+
+def kept_seconds(built: float, predicted: float, layers: int, folds: int) -> float:
+    """What serving a network from its `folds` kept fold models takes (`kept_bag`, then its predictions of the test
+    split), from its trial: building its network (`built` seconds), then for each fold model copying it and tracing
+    its prediction, which grow with its `layers` (`LAYER_SECONDS` each), and predicting as many samples as its first
+    fold's (`predicted` seconds). Against the real thing (`scripts/bench_kept.py`, 5 folds; estimate/served): dense
+    0.51/0.42 s, conv1d 0.85/0.60, fcn 1.19/1.06, resnet1d 2.83/2.85, conv2d 0.91/0.65, resnet2d 2.17/1.86, and a
+    GRU, whose loop takes longer to trace than its 4 layers say, 0.60/1.05 (`stopping.FINISH_SECONDS` absorbs
+    that). The flat 2 s it replaced counted a forecast's small networks about threefold and resnet1d's short."""
+    return built + folds * (predicted + LAYER_SECONDS * layers)
 
 
 def train_bag(space: SearchSpace, params: Mapping[str, Any], problem: Problem, splits: Sequence[tuple], *,

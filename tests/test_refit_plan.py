@@ -2,6 +2,7 @@
 how each network is served, and what gives way when the time left or a refit fails."""
 
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -9,7 +10,7 @@ from autosearch.errors import AutosearchError
 from autosearch.metrics import METRICS
 from autosearch.records import State, TrialRecord
 from autosearch.refit_plan import ensemble_fits, plan, served_as
-from autosearch.stopping import FINISH_SECONDS, Stop
+from autosearch.stopping import FINISH_SECONDS, KEPT_SECONDS, REFIT_FACTOR, Stop
 
 RMSE = METRICS["rmse"]
 
@@ -18,10 +19,11 @@ def baseline(name: str, score: float, seconds: float = 0.3) -> TrialRecord:
     return TrialRecord(name, "baseline", name, {}, State.COMPLETE, score, seconds, folds=3)
 
 
-def network(name: str, score: float, seconds: float = 3.0, folds: int = 3) -> TrialRecord:
-    """A network trained on `folds` folds, 5 epochs (its best the 4th): about `seconds` a fold."""
+def network(name: str, score: float, seconds: float = 3.0, folds: int = 3, kept: float | None = None) -> TrialRecord:
+    """A network trained on `folds` folds, 5 epochs (its best the 4th): about `seconds` a fold; serving its kept
+    fold models measured at `kept` seconds by its trial."""
     return TrialRecord(name, "nn", "dense", {"units": 64}, State.COMPLETE, score, seconds * folds, epochs=5,
-                       best_epoch=3, folds=folds)
+                       best_epoch=3, folds=folds, kept_seconds=kept)
 
 
 def ensemble(score: float, **weights: float) -> TrialRecord:
@@ -126,3 +128,17 @@ def test_an_ensemble_gives_way_to_the_best_single_candidate_only_where_its_extra
     assert not ensemble_fits(slow, slow[0], nearly_spent)
     assert ensemble_fits(slow, slow[1], nearly_spent)  # the slow one alone is the fallback: refitted anyway
     assert ensemble_fits(slow, slow[0], left(60))
+
+
+def test_kept_networks_count_what_their_trials_measured_serving_them_takes():
+    """elecdaily at 2 minutes: an ensemble of three kept networks, the seasonal naive and a forest gave way, the
+    networks counted at 2 s each where serving them took under 1 s."""
+    nets = [network(f"rnn-000{i}", 1.0 + i / 100, 2.0, kept=0.6) for i in range(3)]
+    records = [baseline("seasonal_naive", 1.5, 0.01), baseline("forest", 1.1, 0.6), *nets,
+               ensemble(0.9, forest=0.2, seasonal_naive=0.1, **{n.name: 0.7 / 3 for n in nets})]
+    kept = {n.name for n in nets}
+    measured = 3 * REFIT_FACTOR * 0.6  # 2.25 s beyond the forest's refit; with 2 s a network, 7.5 s
+    assert plan(records, RMSE, 3, left(FINISH_SECONDS + measured + 1), kept).pick.name == "ensemble"
+    flat = [replace(n, kept_seconds=None) for n in nets]  # stored before serving them was measured
+    old = plan([*records[:2], *flat, records[-1]], RMSE, 3, left(FINISH_SECONDS + measured + 1), kept)
+    assert old.pick.name == "rnn-0000" and 3 * REFIT_FACTOR * KEPT_SECONDS > measured + 1  # the ensemble gave way

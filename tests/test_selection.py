@@ -133,6 +133,7 @@ def test_the_best_networks_fold_models_are_kept_and_served_without_training(diab
     finally:
         store.close()
     assert len(weights) == net.folds == 3
+    assert net.kept_seconds > 0  # what serving them takes, as its trial measured it, stored with its record
     split = prep.split
     problem, _ = make_problem(split.train + split.val, split.test, prep.profile, prep.codec, prep.metric, 0)
     bag, error = kept_bag(prep.space(net.family), net.params, problem, weights, seed=net.number)
