@@ -122,6 +122,9 @@ def fit(
                                        "forward (default: a date column at regular steps)."),
     no_time: bool = typer.Option(False, "--no-time", help="Split at random even where a date column orders "
                                  "the rows in time."),
+    groups: Optional[str] = typer.Option(None, metavar="COLUMN", help="The column that says which rows belong "
+                                         "together (a person, a patient, a store): no split divides a group, so "
+                                         "the scores are for groups the model never saw. Not a feature."),
     horizon: Optional[int] = typer.Option(None, metavar="H", help="Forecast the next H steps of the target's "
                                           "series (--task forecast): windows of the past in, H values out; the "
                                           "test split is the last H steps of each series."),
@@ -160,7 +163,7 @@ def fit(
         config = make_config(target=target, test=test, task=task, kind=kind, trials=trials, time_budget=time_budget,
                              space=space, metric=metric, output=output, experiment=experiment,
                              tracking_uri=tracking_uri, seed=seed, max_epochs=max_epochs, cv_folds=cv_folds,
-                             holdout=holdout, time=time, no_time=no_time, horizon=horizon, series=series,
+                             holdout=holdout, time=time, no_time=no_time, groups=groups, horizon=horizon, series=series,
                              backtests=backtests, storage=storage,
                              study=study, engine=engine, mixed_precision=mixed_precision, register=register,
                              system_metrics=system_metrics, quiet=quiet, baselines=baselines,

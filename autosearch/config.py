@@ -62,6 +62,7 @@ class RunConfig:
     holdout: bool = False  # score candidates on the validation split only, as without cross-validation
     time: str | None = None  # --time: the column that orders the rows in time (default: inferred; data/time_order)
     no_time: bool = False  # split at random even where a column orders the rows in time
+    groups: str | None = None  # --groups: the column whose rows stay on one side of every split (not a feature)
     horizon: int | None = None  # --task forecast: steps ahead (given alone, it asks for a forecast)
     series: str | None = None  # --id: the column naming each row's series (a forecast of several)
     backtests: int | None = None  # a forecast's validation windows (default: data/forecast.DEFAULT_BACKTESTS)
@@ -91,6 +92,9 @@ class RunConfig:
             raise AutosearchError("--cv-folds and --holdout contradict each other; give one of them")
         if self.time is not None and self.no_time:
             raise AutosearchError("--time and --no-time contradict each other; give one of them")
+        if self.groups is not None and self.time is not None:
+            raise AutosearchError("--groups and --time split the rows two ways (by group, in time order); give one "
+                                  "of them")
         if self.horizon is not None and self.task == "auto":
             object.__setattr__(self, "task", "forecast")
         if self.task == "forecast":
@@ -127,9 +131,10 @@ class RunConfig:
         if self.test is not None:
             raise AutosearchError("a forecast is tested on the last --horizon steps of each series; leave --test "
                                   "out (give the whole history)")
-        if self.no_time or self.kind != "auto":
-            raise AutosearchError(f"--{'no-time' if self.no_time else 'kind'} does not apply to a forecast; leave it "
-                                  "out")
+        if self.no_time or self.kind != "auto" or self.groups is not None:
+            flag = "no-time" if self.no_time else "kind" if self.kind != "auto" else "groups"
+            raise AutosearchError(f"--{flag} does not apply to a forecast (its series, --id, are split in time); "
+                                  "leave it out")
 
     @property
     def capped(self) -> bool:

@@ -78,7 +78,7 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     shuffled_before = before is not None and "no_time" not in before.config
     prof, dataset, test, notes = profile(raw, config.targets, config.task, config.kind, config.time,
                                          config.no_time or shuffled_before, config.horizon, config.series,
-                                         _backtests(config), config.seed)
+                                         _backtests(config), config.seed, config.groups)
     (progress.warn if prof.target_guessed else progress.say)(f"target: {', '.join(prof.targets)} "
                                                              f"({prof.target_reason})")
     progress.say(f"task: {prof.task_name} ({prof.task_reason})")
@@ -109,6 +109,8 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     if prof.forecast is None:
         began = None if before is None else (before.folds or 0)  # 1: a holdout; 0: an earlier autosearch's
         k, why = cv_folds(config, dev, prof, spaces[0], began)
+        if k is not None and dev.groups is not None and not config.cv_folds and k > len(np.unique(dev.groups)):
+            k, why = len(np.unique(dev.groups)), "one fold a group: --groups leaves no more"
         splits, how = fold_rows(dev, len(split.train), k, config.seed, prof.task.single_label, times(dev, prof))
         how += f" ({why})" if why else ""
     progress.say(how)

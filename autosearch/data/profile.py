@@ -61,6 +61,7 @@ class Profile:
     image_size: tuple[int, int] | None = None  # image folders: what every image is resized to
     color_mode: str | None = None
     forecast: ForecastSpec | None = None  # --task forecast: the series, horizon and windows (data/forecast.py)
+    groups: str | None = None  # --groups: the column whose rows no split divides (not a feature)
 
     @property
     def task_name(self) -> str:
@@ -176,12 +177,16 @@ def _numeric(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
 
 def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto", kind: str = "auto",
             time: str | None = None, no_time: bool = False, horizon: int | None = None, series: str | None = None,
-            backtests: int | None = None, seed: int = 0) -> tuple[Profile, Dataset, Dataset | None, list[str]]:
+            backtests: int | None = None, seed: int = 0,
+            groups: str | None = None) -> tuple[Profile, Dataset, Dataset | None, list[str]]:
     """Profile `raw`: the profile, the samples that have a target, the .npz's own test samples, messages.
     `time`, `no_time`: --time and --no-time (tables only: which column orders the rows in time); `horizon`,
-    `series`, `backtests`: a forecast's (--task forecast): the samples are then windows (data/forecast.py)."""
+    `series`, `backtests`: a forecast's (--task forecast): the samples are then windows (data/forecast.py);
+    `groups`: --groups (tables only: the column whose rows stay together on one side of every split)."""
     if task == "forecast":
         return _forecast_profile(raw, targets, time, horizon, series, backtests, seed)
+    if groups is not None and not raw.is_table:
+        raise AutosearchError("--groups names a column of a table; this data is no table: leave --groups out")
     messages: list[str] = list(raw.notes)
     y, target_reason = target_columns(raw, targets)
     keep = check_targets(y)
@@ -199,10 +204,16 @@ def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto", kin
     facts = dict(targets=tuple(y.columns), target_reason=target_reason, n_rows=len(y), rare_classes=tuple(rare))
     facts["task"], facts["task_reason"] = inferred
     if raw.is_table:
-        prof = _table_profile(raw.frame.iloc[rows].reset_index(drop=True).drop(columns=list(y.columns)), kind,
-                              facts, messages, time, no_time)
-        features = shape_features(RawData(raw.name, frame=raw.frame.iloc[rows].reset_index(drop=True)), prof)
-        return prof, Dataset(features, y), None, messages
+        frame = raw.frame.iloc[rows].reset_index(drop=True)
+        codes = None
+        if groups is not None:
+            codes, note = group_codes(frame, groups, tuple(y.columns))
+            messages.append(note)
+            frame = frame.drop(columns=[groups])
+        prof = _table_profile(frame.drop(columns=list(y.columns)), kind, facts, messages, time,
+                              no_time or groups is not None, groups)
+        features = shape_features(RawData(raw.name, frame=frame), prof)
+        return prof, Dataset(features, y, groups=codes), None, messages
     if time is not None:
         raise AutosearchError("--time orders the rows of a table; this data is no table: leave --time out")
     prof = _array_profile(raw, kind, facts)
@@ -272,8 +283,31 @@ def _class_counts(counts: pd.Series, named: int = 5) -> str:
     return shown + (f" and {len(counts) - named} more" if len(counts) > named else "")
 
 
+def group_codes(frame: pd.DataFrame, column: str, targets: tuple[str, ...]) -> tuple[np.ndarray, str]:
+    """Each row's group as an integer code (a row whose group is missing is a group of its own), and what to say
+    of them: the rows of one group (a person, a patient, a store) stay on one side of every split, so that the
+    scores say how the pick does on groups it never saw.
+
+    >>> codes, note = group_codes(pd.DataFrame({"who": ["a", "b", "a", None], "y": [1, 2, 3, 4]}), "who", ("y",))
+    >>> codes.tolist(), note
+    ([0, 1, 0, 2], '--groups who: 3 groups (1 row without one: a group of its own); no split divides a group')
+    """
+    if column not in frame.columns:
+        raise AutosearchError(f"--groups names column '{column}', which the data lacks; name one of its columns")
+    if column in targets:
+        raise AutosearchError(f"--groups names the target '{column}'; name the column that says which rows belong "
+                              "together (a person, a patient, a store)")
+    codes, _ = pd.factorize(frame[column])
+    alone = codes < 0
+    codes[alone] = codes.max() + 1 + np.arange(int(alone.sum()))
+    n = len(np.unique(codes))
+    lone = int(alone.sum())
+    without = f" ({lone} row{'s' * (lone != 1)} without one: a group of its own)" if lone else ""
+    return codes, f"--groups {column}: {n} groups{without}; no split divides a group"
+
+
 def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: list[str], time: str | None = None,
-                   no_time: bool = False) -> Profile:
+                   no_time: bool = False, groups: str | None = None) -> Profile:
     numeric, categorical, text, dates, dropped = feature_roles(features)
     if time is not None and time in dict(dropped):  # a step number is "ID-like": it orders the rows here
         dropped = tuple((c, why) for c, why in dropped if c != time)
@@ -308,7 +342,7 @@ def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: lis
         messages.append(time_reason)
     return Profile(**facts, kind=data_kind, kind_reason=kind_reason, n_columns=features.shape[1] + len(
         facts["targets"]), numeric=numeric, categorical=categorical, text=text, dates=dates,
-        time=time, time_reason=time_reason, dropped=dropped,
+        time=time, time_reason=time_reason, dropped=dropped, groups=groups,
         columns=tuple(features.columns), missing=tuple((str(c), int(n)) for c, n in features.isna().sum().items() if n),
         sample_shape=(len(numeric), 1) if data_kind is DataKind.SEQUENCE else ())
 

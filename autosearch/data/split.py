@@ -1,6 +1,7 @@
 """Train / validation / test split: seeded, stratified for classification; in time order for a time-ordered
 table (data/time_order.py): the test split is its latest samples, validation the latest before them, and
-folds, where asked (--cv-folds), chain forward (each trains on the past of the samples it scores)."""
+folds, where asked (--cv-folds), chain forward (each trains on the past of the samples it scores); by group
+with --groups: the samples of one group (a person, a patient) on one side of every split and fold."""
 
 from __future__ import annotations
 
@@ -9,7 +10,15 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.model_selection import KFold, StratifiedKFold, TimeSeriesSplit, train_test_split
+from sklearn.model_selection import (
+    GroupKFold,
+    GroupShuffleSplit,
+    KFold,
+    StratifiedGroupKFold,
+    StratifiedKFold,
+    TimeSeriesSplit,
+    train_test_split,
+)
 
 from autosearch.data.dataset import Dataset
 from autosearch.data.profile import Profile
@@ -19,6 +28,7 @@ from autosearch.errors import AutosearchError
 TEST_FRACTION = 0.2
 VAL_FRACTION = 0.2  # of what remains after the test split
 MIN_ROWS = 20
+MIN_GROUPS = 3
 
 
 @dataclass(frozen=True, eq=False)
@@ -34,6 +44,14 @@ class Split:
 
 def _two_way(data: Dataset, fraction: float, seed: int, stratify: bool) -> tuple[Dataset, Dataset, bool]:
     rows = np.arange(len(data))
+    if data.groups is not None:  # about `fraction` of the groups on the second side (of the samples if they are even)
+        if len(np.unique(data.groups)) < MIN_GROUPS:
+            raise AutosearchError(f"--groups leaves {len(np.unique(data.groups))} groups to split; autosearch needs "
+                                  f"at least {MIN_GROUPS} (train, validation and test each hold whole groups): name "
+                                  "a column with more groups, or leave --groups out")
+        splitter = GroupShuffleSplit(1, test_size=fraction, random_state=seed)
+        first, second = next(splitter.split(rows, groups=data.groups))
+        return data.take(first), data.take(second), False
     if stratify:
         try:
             first, second = train_test_split(rows, test_size=fraction, random_state=seed,
@@ -107,6 +125,10 @@ def split_data(data: Dataset, profile: Profile, seed: int, test: Dataset | None 
     train, val, strat_val = _two_way(rest, VAL_FRACTION, seed, stratify)
     stratified = stratify and strat_test and strat_val
     messages = []
+    if data.groups is not None:
+        stratify = stratified = False
+        messages.append(f"split by group: {len(np.unique(train.groups))} groups train / {len(np.unique(val.groups))} "
+                        f"validation / " + ("the --test samples" if given else f"{len(np.unique(test.groups))} test"))
     if stratify and not stratified:
         messages.append("some classes are too rare to stratify the split; samples were shuffled instead")
     messages.append(f"split: {len(train)} train / {len(val)} validation / {len(test)} test samples"
@@ -130,6 +152,8 @@ def fold_rows(dev: Dataset, train_rows: int, k: int | None, seed: int, stratify:
                               "samples; give fewer folds")
     if ordered is not None:
         return _forward_chaining(ordered, k)
+    if dev.groups is not None:
+        return _group_folds(dev, k, seed, stratify)
     labels = dev.target.iloc[:, 0].to_numpy()
     least = np.unique(labels, return_counts=True)[1].min() if stratify else 0
     # stratified where every class has 2 samples or more: a class with fewer samples than folds is in as many
@@ -145,6 +169,25 @@ def fold_rows(dev: Dataset, train_rows: int, k: int | None, seed: int, stratify:
         how += f" (a class of {least} samples is in {least} of the folds)"
     return folds, (f"validation: {k}-fold cross-validation on the {len(dev)} training and validation "
                          f"samples{how}: every candidate is scored on predictions for samples it did not see")
+
+
+def _group_folds(dev: Dataset, k: int, seed: int, stratify: bool
+                 ) -> tuple[tuple[tuple[np.ndarray, np.ndarray], ...], str]:
+    """k folds of whole groups (--groups), of about equal size, stratified by class where the groups allow it
+    (scikit-learn's StratifiedGroupKFold: each fold's class mix as near the whole's as whole groups make it)."""
+    n = len(np.unique(dev.groups))
+    if k > n:
+        raise AutosearchError(f"--cv-folds {k} asks for more folds than the {n} groups of the training and "
+                              "validation samples (--groups); give fewer folds")
+    rows, labels = np.arange(len(dev)), dev.target.iloc[:, 0].to_numpy()
+    splitter = StratifiedGroupKFold(k, shuffle=True, random_state=seed) if stratify else \
+        GroupKFold(k, shuffle=True, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+        folds = tuple(splitter.split(rows, labels, groups=dev.groups))
+    how = ", stratified by class as whole groups allow" if stratify else ""
+    return folds, (f"validation: {k}-fold cross-validation by group on the {len(dev)} training and validation "
+                   f"samples ({n} groups){how}: every candidate is scored on groups it did not see")
 
 
 def _forward_chaining(ordered: np.ndarray, k: int) -> tuple[tuple[tuple[np.ndarray, np.ndarray], ...], str]:
