@@ -353,6 +353,20 @@ def train_network(params: Mapping[str, Any], space: SearchSpace, problem: Proble
     return Network(params, space, problem, seed).train(problem, seed=seed, **options)
 
 
+def graph_size(layer: keras.layers.Layer) -> tuple[int, int]:
+    """A model's top-level layers and its recurrent loops (a bidirectional layer runs two), nested ones included:
+    what copying it and tracing its prediction grow with (`trial_runner.kept_seconds`)."""
+    return len(getattr(layer, "layers", ())), _loops(layer)
+
+
+def _loops(layer: keras.layers.Layer) -> int:
+    if isinstance(layer, keras.layers.RNN):
+        return 1
+    if isinstance(layer, keras.layers.Bidirectional):
+        return 2
+    return sum(_loops(inner) for inner in getattr(layer, "layers", ()))
+
+
 def average_of(models: Sequence[keras.Model]) -> keras.Model:
     """One model whose output is the mean of `models`' outputs (bagging: fold models served as one); saved
     and loaded as one `.keras` file.

@@ -109,7 +109,8 @@ class FirstFoldScores:
         return why
 
 
-LAYER_SECONDS = 0.01  # copying a fold model and tracing its prediction, per layer (`kept_seconds`)
+LAYER_SECONDS = 0.01  # copying a fold model and tracing its prediction, per layer (`kept_seconds`)…
+RECURRENT_SECONDS = 0.15  # …and per recurrent loop, whose trace takes longer (a GRU's: 0.08-0.17 s a fold model)
 KEPT_FOLD_MODELS = 8  # the best networks whose fold models are kept (at least stopping.POOL, the candidates whose
                       # refits the budget keeps time for; an ensemble's members are nearly always among them)
 
@@ -132,7 +133,7 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
     they learn (capped, the 10,000-row table's first tabm trial scored 1.046 instead of 1.011).
     """
     from autosearch.spaces import is_starting_point
-    from autosearch.training import Network
+    from autosearch.training import Network, graph_size
 
     if max_epochs is not None:
         space = dataclasses.replace(space, max_epochs=max_epochs)
@@ -161,7 +162,7 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
     if behind is not None:
         return Trained(dataclasses.replace(record, state=State.PRUNED, note=behind), None, True)
     weights = [network.model.get_weights()]  # the weights that predicted the fold: its best epoch's
-    layers = len(network.model.layers)
+    layers, recurrent = graph_size(network.model)
     seconds, cut, done = first.fit_seconds, first.stopped, 1
     for i in range(1, folds.k):
         if cut or (stop is not None and stop.requested):
@@ -183,19 +184,19 @@ def train_trial(space: SearchSpace, params: Mapping[str, Any], folds: Folds, *, 
     note = record.note if done == folds.k else f"cross-validated on {done} of {folds.k} folds ({cut})"
     score = record.val_score if folds.k == 1 else folds.score(oof)
     return Trained(dataclasses.replace(record, val_score=score, fit_seconds=seconds, folds=done, note=note,
-                                       kept_seconds=kept_seconds(built, predicted, layers, done)), oof, True,
+                                       kept_seconds=kept_seconds(built, predicted, layers, recurrent, done)), oof, True,
                    weights)
 
 
-def kept_seconds(built: float, predicted: float, layers: int, folds: int) -> float:
+def kept_seconds(built: float, predicted: float, layers: int, recurrent: int, folds: int) -> float:
     """What serving a network from its `folds` kept fold models takes (`kept_bag`, then its predictions of the test
     split), from its trial: building its network (`built` seconds), then for each fold model copying it and tracing
-    its prediction, which grow with its `layers` (`LAYER_SECONDS` each), and predicting as many samples as its first
-    fold's (`predicted` seconds). Against the real thing (`scripts/bench_kept.py`, 5 folds; estimate/served): dense
-    0.51/0.42 s, conv1d 0.85/0.60, fcn 1.19/1.06, resnet1d 2.83/2.85, conv2d 0.91/0.65, resnet2d 2.17/1.86, and a
-    GRU, whose loop takes longer to trace than its 4 layers say, 0.60/1.05 (`stopping.FINISH_SECONDS` absorbs
-    that). The flat 2 s it replaced counted a forecast's small networks about threefold and resnet1d's short."""
-    return built + folds * (predicted + LAYER_SECONDS * layers)
+    its prediction, which grow with its `layers` (`LAYER_SECONDS` each) and its `recurrent` loops (a bidirectional
+    layer's two; `RECURRENT_SECONDS` each), and predicting as many samples as its first fold's (`predicted`
+    seconds). Against the real thing (`scripts/bench_kept.py`, 5 folds) it is 0.91-1.30x the time served (dense
+    0.48 s, a GRU 1.42 s, two bidirectional GRU layers 4.26 s, resnet1d 3.15 s, resnet2d 2.09 s). The flat 2 s it
+    replaced counted a forecast's small networks about threefold and a deep GRU's or resnet1d's short."""
+    return built + folds * (predicted + LAYER_SECONDS * layers + RECURRENT_SECONDS * recurrent)
 
 
 def train_bag(space: SearchSpace, params: Mapping[str, Any], problem: Problem, splits: Sequence[tuple], *,

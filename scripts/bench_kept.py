@@ -17,10 +17,12 @@ import numpy as np
 from sklearn import datasets
 
 ROOT = Path(__file__).resolve().parents[1]
-SETS = {  # data, target, families
-    "penguins": (ROOT / "examples" / "penguins.csv", "species", ("dense", "tabm")),
-    "basic_motions": (ROOT / "tests" / "data" / "basic_motions.npz", None, ("rnn", "conv1d", "fcn", "resnet1d")),
-    "digits": (None, None, ("conv2d", "resnet2d")),
+DEEP_RNN = {"layers": 2, "bidirectional": True}  # four recurrent loops
+SETS = {  # data, target, (family, parameters beside its defaults)
+    "penguins": (ROOT / "examples" / "penguins.csv", "species", (("dense", {}), ("tabm", {}))),
+    "basic_motions": (ROOT / "tests" / "data" / "basic_motions.npz", None,
+                      (("rnn", {}), ("rnn", DEEP_RNN), ("conv1d", {}), ("fcn", {}), ("resnet1d", {}))),
+    "digits": (None, None, (("conv2d", {}), ("resnet2d", {}))),
 }
 
 
@@ -31,7 +33,7 @@ def main() -> None:
     from autosearch.training import predict_network
     from autosearch.trial_runner import kept_bag, train_trial
 
-    print(f"{'set':14} {'family':9} {'estimated':>9} {'served':>7}  ratio")
+    print(f"{'set':14} {'network':22} {'estimated':>9} {'served':>7}  ratio")
     for name, (path, target, families) in SETS.items():
         if path is None:  # scikit-learn's 8x8 digits as an image array
             digits = datasets.load_digits()
@@ -39,15 +41,16 @@ def main() -> None:
             np.savez(path, X=digits.images.astype(np.float32), y=digits.target)
         prep = prepare(path, make_config(target=target, max_epochs=3, cv_folds=5), Progress(quiet=True))
         problem = prep.folds.against(prep.split.test, prep.preprocessor)
-        for family in families:
+        for family, params in families:
             space = prep.space(family)
-            trained = train_trial(space, {}, prep.folds, seed=0)
+            trained = train_trial(space, params, prep.folds, seed=0)
             began = time.monotonic()
-            model, error = kept_bag(space, {}, problem, trained.fold_weights, seed=0)
-            predict_network(model, problem, family, {})
+            model, error = kept_bag(space, params, problem, trained.fold_weights, seed=0)
+            predict_network(model, problem, family, params)
             served = time.monotonic() - began
             estimated = trained.record.kept_seconds
-            print(f"{name:14} {family:9} {estimated:8.2f}s {served:6.2f}s  {estimated / served:.2f}", flush=True)
+            network = family + (" 2 bidirectional" if params else "")
+            print(f"{name:14} {network:22} {estimated:8.2f}s {served:6.2f}s  {estimated / served:.2f}", flush=True)
 
 
 if __name__ == "__main__":

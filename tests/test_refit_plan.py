@@ -142,3 +142,18 @@ def test_kept_networks_count_what_their_trials_measured_serving_them_takes():
     flat = [replace(n, kept_seconds=None) for n in nets]  # stored before serving them was measured
     old = plan([*records[:2], *flat, records[-1]], RMSE, 3, left(FINISH_SECONDS + measured + 1), kept)
     assert old.pick.name == "rnn-0000" and 3 * REFIT_FACTOR * KEPT_SECONDS > measured + 1  # the ensemble gave way
+
+
+def test_a_networks_serving_estimate_counts_its_layers_and_each_recurrent_loop():
+    import keras
+
+    from autosearch.training import graph_size
+    from autosearch.trial_runner import LAYER_SECONDS, RECURRENT_SECONDS, kept_seconds
+
+    inputs = keras.Input((10, 3))
+    hidden = keras.layers.Bidirectional(keras.layers.GRU(4, return_sequences=True))(inputs)
+    outputs = keras.layers.Dense(1)(keras.layers.LSTM(4)(hidden))
+    assert graph_size(keras.Model(inputs, outputs)) == (4, 3)  # input, bidirectional, LSTM, dense; 2 + 1 loops
+    assert graph_size(keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])) == (1, 0)
+    each = 0.02 + 4 * LAYER_SECONDS + 3 * RECURRENT_SECONDS  # a fold model's prediction, copy and traces
+    assert kept_seconds(0.3, 0.02, 4, 3, 5) == pytest.approx(0.3 + 5 * each)
