@@ -456,7 +456,9 @@ class Sitting:
         from autosearch.bagging import can_repeat
 
         profile = self.prep.profile
-        return can_repeat(self.prep.folds, profile.time is None and profile.forecast is None)
+        split = self.prep.split
+        groups = None if split.train.groups is None else len(set(split.train.groups) | set(split.val.groups))
+        return can_repeat(self.prep.folds, profile.time is None and profile.forecast is None, groups)
 
     def _search(self, baselines: list[TrialRecord], lead: bool) -> None:
         from autosearch.budget import trial_seconds

@@ -47,9 +47,10 @@ class Bagged:
     weights: list[list[np.ndarray]]
 
 
-def can_repeat(folds: Folds, shuffled: bool) -> bool:
-    """Whether the folds can be split again: shuffled (no time order, no forecast) k-fold cross-validation."""
-    return shuffled and folds.k > 1
+def can_repeat(folds: Folds, shuffled: bool, groups: int | None = None) -> bool:
+    """Whether the folds can be split again: shuffled (no time order, no forecast) k-fold cross-validation, into
+    other folds (not with one fold a group, `groups` being the development samples' number of --groups)."""
+    return shuffled and folds.k > 1 and folds.k != groups
 
 
 def bases(records: Sequence[TrialRecord], folds: Folds, kept: set[str], metric) -> list[TrialRecord]:

@@ -92,6 +92,8 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     else:
         if config.test is not None:
             test = _read_test(config.test, prof, notes)
+            if prof.groups is not None:
+                notes += _shared_groups(raw, config.test, prof.groups)
         split, split_notes = split_data(dataset, prof, config.seed, test)
         for note in notes + split_notes:
             progress.say(note)
@@ -260,6 +262,19 @@ def _read_test(path: Path, prof: Profile, notes: list[str]) -> Dataset:
                               "others")
     features = shape_features(raw, prof)
     return Dataset(features, target).take(np.flatnonzero(keep))
+
+
+def _shared_groups(raw: RawData, path: Path, column: str) -> list[str]:
+    """What to say where the --test file holds groups (--groups) that the data holds too: its score is then for
+    groups the models saw."""
+    test = load_data(path).frame
+    if column not in test.columns:
+        return []
+    shared = set(raw.frame[column].dropna()) & set(test[column].dropna())
+    if not shared:
+        return [f"the --test samples' groups ({column}) are none of the data's: the test scores unseen groups"]
+    return [f"the --test file shares {len(shared)} of its groups ({column}) with the data: its score is partly for "
+            "groups the models saw; give a test file of other groups for a score on unseen ones"]
 
 
 def _fit_codec(prof: Profile, data: Dataset, test: Dataset | None, split: Split) -> TargetCodec:

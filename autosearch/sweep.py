@@ -41,7 +41,7 @@ from autosearch.summary import RunSummary
 from autosearch.yamlfile import read_yaml
 
 RUN_OPTIONS = {"target", "test", "task", "kind", "trials", "time_budget", "metric", "seed", "max_epochs",
-               "experiment", "storage", "study", "mixed_precision", "cv_folds", "holdout", "time", "no_time",
+               "experiment", "storage", "study", "mixed_precision", "cv_folds", "holdout", "time", "no_time", "groups",
                "horizon", "series", "backtests",
                "register", "system_metrics", "baselines", "warm_start"}
 FIT_OPTIONS = RUN_OPTIONS | set(option_fields())  # and every engine's own

@@ -34,6 +34,40 @@ def profiled(frame: pd.DataFrame, target: str = "score", **options):
     return profile(RawData("t", frame=frame), (target,), groups="person", **options)
 
 
+def test_a_rare_class_whose_groups_are_few_still_lands_in_validation_and_test():
+    frame = people(40)
+    frame["rare"] = np.where(frame.person.isin(["p00", "p01", "p02", "p03", "p04", "p05"]), "rare", "common")
+    prof, data, _, _ = profiled(frame, "rare")
+    split, said = split_data(data, prof, seed=0)
+    assert all(set(part.target.rare) == {"rare", "common"} for part in (split.train, split.val, split.test))
+    assert said[0].endswith("classes balanced as whole groups allow")
+
+
+def test_the_folds_fit_the_groups_and_a_test_file_sharing_groups_is_said(tmp_path):
+    from autosearch.bagging import can_repeat
+    from autosearch.prepare import prepare
+    from autosearch.progress import Progress
+
+    frame = people(8)
+    frame[frame.person >= "p06"].to_csv(tmp_path / "test.csv", index=False)  # p06, p07: groups the data has too
+    frame.to_csv(tmp_path / "people.csv", index=False)
+    said = []
+    progress = Progress(quiet=True)
+    progress.say = said.append
+    prep = prepare(tmp_path / "people.csv", make_config(target="score", groups="person", test=tmp_path / "test.csv",
+                                                        output=tmp_path / "out"), progress)
+    assert any("the --test file shares 2 of its groups (person) with the data" in line for line in said)
+    assert prep.folds.k == 5  # 8 groups: the default folds
+    held = people(8)[lambda f: f.person < "p05"]  # 5 people: 4 for train and validation
+    held.to_csv(tmp_path / "few.csv", index=False)
+    said.clear()
+    prep = prepare(tmp_path / "few.csv", make_config(target="score", groups="person", output=tmp_path / "few"),
+                   progress)
+    dev_groups = len(set(prep.split.train.groups) | set(prep.split.val.groups))
+    assert prep.folds.k == dev_groups < 5 and any("one fold a group" in line for line in said)
+    assert not can_repeat(prep.folds, True, dev_groups) and can_repeat(prep.folds, True, dev_groups + 1)
+
+
 @pytest.mark.parametrize("target, k", [("score", 5), ("responded", 3)])
 def test_no_split_or_fold_divides_a_group_and_the_group_is_no_feature(target, k):
     frame = people()
@@ -63,7 +97,7 @@ def test_a_missing_group_is_a_group_of_its_own():
 @pytest.mark.parametrize("n_people, groups, message", [
     (30, "who", "--groups names column 'who', which the data lacks"),
     (30, "score", "--groups names the target 'score'"),
-    (2, "person", "--groups leaves 2 groups to split; autosearch needs at least 3"),
+    (3, "person", r"--groups names 3 groups; autosearch needs at least 4 \(train, validation and test each"),
 ])
 def test_a_bad_groups_column_is_refused_with_the_fix(n_people, groups, message):
     with pytest.raises(AutosearchError, match=message):

@@ -28,7 +28,7 @@ from autosearch.errors import AutosearchError
 TEST_FRACTION = 0.2
 VAL_FRACTION = 0.2  # of what remains after the test split
 MIN_ROWS = 20
-MIN_GROUPS = 3
+MIN_GROUPS = 3  # train, validation, and test unless given: each holds whole groups, one at least
 
 
 @dataclass(frozen=True, eq=False)
@@ -44,14 +44,8 @@ class Split:
 
 def _two_way(data: Dataset, fraction: float, seed: int, stratify: bool) -> tuple[Dataset, Dataset, bool]:
     rows = np.arange(len(data))
-    if data.groups is not None:  # about `fraction` of the groups on the second side (of the samples if they are even)
-        if len(np.unique(data.groups)) < MIN_GROUPS:
-            raise AutosearchError(f"--groups leaves {len(np.unique(data.groups))} groups to split; autosearch needs "
-                                  f"at least {MIN_GROUPS} (train, validation and test each hold whole groups): name "
-                                  "a column with more groups, or leave --groups out")
-        splitter = GroupShuffleSplit(1, test_size=fraction, random_state=seed)
-        first, second = next(splitter.split(rows, groups=data.groups))
-        return data.take(first), data.take(second), False
+    if data.groups is not None:
+        return _whole_groups(data, fraction, seed, stratify)
     if stratify:
         try:
             first, second = train_test_split(rows, test_size=fraction, random_state=seed,
@@ -60,6 +54,23 @@ def _two_way(data: Dataset, fraction: float, seed: int, stratify: bool) -> tuple
         except ValueError:
             pass  # some class too rare to appear on both sides: fall back to a plain shuffle
     first, second = train_test_split(rows, test_size=fraction, random_state=seed)
+    return data.take(first), data.take(second), False
+
+
+def _whole_groups(data: Dataset, fraction: float, seed: int, stratify: bool) -> tuple[Dataset, Dataset, bool]:
+    """Whole groups (--groups) on each side, about `fraction` of them on the second: for classes, one fold of
+    scikit-learn's StratifiedGroupKFold, whose class mix is as near the whole's as whole groups allow (a split
+    with no sample of a rare class would leave its metric undefined); else GroupShuffleSplit."""
+    rows, groups = np.arange(len(data)), data.groups
+    parts = round(1 / fraction)
+    if stratify and len(np.unique(groups)) >= parts:
+        labels = data.target.iloc[:, 0].to_numpy()
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "The least populated class", UserWarning)
+            first, second = next(StratifiedGroupKFold(parts, shuffle=True, random_state=seed).split(rows, labels,
+                                                                                                     groups))
+    else:
+        first, second = next(GroupShuffleSplit(1, test_size=fraction, random_state=seed).split(rows, groups=groups))
     return data.take(first), data.take(second), False
 
 
@@ -118,6 +129,11 @@ def split_data(data: Dataset, profile: Profile, seed: int, test: Dataset | None 
         return _split_in_time(data, profile, test)
     stratify = profile.task.single_label
     given = test is not None
+    if data.groups is not None and len(np.unique(data.groups)) < MIN_GROUPS + (not given):
+        sides = "train and validation" if given else "train, validation and test"
+        raise AutosearchError(f"--groups names {len(np.unique(data.groups))} groups; autosearch needs at least "
+                              f"{MIN_GROUPS + (not given)} ({sides} each hold whole groups): name a column with more "
+                              "groups, or leave --groups out")
     if test is None:
         rest, test, strat_test = _two_way(data, TEST_FRACTION, seed, stratify)
     else:
@@ -126,9 +142,10 @@ def split_data(data: Dataset, profile: Profile, seed: int, test: Dataset | None 
     stratified = stratify and strat_test and strat_val
     messages = []
     if data.groups is not None:
-        stratify = stratified = False
         messages.append(f"split by group: {len(np.unique(train.groups))} groups train / {len(np.unique(val.groups))} "
-                        f"validation / " + ("the --test samples" if given else f"{len(np.unique(test.groups))} test"))
+                        f"validation / " + ("the --test samples" if given else f"{len(np.unique(test.groups))} test")
+                        + (", classes balanced as whole groups allow" if stratify else ""))
+        stratify = stratified = False
     if stratify and not stratified:
         messages.append("some classes are too rare to stratify the split; samples were shuffled instead")
     messages.append(f"split: {len(train)} train / {len(val)} validation / {len(test)} test samples"
