@@ -91,9 +91,7 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
         metric, metric_reason = forecast_metric(config.metric)
     else:
         if config.test is not None:
-            test = _read_test(config.test, prof, notes)
-            if prof.groups is not None:
-                notes += _shared_groups(raw, config.test, prof.groups)
+            test = _read_test(config.test, prof, notes, raw.frame[prof.groups] if prof.groups else None)
         split, split_notes = split_data(dataset, prof, config.seed, test)
         for note in notes + split_notes:
             progress.say(note)
@@ -111,8 +109,8 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     if prof.forecast is None:
         began = None if before is None else (before.folds or 0)  # 1: a holdout; 0: an earlier autosearch's
         k, why = cv_folds(config, dev, prof, spaces[0], began)
-        if k is not None and dev.groups is not None and not config.cv_folds and k > len(np.unique(dev.groups)):
-            k, why = len(np.unique(dev.groups)), "one fold a group: --groups leaves no more"
+        if k is not None and dev.groups is not None and not config.cv_folds and k > dev.group_count:
+            k, why = dev.group_count, "one fold a group: --groups leaves no more"
         splits, how = fold_rows(dev, len(split.train), k, config.seed, prof.task.single_label, times(dev, prof))
         how += f" ({why})" if why else ""
     progress.say(how)
@@ -239,9 +237,12 @@ def read(data: str | Path | pd.DataFrame) -> RawData:
     return load_data(data)
 
 
-def _read_test(path: Path, prof: Profile, notes: list[str]) -> Dataset:
-    """The --test file, shaped like the data; it becomes the test split."""
+def _read_test(path: Path, prof: Profile, notes: list[str], groups: pd.Series | None = None) -> Dataset:
+    """The --test file, shaped like the data; it becomes the test split. `groups`: the data's --groups column,
+    whose values the file's are compared with."""
     raw = load_data(path, image_size=prof.image_size, color_mode=prof.color_mode)
+    if raw.is_table and groups is not None and groups.name in raw.frame.columns:
+        notes.append(_shared_groups(groups, raw.frame[groups.name]))
     if raw.is_table:
         missing = [c for c in prof.targets if c not in raw.frame.columns]
         if missing:
@@ -264,17 +265,14 @@ def _read_test(path: Path, prof: Profile, notes: list[str]) -> Dataset:
     return Dataset(features, target).take(np.flatnonzero(keep))
 
 
-def _shared_groups(raw: RawData, path: Path, column: str) -> list[str]:
-    """What to say where the --test file holds groups (--groups) that the data holds too: its score is then for
-    groups the models saw."""
-    test = load_data(path).frame
-    if column not in test.columns:
-        return []
-    shared = set(raw.frame[column].dropna()) & set(test[column].dropna())
+def _shared_groups(data: pd.Series, test: pd.Series) -> str:
+    """What to say of the --test file's groups (--groups): whether the data holds some of them too (its score is
+    then partly for groups the models saw)."""
+    shared = set(data.dropna()) & set(test.dropna())
     if not shared:
-        return [f"the --test samples' groups ({column}) are none of the data's: the test scores unseen groups"]
-    return [f"the --test file shares {len(shared)} of its groups ({column}) with the data: its score is partly for "
-            "groups the models saw; give a test file of other groups for a score on unseen ones"]
+        return f"the --test samples' groups ({data.name}) are none of the data's: the test scores unseen groups"
+    return (f"the --test file shares {len(shared)} of its groups ({data.name}) with the data: its score is partly "
+            "for groups the models saw; give a test file of other groups for a score on unseen ones")
 
 
 def _fit_codec(prof: Profile, data: Dataset, test: Dataset | None, split: Split) -> TargetCodec:

@@ -20,6 +20,11 @@ class Dataset:
     def __len__(self) -> int:
         return len(self.target)
 
+    @property
+    def group_count(self) -> int | None:
+        """How many groups its samples fall in (--groups), None without groups."""
+        return None if self.groups is None else len(np.unique(self.groups))
+
     def take(self, rows: np.ndarray) -> Dataset:
         features = (self.features.iloc[rows].reset_index(drop=True) if isinstance(self.features, pd.DataFrame)
                     else self.features[rows])

@@ -299,11 +299,10 @@ def group_codes(frame: pd.DataFrame, column: str, targets: tuple[str, ...]) -> t
                               "together (a person, a patient, a store)")
     codes, _ = pd.factorize(frame[column])
     alone = codes < 0
-    codes[alone] = codes.max() + 1 + np.arange(int(alone.sum()))
-    n = len(np.unique(codes))
     lone = int(alone.sum())
+    codes[alone] = codes.max() + 1 + np.arange(lone)
     without = f" ({lone} row{'s' * (lone != 1)} without one: a group of its own)" if lone else ""
-    return codes, f"--groups {column}: {n} groups{without}; no split divides a group"
+    return codes, f"--groups {column}: {codes.max() + 1} groups{without}; no split divides a group"
 
 
 def _table_profile(features: pd.DataFrame, kind: str, facts: dict, messages: list[str], time: str | None = None,

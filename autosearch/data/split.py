@@ -43,9 +43,9 @@ class Split:
 
 
 def _two_way(data: Dataset, fraction: float, seed: int, stratify: bool) -> tuple[Dataset, Dataset, bool]:
-    rows = np.arange(len(data))
     if data.groups is not None:
         return _whole_groups(data, fraction, seed, stratify)
+    rows = np.arange(len(data))
     if stratify:
         try:
             first, second = train_test_split(rows, test_size=fraction, random_state=seed,
@@ -63,7 +63,7 @@ def _whole_groups(data: Dataset, fraction: float, seed: int, stratify: bool) -> 
     with no sample of a rare class would leave its metric undefined); else GroupShuffleSplit."""
     rows, groups = np.arange(len(data)), data.groups
     parts = round(1 / fraction)
-    if stratify and len(np.unique(groups)) >= parts:
+    if stratify and data.group_count >= parts:
         labels = data.target.iloc[:, 0].to_numpy()
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", "The least populated class", UserWarning)
@@ -129,11 +129,12 @@ def split_data(data: Dataset, profile: Profile, seed: int, test: Dataset | None 
         return _split_in_time(data, profile, test)
     stratify = profile.task.single_label
     given = test is not None
-    if data.groups is not None and len(np.unique(data.groups)) < MIN_GROUPS + (not given):
+    needed = MIN_GROUPS + (not given)
+    if data.groups is not None and data.group_count < needed:
         sides = "train and validation" if given else "train, validation and test"
-        raise AutosearchError(f"--groups names {len(np.unique(data.groups))} groups; autosearch needs at least "
-                              f"{MIN_GROUPS + (not given)} ({sides} each hold whole groups): name a column with more "
-                              "groups, or leave --groups out")
+        raise AutosearchError(f"--groups names {data.group_count} groups; autosearch needs at least {needed} "
+                              f"({sides} each hold whole groups): name a column with more groups, or leave --groups "
+                              "out")
     if test is None:
         rest, test, strat_test = _two_way(data, TEST_FRACTION, seed, stratify)
     else:
@@ -142,8 +143,8 @@ def split_data(data: Dataset, profile: Profile, seed: int, test: Dataset | None 
     stratified = stratify and strat_test and strat_val
     messages = []
     if data.groups is not None:
-        messages.append(f"split by group: {len(np.unique(train.groups))} groups train / {len(np.unique(val.groups))} "
-                        f"validation / " + ("the --test samples" if given else f"{len(np.unique(test.groups))} test")
+        messages.append(f"split by group: {train.group_count} groups train / {val.group_count} validation / "
+                        + ("the --test samples" if given else f"{test.group_count} test")
                         + (", classes balanced as whole groups allow" if stratify else ""))
         stratify = stratified = False
     if stratify and not stratified:
@@ -192,7 +193,7 @@ def _group_folds(dev: Dataset, k: int, seed: int, stratify: bool
                  ) -> tuple[tuple[tuple[np.ndarray, np.ndarray], ...], str]:
     """k folds of whole groups (--groups), of about equal size, stratified by class where the groups allow it
     (scikit-learn's StratifiedGroupKFold: each fold's class mix as near the whole's as whole groups make it)."""
-    n = len(np.unique(dev.groups))
+    n = dev.group_count
     if k > n:
         raise AutosearchError(f"--cv-folds {k} asks for more folds than the {n} groups of the training and "
                               "validation samples (--groups); give fewer folds")
