@@ -50,11 +50,11 @@ def fit(data: str | Path | pd.DataFrame, target: str | list[str] | None = None, 
     Options are those of `autosearch fit` (``trials``, ``time_budget``, ``task``, ``kind``, ``metric``,
     ``space``, ``test``, ``output``, ``experiment``, ``tracking_uri``, ``seed``, ``max_epochs``, ``time``,
     ``no_time``, ``groups``, ``storage``, ``study``, ``baselines``, ``engine`` and the engine's own options such as
-    ``tuner`` or ``concurrency``, ``mixed_precision``, ``quiet``; a forecast's ``horizon``, ``series`` (--id) and
-    ``backtests``; ``warm_start``: an earlier search's run folder, MLflow experiment or ``models:/NAME``, whose
-    best configurations run first). Given an ``output`` folder that holds a
-    run, it continues that run. Returns None in a worker process (another process owns the run and writes
-    its results).
+    ``tuner`` or ``concurrency``, ``mixed_precision``, ``quiet``; a forecast's ``horizon``, ``series`` (--id),
+    ``backtests`` and ``known`` (covariates known ahead, a list); ``warm_start``: an earlier search's run
+    folder, MLflow experiment or ``models:/NAME``, whose best configurations run first). Given an ``output``
+    folder that holds a run, it continues that run. Returns None in a worker process (another process owns the
+    run and writes its results).
     """
     return run_fit(data, make_config(target=target, **options))
 

@@ -133,6 +133,11 @@ def fit(
     backtests: Optional[int] = typer.Option(None, metavar="K", help="A forecast's validation: K backtests of H "
                                             "forecast origins each, the latest before the test span (default: 3, "
                                             "fewer for short series)."),
+    known: Optional[str] = typer.Option(None, metavar="COLUMNS", help="A forecast's covariates known ahead "
+                                        "(a holiday calendar, a weather forecast, planned prices), "
+                                        "comma-separated: the model reads their values for the steps it "
+                                        "forecasts, which `predict` takes from H rows a series after the "
+                                        "history's last target."),
     storage: Optional[str] = typer.Option(None, help="The run's database (its records and Optuna study), shared "
                                           "by several processes, e.g. postgresql://… (default: SQLite in the "
                                           "output folder)."),
@@ -164,7 +169,7 @@ def fit(
                              space=space, metric=metric, output=output, experiment=experiment,
                              tracking_uri=tracking_uri, seed=seed, max_epochs=max_epochs, cv_folds=cv_folds,
                              holdout=holdout, time=time, no_time=no_time, groups=groups, horizon=horizon, series=series,
-                             backtests=backtests, storage=storage,
+                             backtests=backtests, known=known, storage=storage,
                              study=study, engine=engine, mixed_precision=mixed_precision, register=register,
                              system_metrics=system_metrics, quiet=quiet, baselines=baselines,
                              warm_start=warm_start, **engine_options)

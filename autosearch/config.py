@@ -66,6 +66,7 @@ class RunConfig:
     horizon: int | None = None  # --task forecast: steps ahead (given alone, it asks for a forecast)
     series: str | None = None  # --id: the column naming each row's series (a forecast of several)
     backtests: int | None = None  # a forecast's validation windows (default: data/forecast.DEFAULT_BACKTESTS)
+    known: tuple[str, ...] = ()  # --known: a forecast's covariates known ahead (given for the steps it forecasts)
     storage: str | None = None  # the run's database, shared by several processes (default: in the run folder)
     study: str | None = None  # the search's name in that database (default: "autosearch")
     engine: str = DEFAULT_ENGINE
@@ -102,9 +103,9 @@ class RunConfig:
         elif self.horizon is not None:
             raise AutosearchError(f"--horizon asks for a forecast, not --task {self.task}; leave --task out or pass "
                                   "--task forecast")
-        elif self.series is not None or self.backtests is not None:
-            raise AutosearchError(f"--{'id' if self.series is not None else 'backtests'} belongs to a forecast; "
-                                  "pass --horizon H (steps ahead) with it")
+        elif self.series is not None or self.backtests is not None or self.known:
+            flag = "id" if self.series is not None else "backtests" if self.backtests is not None else "known"
+            raise AutosearchError(f"--{flag} belongs to a forecast; pass --horizon H (steps ahead) with it")
         if self.register is not None and not self.register.strip():
             raise AutosearchError("--register needs a model name, e.g. --register penguins-species")
         if self.warm_start is not None and not self.warm_start.strip():
@@ -159,7 +160,7 @@ class RunConfig:
         own.update(test=Path(own["test"]) if own.get("test") else None,
                    output=Path(own["output"]) if own.get("output") else None,
                    targets=tuple(own.get("targets", ())), spaces=tuple(Path(p) for p in own.get("spaces", ())),
-                   baselines=tuple(own.get("baselines", ())))
+                   baselines=tuple(own.get("baselines", ())), known=tuple(own.get("known", ())))
         options = engine_class(own.get("engine", DEFAULT_ENGINE)).Options
         mine = {f.name: data[f.name] for f in dataclasses.fields(options) if data.get(f.name) is not None}
         return cls(**own, engine_options=options(**mine))
@@ -172,19 +173,19 @@ def make_config(
     space: str | Path | list | tuple | None = None,
     output: str | Path | None = None,
     baselines: str | list | tuple | None = None,
+    known: str | list | tuple | None = None,
     **options,
 ) -> RunConfig:
     """Build a RunConfig from loosely typed arguments (CLI strings or Python values).
 
     `space` is one space file or several (the family is then searched among them); `baselines` names the
-    classical candidates, as a list or comma-separated ("linear,svm"). Engine options (such as
+    classical candidates, as a list or comma-separated ("linear,svm"), and `known` a forecast's covariates known
+    ahead the same way. Engine options (such as
     ``scheduler`` for Ray) are given by name beside the others; an option of another engine is refused.
     """
     targets = (target,) if isinstance(target, str) else tuple(target or ())
     spaces = (space,) if isinstance(space, (str, Path)) else tuple(space or ())
-    if isinstance(baselines, str):
-        baselines = baselines.split(",")
-    chosen = tuple(dict.fromkeys(str(n).strip() for n in baselines or () if str(n).strip()))
+    chosen, known = _names(baselines), _names(known)
     engine_flags = {k: options.pop(k) for k in list(options) if k in option_fields()}
     unknown = sorted(set(options) - set(RunConfig.__dataclass_fields__) - {"engine_options"})
     if unknown:
@@ -203,6 +204,18 @@ def make_config(
         spaces=tuple(Path(p) for p in spaces),
         output=Path(output) if output else None,
         baselines=chosen,
+        known=known,
         engine_options=make_options(options.get("engine", DEFAULT_ENGINE), engine_flags),
         **options,
     )
+
+
+def _names(names: str | list | tuple | None) -> tuple[str, ...]:
+    """Names given as a list or comma-separated, once each, in order.
+
+    >>> _names("linear, svm,linear"), _names(None)
+    (('linear', 'svm'), ())
+    """
+    if isinstance(names, str):
+        names = names.split(",")
+    return tuple(dict.fromkeys(str(n).strip() for n in names or () if str(n).strip()))

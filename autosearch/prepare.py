@@ -78,7 +78,7 @@ def prepare(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     shuffled_before = before is not None and "no_time" not in before.config
     prof, dataset, test, notes = profile(raw, config.targets, config.task, config.kind, config.time,
                                          config.no_time or shuffled_before, config.horizon, config.series,
-                                         _backtests(config), config.seed, config.groups)
+                                         _backtests(config), config.seed, config.groups, config.known)
     (progress.warn if prof.target_guessed else progress.say)(f"target: {', '.join(prof.targets)} "
                                                              f"({prof.target_reason})")
     progress.say(f"task: {prof.task_name} ({prof.task_reason})")

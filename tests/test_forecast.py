@@ -40,9 +40,25 @@ def daily(n: int = 120, ids: tuple[str, ...] = ("a", "b"), noise: float = 0.3, w
     return pd.concat(frames, ignore_index=True)
 
 
-def windows_of(frame: pd.DataFrame, horizon: int = H, series: str | None = "shop"):
-    spec, _ = forecast_spec(frame, "sales", None, series, horizon, ("day",))
+def windows_of(frame: pd.DataFrame, horizon: int = H, series: str | None = "shop", known: tuple[str, ...] = ()):
+    spec, _ = forecast_spec(frame, "sales", None, series, horizon, ("day",), known)
     return spec, make_windows(frame, spec, None)[0]
+
+
+def promoted(frame: pd.DataFrame, seed: int = 1) -> pd.DataFrame:
+    """A promotion on random days (no pattern in its past), each adding 5 to the day's sales."""
+    promo = np.random.default_rng(seed).integers(0, 2, len(frame))
+    return frame.assign(promo=promo, sales=frame.sales + 5 * promo)
+
+
+def ahead(frame: pd.DataFrame, horizon: int = H, seed: int = 2) -> pd.DataFrame:
+    """`frame` and, for each shop, `horizon` days after its last with the target empty and the promotion planned."""
+    rng, parts = np.random.default_rng(seed), [frame]
+    for shop, part in frame.groupby("shop"):
+        days = pd.date_range(pd.Timestamp(part.day.max()) + pd.Timedelta(days=1), periods=horizon, freq="D")
+        parts.append(pd.DataFrame({"day": days.strftime("%Y-%m-%d"), "shop": shop, "sales": np.nan,
+                                   "promo": rng.integers(0, 2, horizon)}))
+    return pd.concat(parts, ignore_index=True)
 
 
 def test_windows_end_at_their_origin_and_their_targets_are_the_next_h_steps():
@@ -59,6 +75,39 @@ def test_windows_end_at_their_origin_and_their_targets_are_the_next_h_steps():
         np.testing.assert_allclose(last[-len(seen):], (seen - level) / scale, rtol=1e-5, atol=1e-5)
         np.testing.assert_allclose(windows.target.iloc[row], (values[origin + 1:origin + 1 + H] - level) / scale,
                                    rtol=1e-5, atol=1e-5)
+
+
+def test_a_covariate_known_ahead_is_read_at_the_steps_the_window_forecasts():
+    """Each step of a window carries the known covariate's value H steps later: the window's last H steps carry
+    the values of the H steps it forecasts, and the steps after a series' last target (predict's) are not
+    windows of their own."""
+    frame = promoted(daily())
+    spec, windows = windows_of(ahead(frame), known=("promo",))
+    assert spec.known == ("promo",) and "promo" not in spec.covariates and spec.channels == 1 + 1 + 4
+    assert len(windows) == len(windows_of(frame, known=("promo",))[1])
+    for row in (0, len(windows) // 2, len(windows) - 1):
+        promo = frame[frame.shop == ("a", "b")[windows.series[row]]].promo.to_numpy()
+        origin = len(promo) - 1 - H - windows.distance[row]
+        steps = np.arange(origin - spec.lookback + 1, origin + 1)
+        seen = steps >= 0
+        np.testing.assert_array_equal(windows.features[row, seen, 1], promo[steps[seen] + H])
+        np.testing.assert_array_equal(windows.features[row, -H:, 1], promo[origin + 1:origin + 1 + H])
+
+
+def test_a_target_driven_by_a_covariate_known_ahead_is_forecast_from_it_and_not_without(tmp_path):
+    """The promotion has no pattern in its past: read as a past covariate it cannot help, read ahead it explains
+    the sales."""
+    frame = promoted(daily())
+    past = fit_baseline("linear", prepared(frame, tmp_path, series="shop").folds.first)[0].val_score
+    known = fit_baseline("linear", prepared(frame, tmp_path, series="shop", known="promo").folds.first)[0]
+    assert known.val_score < 0.25 < 0.5 < past
+
+
+@pytest.mark.parametrize("known, message", [("price", "not a column"), ("sales", "is the target"),
+                                            ("note", "must be numeric")])
+def test_a_known_covariate_that_is_no_numeric_column_is_refused(tmp_path, known, message):
+    with pytest.raises(AutosearchError, match=message):
+        prepared(daily().assign(note="x"), tmp_path, series="shop", known=known)
 
 
 def test_backtests_train_only_on_windows_whose_targets_end_before_what_they_score_and_test_is_the_last_h_steps():
@@ -174,6 +223,7 @@ def test_a_local_model_whose_forecasts_would_not_fit_its_part_of_the_share_is_sk
 @pytest.mark.parametrize("options, message", [
     ({"horizon": 3, "task": "regression"}, "--horizon asks for a forecast"),
     ({"series": "shop"}, "--id belongs to a forecast"),
+    ({"known": "promo"}, "--known belongs to a forecast"),
     ({"task": "forecast"}, "needs --horizon"),
     ({"horizon": 3, "cv_folds": 3}, "--backtests"),
     ({"horizon": 0}, "at least 1"),
@@ -240,9 +290,12 @@ def test_networks_whose_lead_over_the_classical_forecasters_is_within_the_noise_
 @pytest.fixture(scope="module")
 def forecast_run(tmp_path_factory):
     folder = tmp_path_factory.mktemp("forecast")
-    daily(walk=0.2).to_csv(folder / "shops.csv", index=False)
+    shops = promoted(daily(walk=0.2))
+    shops.to_csv(folder / "shops.csv", index=False)
+    ahead(shops).to_csv(folder / "shops-ahead.csv", index=False)  # what predict takes: the promotions planned
     result = autosearch_here("fit", folder / "shops.csv", "--target", "sales", "--horizon", H, "--id", "shop",
-                             "--trials", 2, "--max-epochs", 1, "--baselines", "linear", "--output", folder / "out",
+                             "--known", "promo", "--trials", 2, "--max-epochs", 1, "--baselines", "linear",
+                             "--output", folder / "out",
                              "--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}")
     assert result.returncode == 0, result.stderr
     return folder
@@ -257,7 +310,10 @@ def test_a_forecast_is_fitted_against_the_common_sense_forecasts_and_serves_the_
     assert board[board.kind == "nn"].state.eq("complete").any()
     assert "nbeats" in set(board.family)  # the first trial
     assert "Error by step ahead" in (forecast_run / "out" / "report.html").read_text()
-    result = autosearch_here("predict", forecast_run / "out" / "model", forecast_run / "shops.csv")
+    without = autosearch_here("predict", forecast_run / "out" / "model", forecast_run / "shops.csv")
+    assert without.returncode != 0 and "rows after its last 'sales'" in without.stderr
+    assert "Traceback" not in without.stderr
+    result = autosearch_here("predict", forecast_run / "out" / "model", forecast_run / "shops-ahead.csv")
     assert result.returncode == 0, result.stderr
     from io import StringIO
     forecast = pd.read_csv(StringIO(result.stdout))
@@ -265,6 +321,11 @@ def test_a_forecast_is_fitted_against_the_common_sense_forecasts_and_serves_the_
     assert forecast.groupby("shop").day.apply(list).to_dict() == {
         s: list(pd.date_range("2024-04-30", periods=H, freq="D").strftime("%Y-%m-%d")) for s in ("a", "b")}
     assert np.isfinite(forecast.forecast).all()
+    history = pd.read_csv(forecast_run / "shops-ahead.csv")
+    planned = history.sales.isna()
+    bundle = Bundle.load(forecast_run / "out" / "model")
+    on, off = (bundle.predict(history.assign(promo=np.where(planned, p, history.promo))).forecast for p in (1, 0))
+    assert (on - off).mean() > 2.5  # a promotion adds 5: the pick reads the plan for the steps it forecasts
 
 
 @pytest.mark.slow
@@ -273,11 +334,11 @@ def test_the_served_windows_are_aligned_with_the_history_they_end(forecast_run):
     give exactly the last value and the value a season before each step: a window off by one step would not."""
     bundle = Bundle.load(forecast_run / "out" / "model")
     spec = bundle.profile.forecast
-    history = pd.read_csv(forecast_run / "shops.csv")
+    history = pd.read_csv(forecast_run / "shops-ahead.csv")  # the steps ahead (target empty) do not move them
     for estimator, expected in ((NaiveForecast(spec.lookback, spec.season, H), lambda v: np.repeat(v[-1], H)),
                                 (SeasonalNaiveForecast(spec.lookback, spec.season, H), lambda v: v[-7:-7 + H])):
         member = Member("yardstick", "baseline", "dummy", {}, 1.0, estimator.fit(None))
         forecast = dataclasses.replace(bundle, members=[member]).predict(history)
         for shop, part in forecast.groupby("shop"):
-            values = history[history.shop == shop].sales.to_numpy()
+            values = history[history.shop == shop].sales.dropna().to_numpy()
             np.testing.assert_allclose(part.forecast, expected(values), rtol=1e-4)

@@ -1,7 +1,12 @@
 """Forecasting (`--task forecast --horizon H`): a table of one series or several (long format: a time column,
-`--id` naming the series, the target, other numeric columns as past covariates) becomes windows to learn from
-— the last `lookback` steps in, the next `horizon` steps out — and, for `predict`, the next `horizon` steps
-after each series ends.
+`--id` naming the series, the target, other numeric columns as past covariates, `--known` ones known ahead)
+becomes windows to learn from — the last `lookback` steps in, the next `horizon` steps out — and, for
+`predict`, the next `horizon` steps after each series ends.
+
+A covariate known ahead (a calendar of holidays, a weather forecast, a planned promotion) is read H steps ahead
+of where the window is: each step of a window carries its value H steps later, so a window's last H steps
+carry the values of the H steps it forecasts. For `predict`, the history gives those: H rows a series after its
+last target, the target empty.
 
 Every window is put in its series' units: target values relative to the window's last value, divided by the
 series' mean absolute seasonal difference (the in-sample error of the seasonal naive forecast, MASE's
@@ -54,6 +59,7 @@ class ForecastSpec:
     step: float  # seconds a step (dates at a fixed step), or the numbers' step; 0 with `months`
     months: int  # months a step (monthly, quarterly, yearly dates), else 0
     calendar: tuple[str, ...]  # the cycles whose phase every step carries: day, week, year
+    known: tuple[str, ...] = ()  # numeric columns known ahead (--known): each step carries its value H steps later
 
     def as_dict(self) -> dict:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -64,8 +70,9 @@ class ForecastSpec:
 
     @property
     def channels(self) -> int:
-        """Values a window holds per step: the target, the covariates and each cycle's sine and cosine."""
-        return 1 + len(self.covariates) + 2 * len(self.calendar)
+        """Values a window holds per step: the target, the past and known covariates and each cycle's sine and
+        cosine."""
+        return 1 + len(self.covariates) + len(self.known) + 2 * len(self.calendar)
 
     @property
     def scale_lag(self) -> int:
@@ -177,19 +184,22 @@ def _stamps(spec: ForecastSpec, first: float, positions: np.ndarray) -> pd.Datet
 
 @dataclass(frozen=True)
 class Series:
-    """One series on its grid: values (steps, 1 + covariates; NaN where missing), its first time, its name."""
+    """One series on its grid up to its last target: values (steps, 1 + covariates + known covariates), its
+    first time, its name; and the known covariates' values of the steps after it (`--known`: `predict`'s)."""
 
     name: object
     values: np.ndarray
     first: float
     filled: int  # steps missing from the data, filled
+    ahead: np.ndarray  # (steps after the last target, known covariates)
 
 
 def read_series(frame: pd.DataFrame, spec: ForecastSpec) -> list[Series]:
     """The table's series on their grids: rows sorted by time; a step the data lacks is filled (the target
-    linearly between its neighbours, covariates with the last value). Refuses two rows at one step of a series
-    and times off the grid."""
-    columns = [spec.target, *spec.covariates]
+    linearly between its neighbours, covariates with the last value). A series ends at its last target; the
+    rows after it are steps ahead, whose known covariates (`--known`) are kept. Refuses two rows at one step of
+    a series and times off the grid."""
+    columns = [spec.target, *spec.covariates, *spec.known]
     for col in columns:
         if not ptypes.is_numeric_dtype(frame[col]):
             parsed = pd.to_numeric(frame[col], errors="coerce")
@@ -216,10 +226,14 @@ def read_series(frame: pd.DataFrame, spec: ForecastSpec) -> list[Series]:
                                   f"step{' and series (--id)' if spec.series else ' (--id names the series)'}")
         values = np.full((index.max() + 1, len(columns)), np.nan)
         values[index] = part[columns].to_numpy(dtype=np.float64)
-        filled = len(values) - len(index)
-        target = pd.Series(values[:, 0]).interpolate(limit_direction="both").to_numpy()
+        targets = np.flatnonzero(~np.isnan(values[:, 0]))
+        if len(targets) == 0:
+            continue
+        end = targets[-1] + 1
+        target = pd.Series(values[:end, 0]).interpolate(limit_direction="both").to_numpy()
         covariates = pd.DataFrame(values[:, 1:]).ffill().bfill().to_numpy()
-        found.append(Series(name, np.column_stack([target, covariates]), float(np.nanmin(t)), filled))
+        found.append(Series(name, np.column_stack([target, covariates[:end]]), float(np.nanmin(t)),
+                            int(end - np.sum(index < end)), covariates[end:, len(spec.covariates):]))
     return found
 
 
@@ -241,11 +255,19 @@ def scale_of(target: np.ndarray, lag: int) -> float:
 
 
 def _steps(series: Series, spec: ForecastSpec) -> np.ndarray:
-    """(steps, channels): the series' values and, for dates, each step's calendar phases."""
-    if not spec.calendar:
-        return series.values
-    stamps = _stamps(spec, series.first, np.arange(len(series.values)))
-    return np.column_stack([series.values, _phases(stamps, spec.calendar)])
+    """(steps, channels): the series' values, its known covariates H steps ahead (NaN where the data ends
+    sooner) and, for dates, each step's calendar phases."""
+    steps, past = len(series.values), 1 + len(spec.covariates)
+    parts = [series.values[:, :past]]
+    if spec.known:
+        known = np.concatenate([series.values[:, past:], series.ahead])
+        lead = np.full((steps, len(spec.known)), np.nan)
+        reach = max(0, min(steps, len(known) - spec.horizon))
+        lead[:reach] = known[spec.horizon:spec.horizon + reach]
+        parts.append(lead)
+    if spec.calendar:
+        parts.append(_phases(_stamps(spec, series.first, np.arange(steps)), spec.calendar))
+    return np.column_stack(parts)
 
 
 def _window(steps: np.ndarray, origin: int, lookback: int, level: float, scale: float) -> np.ndarray:
@@ -357,9 +379,9 @@ def stopping_split(dev: Windows, horizon: int) -> tuple[np.ndarray, np.ndarray] 
 
 
 def forecast_spec(frame: pd.DataFrame, target: str, time: str | None, series: str | None, horizon: int,
-                  dates_found: tuple[str, ...]) -> tuple[ForecastSpec, str]:
+                  dates_found: tuple[str, ...], known: tuple[str, ...] = ()) -> tuple[ForecastSpec, str]:
     """The forecast's settings from the table, and what to tell the user. `dates_found`: its date columns
-    (the time column where --time is not given)."""
+    (the time column where --time is not given); `known`: the covariates known ahead (--known)."""
     if time is None:
         if len(dates_found) != 1:
             which = f"its date columns are {', '.join(dates_found)}" if dates_found else "it has no date column"
@@ -375,16 +397,24 @@ def forecast_spec(frame: pd.DataFrame, target: str, time: str | None, series: st
         raise AutosearchError(f"the times in '{time}' come at irregular steps; resample the data to regular steps "
                               "(e.g. pandas' resample) before forecasting")
     season = season_of(dates, step, months)
-    covariates = tuple(c for c in frame.columns if c not in (target, time, series)
+    for col in known:
+        if col not in frame.columns or col in (target, time, series):
+            what = "is not a column of the data" if col not in frame.columns else "is the target, time or --id column"
+            raise AutosearchError(f"--known '{col}' {what}; name a numeric column whose future values are known")
+        if pd.to_numeric(frame[col], errors="coerce").notna().sum() < frame[col].notna().sum():
+            raise AutosearchError(f"--known '{col}' must be numeric to forecast with; fix its values or encode it as "
+                                  "numbers (e.g. 0/1 for a holiday)")
+    covariates = tuple(c for c in frame.columns if c not in (target, time, series, *known)
                        and ptypes.is_numeric_dtype(frame[c]) and not ptypes.is_bool_dtype(frame[c])
                        and frame[c].nunique() > 1)
     lengths = frame.groupby(series).size() if series else pd.Series([len(frame)])
     lookback = int(min(max(2 * season, 3 * horizon, 12), MAX_LOOKBACK,
                        max(8, (int(lengths.median()) - horizon) // 2)))
     spec = ForecastSpec(target, time, series, covariates, horizon, lookback, season, dates, step, months,
-                        _calendar(dates, step, months))
+                        _calendar(dates, step, months), tuple(known))
     several = f"{len(lengths)} series ('{series}'), one model across them" if series else "one series"
-    with_covariates = f"; past covariates {', '.join(covariates)}" if covariates else ""
+    with_covariates = (f"; past covariates {', '.join(covariates)}" if covariates else "") + (
+        f"; known ahead {', '.join(known)}" if known else "")
     reason = (f"forecast {horizon} steps of '{target}' ahead, {several}; '{time}' steps {said.removeprefix('every ')}"
               f", a season of {season}; windows of the last {lookback} steps{with_covariates}")
     return spec, reason
@@ -393,12 +423,18 @@ def forecast_spec(frame: pd.DataFrame, target: str, time: str | None, series: st
 def last_windows(frame: pd.DataFrame, spec: ForecastSpec) -> tuple[np.ndarray, pd.DataFrame]:
     """Each series' window of its last `lookback` steps (what a forecast of the next H is made from), and per
     series: its name, its last time, its last value and its scale (to put forecasts back in its units)."""
-    missing = [c for c in (spec.time, spec.series, spec.target, *spec.covariates) if c and c not in frame.columns]
+    missing = [c for c in (spec.time, spec.series, spec.target, *spec.covariates, *spec.known)
+               if c and c not in frame.columns]
     if missing:
         raise AutosearchError(f"the history lacks column(s) the model needs: {', '.join(missing)}; give the series "
                               "with the columns they were fitted with")
     windows, rows = [], []
     for s in read_series(frame, spec):
+        if len(s.ahead) < spec.horizon and spec.known:
+            label = f"series '{s.name}'" if spec.series else "the series"
+            raise AutosearchError(f"{label} has {len(s.ahead)} rows after its last '{spec.target}' where the forecast "
+                                  f"needs {spec.horizon}: the known covariates ({', '.join(spec.known)}) of each step "
+                                  f"ahead; add {spec.horizon} rows a series with the times ahead, the target empty")
         steps = _steps(s, spec)
         level, scale = steps[-1, 0], scale_of(s.values[:, 0], spec.scale_lag)
         windows.append(_window(steps, len(steps) - 1, spec.lookback, level, scale))
@@ -423,7 +459,12 @@ def forecast_frame(relative: np.ndarray, anchors: pd.DataFrame, spec: ForecastSp
 
 def forecast_example(frame: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
     """A short history to show what `predict` takes (the MLflow Model's input example): the first series'
-    latest `lookback` steps."""
+    latest `lookback` steps; with covariates known ahead, its last H steps are the steps ahead, the target
+    emptied."""
     part = frame[frame[spec.series] == frame[spec.series].iloc[0]] if spec.series else frame
     order = np.argsort(order_values(part[spec.time]), kind="stable")
-    return part.iloc[order[-spec.lookback:]].reset_index(drop=True)
+    example = part.iloc[order[-spec.lookback - (spec.horizon if spec.known else 0):]].reset_index(drop=True)
+    if spec.known:
+        example[spec.target] = example[spec.target].astype(np.float64)
+        example.loc[len(example) - spec.horizon:, spec.target] = np.nan
+    return example

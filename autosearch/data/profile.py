@@ -177,14 +177,14 @@ def _numeric(frame: pd.DataFrame, columns: tuple[str, ...]) -> pd.DataFrame:
 
 def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto", kind: str = "auto",
             time: str | None = None, no_time: bool = False, horizon: int | None = None, series: str | None = None,
-            backtests: int | None = None, seed: int = 0,
-            groups: str | None = None) -> tuple[Profile, Dataset, Dataset | None, list[str]]:
+            backtests: int | None = None, seed: int = 0, groups: str | None = None,
+            known: tuple[str, ...] = ()) -> tuple[Profile, Dataset, Dataset | None, list[str]]:
     """Profile `raw`: the profile, the samples that have a target, the .npz's own test samples, messages.
     `time`, `no_time`: --time and --no-time (tables only: which column orders the rows in time); `horizon`,
-    `series`, `backtests`: a forecast's (--task forecast): the samples are then windows (data/forecast.py);
+    `series`, `backtests`, `known`: a forecast's (--task forecast): the samples are then windows (data/forecast.py);
     `groups`: --groups (tables only: the column whose rows stay together on one side of every split)."""
     if task == "forecast":
-        return _forecast_profile(raw, targets, time, horizon, series, backtests, seed)
+        return _forecast_profile(raw, targets, time, horizon, series, backtests, seed, known)
     if groups is not None and not raw.is_table:
         raise AutosearchError("--groups names a column of a table; this data is no table: leave --groups out")
     messages: list[str] = list(raw.notes)
@@ -222,7 +222,8 @@ def profile(raw: RawData, targets: tuple[str, ...] = (), task: str = "auto", kin
 
 
 def _forecast_profile(raw: RawData, targets: tuple[str, ...], time: str | None, horizon: int, series: str | None,
-                      backtests: int | None, seed: int) -> tuple[Profile, Dataset, None, list[str]]:
+                      backtests: int | None, seed: int, known: tuple[str, ...]
+                      ) -> tuple[Profile, Dataset, None, list[str]]:
     """A forecast's profile and windows (data/forecast.py)."""
     if not raw.is_table:
         raise AutosearchError("a forecast reads a table of series (a time column, the target, an --id column for "
@@ -235,13 +236,14 @@ def _forecast_profile(raw: RawData, targets: tuple[str, ...], time: str | None, 
     if not ptypes.is_numeric_dtype(frame[target]) and pd.to_numeric(frame[target], errors="coerce").isna().all():
         raise AutosearchError(f"target '{target}' holds no numbers; a forecast needs a numeric target")
     dates = tuple(c for c in frame.columns if c != target and not nested(frame[c]) and is_date(frame[c]))
-    spec, reason = forecast_spec(frame, target, time, series, horizon, dates)
+    spec, reason = forecast_spec(frame, target, time, series, horizon, dates, known)
     windows, notes = make_windows(frame, spec, backtests, seed)
     kind_reason = (f"{len(windows):,} windows of {spec.lookback} steps × {spec.channels} values (the target, "
-                   f"{len(spec.covariates)} covariate(s), {len(spec.calendar)} calendar cycle(s) as sine and cosine)")
+                   f"{len(spec.covariates)} covariate(s), {len(spec.known)} known ahead, {len(spec.calendar)} "
+                   "calendar cycle(s) as sine and cosine)")
     prof = Profile(targets=(target,), target_reason=target_reason, task=Task.REGRESSION, task_reason=reason,
                    kind=DataKind.FORECAST, kind_reason=kind_reason, n_rows=len(frame), n_columns=frame.shape[1],
-                   numeric=spec.covariates, dates=(spec.time,) if spec.dates else (), time=spec.time,
+                   numeric=spec.covariates + spec.known, dates=(spec.time,) if spec.dates else (), time=spec.time,
                    columns=tuple(c for c in frame.columns if c != target),
                    sample_shape=tuple(windows.features.shape[1:]), forecast=spec)
     return prof, windows, None, list(raw.notes) + notes
