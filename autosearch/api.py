@@ -33,6 +33,8 @@ from autosearch.results import FitResult, finish
 from autosearch.run_context import RunContext
 from autosearch.runs import DEFAULT_STUDY, FolderLock, RunState, default_storage, fingerprint, spaces_fingerprint
 from autosearch.serving.bundle import Bundle, is_model_uri, versions
+from autosearch.stacking import FAMILY as STACK
+from autosearch.stacking import stack_of
 from autosearch.stopping import Stop
 from autosearch.summary import RunSummary
 from autosearch.trial_runner import TrialRunner
@@ -117,6 +119,9 @@ def test_candidate(folder: str | Path, name: str) -> float:
         if name not in records:
             raise AutosearchError(f"'{folder}' has no completed candidate named '{name}'; see "
                                   f"`autosearch leaderboard {folder}`")
+        if records[name].family == STACK:
+            raise AutosearchError(f"'{name}' is a stacker, scored on test when it was the pick (summary.json); "
+                                  "refit its members by name")
         weights = dict(records[name].params) if records[name].kind is CandidateKind.ENSEMBLE else {name: 1.0}
         prep = prepare(state.data, config, Progress(quiet=True))
         with precision(config.mixed_precision):  # refitted as it was trained
@@ -415,13 +420,21 @@ class Sitting:
         if aside is not None:
             self.progress.say(f"{aside}: the pick is among the classical forecasters")
             ensemble = ensemble_of([r for r in candidates if r.kind is not CandidateKind.NETWORK], predictions, folds)
-        if ensemble is None:
-            return [], aside
-        ensemble = self.tracker.log_candidate(ensemble)
-        self.store.save(ensemble)
-        weights = ", ".join(f"{name} {weight:.2f}" for name, weight in ensemble.params.items())
-        self.progress.say(f"ensemble: val {self.prep.metric.name} {format_score(ensemble.val_score)} ({weights})")
-        return [ensemble], aside
+        made = []
+        if ensemble is not None:
+            ensemble = self.tracker.log_candidate(ensemble)
+            self.store.save(ensemble)
+            weights = ", ".join(f"{name} {weight:.2f}" for name, weight in ensemble.params.items())
+            self.progress.say(f"ensemble: val {self.prep.metric.name} {format_score(ensemble.val_score)} ({weights})")
+            made.append(ensemble)
+        stacked = stack_of(candidates + made, predictions, folds, self.config.seed) if aside is None else None
+        if stacked is not None:
+            stacker, outputs, said = stacked
+            self.progress.say(said)
+            if stacker is not None:
+                made.append(self.tracker.log_candidate(stacker))
+                self.store.save(made[-1], outputs)
+        return made, aside
 
     def _bag(self) -> None:
         """With time left once the search is over (its trial cap reached inside a time budget, or settled:

@@ -185,12 +185,11 @@ def ahead_on_their_samples(candidates: Sequence[TrialRecord], predictions: Mappi
 
 
 def _outputs(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """The candidates' out-of-fold outputs by name: their stored predictions, and an ensemble's blend of its
-    members' (where every member's is there)."""
-    outputs = {r.name: predictions[r.name] for r in candidates
-               if r.kind is not CandidateKind.ENSEMBLE and r.name in predictions}
+    """The candidates' out-of-fold outputs by name: their stored predictions (a stacker's among them), and an
+    ensemble's blend of its members' (where every member's is there)."""
+    outputs = {r.name: predictions[r.name] for r in candidates if r.name in predictions}
     for r in candidates:
-        if r.kind is CandidateKind.ENSEMBLE and all(n in outputs for n in r.params):
+        if r.kind is CandidateKind.ENSEMBLE and r.name not in outputs and all(n in outputs for n in r.params):
             outputs[r.name] = blend(outputs, r.params)
     return outputs
 

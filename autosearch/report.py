@@ -24,6 +24,7 @@ import pandas as pd
 from autosearch.errors import describe
 from autosearch.files import write_atomic
 from autosearch.records import CandidateKind, State, TrialRecord
+from autosearch.stacking import FAMILY as STACK
 from autosearch.summary import RunSummary
 
 REPORT_FILE = "report.html"
@@ -321,7 +322,9 @@ def _verdict(summary: RunSummary) -> str:
     scored = "out-of-fold" if summary.folds > 1 else "validation"
     text = (f"<b>{e(winner.name)}</b> ({e(winner.family)}, {e(winner.kind)}) won with {scored} {metric} "
             f"{winner.val_score:.4f}; scored once on the test split: <b>{summary.test_score:.4f}</b>.")
-    if winner.kind is CandidateKind.ENSEMBLE:
+    if winner.family == STACK:
+        text += " A stacker, a linear model over the out-of-fold outputs of " + ", ".join(map(e, winner.params)) + "."
+    elif winner.kind is CandidateKind.ENSEMBLE:
         text += " Its members and weights: " + ", ".join(f"{e(n)} {w:.2f}" for n, w in winner.params.items()) + "."
     others = [(label, c) for label, c in (("best network", summary.best_nn), ("best baseline", summary.best_baseline))
               if c is not None and c.name != winner.name and c.test_score is not None]
@@ -364,6 +367,8 @@ def _winner_section(summary: RunSummary) -> str:
     winner = summary.winner
     if not winner.params:
         return ""
+    if winner.family == STACK:
+        return "<h2>The winner's members</h2>" + _table(("member, read by the stacker",), [(n,) for n in winner.params])
     if winner.kind is CandidateKind.ENSEMBLE:
         rows = [(name, f"{weight:.3f}") for name, weight in winner.params.items()]
         return "<h2>The winner's members</h2>" + _table(("member", "weight"), rows)

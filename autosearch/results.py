@@ -14,7 +14,7 @@ from typing import Any, Callable, Collection, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from autosearch import report
+from autosearch import report, stacking
 from autosearch.baselines import fit_baseline
 from autosearch.budget import PLAN_KEY
 from autosearch.data.forecast import forecast_example
@@ -68,6 +68,14 @@ class Refitted:
     def score(self, weights: Mapping[str, float]) -> float:
         """The test score of the members' blend (one member of weight 1: that candidate's)."""
         return self.problem.score(blend(self.outputs, weights))
+
+    def stacked(self, record: TrialRecord, model) -> Refitted:
+        """With the stacker `record` names (its members refitted), `model` fitted on their out-of-fold outputs, as
+        a model of its own and its output on the test split."""
+        task, n_outputs = self.problem.task, self.problem.codec.n_outputs
+        output = stacking.output(model, self.outputs, list(record.params), task, n_outputs)
+        return dataclasses.replace(self, models={**self.models, record.name: model},
+                                   outputs={**self.outputs, record.name: output})
 
 
 def refit(candidates: Sequence[TrialRecord], prep: Prepared, seed: int,
@@ -138,10 +146,14 @@ def finish(run: RunContext, records: list[TrialRecord], timings: dict[str, float
         chosen = fallen
         for note in chosen.notes:
             progress.say(note)
+    if chosen.pick.family == stacking.FAMILY:  # its members refitted: the stacker fitted on their out-of-fold outputs
+        refitted = refitted.stacked(chosen.pick, stacking.served(chosen.pick, store.predictions(), prep.folds,
+                                                                 run.config.seed))
+    weights = {chosen.pick.name: 1.0} if chosen.pick.name in refitted.outputs else chosen.weights
     timings["refit_fit"], timings["refit"] = refitted.fit_seconds, time.monotonic() - mark
-    test_scores = {chosen.pick.name: refitted.score(chosen.weights),
+    test_scores = {chosen.pick.name: refitted.score(weights),
                    **{b.name: refitted.score({b.name: 1.0}) for b in chosen.compared if b.name in refitted.outputs}}
-    scores = prep.codec.scores(blend(refitted.outputs, chosen.weights))
+    scores = prep.codec.scores(blend(refitted.outputs, weights))
     served, leaderboard = _save(run, chosen, refitted, scores, test_scores)
     model = _inspect(run, served, timings)
     mark = time.monotonic()
@@ -178,6 +190,9 @@ def _save(run: RunContext, chosen: RefitPlan, refitted: Refitted, scores: np.nda
                       refitted.models[record.name])
 
     members = [member(chosen.record(n), w) for n, w in chosen.weights.items()]
+    if win.name in refitted.models and win.family == stacking.FAMILY:  # read by the bundle after its members
+        members.append(Member(win.name, win.kind, win.family, {"inputs": list(win.params)}, 0.0,
+                              refitted.models[win.name]))
     compared = [member(b, 1.0) for b in chosen.compared if b.name not in chosen.weights and b.name in refitted.models]
     meta = BundleMeta(prof.as_dict(), Candidate.of(win, with_params=True), prof.task.value, prof.kind.value,
                       tuple(prof.targets), tuple(str(c) for c in prep.codec.classes_), prep.metric.name,

@@ -2,13 +2,15 @@
 
     pip install -e ".[benchmark]"
     python scripts/study_forecast_selection.py [--origins 4] [--sets elecdaily …] [--lookback-times 1 3]
+                                               [--known] [--candidates linear extra_trees …]
 
 No search and no networks: the classical forecasters of a forecast run (the common-sense ones, damped smoothing,
 theta, ridge, extra trees, gradient boosting) on scripts/bench_forecast.py's ten sets, each cut at `--origins`
 points (its last H steps, the H before them, …). At each cut the run's own split (data/forecast.py) gives each
 candidate's backtest forecasts (its validation) and its forecast of the H steps after the cut (its test). Each
 selection rule sees the backtests only and names a forecast; the test scores it. Prints MASE (the windows'
-units) per set, the geometric mean over origins and sets relative to the seasonal naive's, per rule.
+units) per set, the geometric mean over origins and sets relative to the seasonal naive's, per rule. With
+--known, bench_forecast's KNOWN covariates are read as known ahead (`--known`).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_forecast import SETS, earlier, load_set  # noqa: E402
+from bench_forecast import KNOWN, SETS, earlier, load_set  # noqa: E402
 
 from autosearch import ensemble  # noqa: E402
 from autosearch.baselines import make_estimator  # noqa: E402
@@ -38,9 +40,10 @@ def mase(truth: np.ndarray, forecast: np.ndarray) -> float:
     return float(np.mean(np.abs(truth - forecast)))
 
 
-def candidates_at(frame, horizon: int, several: bool, lookback_times: float, seed: int = 0):
+def candidates_at(frame, horizon: int, several: bool, lookback_times: float, seed: int = 0,
+                  known: tuple[str, ...] = (), candidates: tuple[str, ...] = CANDIDATES):
     """Per candidate: (backtest forecasts over the validation windows, test forecast), and the truths."""
-    spec, _ = forecast_spec(frame, "y", "time", "id" if several else None, horizon, ("time",))
+    spec, _ = forecast_spec(frame, "y", "time", "id" if several else None, horizon, ("time",), known)
     if lookback_times != 1:
         from dataclasses import replace
         length = frame.groupby("id").size().median() if several else len(frame)
@@ -55,7 +58,7 @@ def candidates_at(frame, horizon: int, several: bool, lookback_times: float, see
     scored = np.concatenate([s for _, s in folds])
     out = {}
     layout = (spec.lookback, spec.season, horizon)
-    for name in CANDIDATES:
+    for name in candidates:
         oof = np.full_like(y, np.nan)
         for fit, score in folds:
             model = make_estimator(name, Task.REGRESSION, False, seed, rows=len(fit), layout=layout)
@@ -84,7 +87,8 @@ def rules(preds, truth, series):
     for k in (2, 3, 5):
         chosen[f"mean top {k}"] = {n: 1 / k for n in ranked[:k]}
     chosen["mean all"] = {n: 1 / len(names) for n in names}
-    chosen["ets+theta"] = {"ets": 0.5, "theta": 0.5}
+    if {"ets", "theta"} <= set(names):
+        chosen["ets+theta"] = {"ets": 0.5, "theta": 0.5}
     # bagged greedy selection (Caruana et al. 2006): the greedy selection on bootstrap draws of the validation
     # windows' blocks (series x horizon stretch), the weights averaged
     rng = np.random.default_rng(0)
@@ -113,6 +117,8 @@ def main() -> None:
     parser.add_argument("--origins", type=int, default=4)
     parser.add_argument("--sets", nargs="*", default=list(SETS))
     parser.add_argument("--lookback-times", type=float, default=1.0)
+    parser.add_argument("--known", action="store_true", help="read bench_forecast.KNOWN's covariates as known ahead")
+    parser.add_argument("--candidates", nargs="*", default=list(CANDIDATES))
     parser.add_argument("--json", type=Path, help="also write every score (set -> forecaster -> per origin) here")
     args = parser.parse_args()
     table: dict[str, dict[str, list[float]]] = {}
@@ -121,8 +127,9 @@ def main() -> None:
         started = time.monotonic()
         for cut in range(args.origins):
             part = earlier(frame, cut * horizon)
-            preds, truth, test_truth, series, spec = candidates_at(part.reset_index(drop=True), horizon, several,
-                                                                   args.lookback_times)
+            preds, truth, test_truth, series, spec = candidates_at(
+                part.reset_index(drop=True), horizon, several, args.lookback_times,
+                known=tuple(KNOWN.get(name, ())) if args.known else (), candidates=tuple(args.candidates))
             chosen, val = rules(preds, truth, series)
             row = table.setdefault(name, {})
             for n in preds:

@@ -8,7 +8,8 @@ Layout of ``model/``::
     target.skops        the fitted TargetCodec (labels, scaling)
     members/<name>.keras | members/<name>.skops   each member: a network or a scikit-learn estimator
 
-A single candidate is a bundle of one member of weight 1; an ensemble's members are blended by weight. Nothing in
+A single candidate is a bundle of one member of weight 1; an ensemble's members are blended by weight; a
+stacker (`stacking.py`, family `stack`) is a member of its own that reads the others' outputs. Nothing in
 it is a pickle: `safe_files.py` writes and checks the skops files, Keras reads its own in safe mode.
 """
 
@@ -282,12 +283,19 @@ class Bundle:
         return forecast_frame(self._blend(windows), anchors, spec)
 
     def _blend(self, features) -> np.ndarray:
-        """The members' weighted blend for shaped samples, in the scoring space."""
-        prof = self.profile
-        views = self.preprocessor.transform(features, views={m.view(prof) for m in self.members})
-        output = blend({m.name: m.output(views, prof, self.codec.n_outputs) for m in self.members},
-                       {m.name: m.weight for m in self.members})
-        return self.codec.scores(output)
+        """The members' weighted blend for shaped samples, in the scoring space; or, where a stacker is among them
+        (`stacking.py`), its output from the others'."""
+        from autosearch.stacking import FAMILY
+        from autosearch.stacking import output as stacked
+
+        prof, n_outputs = self.profile, self.codec.n_outputs
+        stacker = next((m for m in self.members if m.family == FAMILY), None)
+        members = [m for m in self.members if m is not stacker]
+        views = self.preprocessor.transform(features, views={m.view(prof) for m in members})
+        outputs = {m.name: m.output(views, prof, n_outputs) for m in members}
+        if stacker is not None:
+            return self.codec.scores(stacked(stacker.model, outputs, stacker.params["inputs"], prof.task, n_outputs))
+        return self.codec.scores(blend(outputs, {m.name: m.weight for m in members}))
 
     def _scored(self, data) -> tuple[RawData, np.ndarray]:
         prof = self.profile
