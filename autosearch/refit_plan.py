@@ -14,6 +14,7 @@ from autosearch.errors import AutosearchError
 from autosearch.leaderboard import best_of, winner
 from autosearch.metrics import Metric
 from autosearch.records import CandidateKind, TrialRecord
+from autosearch.stacking import FAMILY as STACK
 from autosearch.stopping import REFIT_FACTOR, Stop, kept_refit_seconds
 
 CHEAP_REFIT = 1.0  # seconds of refits beyond the best single candidate's that never cost an ensemble its place
@@ -165,4 +166,6 @@ def _how_served(candidates: Sequence[TrialRecord], folds: int, bag: Collection[s
 def _describe(win: TrialRecord, weights: Mapping[str, float]) -> str:
     if win.kind is not CandidateKind.ENSEMBLE:
         return f"the winner {win.name}"
+    if win.family == STACK:
+        return "the winner, a stacker over " + ", ".join(weights)
     return "the winner, an ensemble of " + ", ".join(f"{n} ({w:.2f})" for n, w in weights.items())
