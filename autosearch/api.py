@@ -165,6 +165,7 @@ def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     if state is not None:
         state.check_same_search(config, sha256, prep.output, spaces_fingerprint(prep.spaces))
     warm = _warm_start(config, prep, progress) if state is None and config.warm_start else ()
+    after = _portfolio(config, prep, progress) if state is None and not config.warm_start else ()
 
     from autosearch.tracking import Tracker  # MLflow is slow to import: only once the input is known good
     lock = FolderLock(prep.output)
@@ -183,7 +184,7 @@ def run_fit(data: str | Path | pd.DataFrame, config: RunConfig, progress: Progre
     sitting = None
     try:
         with stop.on_signals(progress.say), precision(config.mixed_precision):
-            sitting = Sitting(config, prep, state, tracker, lock, stop, progress, started, chief, warm)
+            sitting = Sitting(config, prep, state, tracker, lock, stop, progress, started, chief, warm, after)
             return sitting.run(data, sha256)
     except Restart as again:
         again.lock = lock.hand_over()  # the fresh process keeps the run: no other process slips in between
@@ -212,7 +213,8 @@ class Sitting:
     """
 
     def __init__(self, config: RunConfig, prep: Prepared, state: RunState | None, tracker, lock: FolderLock,
-                 stop: Stop, progress: Progress, started: float, chief: bool, warm: tuple[WarmConfig, ...] = ()):
+                 stop: Stop, progress: Progress, started: float, chief: bool, warm: tuple[WarmConfig, ...] = (),
+                 after: tuple[WarmConfig, ...] = ()):
         from autosearch.models import load_keras
 
         load_keras()  # first, so that importing an engine's library does not bring TensorFlow's start-up chatter
@@ -225,22 +227,23 @@ class Sitting:
         # The chief leads a run it resumes, or one it is the first to start (on a shared --storage the others
         # join it as workers); workers sample with their own seed.
         self.leads = chief and (state is not None or self.store.claim())
-        if self.leads:  # the configurations a warm start chose when the run began are kept in its database
-            kept = warm_start.kept(self.store)
-            if warm and not kept:
-                warm_start.keep(self.store, warm)
-            warm = kept or warm
-        else:
-            warm = ()  # a worker marks them once it has joined (`work`)
+        # the configurations a warm start or the portfolio chose when the run began are kept in its database (to
+        # mark the trials they become); a worker marks them once it has joined (`work`)
+        marked = ()
+        if self.leads:
+            marked = warm_start.kept(self.store) or (*warm, *after)
+            if marked and not warm_start.kept(self.store):
+                warm_start.keep(self.store, marked)
         # A warm start's sampler draws its own random first trials: with the earlier search's seed it drew that
         # search's again (3 of digits' first 10 trials repeated configurations its source had tried).
-        seed = _seed(config.seed + (warm_start.SEED_OFFSET if warm else 0), self.leads)
-        setup = SearchSetup(prep.output, url, self.study_name, prep.spaces, prep.folds, seed, warm)
+        seed = _seed(config.seed + (warm_start.SEED_OFFSET if config.warm_start else 0), self.leads)
+        setup = SearchSetup(prep.output, url, self.study_name, prep.spaces, prep.folds, seed,
+                            warm if self.leads else (), after if self.leads else ())
         self.engine = engine_class(config.engine)(config.engine_options, setup)
         stop.wind_down = self.engine.wind_down_seconds
         self.runner = TrialRunner(prep.folds, prep.spaces, seed, stop, tracker, self.store, progress,
                                   system_metrics=config.system_metrics)
-        self.runner.warm = warm
+        self.runner.warm = marked
 
     def run(self, data, sha256: str) -> FitResult | None:
         if not self.leads and not self.engine.shares_search:
@@ -552,6 +555,20 @@ def _warm_start(config: RunConfig, prep: Prepared, progress: Progress) -> tuple[
         progress.say(f"  {note}")
     if len(notes) > warm_start.NOTES_SHOWN:
         progress.say(f"  … and {len(notes) - warm_start.NOTES_SHOWN} more changes of the same kind")
+    return configs
+
+
+def _portfolio(config: RunConfig, prep: Prepared, progress: Progress) -> tuple[WarmConfig, ...]:
+    """The configurations of the kind's portfolio (`autosearch.portfolio`) a new run tries after each family's
+    defaults: none with --space files."""
+    if config.spaces:
+        return ()
+    from autosearch.portfolio import portfolio, portfolio_path
+
+    configs = portfolio(prep.profile.kind.value, prep.spaces, prep.folds.first.context)
+    if configs:
+        progress.say(f"portfolio: {len(configs)} configurations run after each family's defaults "
+                     f"({portfolio_path(prep.profile.kind.value).name}, learnt on other datasets)")
     return configs
 
 

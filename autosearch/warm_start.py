@@ -94,7 +94,7 @@ def fit_to_space(space: SearchSpace, given: Mapping[str, Any], context: Mapping[
         if name not in given:
             changes.append(f"{name} was not searched then: the default, {spec.start()!r}")
             return spec.start()
-        value = _within(spec, given[name])
+        value = within(spec, given[name])
         if value is None:
             changes.append(f"{name} {given[name]} is outside this space: the default, {spec.start()!r}")
             return spec.start()
@@ -105,7 +105,7 @@ def fit_to_space(space: SearchSpace, given: Mapping[str, Any], context: Mapping[
     return params, changes
 
 
-def _within(spec: ParamSpec, value: Any) -> Any:
+def within(spec: ParamSpec, value: Any) -> Any:
     """`value` as `spec` takes it (text read back to its type), or None where the space does not hold it."""
     if spec.type == "categorical":
         return next((c for c in spec.choices if c == value or str(c) == str(value)), None)

@@ -1,5 +1,6 @@
 """Warm start: an earlier search's best configurations are a new search's first trials, on every engine, named
-by a run folder, an MLflow experiment or a sweep's previous run; configurations are fitted to the spaces."""
+by a run folder, an MLflow experiment or a sweep's previous run; configurations are fitted to the spaces. The
+portfolio learnt offline runs right after each family's defaults, and holds only valid configurations."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from mlflow import MlflowClient
 import autosearch
 from autosearch.api import leaderboard
 from autosearch.errors import AutosearchError
+from autosearch.portfolio import portfolio_path
 from autosearch.records import State
 from autosearch.spaces import load_space, parse_space
 from autosearch.sweep import load_sweep
@@ -140,3 +142,43 @@ def test_a_warm_start_names_a_search_and_a_run_folder_is_kept_absolute(tmp_path,
     monkeypatch.chdir(tmp_path)
     assert make_config(warm_start="last-night").warm_start == str(tmp_path / "last-night")  # resumes from anywhere
     assert make_config(warm_start="penguins").warm_start == "penguins"  # an experiment's name, as given
+
+
+def test_every_portfolio_entry_is_a_configuration_of_the_packaged_spaces():
+    """A space file changed after the portfolio was built must not leave it naming parameters or values the
+    space no longer has (rebuild it: scripts/build_portfolio.py)."""
+    from autosearch.portfolio import entries, invalid
+    from autosearch.spaces import spaces_for
+
+    files = sorted(portfolio_path("tabular").parent.glob("*.yaml"))
+    assert files
+    for path in files:
+        spaces = {space.family: space for space in spaces_for(path.stem)}
+        found = entries(path)
+        assert len(found) >= 5
+        for entry in found:
+            assert entry["family"] in spaces, (path.name, entry["family"])
+            assert invalid(spaces[entry["family"]], entry["params"]) == [], (path.name, entry)
+
+
+@pytest.mark.slow
+def test_the_portfolio_runs_right_after_each_familys_defaults(iris_csv, tmp_path):
+    """Each family's defaults first (the recipe most likely to be the pick), then the portfolio's configurations
+    in order, marked as such, where TPE would have drawn at random."""
+    from autosearch.config import make_config
+    from autosearch.portfolio import portfolio
+    from autosearch.prepare import prepare
+    from autosearch.progress import Progress
+    from autosearch.spaces import is_starting_point
+
+    options = dict(target="species", trials=5, max_epochs=1, holdout=True, baselines="linear")
+    autosearch.fit(iris_csv, output=tmp_path / "run", quiet=True, **options)
+    prep = prepare(iris_csv, make_config(output=tmp_path / "context", **options), Progress(quiet=True))
+    context, spaces = prep.folds.first.context, prep.spaces
+    trials = trials_in_order(tmp_path / "run")
+    assert len(trials) == 5 and [t.family for t in trials[:len(spaces)]] == [s.family for s in spaces]
+    assert all(is_starting_point(s, t.params, context) and t.warm_start is None for s, t in zip(spaces, trials))
+    expected = portfolio("tabular", spaces, context)[:len(trials) - len(spaces)]
+    assert len(expected) == len(trials) - len(spaces)
+    assert [(t.family, dict(t.params), t.warm_start) for t in trials[len(spaces):]] == [
+        (c.family, dict(c.params), c.source) for c in expected]

@@ -76,6 +76,7 @@ class SearchSetup:
     folds: Folds  # the samples candidates train and are scored on (folds.first: task, metric, data facts)
     seed: int  # this process's sampling seed (workers sample with their own)
     warm: tuple[WarmConfig, ...] = ()  # configurations to run first, before the spaces' defaults (--warm-start)
+    portfolio: tuple[WarmConfig, ...] = ()  # configurations to run after the defaults (autosearch.portfolio)
 
     @property
     def problem(self) -> Problem:

@@ -47,7 +47,7 @@ class OptunaEngine(SearchEngine):
 
         self._runner: TrialRunner | None = None  # told about stale trials found during a search
         s = self.setup
-        self.study = open_study(s.storage, s.study_name, s.problem, s.seed, self._stale, s.spaces, s.warm)
+        self.study = open_study(s.storage, s.study_name, s.problem, s.seed, self._stale, s.spaces, s.warm, s.portfolio)
 
     def _stale(self, study, trial) -> None:
         if self._runner is not None and trial.number not in self._runner.store.numbers():

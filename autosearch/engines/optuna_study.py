@@ -24,10 +24,11 @@ Stale = Callable[[optuna.Study, optuna.trial.FrozenTrial], None]
 
 
 def open_study(url: str, name: str, problem: Problem, seed: int, on_stale: Stale | None,
-               spaces: Sequence[SearchSpace], warm: Sequence[WarmConfig] = ()) -> optuna.Study:
+               spaces: Sequence[SearchSpace], warm: Sequence[WarmConfig] = (),
+               portfolio: Sequence[WarmConfig] = ()) -> optuna.Study:
     """The study `name` in `url`. Of several processes opening it at once exactly one creates it (creation is
-    atomic in the storage); that one enqueues the first trials: the `warm` configurations, then the spaces'
-    defaults."""
+    atomic in the storage); that one enqueues the first trials: the `warm` configurations, the spaces'
+    defaults, then the `portfolio`'s."""
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     options = dict(storage=storage(url, on_stale), study_name=name, direction=problem.metric.direction,
                    sampler=optuna.samplers.TPESampler(seed=seed),
@@ -36,7 +37,7 @@ def open_study(url: str, name: str, problem: Problem, seed: int, on_stale: Stale
         study = optuna.create_study(**options)
     except optuna.exceptions.DuplicatedStudyError:
         return optuna.create_study(load_if_exists=True, **options)
-    _enqueue_first(study, spaces, problem, warm)
+    _enqueue_first(study, spaces, problem, warm, portfolio)
     return study
 
 
@@ -74,12 +75,15 @@ def _write_ahead_log(rdb: optuna.storages.RDBStorage) -> None:
 
 
 def _enqueue_first(study: optuna.Study, spaces: Sequence[SearchSpace], problem: Problem,
-                   warm: Sequence[WarmConfig]) -> None:
+                   warm: Sequence[WarmConfig], portfolio: Sequence[WarmConfig] = ()) -> None:
     """The warm-start configurations, best first, then each family's defaults (the domain notes' first choice
-    first) where a warm one is not the same."""
+    first) where a warm one is not the same, then the portfolio's configurations (`autosearch.portfolio`)."""
     several = len(spaces) > 1
     by_family = {space.family: space for space in spaces}
     for config in warm:
         study.enqueue_trial(keyed(by_family[config.family], config.params, problem.context, several))
     for space in spaces:
         study.enqueue_trial(starting_point(space, problem.context, several), skip_if_exists=True)
+    for config in portfolio:
+        study.enqueue_trial(keyed(by_family[config.family], config.params, problem.context, several),
+                            skip_if_exists=True)

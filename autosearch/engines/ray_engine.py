@@ -76,7 +76,7 @@ class RayEngine(SearchEngine):
         from autosearch.engines.optuna_study import open_study
 
         s = self.setup
-        self.study = open_study(s.storage, s.study_name, s.problem, s.seed, None, s.spaces, s.warm)
+        self.study = open_study(s.storage, s.study_name, s.problem, s.seed, None, s.spaces, s.warm, s.portfolio)
 
     def recover(self, runner: TrialRunner) -> None:
         """Optuna trials a dead driver left running: failed, so the sampler stops waiting on them (their MLflow
