@@ -109,7 +109,9 @@ class Progress:
                   State.PRUNED: f"pruned at epoch {record.epochs}",
                   State.FAILED: f"failed: {record.error}"}[record.state]
         note = f" ({record.note})" if record.note else ""
-        note += f" (warm start: {record.warm_start})" if record.warm_start else ""
+        if record.warm_start:  # a warm start's source, or the portfolio's entry ("portfolio #3")
+            portfolio = record.warm_start.startswith("portfolio #")
+            note += f" ({'' if portfolio else 'warm start: '}{record.warm_start})"
         position = (f"{self._done}/{self._total} " if self._total else f"{self._done} ") if counted else ""
         self.say(f"  trial {position}{record.name}: {detail}{note}, {record.epochs} epochs, "
                  f"{record.fit_seconds:.1f}s  [{self._status('')}]")
