@@ -24,6 +24,7 @@ from autosearch.ensemble import ensemble_of, networks_set_aside
 from autosearch.errors import AutosearchError, StorageFault, storage_fault
 from autosearch.leaderboard import best_of
 from autosearch.models import precision
+from autosearch.portfolio import MARK as PORTFOLIO
 from autosearch.prepare import Prepared, prepare
 from autosearch.progress import Progress, format_score
 from autosearch.records import CandidateKind, State, TrialRecord, WarmConfig
@@ -234,11 +235,12 @@ class Sitting:
             marked = warm_start.kept(self.store) or (*warm, *after)
             if marked and not warm_start.kept(self.store):
                 warm_start.keep(self.store, marked)
+        warm = tuple(c for c in marked if not c.source.startswith(PORTFOLIO))  # as kept: keras-tuner's resumed
+        after = tuple(c for c in marked if c.source.startswith(PORTFOLIO))  # oracle queues them again
         # A warm start's sampler draws its own random first trials: with the earlier search's seed it drew that
         # search's again (3 of digits' first 10 trials repeated configurations its source had tried).
-        seed = _seed(config.seed + (warm_start.SEED_OFFSET if config.warm_start else 0), self.leads)
-        setup = SearchSetup(prep.output, url, self.study_name, prep.spaces, prep.folds, seed,
-                            warm if self.leads else (), after if self.leads else ())
+        seed = _seed(config.seed + (warm_start.SEED_OFFSET if warm else 0), self.leads)
+        setup = SearchSetup(prep.output, url, self.study_name, prep.spaces, prep.folds, seed, warm, after)
         self.engine = engine_class(config.engine)(config.engine_options, setup)
         stop.wind_down = self.engine.wind_down_seconds
         self.runner = TrialRunner(prep.folds, prep.spaces, seed, stop, tracker, self.store, progress,
@@ -430,13 +432,17 @@ class Sitting:
             weights = ", ".join(f"{name} {weight:.2f}" for name, weight in ensemble.params.items())
             self.progress.say(f"ensemble: val {self.prep.metric.name} {format_score(ensemble.val_score)} ({weights})")
             made.append(ensemble)
-        stacked = stack_of(candidates + made, predictions, folds, self.config.seed) if aside is None else None
+        profile = self.prep.profile
+        shuffled = profile.time is None and profile.forecast is None and profile.groups is None
+        stacked = stack_of(candidates + made, predictions, folds, self.config.seed, shuffled) if aside is None else None
         if stacked is not None:
             stacker, outputs, said = stacked
             self.progress.say(said)
             if stacker is not None:
                 made.append(self.tracker.log_candidate(stacker))
                 self.store.save(made[-1], outputs)
+        for stale in {"ensemble", STACK} - {r.name for r in made}:  # an earlier sitting's, not made again
+            self.store.drop(stale)
         return made, aside
 
     def _bag(self) -> None:

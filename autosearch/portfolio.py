@@ -21,7 +21,7 @@ from autosearch.spaces import SearchSpace, is_starting_point
 from autosearch.warm_start import fit_to_space, within
 from autosearch.yamlfile import read_yaml
 
-SOURCE = "portfolio"  # a portfolio trial's `warm_start` mark: "portfolio #3"
+MARK = "portfolio #"  # a portfolio trial's `warm_start` mark: "portfolio #3"
 
 
 def portfolio_path(kind: str) -> Path:
@@ -54,7 +54,7 @@ def portfolio(kind: str, spaces: Sequence[SearchSpace], context: Mapping[str, An
         params, _ = fit_to_space(space, entry["params"], context)
         if is_starting_point(space, params, context) or any(c.matches(space.family, params) for c in configs):
             continue
-        configs.append(WarmConfig(space.family, params, f"{SOURCE} #{number}"))
+        configs.append(WarmConfig(space.family, params, f"{MARK}{number}"))
     return tuple(configs)
 
 

@@ -110,7 +110,7 @@ class Progress:
                   State.FAILED: f"failed: {record.error}"}[record.state]
         note = f" ({record.note})" if record.note else ""
         if record.warm_start:  # a warm start's source, or the portfolio's entry ("portfolio #3")
-            portfolio = record.warm_start.startswith("portfolio #")
+            portfolio = record.warm_start.startswith("portfolio #")  # portfolio.MARK
             note += f" ({'' if portfolio else 'warm start: '}{record.warm_start})"
         position = (f"{self._done}/{self._total} " if self._total else f"{self._done} ") if counted else ""
         self.say(f"  trial {position}{record.name}: {detail}{note}, {record.epochs} epochs, "

@@ -26,6 +26,7 @@ from sklearn.model_selection import KFold, StratifiedKFold
 from autosearch.data.kinds import DataKind
 from autosearch.ensemble import members_to_be
 from autosearch.leaderboard import ranked
+from autosearch.metrics import score_or_nan
 from autosearch.problem import Folds
 from autosearch.records import CandidateKind, State, TrialRecord
 from autosearch.tasks import Task
@@ -34,14 +35,17 @@ FAMILY = "stack"  # the stacker's family, and its name on the leaderboard
 MEMBERS = 5  # the best candidates it reads (complete on every fold, as the ensemble's members)
 STACK_FOLDS = 5  # the inner cross-validation that scores it
 MIN_SAMPLES = 40  # fewer out-of-fold samples than this: no stacker (each inner fold would score a handful)
+MAX_SAMPLES = 50_000  # more: no stacker (six fits of it would take seconds a run has spent by then)
 CLIP = 1e-6  # probabilities are clipped to [CLIP, 1 - CLIP] before their logarithm
 
 
-def can_stack(folds: Folds) -> bool:
-    """Single-label classification and regression; not forecasts (a forecast's samples are windows of a few
-    series, their blocks scored apart: `ensemble.networks_set_aside`) nor multilabel targets."""
+def can_stack(folds: Folds, shuffled: bool = True) -> bool:
+    """Single-label classification and regression on samples split at random (`shuffled`): its inner folds are
+    shuffled, so not for time-ordered tables or --groups (they would put a group, or the future, on both sides),
+    nor forecasts (windows of a few series, scored apart: `ensemble.networks_set_aside`) or multilabel targets."""
     problem = folds.first
-    return problem.kind is not DataKind.FORECAST and problem.task in (Task.BINARY, Task.MULTICLASS, Task.REGRESSION)
+    return shuffled and problem.kind is not DataKind.FORECAST and problem.task in (Task.BINARY, Task.MULTICLASS,
+                                                                                    Task.REGRESSION)
 
 
 def inputs(outputs: Mapping[str, np.ndarray], names: Sequence[str], task: Task) -> np.ndarray:
@@ -71,44 +75,57 @@ def fit_stacker(X: np.ndarray, y: np.ndarray, task: Task, seed: int = 0):
 
 
 def out_of_fold(X: np.ndarray, y: np.ndarray, task: Task, n_outputs: int, seed: int = 0
-                ) -> tuple[np.ndarray, list[np.ndarray]]:
+                ) -> tuple[np.ndarray, list[np.ndarray]] | None:
     """The stacker's output for every sample, each from a stacker fitted on the other inner folds only, and the
-    inner folds' samples."""
+    inner folds' samples; for classes, stratified (as many folds as the rarest class has samples, at most
+    STACK_FOLDS), and None where a class has a single sample."""
     from autosearch.baselines import estimator_output
 
     target = _target(y, task)
-    classes = task is not Task.REGRESSION and np.bincount(target).min() >= STACK_FOLDS
-    splitter = (StratifiedKFold if classes else KFold)(STACK_FOLDS, shuffle=True, random_state=seed)
+    if task is Task.REGRESSION:
+        splitter = KFold(STACK_FOLDS, shuffle=True, random_state=seed)
+    else:
+        counts = np.bincount(target)
+        rarest = int(counts[counts > 0].min())
+        if rarest < 2:
+            return None
+        splitter = StratifiedKFold(min(STACK_FOLDS, rarest), shuffle=True, random_state=seed)
     output = np.zeros((len(X), n_outputs))
     blocks = []
-    for fit, score in splitter.split(X, target if classes else None):
+    for fit, score in splitter.split(X, target if task is not Task.REGRESSION else None):
         model = make_stacker(task, seed).fit(X[fit], target[fit])
         output[score] = estimator_output(model, X[score], task, n_outputs)
         blocks.append(score)
     return output, blocks
 
 
-def stack_of(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.ndarray], folds: Folds, seed: int = 0
-             ) -> tuple[TrialRecord | None, np.ndarray | None, str] | None:
+def stack_of(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.ndarray], folds: Folds, seed: int = 0,
+             shuffled: bool = True) -> tuple[TrialRecord | None, np.ndarray | None, str] | None:
     """The stacker over the best candidates' out-of-fold outputs (`candidates` hold the ensemble, if any): its
     record (kind ensemble, family `stack`, its members as parameters in the order it reads them) and its
     out-of-fold outputs of every development sample (NaN where the members have none) where it is kept (else
     None and None), and what to tell the user; None where none can be fitted (`can_stack`, fewer than two
-    members or MIN_SAMPLES samples)."""
-    if not can_stack(folds):
+    members, MIN_SAMPLES samples or more than MAX_SAMPLES, a class of one sample, a stacker that failed)."""
+    if not can_stack(folds, shuffled):
         return None
     problem, metric = folds.first, folds.first.metric
     names = _members(candidates, predictions, folds)
-    covered = _covered(names, predictions)
-    if len(names) < 2 or covered.sum() < MIN_SAMPLES:
+    covered = _covered(names, predictions) if len(names) >= 2 else np.zeros(folds.rows, dtype=bool)
+    if not MIN_SAMPLES <= covered.sum() <= MAX_SAMPLES:
         return None
     started = time.perf_counter()
     X = inputs({n: predictions[n][covered] for n in names}, names, problem.task)
-    output, blocks = out_of_fold(X, folds.y[covered], problem.task, problem.codec.n_outputs, seed)
+    try:
+        made = out_of_fold(X, folds.y[covered], problem.task, problem.codec.n_outputs, seed)
+    except (ValueError, np.linalg.LinAlgError):  # a stacker that cannot be fitted: none
+        return None
+    if made is None:
+        return None
+    output, blocks = made
     truth = folds.truth[covered]
 
-    def score(out: np.ndarray, rows=slice(None)) -> float:
-        return metric(truth[rows], problem.codec.scores(out[rows]), problem.task)
+    def score(out: np.ndarray, rows=slice(None)) -> float:  # NaN where undefined (ROC AUC on one class)
+        return score_or_nan(metric, truth[rows], problem.codec.scores(out[rows]), problem.task)
 
     rival = next(iter(ranked([r for r in candidates if r.state is State.COMPLETE and r.folds == folds.k
                               and r.val_score is not None and _output(r, predictions) is not None], metric)), None)
@@ -120,7 +137,7 @@ def stack_of(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.nda
     gains = gains[np.isfinite(gains)]
     mean = float(gains.mean()) if len(gains) else -np.inf
     error = float(gains.std(ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else np.inf
-    kept = mean > error
+    kept = mean > error and np.isfinite(score(output))
     said = (f"stacker over {', '.join(names)}: val {metric.name} {score(output):.4g} against {rival.name}'s "
             f"{score(theirs):.4g} on the same samples, a gain of {mean:+.3g} a fold "
             f"(standard error {error:.3g}): {'a candidate' if kept else 'left out (no gain beyond the noise)'}")

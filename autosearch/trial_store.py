@@ -135,6 +135,13 @@ class TrialStore:
                 connection.execute(sa.insert(PREDICTIONS).values(study=self.study, name=record.name,
                                                                  data=pack(predictions)))
 
+    def drop(self, name: str) -> None:
+        """Forget the candidate `name` and its predictions (an ensemble or stacker a later sitting did not make
+        again)."""
+        with self.engine.begin() as connection:
+            for table in (RECORDS, PREDICTIONS):
+                connection.execute(sa.delete(table).where((table.c.study == self.study) & (table.c.name == name)))
+
     def keep_fold_models(self, name: str, weights: list[list[np.ndarray]], drop: Collection[str] = ()) -> None:
         """Keep the weights of `name`'s fold models (one list of arrays per fold, as Keras' `get_weights`
         gives them) and drop those of the candidates in `drop`: serving a network bagged then needs its

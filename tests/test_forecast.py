@@ -311,7 +311,7 @@ def test_a_forecast_is_fitted_against_the_common_sense_forecasts_and_serves_the_
     assert "nbeats" in set(board.family)  # the first trial
     assert "Error by step ahead" in (forecast_run / "out" / "report.html").read_text()
     without = autosearch_here("predict", forecast_run / "out" / "model", forecast_run / "shops.csv")
-    assert without.returncode != 0 and "rows after its last 'sales'" in without.stderr
+    assert without.returncode != 0 and "steps after its last 'sales'" in without.stderr
     assert "Traceback" not in without.stderr
     result = autosearch_here("predict", forecast_run / "out" / "model", forecast_run / "shops-ahead.csv")
     assert result.returncode == 0, result.stderr
@@ -326,6 +326,10 @@ def test_a_forecast_is_fitted_against_the_common_sense_forecasts_and_serves_the_
     bundle = Bundle.load(forecast_run / "out" / "model")
     on, off = (bundle.predict(history.assign(promo=np.where(planned, p, history.promo))).forecast for p in (1, 0))
     assert (on - off).mean() > 2.5  # a promotion adds 5: the pick reads the plan for the steps it forecasts
+    unplanned = history.copy()
+    unplanned.loc[unplanned.index[-1], "promo"] = np.nan  # a step ahead without its plan is not guessed
+    with pytest.raises(AutosearchError, match="5 steps after its last 'sales'"):
+        bundle.predict(unplanned)
 
 
 @pytest.mark.slow

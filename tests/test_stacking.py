@@ -94,3 +94,28 @@ def test_a_bundle_serves_the_stacker_from_its_members_outputs(diabetes_csv, tmp_
     np.testing.assert_allclose(served, expected, rtol=1e-5)
     blended = prep.codec.scores(0.5 * outputs["linear"] + 0.5 * outputs["random_forest"])
     assert not np.allclose(served, blended)
+
+
+def test_a_rare_class_gets_as_many_inner_folds_as_it_has_samples_and_a_single_one_gets_no_stacker():
+    """Stratified inner folds, each with a sample of every class (a fold without one would leave ROC AUC
+    undefined and a fit with one class); a class seen once cannot be both fitted and scored."""
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(60, 4)), np.r_[np.zeros(57, int), np.ones(3, int)]
+    _, blocks = stacking.out_of_fold(X, y, Task.BINARY, 2)
+    assert len(blocks) == 3 and all(y[b].sum() == 1 for b in blocks)
+    assert stacking.out_of_fold(X, np.r_[np.zeros(59, int), 1], Task.BINARY, 2) is None
+
+
+def test_a_stacker_an_earlier_sitting_made_is_dropped_with_its_predictions(tmp_path):
+    """A resumed run that keeps no stacker must not list the earlier sitting's."""
+    from autosearch.trial_store import TrialStore
+
+    store = TrialStore(f"sqlite:///{tmp_path / 'run.db'}", "autosearch")
+    try:
+        record = TrialRecord("stack", "ensemble", "stack", {"a": 0.5, "b": 0.5}, State.COMPLETE, 1.0, 0.1)
+        store.save(record, np.zeros((4, 1), dtype=np.float32))
+        assert [r.name for r in store.records()] == ["stack"] and "stack" in store.predictions()
+        store.drop("stack")
+        assert store.records() == [] and store.predictions() == {}
+    finally:
+        store.close()

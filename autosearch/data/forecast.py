@@ -191,7 +191,7 @@ class Series:
     values: np.ndarray
     first: float
     filled: int  # steps missing from the data, filled
-    ahead: np.ndarray  # (steps after the last target, known covariates)
+    ahead: np.ndarray  # (steps after the last target, known covariates), as given: NaN where missing
 
 
 def read_series(frame: pd.DataFrame, spec: ForecastSpec) -> list[Series]:
@@ -231,9 +231,9 @@ def read_series(frame: pd.DataFrame, spec: ForecastSpec) -> list[Series]:
             continue
         end = targets[-1] + 1
         target = pd.Series(values[:end, 0]).interpolate(limit_direction="both").to_numpy()
-        covariates = pd.DataFrame(values[:, 1:]).ffill().bfill().to_numpy()
-        found.append(Series(name, np.column_stack([target, covariates[:end]]), float(np.nanmin(t)),
-                            int(end - np.sum(index < end)), covariates[end:, len(spec.covariates):]))
+        covariates = pd.DataFrame(values[:end, 1:]).ffill().bfill().to_numpy()
+        found.append(Series(name, np.column_stack([target, covariates]), float(np.nanmin(t)),
+                            int(end - np.sum(index < end)), values[end:, 1 + len(spec.covariates):]))
     return found
 
 
@@ -430,11 +430,13 @@ def last_windows(frame: pd.DataFrame, spec: ForecastSpec) -> tuple[np.ndarray, p
                               "with the columns they were fitted with")
     windows, rows = [], []
     for s in read_series(frame, spec):
-        if len(s.ahead) < spec.horizon and spec.known:
+        given = int(np.sum(~np.isnan(s.ahead[:spec.horizon]).any(axis=1))) if spec.known else 0
+        if spec.known and given < spec.horizon:
             label = f"series '{s.name}'" if spec.series else "the series"
-            raise AutosearchError(f"{label} has {len(s.ahead)} rows after its last '{spec.target}' where the forecast "
-                                  f"needs {spec.horizon}: the known covariates ({', '.join(spec.known)}) of each step "
-                                  f"ahead; add {spec.horizon} rows a series with the times ahead, the target empty")
+            raise AutosearchError(f"{label} has {given} steps after its last '{spec.target}' with every known "
+                                  f"covariate ({', '.join(spec.known)}) where the forecast needs {spec.horizon}; add a "
+                                  f"row for each of the {spec.horizon} steps ahead, the target empty and those "
+                                  "columns filled")
         steps = _steps(s, spec)
         level, scale = steps[-1, 0], scale_of(s.values[:, 0], spec.scale_lag)
         windows.append(_window(steps, len(steps) - 1, spec.lookback, level, scale))

@@ -72,7 +72,8 @@ class KerasTunerEngine(SearchEngine):
         spaces, problem = self.setup.spaces, self.setup.problem
         by_family, several = {space.family: space for space in spaces}, len(spaces) > 1
         first = [keyed(by_family[c.family], c.params, problem.context, several)
-                 for c in (*self.setup.warm, *self.setup.portfolio)]  # keras-tuner draws its defaults itself
+                 for c in (*self.setup.warm, *self.setup.portfolio)]  # its oracles draw their own first trials at
+        # random, not the defaults: the portfolio's come before them
         options = dict(objective=kt.Objective("val_score", problem.metric.mode),
                        hyperparameters=hyperparameters(spaces, problem.context), seed=self.setup.seed,
                        tune_new_entries=False, allow_new_entries=False,
