@@ -232,8 +232,9 @@ class Sitting:
         # mark the trials they become); a worker marks them once it has joined (`work`)
         marked = ()
         if self.leads:
-            marked = warm_start.kept(self.store) or (*warm, *after)
-            if marked and not warm_start.kept(self.store):
+            marked = warm_start.kept(self.store)
+            if not marked and (warm or after):
+                marked = (*warm, *after)
                 warm_start.keep(self.store, marked)
         warm = tuple(c for c in marked if not c.source.startswith(PORTFOLIO))  # as kept: keras-tuner's resumed
         after = tuple(c for c in marked if c.source.startswith(PORTFOLIO))  # oracle queues them again
@@ -432,8 +433,7 @@ class Sitting:
             weights = ", ".join(f"{name} {weight:.2f}" for name, weight in ensemble.params.items())
             self.progress.say(f"ensemble: val {self.prep.metric.name} {format_score(ensemble.val_score)} ({weights})")
             made.append(ensemble)
-        profile = self.prep.profile
-        shuffled = profile.time is None and profile.forecast is None and profile.groups is None
+        shuffled = self._shuffled() and self.prep.profile.groups is None
         stacked = stack_of(candidates + made, predictions, folds, self.config.seed, shuffled) if aside is None else None
         if stacked is not None:
             stacker, outputs, said = stacked
@@ -477,10 +477,13 @@ class Sitting:
         """Whether the folds can be split again for bagging (`bagging.can_repeat`)."""
         from autosearch.bagging import can_repeat
 
-        profile = self.prep.profile
         split = self.prep.split
         groups = None if split.train.groups is None else len(set(split.train.groups) | set(split.val.groups))
-        return can_repeat(self.prep.folds, profile.time is None and profile.forecast is None, groups)
+        return can_repeat(self.prep.folds, self._shuffled(), groups)
+
+    def _shuffled(self) -> bool:
+        """Whether the samples were split at random: not in time order, nor a forecast's backtests."""
+        return self.prep.profile.time is None and self.prep.profile.forecast is None
 
     def _search(self, baselines: list[TrialRecord], lead: bool) -> None:
         from autosearch.budget import trial_seconds

@@ -119,7 +119,7 @@ def networks_set_aside(candidates: Sequence[TrialRecord], predictions: Mapping[s
         return None
     metric = folds.first.metric
     full = [r for r in candidates if r.state is State.COMPLETE and r.val_score is not None and r.folds == folds.k]
-    outputs = _outputs(full, predictions)
+    outputs = outputs_of(full, predictions)
     full = [r for r in full if r.name in outputs]
     kinds = {r.name: r.kind for r in full}
 
@@ -168,7 +168,7 @@ def ahead_on_their_samples(candidates: Sequence[TrialRecord], predictions: Mappi
     ranked after every fully scored candidate, lost to it."""
     metric, codec, task = folds.first.metric, folds.first.codec, folds.first.task
     complete = [r for r in candidates if r.state is State.COMPLETE and r.val_score is not None]
-    outputs = _outputs([r for r in complete if r.folds == folds.k], predictions)
+    outputs = outputs_of([r for r in complete if r.folds == folds.k], predictions)
     leaders = set()
     for r in complete:
         if r.folds >= folds.k or r.name not in predictions or not outputs:
@@ -184,7 +184,7 @@ def ahead_on_their_samples(candidates: Sequence[TrialRecord], predictions: Mappi
     return leaders
 
 
-def _outputs(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+def outputs_of(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The candidates' out-of-fold outputs by name: their stored predictions (a stacker's among them), and an
     ensemble's blend of its members' (where every member's is there)."""
     outputs = {r.name: predictions[r.name] for r in candidates if r.name in predictions}

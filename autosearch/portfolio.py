@@ -16,12 +16,12 @@ from pathlib import Path
 from typing import Any, Mapping, Sequence
 
 from autosearch.errors import AutosearchError
-from autosearch.records import WarmConfig
+from autosearch.records import PORTFOLIO_MARK, WarmConfig
 from autosearch.spaces import SearchSpace, is_starting_point
 from autosearch.warm_start import fit_to_space, within
 from autosearch.yamlfile import read_yaml
 
-MARK = "portfolio #"  # a portfolio trial's `warm_start` mark: "portfolio #3"
+MARK = PORTFOLIO_MARK  # a portfolio trial's `warm_start` mark: "portfolio #3"
 
 
 def portfolio_path(kind: str) -> Path:

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, SpinnerColumn, TextColu
 from rich.progress import Progress as RichProgress
 
 from autosearch.metrics import Metric
+from autosearch.records import PORTFOLIO_MARK as PORTFOLIO
 from autosearch.records import State, TrialRecord
 from autosearch.redact import redact
 
@@ -110,8 +111,7 @@ class Progress:
                   State.FAILED: f"failed: {record.error}"}[record.state]
         note = f" ({record.note})" if record.note else ""
         if record.warm_start:  # a warm start's source, or the portfolio's entry ("portfolio #3")
-            portfolio = record.warm_start.startswith("portfolio #")  # portfolio.MARK
-            note += f" ({'' if portfolio else 'warm start: '}{record.warm_start})"
+            note += f" ({'' if record.warm_start.startswith(PORTFOLIO) else 'warm start: '}{record.warm_start})"
         position = (f"{self._done}/{self._total} " if self._total else f"{self._done} ") if counted else ""
         self.say(f"  trial {position}{record.name}: {detail}{note}, {record.epochs} epochs, "
                  f"{record.fit_seconds:.1f}s  [{self._status('')}]")

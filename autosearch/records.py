@@ -87,6 +87,9 @@ class TrialRecord:
         return cls(**{**data, "state": State(data["state"])})
 
 
+PORTFOLIO_MARK = "portfolio #"  # a WarmConfig's source where the portfolio chose it: "portfolio #3"
+
+
 @dataclass(frozen=True)
 class WarmConfig:
     """A configuration a search runs first (`--warm-start`, `autosearch.warm_start`): plain-named parameters, as

@@ -24,7 +24,7 @@ from sklearn.linear_model import LogisticRegression, RidgeCV
 from sklearn.model_selection import KFold, StratifiedKFold
 
 from autosearch.data.kinds import DataKind
-from autosearch.ensemble import members_to_be
+from autosearch.ensemble import members_to_be, outputs_of
 from autosearch.leaderboard import ranked
 from autosearch.metrics import score_or_nan
 from autosearch.problem import Folds
@@ -127,18 +127,20 @@ def stack_of(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.nda
     def score(out: np.ndarray, rows=slice(None)) -> float:  # NaN where undefined (ROC AUC on one class)
         return score_or_nan(metric, truth[rows], problem.codec.scores(out[rows]), problem.task)
 
-    rival = next(iter(ranked([r for r in candidates if r.state is State.COMPLETE and r.folds == folds.k
-                              and r.val_score is not None and _output(r, predictions) is not None], metric)), None)
+    first_layer = outputs_of([r for r in candidates if r.state is State.COMPLETE and r.folds == folds.k
+                              and r.val_score is not None and r.family != FAMILY], predictions)
+    rival = next(iter(ranked([r for r in candidates if r.name in first_layer], metric)), None)
     if rival is None:
         return None
-    theirs = _output(rival, predictions)[covered]
+    theirs = first_layer[rival.name][covered]
     sign = 1.0 if metric.greater_is_better else -1.0
     gains = np.array([sign * (score(output, b) - score(theirs, b)) for b in blocks])
     gains = gains[np.isfinite(gains)]
     mean = float(gains.mean()) if len(gains) else -np.inf
     error = float(gains.std(ddof=1) / np.sqrt(len(gains))) if len(gains) > 1 else np.inf
-    kept = mean > error and np.isfinite(score(output))
-    said = (f"stacker over {', '.join(names)}: val {metric.name} {score(output):.4g} against {rival.name}'s "
+    mine = score(output)
+    kept = mean > error and np.isfinite(mine)
+    said = (f"stacker over {', '.join(names)}: val {metric.name} {mine:.4g} against {rival.name}'s "
             f"{score(theirs):.4g} on the same samples, a gain of {mean:+.3g} a fold "
             f"(standard error {error:.3g}): {'a candidate' if kept else 'left out (no gain beyond the noise)'}")
     if not kept:
@@ -146,7 +148,7 @@ def stack_of(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.nda
     placed = np.full((folds.rows, problem.codec.n_outputs), np.nan, dtype=np.float32)
     placed[covered] = output
     record = TrialRecord(name=FAMILY, kind=CandidateKind.ENSEMBLE, family=FAMILY,
-                         params={n: 1.0 / len(names) for n in names}, state=State.COMPLETE, val_score=score(output),
+                         params={n: 1.0 / len(names) for n in names}, state=State.COMPLETE, val_score=mine,
                          fit_seconds=time.perf_counter() - started, folds=folds.k,
                          note=f"{type(make_stacker(problem.task)).__name__} on the out-of-fold outputs of "
                               f"{', '.join(names)}; scored by {STACK_FOLDS}-fold cross-validation over them")
@@ -179,17 +181,6 @@ def _members(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.nda
 def _covered(names: Sequence[str], predictions: Mapping[str, np.ndarray]) -> np.ndarray:
     """The samples every member has an out-of-fold output for."""
     return np.all([~np.isnan(predictions[n]).any(axis=1) for n in names], axis=0)
-
-
-def _output(record: TrialRecord, predictions: Mapping[str, np.ndarray]) -> np.ndarray | None:
-    """A candidate's out-of-fold outputs: its own, or an ensemble's blend of its members'."""
-    from autosearch.ensemble import blend
-
-    if record.kind is not CandidateKind.ENSEMBLE:
-        return predictions.get(record.name)
-    if record.family == FAMILY or not all(n in predictions for n in record.params):
-        return None
-    return blend(predictions, record.params)
 
 
 def _target(y: np.ndarray, task: Task) -> np.ndarray:

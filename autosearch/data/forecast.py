@@ -401,9 +401,6 @@ def forecast_spec(frame: pd.DataFrame, target: str, time: str | None, series: st
         if col not in frame.columns or col in (target, time, series):
             what = "is not a column of the data" if col not in frame.columns else "is the target, time or --id column"
             raise AutosearchError(f"--known '{col}' {what}; name a numeric column whose future values are known")
-        if pd.to_numeric(frame[col], errors="coerce").notna().sum() < frame[col].notna().sum():
-            raise AutosearchError(f"--known '{col}' must be numeric to forecast with; fix its values or encode it as "
-                                  "numbers (e.g. 0/1 for a holiday)")
     covariates = tuple(c for c in frame.columns if c not in (target, time, series, *known)
                        and ptypes.is_numeric_dtype(frame[c]) and not ptypes.is_bool_dtype(frame[c])
                        and frame[c].nunique() > 1)
