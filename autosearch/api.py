@@ -54,10 +54,10 @@ def fit(data: str | Path | pd.DataFrame, target: str | list[str] | None = None, 
     ``space``, ``test``, ``output``, ``experiment``, ``tracking_uri``, ``seed``, ``max_epochs``, ``time``,
     ``no_time``, ``groups``, ``storage``, ``study``, ``baselines``, ``engine`` and the engine's own options such as
     ``tuner`` or ``concurrency``, ``mixed_precision``, ``quiet``; a forecast's ``horizon``, ``series`` (--id),
-    ``backtests`` and ``known`` (covariates known ahead, a list); ``warm_start``: an earlier search's run
-    folder, MLflow experiment or ``models:/NAME``, whose best configurations run first). Given an ``output``
-    folder that holds a run, it continues that run. Returns None in a worker process (another process owns the
-    run and writes its results).
+    ``backtests``, ``known`` (covariates known ahead, a list) and ``quantiles`` (levels, a list); ``warm_start``:
+    an earlier search's run folder, MLflow experiment or ``models:/NAME``, whose best configurations run first).
+    Given an ``output`` folder that holds a run, it continues that run. Returns None in a worker process (another
+    process owns the run and writes its results).
     """
     return run_fit(data, make_config(target=target, **options))
 

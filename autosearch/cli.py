@@ -138,6 +138,9 @@ def fit(
                                         "comma-separated: the model reads their values for the steps it "
                                         "forecasts, which `predict` takes from H rows a series after the "
                                         "history's last target."),
+    quantiles: Optional[str] = typer.Option(None, metavar="LEVELS", help="A forecast's quantiles, e.g. "
+                                            "0.1,0.5,0.9: `predict` adds a column per level, the forecast plus that "
+                                            "level's quantile of the pick's errors on its backtests."),
     storage: Optional[str] = typer.Option(None, help="The run's database (its records and Optuna study), shared "
                                           "by several processes, e.g. postgresql://… (default: SQLite in the "
                                           "output folder)."),
@@ -169,7 +172,7 @@ def fit(
                              space=space, metric=metric, output=output, experiment=experiment,
                              tracking_uri=tracking_uri, seed=seed, max_epochs=max_epochs, cv_folds=cv_folds,
                              holdout=holdout, time=time, no_time=no_time, groups=groups, horizon=horizon, series=series,
-                             backtests=backtests, known=known, storage=storage,
+                             backtests=backtests, known=known, quantiles=quantiles, storage=storage,
                              study=study, engine=engine, mixed_precision=mixed_precision, register=register,
                              system_metrics=system_metrics, quiet=quiet, baselines=baselines,
                              warm_start=warm_start, **engine_options)

@@ -10,6 +10,7 @@ from pathlib import Path
 from autosearch.data.kinds import KIND_CHOICES
 from autosearch.engines.base import DEFAULT_ENGINE, EngineOptions, engine_class, make_options, option_fields
 from autosearch.errors import AutosearchError
+from autosearch.quantiles import levels_of
 
 TASK_CHOICES = ("auto", "binary", "multiclass", "multilabel", "regression", "forecast")
 DEFAULT_TRIALS = 20
@@ -67,6 +68,7 @@ class RunConfig:
     series: str | None = None  # --id: the column naming each row's series (a forecast of several)
     backtests: int | None = None  # a forecast's validation windows (default: data/forecast.DEFAULT_BACKTESTS)
     known: tuple[str, ...] = ()  # --known: a forecast's covariates known ahead (given for the steps it forecasts)
+    quantiles: tuple[float, ...] = ()  # --quantiles: a forecast's quantile levels, from its backtest errors
     storage: str | None = None  # the run's database, shared by several processes (default: in the run folder)
     study: str | None = None  # the search's name in that database (default: "autosearch")
     engine: str = DEFAULT_ENGINE
@@ -103,8 +105,9 @@ class RunConfig:
         elif self.horizon is not None:
             raise AutosearchError(f"--horizon asks for a forecast, not --task {self.task}; leave --task out or pass "
                                   "--task forecast")
-        elif self.series is not None or self.backtests is not None or self.known:
-            flag = "id" if self.series is not None else "backtests" if self.backtests is not None else "known"
+        elif self.series is not None or self.backtests is not None or self.known or self.quantiles:
+            flag = ("id" if self.series is not None else "backtests" if self.backtests is not None else
+                    "known" if self.known else "quantiles")
             raise AutosearchError(f"--{flag} belongs to a forecast; pass --horizon H (steps ahead) with it")
         if self.register is not None and not self.register.strip():
             raise AutosearchError("--register needs a model name, e.g. --register penguins-species")
@@ -160,7 +163,8 @@ class RunConfig:
         own.update(test=Path(own["test"]) if own.get("test") else None,
                    output=Path(own["output"]) if own.get("output") else None,
                    targets=tuple(own.get("targets", ())), spaces=tuple(Path(p) for p in own.get("spaces", ())),
-                   baselines=tuple(own.get("baselines", ())), known=tuple(own.get("known", ())))
+                   baselines=tuple(own.get("baselines", ())), known=tuple(own.get("known", ())),
+                   quantiles=levels_of(own.get("quantiles")))
         options = engine_class(own.get("engine", DEFAULT_ENGINE)).Options
         mine = {f.name: data[f.name] for f in dataclasses.fields(options) if data.get(f.name) is not None}
         return cls(**own, engine_options=options(**mine))
@@ -174,13 +178,14 @@ def make_config(
     output: str | Path | None = None,
     baselines: str | list | tuple | None = None,
     known: str | list | tuple | None = None,
+    quantiles: str | float | list | tuple | None = None,
     **options,
 ) -> RunConfig:
     """Build a RunConfig from loosely typed arguments (CLI strings or Python values).
 
     `space` is one space file or several (the family is then searched among them); `baselines` names the
-    classical candidates, as a list or comma-separated ("linear,svm"), and `known` a forecast's covariates known
-    ahead the same way. Engine options (such as
+    classical candidates, as a list or comma-separated ("linear,svm"), `known` a forecast's covariates known
+    ahead and `quantiles` its quantile levels ("0.1,0.5,0.9") the same way. Engine options (such as
     ``scheduler`` for Ray) are given by name beside the others; an option of another engine is refused.
     """
     targets = (target,) if isinstance(target, str) else tuple(target or ())
@@ -205,6 +210,7 @@ def make_config(
         output=Path(output) if output else None,
         baselines=chosen,
         known=known,
+        quantiles=levels_of(quantiles),
         engine_options=make_options(options.get("engine", DEFAULT_ENGINE), engine_flags),
         **options,
     )

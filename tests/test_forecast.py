@@ -224,6 +224,9 @@ def test_a_local_model_whose_forecasts_would_not_fit_its_part_of_the_share_is_sk
     ({"horizon": 3, "task": "regression"}, "--horizon asks for a forecast"),
     ({"series": "shop"}, "--id belongs to a forecast"),
     ({"known": "promo"}, "--known belongs to a forecast"),
+    ({"quantiles": "0.1,0.9"}, "--quantiles belongs to a forecast"),
+    ({"horizon": 3, "quantiles": "0.1,1.5"}, "between 0 and 1"),
+    ({"horizon": 3, "quantiles": "low"}, "between 0 and 1"),
     ({"task": "forecast"}, "needs --horizon"),
     ({"horizon": 3, "cv_folds": 3}, "--backtests"),
     ({"horizon": 0}, "at least 1"),
@@ -295,7 +298,7 @@ def forecast_run(tmp_path_factory):
     ahead(shops).to_csv(folder / "shops-ahead.csv", index=False)  # what predict takes: the promotions planned
     result = autosearch_here("fit", folder / "shops.csv", "--target", "sales", "--horizon", H, "--id", "shop",
                              "--known", "promo", "--trials", 2, "--max-epochs", 1, "--baselines", "linear",
-                             "--output", folder / "out",
+                             "--quantiles", "0.9,0.1,0.5", "--output", folder / "out",
                              "--tracking-uri", f"sqlite:///{folder / 'mlflow.db'}")
     assert result.returncode == 0, result.stderr
     return folder
@@ -317,7 +320,7 @@ def test_a_forecast_is_fitted_against_the_common_sense_forecasts_and_serves_the_
     assert result.returncode == 0, result.stderr
     from io import StringIO
     forecast = pd.read_csv(StringIO(result.stdout))
-    assert list(forecast.columns) == ["shop", "day", "forecast"] and len(forecast) == 2 * H
+    assert list(forecast.columns) == ["shop", "day", "forecast", "q0.1", "q0.5", "q0.9"] and len(forecast) == 2 * H
     assert forecast.groupby("shop").day.apply(list).to_dict() == {
         s: list(pd.date_range("2024-04-30", periods=H, freq="D").strftime("%Y-%m-%d")) for s in ("a", "b")}
     assert np.isfinite(forecast.forecast).all()
@@ -330,6 +333,47 @@ def test_a_forecast_is_fitted_against_the_common_sense_forecasts_and_serves_the_
     unplanned.loc[unplanned.index[-1], "promo"] = np.nan  # a step ahead without its plan is not guessed
     with pytest.raises(AutosearchError, match="5 steps after its last 'sales'"):
         bundle.predict(unplanned)
+
+
+@pytest.mark.slow
+def test_quantile_forecasts_come_from_the_picks_backtest_errors_and_are_scored_once_on_test(forecast_run):
+    from autosearch.runs import RunState
+
+    out = forecast_run / "out"
+    summary = json.loads((out / "summary.json").read_text())
+    bundle = Bundle.load(out / "model")
+    levels, offsets = bundle.meta.quantiles["levels"], np.asarray(bundle.meta.quantiles["offsets"])
+    assert levels == [0.1, 0.5, 0.9] and offsets.shape == (3, H)
+    (forecast_run / "again").mkdir(exist_ok=True)
+    prep = prepared(pd.read_csv(forecast_run / "shops.csv"), forecast_run / "again", series="shop",
+                    known=["promo"])
+    store = RunState.load(out).trial_store(out)
+    oof = store.predictions()[summary["winner"]["name"]]
+    store.close()
+    errors = prep.folds.truth - prep.codec.scores(oof)  # the pick's errors on its backtests, and nothing else
+    errors = errors[~np.isnan(errors).any(axis=1)]
+    assert summary["quantiles"]["backtest_windows"] == len(errors) > 0
+    np.testing.assert_allclose(offsets, np.maximum.accumulate(np.quantile(errors, levels, axis=0), axis=0),
+                               atol=1e-5)
+    assert 0.0 <= summary["quantiles"]["test_coverage"] <= 1.0 and summary["quantiles"]["test_quantile_loss"] > 0
+    forecast = bundle.predict(pd.read_csv(forecast_run / "shops-ahead.csv"))
+    assert (forecast["q0.1"] <= forecast["q0.5"]).all() and (forecast["q0.5"] <= forecast["q0.9"]).all()
+    assert (forecast["q0.9"] - forecast["q0.1"]).min() > 0
+
+
+def test_quantiles_of_errors_cover_new_errors_at_their_levels():
+    from autosearch.quantiles import coverage, offsets, quantile_loss
+
+    rng = np.random.default_rng(0)
+    seen, new = rng.normal(0, 2.0, (4000, 3)), rng.normal(0, 2.0, (4000, 3))
+    found = offsets(seen, np.zeros_like(seen), [0.1, 0.5, 0.9])
+    np.testing.assert_allclose(found, np.array([[-2.563] * 3, [0.0] * 3, [2.563] * 3]), atol=0.15)
+    assert abs(coverage(new, np.zeros_like(new), found) - 0.8) < 0.03
+    shifted = found + 3.0  # quantiles off their errors' lose more
+    assert quantile_loss(new, np.zeros_like(new), shifted, [0.1, 0.5, 0.9]) > quantile_loss(
+        new, np.zeros_like(new), found, [0.1, 0.5, 0.9])
+    with pytest.raises(ValueError, match="backtest windows"):
+        offsets(seen[:5], np.zeros((5, 3)), [0.5])
 
 
 @pytest.mark.slow

@@ -443,13 +443,16 @@ def last_windows(frame: pd.DataFrame, spec: ForecastSpec) -> tuple[np.ndarray, p
     return np.stack(windows), pd.DataFrame(rows)
 
 
-def forecast_frame(relative: np.ndarray, anchors: pd.DataFrame, spec: ForecastSpec) -> pd.DataFrame:
-    """The forecasts in each series' units, one row per series and step: [series], time, forecast."""
+def forecast_frame(relative: np.ndarray, anchors: pd.DataFrame, spec: ForecastSpec,
+                   bands: dict[str, np.ndarray] | None = None) -> pd.DataFrame:
+    """The forecasts in each series' units, one row per series and step: [series], time, forecast, and a column
+    for each of `bands` (name: (series, horizon) values in the windows' units, such as a quantile's)."""
     parts = []
     for i, a in anchors.iterrows():
-        values = a["level"] + relative[i] * a["scale"]
         when = _stamps(spec, a["first"], np.arange(a["steps"], a["steps"] + spec.horizon))
-        part = pd.DataFrame({spec.time: when, "forecast": values})
+        values = {name: a["level"] + band[i] * a["scale"]
+                  for name, band in {"forecast": relative, **(bands or {})}.items()}
+        part = pd.DataFrame({spec.time: when, **values})
         if spec.series:
             part.insert(0, spec.series, a["series"])
         parts.append(part)

@@ -33,6 +33,7 @@ from autosearch.data.profile import Profile, shape_features
 from autosearch.ensemble import blend
 from autosearch.errors import AutosearchError, describe
 from autosearch.models import input_view
+from autosearch.quantiles import column, forecasts
 from autosearch.records import CandidateKind
 from autosearch.serving import safe_files
 from autosearch.summary import Candidate
@@ -141,6 +142,7 @@ class BundleMeta:
     mlflow_run_id: str | None = None
     members: tuple[Mapping[str, Any], ...] = ()
     compared: tuple[Mapping[str, Any], ...] = ()  # the best network and baseline beside the pick, not served
+    quantiles: Mapping[str, Any] = dataclasses.field(default_factory=dict)  # a forecast's: levels and offsets
     versions: Mapping[str, str] = dataclasses.field(default_factory=dict)
     files: Mapping[str, str] = dataclasses.field(default_factory=dict)
     format: int = FORMAT
@@ -280,7 +282,10 @@ class Bundle:
         if frame is None:
             raise AutosearchError("a forecast reads a table of the series' history; give a CSV, TSV or Parquet file")
         windows, anchors = last_windows(frame.rename(columns=str), spec)
-        return forecast_frame(self._blend(windows), anchors, spec)
+        relative = self._blend(windows)
+        levels, found = self.meta.quantiles.get("levels", ()), np.asarray(self.meta.quantiles.get("offsets", ()))
+        return forecast_frame(relative, anchors, spec, {column(level): quantile for level, quantile in
+                                                        zip(levels, forecasts(relative, found).transpose(1, 0, 2))})
 
     def _blend(self, features) -> np.ndarray:
         """The members' weighted blend for shaped samples, in the scoring space; or, where a stacker is among them
