@@ -154,7 +154,7 @@ def finish(run: RunContext, records: list[TrialRecord], timings: dict[str, float
     test_scores = {chosen.pick.name: refitted.score(weights),
                    **{b.name: refitted.score({b.name: 1.0}) for b in chosen.compared if b.name in refitted.outputs}}
     scores = prep.codec.scores(blend(refitted.outputs, weights))
-    bands = _quantiles(run, chosen.pick, scores, refitted.problem.truth)
+    bands = _quantiles(run, chosen.pick, weights, scores, refitted.problem.truth)
     served, leaderboard = _save(run, chosen, refitted, scores, test_scores, bands)
     model = _inspect(run, served, timings)
     mark = time.monotonic()
@@ -180,17 +180,20 @@ def _ahead(records: Sequence[TrialRecord], prep: Prepared, store: TrialStore) ->
     return ahead_on_their_samples(records, store.predictions(), prep.folds) if cut else set()
 
 
-def _quantiles(run: RunContext, pick: TrialRecord, scores: np.ndarray, truth: np.ndarray) -> dict[str, Any]:
+def _quantiles(run: RunContext, pick: TrialRecord, weights: Mapping[str, float], scores: np.ndarray,
+               truth: np.ndarray) -> dict[str, Any]:
     """A forecast's quantiles (`quantiles.py`, --quantiles): each level's offsets from the pick's errors on its
-    backtests, and their scores on the test windows (`scores`: the pick's forecasts of them, `truth` their values,
-    in the windows' units); empty where none were asked for or the pick's backtest forecasts are too few."""
+    backtests (its members' out-of-backtest forecasts blended by their `weights`), and their scores on the test
+    windows (`scores`: the pick's forecasts of them, `truth` their values, in the windows' units); empty where
+    none were asked for or the pick's backtest forecasts are too few."""
     levels, prep = run.config.quantiles, run.prep
     if not levels or prep.profile.forecast is None:
         return {}
-    oof = run.store.predictions().get(pick.name)
+    stored = run.store.predictions()
     try:
-        if oof is None:
+        if any(name not in stored for name in weights):
             raise ValueError("no backtest forecasts stored")
+        oof = blend({name: stored[name] for name in weights}, weights)
         found = quantiles.offsets(prep.folds.truth, prep.codec.scores(oof), levels)
     except ValueError as error:
         run.progress.warn(f"no quantile forecasts: {pick.name} has {error}")

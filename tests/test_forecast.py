@@ -348,8 +348,9 @@ def test_quantile_forecasts_come_from_the_picks_backtest_errors_and_are_scored_o
     prep = prepared(pd.read_csv(forecast_run / "shops.csv"), forecast_run / "again", series="shop",
                     known=["promo"])
     store = RunState.load(out).trial_store(out)
-    oof = store.predictions()[summary["winner"]["name"]]
+    stored = store.predictions()
     store.close()
+    oof = sum(m["weight"] * stored[m["name"]] for m in bundle.meta.members)  # the pick: one candidate or a blend
     errors = prep.folds.truth - prep.codec.scores(oof)  # the pick's errors on its backtests, and nothing else
     errors = errors[~np.isnan(errors).any(axis=1)]
     assert summary["quantiles"]["backtest_windows"] == len(errors) > 0

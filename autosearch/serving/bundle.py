@@ -282,10 +282,9 @@ class Bundle:
         if frame is None:
             raise AutosearchError("a forecast reads a table of the series' history; give a CSV, TSV or Parquet file")
         windows, anchors = last_windows(frame.rename(columns=str), spec)
-        relative = self._blend(windows)
-        levels, found = self.meta.quantiles.get("levels", ()), np.asarray(self.meta.quantiles.get("offsets", ()))
-        return forecast_frame(relative, anchors, spec, {column(level): quantile for level, quantile in
-                                                        zip(levels, forecasts(relative, found).transpose(1, 0, 2))})
+        relative, levels = self._blend(windows), self.meta.quantiles.get("levels", ())
+        bands = forecasts(relative, np.asarray(self.meta.quantiles["offsets"])).transpose(1, 0, 2) if levels else ()
+        return forecast_frame(relative, anchors, spec, dict(zip(map(column, levels), bands)))
 
     def _blend(self, features) -> np.ndarray:
         """The members' weighted blend for shaped samples, in the scoring space; or, where a stacker is among them
