@@ -98,6 +98,7 @@ class RunConfig:
         if self.groups is not None and self.time is not None:
             raise AutosearchError("--groups and --time split the rows two ways (by group, in time order); give one "
                                   "of them")
+        object.__setattr__(self, "quantiles", levels_of(self.quantiles or None))  # sorted, as the bands read them
         if self.horizon is not None and self.task == "auto":
             object.__setattr__(self, "task", "forecast")
         if self.task == "forecast":

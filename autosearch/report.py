@@ -180,6 +180,18 @@ def regression_plots(truth: np.ndarray, scores: np.ndarray, targets: list[str]) 
             _draw("residuals", "Residuals (test split)", "no pattern is what a good fit leaves", residuals)]
 
 
+def _quantiles_line(found: dict) -> str:
+    """What a forecast's quantiles (--quantiles) scored on test, as a paragraph; none without them."""
+    if not found.get("levels"):
+        return ""
+    levels = found["levels"]
+    return (f"<p>Quantiles {html.escape(', '.join(f'{q:g}' for q in levels))}: the pick's forecast plus each level's "
+            f"quantile of its errors on {found['backtest_windows']} backtest windows. On test: scaled quantile loss "
+            f"{found['test_quantile_loss']:.4f}" + (f", {found['test_coverage']:.0%} of the values between the "
+                                                    f"{levels[0]:g} and {levels[-1]:g} quantiles" if len(levels) > 1
+                                                    else "") + ".</p>")
+
+
 def forecast_plots(truth: np.ndarray, scores: np.ndarray) -> list[Figure]:
     """A forecast's test windows (each series' last H steps), in the windows' units (data/forecast.py): relative
     to the last value before them, over the series' seasonal naive error, so an absolute error there is MASE."""
@@ -472,6 +484,7 @@ def _html(folder: Path, summary: RunSummary, figures: list[Figure]) -> str:
     cut = f"<p class=\"cut\">The search was cut short: {e(summary.cut_short)}.</p>" if summary.cut_short else ""
     cut += "".join(f"<p class=\"cut\">Warning: {e(w)}.</p>" for w in summary.warnings)
     cut += f"<p>{e(summary.set_aside[0].upper() + summary.set_aside[1:])}.</p>" if summary.set_aside else ""
+    cut += _quantiles_line(summary.quantiles)
     verdict = _verdict(summary)
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>autosearch report: {e(summary.data)}</title>

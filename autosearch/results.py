@@ -198,14 +198,15 @@ def _quantiles(run: RunContext, pick: TrialRecord, weights: Mapping[str, float],
     except ValueError as error:
         run.progress.warn(f"no quantile forecasts: {pick.name} has {error}")
         return {}
-    windows = int((~np.isnan(oof).any(axis=1)).sum())
+    windows = int(np.isfinite(prep.folds.truth - prep.codec.scores(oof)).all(axis=1).sum())
     band = {"levels": list(levels), "offsets": found.round(6).tolist(), "backtest_windows": windows,
             "test_quantile_loss": round(quantiles.quantile_loss(truth, scores, found, levels), 6),
-            "test_coverage": round(quantiles.coverage(truth, scores, found), 4)}
+            "test_coverage": round(quantiles.coverage(truth, scores, found), 4) if len(levels) > 1 else None}
     shown = ", ".join(f"{level:g}" for level in levels)
+    inside = (f", {band['test_coverage']:.0%} of the values between {levels[0]:g} and {levels[-1]:g}"
+              if len(levels) > 1 else "")
     run.progress.say(f"quantiles {shown}: from {pick.name}'s errors on {windows} backtest windows; on test, scaled "
-                     f"quantile loss {band['test_quantile_loss']:.4f}, {band['test_coverage']:.0%} of the values "
-                     f"between {levels[0]:g} and {levels[-1]:g}")
+                     f"quantile loss {band['test_quantile_loss']:.4f}{inside}")
     return band
 
 

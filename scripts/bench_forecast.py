@@ -15,8 +15,9 @@ steps before them, …, each a fit of its own): the geometric mean is over every
 covariates of KNOWN are passed as known ahead (`--known`): the forecast reads their future values, given to
 `predict` as H rows a series after the history, the target empty (the statistical forecasters use none). With
 --quantiles the runs forecast those quantiles too (`--quantiles`), scored on the future by the scaled quantile
-loss (SQL: twice the pinball loss averaged over levels and steps, over the same scale as MASE; a point forecast
-used as every quantile scores its MASE) and by the share of future values between the lowest and highest level.
+loss (SQL: twice the pinball loss averaged over levels and steps, over the same scale as MASE; for levels
+symmetric about 0.5, a point forecast used as every quantile scores its MASE) and by the share of future values
+between the lowest and highest level.
 """
 
 from __future__ import annotations
@@ -208,8 +209,8 @@ def main() -> None:
             try:
                 forecast, facts = autosearch(folder, horizon, several, args.budget, known, args.quantiles)
                 row.update(autosearch=mase(history, future, forecast.forecast.to_numpy(dtype=float), season), **facts)
-                if args.quantiles:
-                    levels = sorted(float(q) for q in args.quantiles.split(","))
+                levels = sorted(float(q) for q in args.quantiles.split(",")) if args.quantiles else []
+                if levels and all(f"q{q:g}" in forecast.columns for q in levels):  # none from too few backtests
                     row["sql"], row["coverage"] = quantile_scores(history, future, forecast, season, levels)
             except Exception as error:  # one set's failure is a row of the table, not the end of the benchmark
                 row.update(autosearch=np.nan, pick=f"failed: {str(error).strip().splitlines()[-1][:80]}")

@@ -337,6 +337,7 @@ def test_a_forecast_is_fitted_against_the_common_sense_forecasts_and_serves_the_
 
 @pytest.mark.slow
 def test_quantile_forecasts_come_from_the_picks_backtest_errors_and_are_scored_once_on_test(forecast_run):
+    from autosearch.quantiles import corrected
     from autosearch.runs import RunState
 
     out = forecast_run / "out"
@@ -354,12 +355,18 @@ def test_quantile_forecasts_come_from_the_picks_backtest_errors_and_are_scored_o
     errors = prep.folds.truth - prep.codec.scores(oof)  # the pick's errors on its backtests, and nothing else
     errors = errors[~np.isnan(errors).any(axis=1)]
     assert summary["quantiles"]["backtest_windows"] == len(errors) > 0
-    np.testing.assert_allclose(offsets, np.maximum.accumulate(np.quantile(errors, levels, axis=0), axis=0),
-                               atol=1e-5)
+    read = [corrected(level, len(errors)) for level in levels]
+    np.testing.assert_allclose(offsets, np.maximum.accumulate(np.quantile(errors, read, axis=0), axis=0), atol=1e-5)
+    assert summary["mlflow_model"]  # logged with its quantile columns
     assert 0.0 <= summary["quantiles"]["test_coverage"] <= 1.0 and summary["quantiles"]["test_quantile_loss"] > 0
+    assert f"quantile of its errors on {len(errors)} backtest windows" in (out / "report.html").read_text()
     forecast = bundle.predict(pd.read_csv(forecast_run / "shops-ahead.csv"))
     assert (forecast["q0.1"] <= forecast["q0.5"]).all() and (forecast["q0.5"] <= forecast["q0.9"]).all()
     assert (forecast["q0.9"] - forecast["q0.1"]).min() > 0
+    for _, part in forecast.groupby("shop"):  # each step's band is that step's offsets, in the series' scale
+        width = (part["q0.9"] - part["q0.1"]).to_numpy()
+        np.testing.assert_allclose((part["q0.5"] - part.forecast).to_numpy() / width,
+                                   offsets[1] / (offsets[2] - offsets[0]), rtol=1e-4, atol=1e-6)
 
 
 def test_quantiles_of_errors_cover_new_errors_at_their_levels():
@@ -367,9 +374,12 @@ def test_quantiles_of_errors_cover_new_errors_at_their_levels():
 
     rng = np.random.default_rng(0)
     seen, new = rng.normal(0, 2.0, (4000, 3)), rng.normal(0, 2.0, (4000, 3))
-    found = offsets(seen, np.zeros_like(seen), [0.1, 0.5, 0.9])
+    found = offsets(seen, np.zeros_like(seen), [0.9, 0.1, 0.5])
     np.testing.assert_allclose(found, np.array([[-2.563] * 3, [0.0] * 3, [2.563] * 3]), atol=0.15)
     assert abs(coverage(new, np.zeros_like(new), found) - 0.8) < 0.03
+    few = offsets(seen[:20], np.zeros((20, 3)), [0.1, 0.9])  # from 20 errors: the conformal correction widens
+    assert (few[0] <= np.quantile(seen[:20], 0.1, axis=0)).all()
+    assert (few[1] >= np.quantile(seen[:20], 0.9, axis=0)).all()
     shifted = found + 3.0  # quantiles off their errors' lose more
     assert quantile_loss(new, np.zeros_like(new), shifted, [0.1, 0.5, 0.9]) > quantile_loss(
         new, np.zeros_like(new), found, [0.1, 0.5, 0.9])
