@@ -162,7 +162,9 @@ def test_every_portfolio_entry_is_a_configuration_of_the_packaged_spaces():
 
 
 @pytest.mark.slow
-def test_the_portfolio_runs_right_after_each_familys_defaults(iris_csv, tmp_path):
+@pytest.mark.slow
+@pytest.mark.parametrize("engine", [{}, {"engine": "keras-tuner", "tuner": "random"}], ids=["optuna", "keras-tuner"])
+def test_the_portfolio_runs_right_after_each_familys_defaults(iris_csv, tmp_path, engine):
     """Each family's defaults first (the recipe most likely to be the pick), then the portfolio's configurations
     in order, marked as such, where TPE would have drawn at random."""
     from autosearch.config import make_config
@@ -171,7 +173,7 @@ def test_the_portfolio_runs_right_after_each_familys_defaults(iris_csv, tmp_path
     from autosearch.progress import Progress
     from autosearch.spaces import is_starting_point
 
-    options = dict(target="species", trials=5, max_epochs=1, holdout=True, baselines="linear")
+    options = dict(target="species", trials=5, max_epochs=1, holdout=True, baselines="linear", **engine)
     autosearch.fit(iris_csv, output=tmp_path / "run", quiet=True, **options)
     prep = prepare(iris_csv, make_config(output=tmp_path / "context", **options), Progress(quiet=True))
     context, spaces = prep.folds.first.context, prep.spaces

@@ -67,13 +67,15 @@ class KerasTunerEngine(SearchEngine):
     def oracle(self):
         import keras_tuner as kt
 
-        from autosearch.spaces import keyed
+        from autosearch.spaces import keyed, starting_point
 
         spaces, problem = self.setup.spaces, self.setup.problem
         by_family, several = {space.family: space for space in spaces}, len(spaces) > 1
-        first = [keyed(by_family[c.family], c.params, problem.context, several)
-                 for c in (*self.setup.warm, *self.setup.portfolio)]  # its oracles draw their own first trials at
-        # random, not the defaults: the portfolio's come before them
+        first = [keyed(by_family[c.family], c.params, problem.context, several) for c in self.setup.warm]
+        if self.setup.portfolio:  # its oracles draw their first trials at random, not the defaults; the portfolio
+            # leaves the defaults out as run already (its first entries), so they go before it here too
+            first += [starting_point(space, problem.context, several) for space in spaces]
+            first += [keyed(by_family[c.family], c.params, problem.context, several) for c in self.setup.portfolio]
         options = dict(objective=kt.Objective("val_score", problem.metric.mode),
                        hyperparameters=hyperparameters(spaces, problem.context), seed=self.setup.seed,
                        tune_new_entries=False, allow_new_entries=False,
