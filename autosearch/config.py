@@ -68,7 +68,7 @@ class RunConfig:
     series: str | None = None  # --id: the column naming each row's series (a forecast of several)
     backtests: int | None = None  # a forecast's validation windows (default: data/forecast.DEFAULT_BACKTESTS)
     known: tuple[str, ...] = ()  # --known: a forecast's covariates known ahead (given for the steps it forecasts)
-    quantiles: tuple[float, ...] = ()  # --quantiles: a forecast's quantile levels, from its backtest errors
+    quantiles: tuple[float, ...] = ()  # --quantiles: a forecast's quantile levels (as given: sorted floats here)
     storage: str | None = None  # the run's database, shared by several processes (default: in the run folder)
     study: str | None = None  # the search's name in that database (default: "autosearch")
     engine: str = DEFAULT_ENGINE
@@ -98,7 +98,7 @@ class RunConfig:
         if self.groups is not None and self.time is not None:
             raise AutosearchError("--groups and --time split the rows two ways (by group, in time order); give one "
                                   "of them")
-        object.__setattr__(self, "quantiles", levels_of(self.quantiles or None))  # sorted, as the bands read them
+        object.__setattr__(self, "quantiles", levels_of(self.quantiles))  # "0.9,0.1" or [0.9, 0.1]: sorted
         if self.horizon is not None and self.task == "auto":
             object.__setattr__(self, "task", "forecast")
         if self.task == "forecast":
@@ -164,8 +164,7 @@ class RunConfig:
         own.update(test=Path(own["test"]) if own.get("test") else None,
                    output=Path(own["output"]) if own.get("output") else None,
                    targets=tuple(own.get("targets", ())), spaces=tuple(Path(p) for p in own.get("spaces", ())),
-                   baselines=tuple(own.get("baselines", ())), known=tuple(own.get("known", ())),
-                   quantiles=levels_of(own.get("quantiles")))
+                   baselines=tuple(own.get("baselines", ())), known=tuple(own.get("known", ())))
         options = engine_class(own.get("engine", DEFAULT_ENGINE)).Options
         mine = {f.name: data[f.name] for f in dataclasses.fields(options) if data.get(f.name) is not None}
         return cls(**own, engine_options=options(**mine))
@@ -179,14 +178,14 @@ def make_config(
     output: str | Path | None = None,
     baselines: str | list | tuple | None = None,
     known: str | list | tuple | None = None,
-    quantiles: str | float | list | tuple | None = None,
     **options,
 ) -> RunConfig:
     """Build a RunConfig from loosely typed arguments (CLI strings or Python values).
 
     `space` is one space file or several (the family is then searched among them); `baselines` names the
     classical candidates, as a list or comma-separated ("linear,svm"), `known` a forecast's covariates known
-    ahead and `quantiles` its quantile levels ("0.1,0.5,0.9") the same way. Engine options (such as
+    ahead and `quantiles` a forecast's quantile levels ("0.1,0.5,0.9") the same way (RunConfig sorts them).
+    Engine options (such as
     ``scheduler`` for Ray) are given by name beside the others; an option of another engine is refused.
     """
     targets = (target,) if isinstance(target, str) else tuple(target or ())
@@ -211,7 +210,6 @@ def make_config(
         output=Path(output) if output else None,
         baselines=chosen,
         known=known,
-        quantiles=levels_of(quantiles),
         engine_options=make_options(options.get("engine", DEFAULT_ENGINE), engine_flags),
         **options,
     )

@@ -34,7 +34,7 @@ def levels_of(given: str | float | Sequence | None) -> tuple[float, ...]:
         return ()
     items = given.split(",") if isinstance(given, str) else given if isinstance(given, (list, tuple)) else [given]
     levels = []
-    for item in items:
+    for item in (i for i in items if str(i).strip()):
         try:
             level = float(str(item).strip())
         except ValueError:
@@ -69,11 +69,11 @@ def corrected(level: float, n: int) -> float:
     return level
 
 
-def offsets(truth: np.ndarray, predicted: np.ndarray, levels: Sequence[float]) -> np.ndarray:
-    """(levels, steps): each level's quantile of the errors truth - predicted at each step ahead over the windows
-    (rows) both give (rows with a missing value are left out), `corrected` for their number, non-decreasing over
-    the levels (sorted)."""
-    errors = np.asarray(truth, dtype=np.float64) - np.asarray(predicted, dtype=np.float64)
+def offsets(errors: np.ndarray, levels: Sequence[float]) -> np.ndarray:
+    """(levels, steps): each level's quantile of the `errors` (truth - forecast; a row a window, a column a step
+    ahead; rows with a missing value are left out), `corrected` for their number, non-decreasing over the levels
+    (sorted)."""
+    errors = np.asarray(errors, dtype=np.float64)
     errors = errors[np.isfinite(errors).all(axis=1)]
     if len(errors) < MIN_WINDOWS:
         raise ValueError(f"{len(errors)} backtest windows (at least {MIN_WINDOWS} are needed)")

@@ -193,12 +193,12 @@ def _quantiles(run: RunContext, pick: TrialRecord, weights: Mapping[str, float],
     try:
         if any(name not in stored for name in weights):
             raise ValueError("no backtest forecasts stored")
-        oof = blend({name: stored[name] for name in weights}, weights)
-        found = quantiles.offsets(prep.folds.truth, prep.codec.scores(oof), levels)
+        errors = prep.folds.truth - prep.codec.scores(blend({name: stored[name] for name in weights}, weights))
+        found = quantiles.offsets(errors, levels)
     except ValueError as error:
         run.progress.warn(f"no quantile forecasts: {pick.name} has {error}")
         return {}
-    windows = int(np.isfinite(prep.folds.truth - prep.codec.scores(oof)).all(axis=1).sum())
+    windows = int(np.isfinite(errors).all(axis=1).sum())
     band = {"levels": list(levels), "offsets": found.round(6).tolist(), "backtest_windows": windows,
             "test_quantile_loss": round(quantiles.quantile_loss(truth, scores, found, levels), 6),
             "test_coverage": round(quantiles.coverage(truth, scores, found), 4) if len(levels) > 1 else None}

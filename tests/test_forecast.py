@@ -374,17 +374,17 @@ def test_quantiles_of_errors_cover_new_errors_at_their_levels():
 
     rng = np.random.default_rng(0)
     seen, new = rng.normal(0, 2.0, (4000, 3)), rng.normal(0, 2.0, (4000, 3))
-    found = offsets(seen, np.zeros_like(seen), [0.9, 0.1, 0.5])
+    found = offsets(seen, [0.9, 0.1, 0.5])
     np.testing.assert_allclose(found, np.array([[-2.563] * 3, [0.0] * 3, [2.563] * 3]), atol=0.15)
     assert abs(coverage(new, np.zeros_like(new), found) - 0.8) < 0.03
-    few = offsets(seen[:20], np.zeros((20, 3)), [0.1, 0.9])  # from 20 errors: the conformal correction widens
+    few = offsets(seen[:20], [0.1, 0.9])  # from 20 errors: the conformal correction widens
     assert (few[0] <= np.quantile(seen[:20], 0.1, axis=0)).all()
     assert (few[1] >= np.quantile(seen[:20], 0.9, axis=0)).all()
     shifted = found + 3.0  # quantiles off their errors' lose more
     assert quantile_loss(new, np.zeros_like(new), shifted, [0.1, 0.5, 0.9]) > quantile_loss(
         new, np.zeros_like(new), found, [0.1, 0.5, 0.9])
     with pytest.raises(ValueError, match="backtest windows"):
-        offsets(seen[:5], np.zeros((5, 3)), [0.5])
+        offsets(seen[:5], [0.5])
 
 
 @pytest.mark.slow
