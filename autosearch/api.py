@@ -24,9 +24,10 @@ from autosearch.ensemble import ensemble_of, networks_set_aside
 from autosearch.errors import AutosearchError, StorageFault, storage_fault
 from autosearch.leaderboard import best_of
 from autosearch.models import precision
-from autosearch.portfolio import MARK as PORTFOLIO
 from autosearch.prepare import Prepared, prepare
 from autosearch.progress import Progress, format_score
+from autosearch.records import PORTFOLIO_MARK as PORTFOLIO
+from autosearch.records import STACK_FAMILY as STACK
 from autosearch.records import CandidateKind, State, TrialRecord, WarmConfig
 from autosearch.redact import redact
 from autosearch.restart import Restart
@@ -34,7 +35,6 @@ from autosearch.results import FitResult, finish
 from autosearch.run_context import RunContext
 from autosearch.runs import DEFAULT_STUDY, FolderLock, RunState, default_storage, fingerprint, spaces_fingerprint
 from autosearch.serving.bundle import Bundle, is_model_uri, versions
-from autosearch.stacking import FAMILY as STACK
 from autosearch.stacking import stack_of
 from autosearch.stopping import Stop
 from autosearch.summary import RunSummary

@@ -21,8 +21,6 @@ from autosearch.spaces import SearchSpace, is_starting_point
 from autosearch.warm_start import fit_to_space, within
 from autosearch.yamlfile import read_yaml
 
-MARK = PORTFOLIO_MARK  # a portfolio trial's `warm_start` mark: "portfolio #3"
-
 
 def portfolio_path(kind: str) -> Path:
     return Path(str(resources.files("autosearch.search_spaces") / "portfolio" / f"{kind}.yaml"))
@@ -54,7 +52,7 @@ def portfolio(kind: str, spaces: Sequence[SearchSpace], context: Mapping[str, An
         params, _ = fit_to_space(space, entry["params"], context)
         if is_starting_point(space, params, context) or any(c.matches(space.family, params) for c in configs):
             continue
-        configs.append(WarmConfig(space.family, params, f"{MARK}{number}"))
+        configs.append(WarmConfig(space.family, params, f"{PORTFOLIO_MARK}{number}"))
     return tuple(configs)
 
 

@@ -88,6 +88,7 @@ class TrialRecord:
 
 
 PORTFOLIO_MARK = "portfolio #"  # a WarmConfig's source where the portfolio chose it: "portfolio #3"
+STACK_FAMILY = "stack"  # the stacker's family and name (stacking.py): here, so that readers need not import it
 
 
 @dataclass(frozen=True)

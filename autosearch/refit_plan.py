@@ -13,8 +13,8 @@ from typing import Collection, Iterable, Mapping, Sequence
 from autosearch.errors import AutosearchError
 from autosearch.leaderboard import best_of, winner
 from autosearch.metrics import Metric
+from autosearch.records import STACK_FAMILY as STACK
 from autosearch.records import CandidateKind, TrialRecord
-from autosearch.stacking import FAMILY as STACK
 from autosearch.stopping import REFIT_FACTOR, Stop, kept_refit_seconds
 
 CHEAP_REFIT = 1.0  # seconds of refits beyond the best single candidate's that never cost an ensemble its place

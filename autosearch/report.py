@@ -23,8 +23,8 @@ import pandas as pd
 
 from autosearch.errors import describe
 from autosearch.files import write_atomic
+from autosearch.records import STACK_FAMILY as STACK
 from autosearch.records import CandidateKind, State, TrialRecord
-from autosearch.stacking import FAMILY as STACK
 from autosearch.summary import RunSummary
 
 REPORT_FILE = "report.html"

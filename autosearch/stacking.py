@@ -28,14 +28,16 @@ from autosearch.ensemble import members_to_be, outputs_of
 from autosearch.leaderboard import ranked
 from autosearch.metrics import score_or_nan
 from autosearch.problem import Folds
-from autosearch.records import CandidateKind, State, TrialRecord
+from autosearch.records import STACK_FAMILY, CandidateKind, State, TrialRecord
 from autosearch.tasks import Task
 
-FAMILY = "stack"  # the stacker's family, and its name on the leaderboard
+FAMILY = STACK_FAMILY  # the stacker's family, and its name on the leaderboard
 MEMBERS = 5  # the best candidates it reads (complete on every fold, as the ensemble's members)
 STACK_FOLDS = 5  # the inner cross-validation that scores it
 MIN_SAMPLES = 40  # fewer out-of-fold samples than this: no stacker (each inner fold would score a handful)
 MAX_SAMPLES = 50_000  # more: no stacker (six fits of it would take seconds a run has spent by then)
+MAX_WORK = 25_000_000  # samples x inputs x outputs (a multinomial fit's cost an iteration): 50,000 samples of 5
+                       # members of 10 classes; more (100 classes, say) and no stacker: minutes after the search
 CLIP = 1e-6  # probabilities are clipped to [CLIP, 1 - CLIP] before their logarithm
 
 
@@ -105,18 +107,22 @@ def stack_of(candidates: Sequence[TrialRecord], predictions: Mapping[str, np.nda
     record (kind ensemble, family `stack`, its members as parameters in the order it reads them) and its
     out-of-fold outputs of every development sample (NaN where the members have none) where it is kept (else
     None and None), and what to tell the user; None where none can be fitted (`can_stack`, fewer than two
-    members, MIN_SAMPLES samples or more than MAX_SAMPLES, a class of one sample, a stacker that failed)."""
+    members, MIN_SAMPLES samples or more than MAX_SAMPLES, more work than MAX_WORK, a class of one sample, a
+    stacker that failed)."""
     if not can_stack(folds, shuffled):
         return None
     problem, metric = folds.first, folds.first.metric
     names = _members(candidates, predictions, folds)
-    covered = _covered(names, predictions) if len(names) >= 2 else np.zeros(folds.rows, dtype=bool)
-    if not MIN_SAMPLES <= covered.sum() <= MAX_SAMPLES:
+    if len(names) < 2:
+        return None
+    covered = _covered(names, predictions)
+    n_outputs = problem.codec.n_outputs
+    if not MIN_SAMPLES <= covered.sum() <= MAX_SAMPLES or covered.sum() * len(names) * n_outputs ** 2 > MAX_WORK:
         return None
     started = time.perf_counter()
     X = inputs({n: predictions[n][covered] for n in names}, names, problem.task)
     try:
-        made = out_of_fold(X, folds.y[covered], problem.task, problem.codec.n_outputs, seed)
+        made = out_of_fold(X, folds.y[covered], problem.task, n_outputs, seed)
     except (ValueError, np.linalg.LinAlgError):  # a stacker that cannot be fitted: none
         return None
     if made is None:
